@@ -1,0 +1,290 @@
+/**
+ * The smallest SQL interface the store needs, with two drivers behind it:
+ * PGlite (embedded PostgreSQL in WebAssembly, persisted in a directory) and a
+ * real PostgreSQL server through a `pg` pool. Everything above this file speaks
+ * only `Db`, so both drivers run the same SQL and the same conformance tests.
+ *
+ * Both drivers parse values the same way, so callers never branch on `kind`:
+ * - int8 (bigint, count(*), bigserial) → JS number (exact below 2^53, which
+ *   counters and ids never reach);
+ * - numeric → string; timestamptz → Date; json/jsonb → parsed value.
+ *
+ * Parameters: pass JSON as a string and cast in SQL (`$1::jsonb`); `pg` would
+ * turn a JS array into a PostgreSQL array literal, PGlite would not.
+ */
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import type { Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import pg from 'pg';
+import { StewardError } from '../errors.js';
+import { migrate } from './migrations.js';
+
+export interface QueryResult<T> {
+  readonly rows: T[];
+}
+
+export interface Db {
+  /** One statement with bound parameters (`$1`, `$2`, …). */
+  query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  /** One or more statements without parameters (DDL, migrations). */
+  exec(sql: string): Promise<void>;
+  /**
+   * Runs `fn` in a transaction: commit when it resolves, roll back when it
+   * throws. Inside a transaction, `transaction()` reuses the open one (no
+   * savepoint), so repository functions can open one without knowing whether
+   * their caller already did.
+   */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  readonly kind: 'pglite' | 'postgres';
+}
+
+const INT8_OID = 20;
+const parseInt8 = (text: string): number => Number(text);
+
+// ------------------------------------------------------------------- PGlite
+
+/**
+ * Opens PGlite persisted in `dir` (created when missing), or in memory.
+ * Startup costs about a second (more on a busy machine): open it once per process.
+ */
+export async function openPglite(dir: string | 'memory'): Promise<Db> {
+  let pglite: PGlite;
+  try {
+    if (dir === 'memory') {
+      pglite = await PGlite.create({ parsers: { [INT8_OID]: parseInt8 } });
+    } else {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      pglite = await PGlite.create({ dataDir: path.resolve(dir), parsers: { [INT8_OID]: parseInt8 } });
+    }
+  } catch (cause) {
+    throw new StewardError('STEWARD_E_CONFIG', `cannot open the embedded database in \`${dir}\`: ${messageOf(cause)}`, { cause });
+  }
+  return pgliteDb(pglite);
+}
+
+function pgliteDb(pglite: PGlite): Db {
+  const db: Db = {
+    kind: 'pglite',
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+      const r = await pglite.query<T>(sql, [...params]);
+      return { rows: r.rows };
+    },
+    async exec(sql: string): Promise<void> {
+      await pglite.exec(sql);
+    },
+    transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+      // PGlite is one connection: its transaction() holds a mutex, so queries
+      // on `db` from elsewhere wait until this transaction ends.
+      return pglite.transaction((tx) => fn(pgliteTxDb(tx)));
+    },
+    async close(): Promise<void> {
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+  return db;
+}
+
+function pgliteTxDb(tx: PgliteTransaction): Db {
+  const db: Db = {
+    kind: 'pglite',
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+      const r = await tx.query<T>(sql, [...params]);
+      return { rows: r.rows };
+    },
+    async exec(sql: string): Promise<void> {
+      await tx.exec(sql);
+    },
+    transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+      return fn(db);
+    },
+    close(): Promise<void> {
+      return Promise.reject(new StewardError('STEWARD_E_INTERNAL', 'cannot close the database from inside a transaction'));
+    },
+  };
+  return db;
+}
+
+// --------------------------------------------------------------- PostgreSQL
+
+/** Where a connection goes, without the password: safe for messages and logs. */
+export interface ConnectionTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+}
+
+/** Parses a `postgres://` URL into its target and password. Never echoes the URL in errors. */
+export function parseDatabaseUrl(url: string): ConnectionTarget & { readonly password: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new StewardError('STEWARD_E_CONFIG', 'the database url is not a valid url (expected `postgres://user:password@host:port/database`)');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new StewardError('STEWARD_E_CONFIG', `the database url must start with \`postgres://\`, not \`${u.protocol}//\``);
+  }
+  const socketHost = u.searchParams.get('host');
+  const host = socketHost ?? (decodeURIComponent(u.hostname) || 'localhost');
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  const user = decodeURIComponent(u.username);
+  return {
+    host,
+    port: u.port === '' ? 5432 : Number(u.port),
+    database: database === '' ? user || 'postgres' : database,
+    user: user || 'postgres',
+    password: u.password === '' ? undefined : decodeURIComponent(u.password),
+  };
+}
+
+export function describeTarget(t: ConnectionTarget): string {
+  return `${t.user}@${t.host}:${t.port}/${t.database}`;
+}
+
+/**
+ * Opens a pool on a PostgreSQL server and checks that it answers, so a wrong
+ * URL fails here with a message naming host, port, database and user (never
+ * the password) rather than on the first request.
+ */
+export async function openPostgres(url: string, options: { maxConnections?: number; connectTimeoutMs?: number } = {}): Promise<Db> {
+  const target = parseDatabaseUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser },
+  });
+  // An idle client losing its connection emits 'error' on the pool; unhandled,
+  // that would crash the process. The next query reports the problem instead.
+  pool.on('error', () => undefined);
+  try {
+    await pool.query('SELECT 1');
+  } catch (cause) {
+    await pool.end().catch(() => undefined);
+    throw connectionError(target, cause);
+  }
+  return postgresDb(pool, target);
+}
+
+function connectionError(target: ConnectionTarget & { readonly password: string | undefined }, cause: unknown): StewardError {
+  const reason = scrub(messageOf(cause), target.password);
+  const leaks = target.password !== undefined && target.password !== '' && String(cause).includes(target.password);
+  return new StewardError('STEWARD_E_CONFIG', `cannot connect to PostgreSQL at \`${describeTarget(target)}\`: ${reason}`, leaks ? {} : { cause });
+}
+
+function postgresDb(pool: pg.Pool, target: ConnectionTarget & { readonly password: string | undefined }): Db {
+  const db: Db = {
+    kind: 'postgres',
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+      const r = await pool.query(sql, [...params]);
+      return { rows: r.rows as T[] };
+    },
+    async exec(sql: string): Promise<void> {
+      await pool.query(sql);
+    },
+    async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (cause) {
+        throw connectionError(target, cause);
+      }
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(postgresTxDb(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          // The connection is unusable; tell the pool to discard it.
+          broken = true;
+        }
+        throw e;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async close(): Promise<void> {
+      if (!pool.ended) await pool.end();
+    },
+  };
+  return db;
+}
+
+function postgresTxDb(client: pg.PoolClient): Db {
+  const db: Db = {
+    kind: 'postgres',
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+      const r = await client.query(sql, [...params]);
+      return { rows: r.rows as T[] };
+    },
+    async exec(sql: string): Promise<void> {
+      await client.query(sql);
+    },
+    transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+      return fn(db);
+    },
+    close(): Promise<void> {
+      return Promise.reject(new StewardError('STEWARD_E_INTERNAL', 'cannot close the database from inside a transaction'));
+    },
+  };
+  return db;
+}
+
+// ------------------------------------------------------------------ picking
+
+export interface OpenDbOptions {
+  /** A `postgres://` URL; when absent, the embedded database at `<home>/pgdata` is used. */
+  readonly databaseUrl?: string | undefined;
+  /** The Steward home directory (`$STEWARD_HOME`, default `./.steward`). */
+  readonly home: string;
+  /** Apply pending migrations before returning (default true). */
+  readonly migrate?: boolean;
+}
+
+/**
+ * PostgreSQL when a URL is given, else PGlite in `<home>/pgdata`, migrated to
+ * the current schema. It does not take the workspace lock: a process using the
+ * embedded database must hold it first (`acquireWorkspaceLock`).
+ */
+export async function openDb(options: OpenDbOptions): Promise<Db> {
+  const db =
+    options.databaseUrl !== undefined && options.databaseUrl !== ''
+      ? await openPostgres(options.databaseUrl)
+      : await openPglite(path.join(options.home, 'pgdata'));
+  if (options.migrate === false) return db;
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return db;
+}
+
+// ------------------------------------------------------------------ helpers
+
+function messageOf(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length > 0) return e.errors.map(messageOf).join('; ');
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
+function scrub(text: string, secret: string | undefined): string {
+  return secret === undefined || secret === '' ? text : text.replaceAll(secret, '***');
+}
+
+/** PostgreSQL's SQLSTATE of a driver error, when it has one (both drivers set `code`). */
+export function sqlState(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e) {
+    const code = (e as { code: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}

@@ -1,0 +1,83 @@
+/**
+ * Versioned schema migrations, applied when the store opens.
+ *
+ * All pending migrations run in one transaction that first takes a
+ * transaction-scoped advisory lock, so two processes opening the same
+ * PostgreSQL database at once migrate one after the other (the second finds
+ * nothing left to do). The same SQL runs on PGlite and PostgreSQL.
+ *
+ * A migration, once released, is never edited: add a new one.
+ */
+import type { Db } from './db.js';
+import { StewardError } from '../errors.js';
+import { INITIAL } from './migrations/001-initial.js';
+
+export interface Migration {
+  /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', sql: INITIAL }];
+
+/** Any constant works; it only has to be the same in every Steward process. */
+const MIGRATION_LOCK_ID = 7_311_592_001;
+
+const BOOTSTRAP = `
+CREATE SCHEMA IF NOT EXISTS steward;
+CREATE TABLE IF NOT EXISTS steward.migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+`;
+
+export interface MigrateResult {
+  /** Versions applied by this call (empty when the schema was current). */
+  readonly applied: readonly number[];
+  readonly version: number;
+}
+
+/**
+ * Brings the schema to the latest version. Idempotent. Refuses a database
+ * whose schema is newer than this build knows (an older Steward must not
+ * write to it).
+ */
+export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
+  checkSequence(migrations);
+  const latest = migrations.at(-1)?.version ?? 0;
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
+    await tx.exec(BOOTSTRAP);
+    const { rows } = await tx.query<{ version: number; name: string }>('SELECT version, name FROM steward.migrations ORDER BY version');
+    const done = new Map(rows.map((r) => [r.version, r.name]));
+    const current = rows.at(-1)?.version ?? 0;
+    if (current > latest) {
+      throw new StewardError(
+        'STEWARD_E_CONFIG',
+        `the database schema is at version ${current}, newer than this steward knows (${latest}); upgrade steward`,
+      );
+    }
+    const applied: number[] = [];
+    for (const m of migrations) {
+      const name = done.get(m.version);
+      if (name !== undefined) {
+        if (name !== m.name) {
+          throw new StewardError('STEWARD_E_CONFIG', `migration ${m.version} is recorded as \`${name}\` but this steward calls it \`${m.name}\``);
+        }
+        continue;
+      }
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO steward.migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    return { applied, version: latest };
+  });
+}
+
+function checkSequence(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new StewardError('STEWARD_E_INTERNAL', `migration versions must be 1..n without gaps, found ${m.version} at position ${i + 1}`);
+  });
+}
