@@ -1,0 +1,258 @@
+/**
+ * The policy-as-code document: what a human writes in a `*.yaml` policy file.
+ *
+ * The schema validates and normalizes (names trimmed and lowercased, tag
+ * expressions parsed to maps, `true`/`false` tag values turned into strings)
+ * but keeps the file's shape; `convert.ts` maps it onto the policy model.
+ * Every object is strict (a misspelt field is an error, not a silent no-op)
+ * and every string has a maximum length.
+ */
+import { z } from 'zod';
+import {
+  CATALOG_NAME_PATTERN,
+  LABEL_PATTERN,
+  MAX_TAG_VALUES,
+  NAME_PATTERN,
+  PERMISSIONS,
+  TAG_VALUE_PATTERN,
+  parsePrincipal,
+  parseResource,
+} from '../policy/model.js';
+import type { PrincipalRef, ResourceLevel, TagExpression } from '../policy/model.js';
+import { parseTagExpressionText } from './tag-expression-text.js';
+
+export const API_VERSION = 'steward/v1';
+
+const MAX_NAME = 128;
+const MAX_RESOURCE = 4 * MAX_NAME + 3;
+const MAX_TEXT = 2000;
+const MAX_SQL = 4000;
+const MAX_EXPRESSION_TEXT = 4000;
+const MAX_LIST = 10_000;
+
+// ---------------------------------------------------------------- scalars
+
+const name = (pattern: RegExp, what: string) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .max(MAX_NAME)
+    .regex(pattern, { message: `not a valid ${what}` });
+
+/** Tag keys, database, table and column names. */
+const Ident = name(NAME_PATTERN, 'name (lowercase letters, digits and `_`, not starting with a digit)');
+const CatalogName = name(CATALOG_NAME_PATTERN, 'catalog name (lowercase letters, digits, `_` and `-`)');
+/** Users, groups, filters, guardrails, grant ids, identity providers. */
+const Label = name(LABEL_PATTERN, 'name (lowercase letters, digits, `_`, `.` and `-`)');
+
+const Text = z.string().max(MAX_TEXT);
+
+/** YAML reads `pii: true` as a boolean; authors mean the tag value `true`. */
+const TagValue = z.union([
+  z.string().trim().max(256).regex(TAG_VALUE_PATTERN, { message: 'not a valid tag value' }),
+  z.boolean().transform((b) => String(b)),
+]);
+
+const Permission = z.enum(PERMISSIONS);
+const Permissions = z.array(Permission).min(1).max(PERMISSIONS.length * 2);
+
+/** `user:alice`, `group:analysts`, or a bare name (a user). Output is always prefixed. */
+const Principal = z
+  .string()
+  .max(MAX_NAME + 6)
+  .transform((text, ctx): PrincipalRef => {
+    const p = parsePrincipal(text);
+    if (p === null) {
+      ctx.addIssue({ code: 'custom', message: `\`${text}\` is not a principal (write \`user:name\` or \`group:name\`)` });
+      return z.NEVER;
+    }
+    return `${p.kind}:${p.name}`;
+  });
+
+const LEVEL_PATTERN: Record<ResourceLevel, RegExp> = {
+  catalog: CATALOG_NAME_PATTERN,
+  database: NAME_PATTERN,
+  table: NAME_PATTERN,
+  column: NAME_PATTERN,
+};
+const LEVELS: readonly ResourceLevel[] = ['catalog', 'database', 'table', 'column'];
+
+/** A dotted resource path whose level is one of `levels`; output is the trimmed, lowercased path. */
+const resourcePath = (levels: readonly ResourceLevel[], hint: string) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .max(MAX_RESOURCE)
+    .superRefine((text, ctx) => {
+      const r = parseResource(text);
+      if (r === null || !levels.includes(r.level)) {
+        ctx.addIssue({ code: 'custom', message: `\`${text}\` is not ${hint}` });
+        return;
+      }
+      text.split('.').forEach((part, i) => {
+        const level = LEVELS[i] as ResourceLevel;
+        if (!LEVEL_PATTERN[level].test(part)) ctx.addIssue({ code: 'custom', message: `\`${part}\` is not a valid ${level} name` });
+      });
+    });
+
+const TaggableResource = resourcePath(['database', 'table', 'column'], 'a database, table or column (`catalog.database[.table[.column]]`)');
+const TableResource = resourcePath(['table'], 'a table (`catalog.database.table`)');
+const GrantablePath = resourcePath(['catalog', 'database', 'table'], 'a catalog, database or table (`catalog[.database[.table]]`); for columns write `{ table, columns }`');
+
+const Columns = z.array(Ident).min(1).max(MAX_LIST);
+
+/**
+ * A tag expression, as text (`domain=claims AND pii IN (true, false)`, `*` for
+ * everything) or as a map (`{ domain: [claims], pii: false }`). Output: the map
+ * with sorted, unique values.
+ */
+export const TagExpressionSchema = z.union([
+  z
+    .string()
+    .max(MAX_EXPRESSION_TEXT)
+    .transform((text, ctx): TagExpression => {
+      const r = parseTagExpressionText(text);
+      if (!r.ok) {
+        ctx.addIssue({ code: 'custom', message: `invalid tag expression: ${r.error}` });
+        return z.NEVER;
+      }
+      return r.expression;
+    }),
+  z
+    .record(Ident, z.union([TagValue, z.array(TagValue).min(1).max(MAX_TAG_VALUES)]))
+    .transform((map): TagExpression => {
+      const out: Record<string, string[]> = {};
+      for (const [k, v] of Object.entries(map)) out[k] = [...new Set(Array.isArray(v) ? v : [v])].sort();
+      return out;
+    }),
+]);
+
+// ---------------------------------------------------------------- sections
+
+const TagKeySpec = z.strictObject({
+  values: z.array(TagValue).min(1).max(MAX_TAG_VALUES),
+  description: Text.optional(),
+});
+
+const UserSpec = z
+  .union([z.strictObject({ displayName: z.string().max(256).optional() }), z.null()])
+  .transform((v) => v ?? {});
+
+const GroupSpec = z
+  .union([
+    z.strictObject({
+      description: Text.optional(),
+      /** Bare names are users; write `group:name` for nested groups. */
+      members: z.array(Principal).max(MAX_LIST).optional(),
+    }),
+    z.null(),
+  ])
+  .transform((v) => v ?? {});
+
+const IdpMappingSpec = z.strictObject({
+  provider: Label,
+  /** As the identity provider sends it: case and spaces are kept. */
+  externalGroup: z.string().trim().min(1).max(256),
+  group: Label,
+});
+
+const onlyOneColumnList = (v: { columns?: unknown; excludedColumns?: unknown }, ctx: z.RefinementCtx): void => {
+  if (v.columns !== undefined && v.excludedColumns !== undefined) {
+    ctx.addIssue({ code: 'custom', message: 'set `columns` or `excludedColumns`, not both', path: ['excludedColumns'] });
+  }
+};
+
+const FilterSpec = z
+  .strictObject({
+    /** SQL predicate over the table's columns; absent or null means all rows. */
+    rowFilter: z.union([z.string().trim().min(1).max(MAX_SQL), z.null()]).optional(),
+    columns: Columns.optional(),
+    excludedColumns: Columns.optional(),
+  })
+  .superRefine(onlyOneColumnList);
+
+const ColumnsResource = z
+  .strictObject({
+    table: TableResource,
+    columns: Columns.optional(),
+    excludedColumns: Columns.optional(),
+    /** The name of a data filter declared for this table under `filters`. */
+    filter: Label.optional(),
+  })
+  .superRefine((v, ctx) => {
+    const set = [v.columns, v.excludedColumns, v.filter].filter((x) => x !== undefined).length;
+    if (set !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of `columns`, `excludedColumns` or `filter` (for the whole table write the path as a string)' });
+  });
+
+const TagResource = z.strictObject({
+  catalog: CatalogName,
+  tags: TagExpressionSchema,
+});
+
+const GrantResourceSpec = z.union([GrantablePath, ColumnsResource, TagResource]);
+
+const GrantSpec = z
+  .strictObject({
+    /** Stable id; when absent one is derived from the principal and the resource. */
+    id: Label.optional(),
+    principal: Principal,
+    resource: GrantResourceSpec.describe('`catalog[.database[.table]]`, `{ table, columns | excludedColumns | filter }` or `{ catalog, tags }`'),
+    permissions: Permissions,
+    grantable: z.array(Permission).max(PERMISSIONS.length * 2).optional(),
+    notAfter: z.iso.datetime({ offset: true, message: 'not an ISO-8601 instant (e.g. `2027-01-01T00:00:00Z`)' }).optional(),
+    description: Text.optional(),
+  })
+  .superRefine((g, ctx) => {
+    for (const p of g.grantable ?? []) {
+      if (!g.permissions.includes(p)) ctx.addIssue({ code: 'custom', message: `\`${p}\` is grantable but not in \`permissions\``, path: ['grantable'] });
+    }
+  });
+
+const GuardrailSpec = z.strictObject({
+  description: Text.optional(),
+  /** Whom it applies to; everyone when absent. */
+  principals: z.array(Principal).max(MAX_LIST).optional(),
+  except: z.array(Principal).max(MAX_LIST).optional(),
+  actions: Permissions,
+  catalog: CatalogName.optional(),
+  /** Tag expression over the effective tags of a resource or its ancestors. */
+  resources: TagExpressionSchema.describe('Tag expression: `pii=true AND domain IN (claims, finance)` or `{ pii: [true] }`'),
+});
+
+export const PolicyDocumentSchema = z
+  .strictObject({
+    apiVersion: z.literal(API_VERSION),
+    tagKeys: z.record(Ident, TagKeySpec).optional().describe('Tag key -> allowed values'),
+    /** Resource path -> tag key -> value. */
+    tags: z.record(TaggableResource, z.record(Ident, TagValue)).optional().describe('Resource path (`catalog.database[.table[.column]]`) -> tag key -> value'),
+    users: z.record(Label, UserSpec).optional().describe('User name -> user'),
+    groups: z.record(Label, GroupSpec).optional().describe('Group name -> group; members are user names or `group:name`'),
+    idpMappings: z.array(IdpMappingSpec).max(MAX_LIST).optional().describe('Identity-provider groups mapped to Steward groups'),
+    /** Table path -> filter name -> filter. */
+    filters: z.record(TableResource, z.record(Label, FilterSpec)).optional().describe('Table path -> filter name -> data filter (row filter and/or column list)'),
+    grants: z.array(GrantSpec).max(MAX_LIST * 10).optional().describe('Grants of permissions on catalogs, databases, tables, columns, data filters or tag expressions'),
+    guardrails: z.record(Label, GuardrailSpec).optional().describe('Guardrail name -> organization-wide deny rule'),
+  })
+  .meta({
+    title: 'Steward policy',
+    description: 'The managed part of a Steward workspace: tag keys, tags, users, groups, identity-provider mappings, data filters, grants and guardrails.',
+  });
+
+/** A parsed, normalized policy document. */
+export type PolicyDocument = z.output<typeof PolicyDocumentSchema>;
+/** A policy document as written (before normalization). */
+export type PolicyDocumentInput = z.input<typeof PolicyDocumentSchema>;
+export type DocGrant = NonNullable<PolicyDocument['grants']>[number];
+export type DocGrantResource = DocGrant['resource'];
+export type DocFilter = z.output<typeof FilterSpec>;
+export type DocGuardrail = z.output<typeof GuardrailSpec>;
+
+/**
+ * The JSON Schema of a policy file, for editors (`yaml-language-server`) and
+ * other tools. It describes the input side: what a human may write.
+ */
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PolicyDocumentSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+}
