@@ -643,3 +643,34 @@ export function fromWorld(world: ManagedWorld): PolicyDocument {
   }
   return doc as PolicyDocument;
 }
+
+/**
+ * Parses every row filter of a document with an asynchronous parser (DuckDB's
+ * is) and returns the synchronous `parsePredicate` that `toManagedWorld` takes.
+ * A row filter that failed to parse throws its original error when asked for,
+ * so `toManagedWorld` reports it at the filter's location.
+ *
+ * @example toManagedWorld(doc, { parsePredicate: await preparePredicates(doc, (sql) => parsePredicate(sql, db)) })
+ */
+export async function preparePredicates(
+  doc: PolicyDocument,
+  parse: (sql: string) => Promise<Predicate>,
+): Promise<(sql: string) => Predicate> {
+  const results = new Map<string, { ok: true; value: Predicate } | { ok: false; error: unknown }>();
+  for (const byName of Object.values(doc.filters ?? {})) {
+    for (const f of Object.values(byName)) {
+      if (f.rowFilter === undefined || f.rowFilter === null || results.has(f.rowFilter)) continue;
+      try {
+        results.set(f.rowFilter, { ok: true, value: await parse(f.rowFilter) });
+      } catch (error) {
+        results.set(f.rowFilter, { ok: false, error });
+      }
+    }
+  }
+  return (sql) => {
+    const r = results.get(sql);
+    if (r === undefined) throw new Error(`row filter was not prepared`);
+    if (!r.ok) throw r.error;
+    return r.value;
+  };
+}
