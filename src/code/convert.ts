@@ -74,6 +74,9 @@ export interface ConvertOptions {
 const uniqueSorted = (xs: readonly string[]): string[] => [...new Set(xs)].sort();
 const sortPermissions = (ps: readonly Permission[]): Permission[] =>
   [...new Set(ps)].sort((a, b) => PERMISSIONS.indexOf(a) - PERMISSIONS.indexOf(b));
+/** Users first, then nested groups: most member lists are people. */
+const sortMembers = (ps: readonly PrincipalRef[]): PrincipalRef[] =>
+  [...new Set(ps)].sort((a, b) => Number(a.startsWith('group:')) - Number(b.startsWith('group:')) || (a < b ? -1 : a > b ? 1 : 0));
 const sortPrincipals = (ps: readonly PrincipalRef[]): PrincipalRef[] => [...new Set(ps)].sort();
 
 function canonicalExpression(e: TagExpression): TagExpression {
@@ -597,7 +600,7 @@ export function fromWorld(world: ManagedWorld): PolicyDocument {
     doc.groups = Object.fromEntries(
       groupNames.map((name) => {
         const list = members.get(name);
-        return [name, compact({ description: byName.get(name)?.description, members: list === undefined ? undefined : sortPrincipals(list) })];
+        return [name, compact({ description: byName.get(name)?.description, members: list === undefined ? undefined : sortMembers(list) })];
       }),
     );
   }
