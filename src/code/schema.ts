@@ -201,7 +201,7 @@ const GrantSpec = z
     resource: GrantResourceSpec.describe('`catalog[.database[.table]]`, `{ table, columns | excludedColumns | filter }` or `{ catalog, tags }`'),
     permissions: Permissions,
     grantable: z.array(Permission).max(PERMISSIONS.length * 2).optional(),
-    notAfter: z.iso.datetime({ offset: true, message: 'not an ISO-8601 instant (e.g. `2027-01-01T00:00:00Z`)' }).optional(),
+    notAfter: z.iso.datetime({ offset: true, message: 'not an ISO-8601 instant (e.g. `2027-01-01T00:00:00Z`)' }).max(40).optional(),
     description: Text.optional(),
   })
   .superRefine((g, ctx) => {
