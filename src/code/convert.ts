@@ -36,7 +36,7 @@ import { columnsOf } from '../policy/predicate.js';
 import type { ErrorDetail } from '../errors.js';
 import type { DocFilter, DocGrant, DocGrantResource, DocGuardrail, PolicyDocument } from './schema.js';
 import { API_VERSION } from './schema.js';
-import type { SourceLocations } from './source-location.js';
+import type { SourceLocation, SourceLocations } from './source-location.js';
 import { formatLocation, locationKey, policyError } from './source-location.js';
 
 /** The entity kinds policy files manage. The catalog is registered from the sources, never declared. */
@@ -314,12 +314,25 @@ export function grantIdOf(g: Pick<DocGrant, 'id' | 'principal' | 'resource'>): s
 // -------------------------------------------------------------- doc -> world
 
 class Problems {
-  readonly details: ErrorDetail[] = [];
+  private readonly found: { detail: ErrorDetail; loc: SourceLocation | undefined }[] = [];
   constructor(private readonly locations: SourceLocations | undefined) {}
 
   add(kind: EntityKind, key: string, message: string): void {
     const loc = this.locations?.get(locationKey(kind, key));
-    this.details.push({ path: loc === undefined ? `${kind} ${key}` : formatLocation(loc), message });
+    this.found.push({ detail: { path: loc === undefined ? `${kind} ${key}` : formatLocation(loc), message }, loc });
+  }
+
+  /** In file order, so authors can work down the file. */
+  get details(): ErrorDetail[] {
+    const rank = (l: SourceLocation | undefined): [string, number, number] => (l === undefined ? ['\uffff', 0, 0] : [l.file, l.line, l.column]);
+    return this.found
+      .map((f, i) => ({ ...f, i }))
+      .sort((a, b) => {
+        const [fa, la, ca] = rank(a.loc);
+        const [fb, lb, cb] = rank(b.loc);
+        return fa < fb ? -1 : fa > fb ? 1 : la - lb || ca - cb || a.i - b.i;
+      })
+      .map((f) => f.detail);
   }
 }
 
