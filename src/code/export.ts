@@ -56,8 +56,9 @@ function flowWidth(node: unknown): number {
   return 1000;
 }
 
-const onlyScalars = (node: unknown): boolean =>
-  isScalar(node) || (isSeq(node) && node.items.every(onlyScalars)) || (isMap(node) && node.items.every((p) => onlyScalars(p.value)));
+/** Leaf maps only: a map holding another map reads better in block style. */
+const isLeaf = (node: unknown): boolean =>
+  isScalar(node) || (isSeq(node) && node.items.every(isScalar)) || (isMap(node) && node.items.every((p) => isScalar(p.value) || (isSeq(p.value) && p.value.items.every(isScalar))));
 
 /** Renders a document as YAML text. */
 export function renderPolicyYaml(doc: PolicyDocument, options: ExportOptions = {}): string {
@@ -66,7 +67,7 @@ export function renderPolicyYaml(doc: PolicyDocument, options: ExportOptions = {
   // `alice: { displayName: Alice }`); sections and grants stay in block style.
   visit(yamlDoc, {
     Map(_key, node, path) {
-      if (path.length >= 4 && onlyScalars(node) && flowWidth(node) <= 72) node.flow = true;
+      if (path.length >= 4 && isLeaf(node) && flowWidth(node) <= 72) node.flow = true;
     },
     Seq(_key, node) {
       if (node.items.every(isScalar) && flowWidth(node) <= 72) node.flow = true;
