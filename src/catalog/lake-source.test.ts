@@ -114,9 +114,11 @@ describe('inspectLake', () => {
     );
   });
 
-  test('opens its own DuckDB when none is given', async () => {
+  test('opens its own DuckDB when none is given, and takes a bare DuckDb as shorthand', async () => {
     const r = await inspectLake({ location: path.join(dir, 'events.json') });
     assert.equal(r.files, 1);
+    const shorthand = await inspectLake({ location: path.join(dir, 'events.json') }, db);
+    assert.deepEqual(shorthand, r);
   });
 
   test('no files match', async () => {

@@ -35,6 +35,9 @@ export interface LakeLocation {
   readonly hivePartitioning?: boolean;
 }
 
+/** Alias used by the lake shell. */
+export type LakeSpec = LakeLocation;
+
 export interface InspectOptions {
   /** Reuse a DuckDB (one per batch); otherwise a private one is opened and closed. */
   readonly db?: DuckDb;
@@ -53,7 +56,7 @@ export interface LakeInspection {
   readonly location: string;
   readonly hivePartitioning: boolean;
   // INVARIANT: columns are sorted by ordinal, ordinals are 0..n-1
-  readonly columns: readonly Column[];
+  readonly columns: Column[];
   readonly files: number;
   readonly rows?: number;
   readonly source: Extract<TableSource, { kind: 'lake' }>;
@@ -129,7 +132,9 @@ function isLocalDirectory(location: string): boolean {
  *   await inspectLake({ location: 'lake/claims/patient_claims/' });
  *   // { format: 'parquet', location: 'lake/claims/patient_claims/**\/*.parquet', hivePartitioning: true, files: 1, rows: 100000, columns: [...] }
  */
-export async function inspectLake(input: LakeLocation, options: InspectOptions = {}): Promise<LakeInspection> {
+export async function inspectLake(input: LakeLocation, optionsOrDb: InspectOptions | DuckDb = {}): Promise<LakeInspection> {
+  // A bare DuckDb is accepted as a shorthand for `{ db }`.
+  const options: InspectOptions = 'connection' in optionsOrDb ? { db: optionsOrDb } : optionsOrDb;
   if (options.db !== undefined) return inspectWith(options.db, input, options);
   const db = await openDuckDb();
   try {

@@ -20,7 +20,7 @@ import type { Column } from '../policy/model.js';
 export interface PostgresTable {
   readonly table: string;
   /** Sorted by ordinal; ordinals are 0..n-1 (information_schema counts from 1 and may have gaps after DROP COLUMN). */
-  readonly columns: readonly Column[];
+  readonly columns: Column[];
 }
 
 export interface PostgresInspectOptions {
