@@ -13,7 +13,8 @@ import type { PrincipalRef } from '../policy/model.js';
 import type { ManagedWorld } from './convert.js';
 import { fromWorld } from './convert.js';
 import type { PolicyDocument } from './schema.js';
-import { formatTagExpression } from './tag-expression-text.js';
+import type { TagExpression } from '../policy/model.js';
+import { formatTagExpression, isEmptyExpression } from '../policy/tag-expression.js';
 
 export interface ExportOptions {
   /** Adds `# yaml-language-server: $schema=<url>` so editors validate and complete the file. */
@@ -25,6 +26,11 @@ const HEADER = [
   '# The catalog (catalogs, databases, tables, columns) is registered from the sources and only referenced here.',
   '# Format: docs/policy-as-code.md. Review changes with a plan before applying them.',
 ];
+
+/** The text form policy files use: `*` for the empty expression, which would otherwise be an easily missed `""`. */
+export function expressionText(e: TagExpression): string {
+  return isEmptyExpression(e) ? '*' : formatTagExpression(e);
+}
 
 /** The YAML-facing form: tag expressions as text, group members bare when they are users. */
 function toInput(doc: PolicyDocument): Record<string, unknown> {
@@ -39,11 +45,11 @@ function toInput(doc: PolicyDocument): Record<string, unknown> {
   }
   if (doc.grants !== undefined) {
     out.grants = doc.grants.map((g) =>
-      typeof g.resource !== 'string' && 'tags' in g.resource ? { ...g, resource: { ...g.resource, tags: formatTagExpression(g.resource.tags) } } : g,
+      typeof g.resource !== 'string' && 'tags' in g.resource ? { ...g, resource: { ...g.resource, tags: expressionText(g.resource.tags) } } : g,
     );
   }
   if (doc.guardrails !== undefined) {
-    out.guardrails = Object.fromEntries(Object.entries(doc.guardrails).map(([name, g]) => [name, { ...g, resources: formatTagExpression(g.resources) }]));
+    out.guardrails = Object.fromEntries(Object.entries(doc.guardrails).map(([name, g]) => [name, { ...g, resources: expressionText(g.resources) }]));
   }
   return out;
 }

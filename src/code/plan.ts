@@ -11,7 +11,7 @@ import { diffWorlds, entityKey, stableJson } from '../policy/changes.js';
 import type { Grant, GrantResource, PolicyWorld, TagExpression } from '../policy/model.js';
 import type { ManagedKind, ManagedWorld } from './convert.js';
 import { MANAGED_KINDS, canonicalManagedWorld, managedPart } from './convert.js';
-import { formatTagExpression } from './tag-expression-text.js';
+import { expressionText } from './export.js';
 
 export type PlanAction = 'add' | 'change' | 'remove';
 
@@ -105,7 +105,7 @@ export function grantResourceLabel(r: GrantResource): string {
     case 'filter':
       return `${r.catalog}.${r.database}.${r.table} through filter ${r.filter}`;
     case 'tag':
-      return `tags ${formatTagExpression(r.expression)} in ${r.catalog}`;
+      return `tags ${expressionText(r.expression)} in ${r.catalog}`;
     default: {
       const never: never = r;
       return never;
@@ -125,7 +125,7 @@ function describe(kind: ManagedKind, e: EntityTypes[ManagedKind]): string {
       const g = e as EntityTypes['guardrail'];
       const who = g.principals === undefined ? 'everyone' : g.principals.join(', ');
       const except = g.except === undefined ? '' : ` except ${g.except.join(', ')}`;
-      return `deny ${g.actions.join(', ')} on ${formatTagExpression(g.resources)}${g.catalog === undefined ? '' : ` in ${g.catalog}`} to ${who}${except}`;
+      return `deny ${g.actions.join(', ')} on ${expressionText(g.resources)}${g.catalog === undefined ? '' : ` in ${g.catalog}`} to ${who}${except}`;
     }
     case 'tagAssignment':
       return `= ${(e as EntityTypes['tagAssignment']).value}`;
@@ -152,7 +152,7 @@ function describe(kind: ManagedKind, e: EntityTypes[ManagedKind]): string {
 function show(field: string, v: unknown): string {
   if (v === undefined || v === null) return '(none)';
   if (field === 'resource' && typeof v === 'object' && 'kind' in v) return grantResourceLabel(v as GrantResource);
-  if (field === 'resources' && typeof v === 'object') return formatTagExpression(v as TagExpression);
+  if (field === 'resources' && typeof v === 'object') return expressionText(v as TagExpression);
   return typeof v === 'string' ? JSON.stringify(v) : stableJson(v);
 }
 

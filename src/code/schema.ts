@@ -19,7 +19,7 @@ import {
   parseResource,
 } from '../policy/model.js';
 import type { PrincipalRef, ResourceLevel, TagExpression } from '../policy/model.js';
-import { parseTagExpressionText } from './tag-expression-text.js';
+import { parseTagExpression } from '../policy/tag-expression.js';
 
 export const API_VERSION = 'steward/v1';
 
@@ -104,8 +104,8 @@ const GrantablePath = resourcePath(['catalog', 'database', 'table'], 'a catalog,
 const Columns = z.array(Ident).min(1).max(MAX_LIST);
 
 /**
- * A tag expression, as text (`domain=claims AND pii IN (true, false)`, `*` for
- * everything) or as a map (`{ domain: [claims], pii: false }`). Output: the map
+ * A tag expression, as text (`domain=claims AND pii IN (true, false)`, `*` or
+ * the empty string for everything; parsed by `policy/tag-expression.ts`) or as a map (`{ domain: [claims], pii: false }`). Output: the map
  * with sorted, unique values.
  */
 export const TagExpressionSchema = z.union([
@@ -113,12 +113,14 @@ export const TagExpressionSchema = z.union([
     .string()
     .max(MAX_EXPRESSION_TEXT)
     .transform((text, ctx): TagExpression => {
-      const r = parseTagExpressionText(text);
-      if (!r.ok) {
-        ctx.addIssue({ code: 'custom', message: `invalid tag expression: ${r.error}` });
+      // `*` reads better than an empty string for "every resource".
+      if (text.trim() === '*') return {};
+      try {
+        return parseTagExpression(text);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `invalid tag expression: ${e instanceof Error ? e.message : String(e)}` });
         return z.NEVER;
       }
-      return r.expression;
     }),
   z
     .record(Ident, z.union([TagValue, z.array(TagValue).min(1).max(MAX_TAG_VALUES)]))
