@@ -120,7 +120,8 @@ export interface ConnectionTarget {
 export function parseDatabaseUrl(url: string): ConnectionTarget & { readonly password: string | undefined } {
   let u: URL;
   try {
-    u = new URL(url);
+    // `postgres://user@/db?host=/socket/dir` is valid for libpq but not for WHATWG URL (credentials without a host).
+    u = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/, '$1localhost'));
   } catch {
     throw new StewardError('STEWARD_E_CONFIG', 'the database url is not a valid url (expected `postgres://user:password@host:port/database`)');
   }

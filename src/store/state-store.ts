@@ -70,22 +70,23 @@ interface Mapping<K extends EntityKind> {
 const str = (r: Row, c: string): string => r[c] as string;
 const json = <T>(r: Row, c: string): T => r[c] as T;
 /** `{ field: value }` when the column is not null, `{}` otherwise: optional fields stay absent. */
-function opt<F extends string, T>(field: F, value: unknown): { [P in F]?: T } {
+function optJson<T, F extends string = string>(field: F, value: unknown): { [P in F]?: T } {
   return (value === null || value === undefined ? {} : { [field]: value }) as { [P in F]?: T };
 }
+const optText = <F extends string>(field: F, value: unknown): { [P in F]?: string } => optJson<string, F>(field, value);
 
 const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
   catalog: {
     table: 'steward.catalogs',
     columns: { name: 'text', description: 'text' },
     toRow: (e) => ({ name: e.name, description: e.description }),
-    fromRow: (r) => ({ name: str(r, 'name'), ...opt('description', r.description) }),
+    fromRow: (r) => ({ name: str(r, 'name'), ...optText('description', r.description) }),
   },
   database: {
     table: 'steward.databases',
     columns: { catalog: 'text', name: 'text', description: 'text' },
     toRow: (e) => ({ catalog: e.catalog, name: e.name, description: e.description }),
-    fromRow: (r) => ({ catalog: str(r, 'catalog'), name: str(r, 'name'), ...opt('description', r.description) }),
+    fromRow: (r) => ({ catalog: str(r, 'catalog'), name: str(r, 'name'), ...optText('description', r.description) }),
   },
   table: {
     table: 'steward.tables',
@@ -103,13 +104,13 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
     table: 'steward.users',
     columns: { name: 'text', display_name: 'text' },
     toRow: (e) => ({ name: e.name, display_name: e.displayName }),
-    fromRow: (r) => ({ name: str(r, 'name'), ...opt('displayName', r.display_name) }),
+    fromRow: (r) => ({ name: str(r, 'name'), ...optText('displayName', r.display_name) }),
   },
   group: {
     table: 'steward.groups',
     columns: { name: 'text', description: 'text' },
     toRow: (e) => ({ name: e.name, description: e.description }),
-    fromRow: (r) => ({ name: str(r, 'name'), ...opt('description', r.description) }),
+    fromRow: (r) => ({ name: str(r, 'name'), ...optText('description', r.description) }),
   },
   membership: {
     table: 'steward.memberships',
@@ -127,7 +128,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
     table: 'steward.tag_keys',
     columns: { key: 'text', allowed_values: 'jsonb', description: 'text' },
     toRow: (e) => ({ key: e.key, allowed_values: e.values, description: e.description }),
-    fromRow: (r) => ({ key: str(r, 'key'), values: json<string[]>(r, 'allowed_values'), ...opt('description', r.description) }),
+    fromRow: (r) => ({ key: str(r, 'key'), values: json<string[]>(r, 'allowed_values'), ...optText('description', r.description) }),
   },
   tagAssignment: {
     table: 'steward.tag_assignments',
@@ -172,8 +173,8 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       table: str(r, 'table_name'),
       rowFilter: r.row_filter === null ? null : str(r, 'row_filter'),
       predicate: r.predicate === null ? null : json<Predicate>(r, 'predicate'),
-      ...opt('columns', r.columns),
-      ...opt('excludedColumns', r.excluded_columns),
+      ...optJson<string[], 'columns'>('columns', r.columns),
+      ...optJson<string[], 'excludedColumns'>('excludedColumns', r.excluded_columns),
     }),
   },
   grant: {
@@ -204,8 +205,8 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       resource: json<GrantResource>(r, 'resource'),
       permissions: json<Permission[]>(r, 'permissions'),
       grantable: json<Permission[]>(r, 'grantable'),
-      ...opt('notAfter', r.not_after_text),
-      ...opt('description', r.description),
+      ...optText('notAfter', r.not_after_text),
+      ...optText('description', r.description),
     }),
   },
   guardrail: {
@@ -230,11 +231,11 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
     }),
     fromRow: (r): Guardrail => ({
       name: str(r, 'name'),
-      ...opt('description', r.description),
-      ...opt('principals', r.principals),
-      ...opt('except', r.except_principals),
+      ...optText('description', r.description),
+      ...optJson<PrincipalRef[], 'principals'>('principals', r.principals),
+      ...optJson<PrincipalRef[], 'except'>('except', r.except_principals),
       actions: json<Permission[]>(r, 'actions'),
-      ...opt('catalog', r.catalog),
+      ...optText('catalog', r.catalog),
       resources: json<TagExpression>(r, 'resources'),
     }),
   },
