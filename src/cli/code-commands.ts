@@ -1,0 +1,70 @@
+/**
+ * `steward plan|apply|export`: policy as code. Files are read here and sent
+ * as text; the server parses them, so errors name file, line and column the
+ * same way whichever transport carries them.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { StewardError } from '../errors.js';
+import { emit } from './output.js';
+import { withClient } from './run.js';
+import { listPolicyFiles, type PolicySource } from '../code/load.js';
+
+/** A YAML file, or every policy file below a folder, as text for the server to parse. */
+export async function readPolicySources(target: string): Promise<PolicySource[]> {
+  const stat = await fs.stat(target).catch(() => {
+    throw new StewardError('STEWARD_E_NOT_FOUND', `policy path \`${target}\` does not exist`);
+  });
+  const files = stat.isDirectory() ? (await listPolicyFiles(target)).map((f) => path.join(target, f)) : [target];
+  if (files.length === 0) throw new StewardError('STEWARD_E_NOT_FOUND', `no policy files under \`${target}\``);
+  return Promise.all(files.map(async (f) => ({ file: path.relative(process.cwd(), f) || f, text: await fs.readFile(f, 'utf8') })));
+}
+
+interface PlanJson {
+  changes: number;
+  summary: Record<string, { added: number; changed: number; removed: number }>;
+  text: string;
+}
+
+export function registerCodeCommands(program: Command): void {
+  program
+    .command('plan <path>')
+    .description('show what applying a policy file or folder would change')
+    .action(async (target: string, _o: unknown, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const files = await readPolicySources(target);
+        const r = await client.call<PlanJson>('POST', '/v1/policy/plan', { files });
+        emit(out, r, () => r.text);
+      }),
+    );
+
+  program
+    .command('apply <path>')
+    .description('apply a policy file or folder atomically')
+    .action(async (target: string, _o: unknown, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const files = await readPolicySources(target);
+        const r = await client.call<PlanJson & { version: number }>('POST', '/v1/policy/apply', { files });
+        emit(out, r, () => (r.changes === 0 ? 'No changes.' : `${r.text}\n\nApplied ${r.changes} change(s); policy version ${r.version}.`));
+      }),
+    );
+
+  program
+    .command('export')
+    .description('write the current policy as YAML (round-trips through apply with an empty plan)')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action(async (opts: { out?: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<{ yaml: string }>('GET', '/v1/policy/export');
+        if (opts.out !== undefined) {
+          await fs.writeFile(opts.out, r.yaml);
+          emit(out, { written: opts.out }, () => `wrote ${opts.out}`);
+        } else if (out.json) {
+          emit(out, r, () => r.yaml);
+        } else {
+          process.stdout.write(r.yaml);
+        }
+      }),
+    );
+}

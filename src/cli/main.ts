@@ -1,0 +1,48 @@
+/**
+ * The `steward` command line. Every command is a call to the HTTP API,
+ * in-process on an embedded workspace or over the network to a server
+ * (see client.ts), so the CLI and the API cannot disagree.
+ */
+import { Command } from 'commander';
+import { registerCatalogCommands } from './catalog-commands.js';
+import { registerDecisionCommands } from './decision-commands.js';
+import { registerPolicyCommands } from './policy-commands.js';
+import { registerPrincipalCommands } from './principal-commands.js';
+import { registerServerCommands } from './server-commands.js';
+import { registerCodeCommands } from './code-commands.js';
+import { registerDemoCommands } from './demo-commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command('steward')
+    .description('one tag-based entitlement source, enforced everywhere data is read')
+    .version('0.1.0')
+    .option('--json', 'print machine-readable JSON')
+    .option('--home <dir>', 'workspace folder (STEWARD_HOME, default ./.steward)')
+    .option('--url <url>', 'a Steward server to talk to (STEWARD_URL)')
+    .option('--token <token>', 'API token for --url (STEWARD_TOKEN)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDemoCommands(program);
+  registerServerCommands(program);
+  registerDecisionCommands(program);
+  registerCodeCommands(program);
+  registerCatalogCommands(program);
+  registerPrincipalCommands(program);
+  registerPolicyCommands(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number };
+    // commander throws on --help/--version with exit code 0, and on usage errors with 1.
+    if (typeof err.exitCode === 'number') {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw e;
+  }
+}

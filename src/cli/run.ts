@@ -1,0 +1,66 @@
+/**
+ * The frame every command runs in: read configuration, connect, do the work,
+ * print, close, and turn failures into a message and a non-zero exit code.
+ */
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../config.js';
+import { connect, type Client } from './client.js';
+import { reportError, type OutputOptions } from './output.js';
+
+export interface GlobalOptions {
+  readonly json?: boolean;
+  readonly home?: string;
+  readonly url?: string;
+  readonly token?: string;
+}
+
+export interface CommandContext {
+  readonly config: Config;
+  readonly out: OutputOptions;
+  readonly client: Client;
+}
+
+export function configFrom(cmd: Command): { config: Config; out: OutputOptions } {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const config = loadConfig(process.env, {
+    ...(g.home === undefined ? {} : { home: g.home }),
+    ...(g.url === undefined ? {} : { url: g.url }),
+    ...(g.token === undefined ? {} : { token: g.token }),
+  });
+  return { config, out: { json: g.json === true } };
+}
+
+/** Runs `work` with a connected client; sets process.exitCode on failure. */
+export async function withClient(cmd: Command, work: (ctx: CommandContext) => Promise<void>): Promise<void> {
+  let out: OutputOptions = { json: cmd.optsWithGlobals<GlobalOptions>().json === true };
+  let client: Client | undefined;
+  try {
+    const cfg = configFrom(cmd);
+    out = cfg.out;
+    client = await connect(cfg.config);
+    await work({ config: cfg.config, out, client });
+  } catch (e) {
+    process.exitCode = reportError(e, out);
+  } finally {
+    await client?.close().catch(() => {});
+  }
+}
+
+/** Runs `work` without connecting (commands that only read local files, or manage the connection themselves). */
+export async function standalone(cmd: Command, work: (ctx: { config: Config; out: OutputOptions }) => Promise<void>): Promise<void> {
+  let out: OutputOptions = { json: cmd.optsWithGlobals<GlobalOptions>().json === true };
+  try {
+    const cfg = configFrom(cmd);
+    out = cfg.out;
+    await work(cfg);
+  } catch (e) {
+    process.exitCode = reportError(e, out);
+  }
+}
+
+/** `a=1,b=2` style list options. */
+export function list(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
+}
+
+export const enc = encodeURIComponent;

@@ -1,0 +1,98 @@
+/**
+ * `steward serve`, `steward token …`, `steward status`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { serve } from '@hono/node-server';
+import { openWorkspace } from '../workspace/open.js';
+import { removeServerInfo, writeServerInfo } from '../store/workspace.js';
+import { emit, table } from './output.js';
+import { enc, standalone, withClient } from './run.js';
+
+interface TokenList {
+  tokens: { id: string; name: string; principal: string; role: string; createdAt: string; lastUsedAt?: string; revokedAt?: string }[];
+}
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('start the HTTP API (and the docs page at /docs) on this workspace')
+    .option('--host <host>', 'interface to listen on (STEWARD_HOST)')
+    .option('--port <port>', 'port to listen on (STEWARD_PORT)')
+    .action(async (opts: { host?: string; port?: string }, cmd: Command) =>
+      standalone(cmd, async ({ config }) => {
+        const localToken = `stwlocal_${randomBytes(32).toString('base64url')}`;
+        const ws = await openWorkspace(config, { purpose: 'server', app: { localToken } });
+        const bootstrap = await ws.services.tokens.hasAnyAdminToken();
+        if (!bootstrap) {
+          const created = await ws.services.tokens.createToken({ name: 'bootstrap-admin', principal: 'user:admin', role: 'admin' });
+          await ws.services.state.log([{ actor: 'system', action: 'token.bootstrap', resource: 'user:admin', result: 'ok', reason: `token ${created.id}` }]);
+          process.stdout.write(`Bootstrapped an admin. Its token is shown only now; store it safely:\n\n  STEWARD_TOKEN=${created.token}\n\n`);
+        }
+        const host = opts.host ?? config.host;
+        const port = Number(opts.port ?? config.port);
+        await new Promise<void>((resolve, reject) => {
+          const server = serve({ fetch: ws.app.fetch, hostname: host, port }, (info) => {
+            const url = `http://${host.includes(':') ? `[${host}]` : host}:${info.port}`;
+            writeServerInfo(config.home, { pid: process.pid, url, token: localToken })
+              .then(() => process.stdout.write(`Steward listening on ${url} (API docs: ${url}/docs)\n`))
+              .catch(reject);
+          });
+          server.on('error', reject);
+          const stop = (): void => {
+            server.close();
+            void removeServerInfo(config.home)
+              .catch(() => {})
+              .then(() => ws.close())
+              .then(() => resolve(), reject);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      }),
+    );
+
+  program
+    .command('status')
+    .description('show where commands go and who you are')
+    .action(async (_opts: unknown, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const me = await client.call<{ principal: string; role: string }>('GET', '/v1/me');
+        const r = { target: client.target, ...me };
+        emit(out, r, () => `target: ${r.target}\nprincipal: ${r.principal} (${r.role})`);
+      }),
+    );
+
+  const token = program.command('token').description('manage API tokens');
+  token
+    .command('create')
+    .description('create a token; its secret is printed once')
+    .requiredOption('--name <name>', 'a label')
+    .requiredOption('--principal <principal>', 'user:NAME the token acts as')
+    .option('--role <role>', 'admin or user', 'user')
+    .option('--expires-at <iso>', 'expiry instant (ISO-8601)')
+    .action(async (opts: { name: string; principal: string; role: string; expiresAt?: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<{ id: string; token: string }>('POST', '/v1/tokens', opts);
+        emit(out, r, () => `token ${r.id} created; the secret is shown only now:\n${r.token}`);
+      }),
+    );
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .action(async (_opts: unknown, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<TokenList>('GET', '/v1/tokens');
+        emit(out, r, () => table(r.tokens, ['id', 'name', 'principal', 'role', 'createdAt', 'lastUsedAt', 'revokedAt']));
+      }),
+    );
+  token
+    .command('revoke <id>')
+    .description('revoke a token')
+    .action(async (id: string, _opts: unknown, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call('DELETE', `/v1/tokens/${enc(id)}`);
+        emit(out, r, () => `token ${id} revoked`);
+      }),
+    );
+}

@@ -1,0 +1,68 @@
+/**
+ * Routes are data: method, path, auth mode, zod schemas for params, query,
+ * body and response, and one handler. The same definitions register the Hono
+ * handlers and produce the OpenAPI document, so the document cannot drift from
+ * what the server accepts.
+ */
+import type { z } from 'zod';
+import { actorName, type Actor } from './actor.js';
+import type { ChangeRequest } from '../workspace/state-service.js';
+import type { Services } from './services.js';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
+
+/** public: no token (health only). user: any valid token. admin: an admin token. */
+export type AuthMode = 'public' | 'user' | 'admin';
+
+export interface HandlerContext<P, Q, B> {
+  readonly params: P;
+  readonly query: Q;
+  readonly body: B;
+  readonly actor: Actor;
+  readonly services: Services;
+  readonly request: Request;
+}
+
+export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
+  readonly method: HttpMethod;
+  /** Hono syntax: `/v1/grants/:id`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly auth: AuthMode;
+  readonly params?: z.ZodType<P>;
+  readonly query?: z.ZodType<Q>;
+  readonly body?: z.ZodType<B>;
+  readonly response: z.ZodType<R>;
+  /** Success status; 200 unless the route creates something. */
+  readonly status?: 200 | 201 | 202;
+  readonly handler: (ctx: HandlerContext<P, Q, B>) => Promise<R> | R;
+}
+
+/** Keeps inference of P/Q/B/R at each definition site while the table stays homogeneous. */
+export function route<P = Record<string, never>, Q = Record<string, never>, B = undefined, R = unknown>(
+  def: RouteDef<P, Q, B, R>,
+): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+/**
+ * The common shape of a write route: build changes from the current world,
+ * commit them with a decision-log entry, answer with the new version.
+ */
+export async function commit(
+  ctx: Pick<HandlerContext<unknown, unknown, unknown>, 'services' | 'actor'>,
+  action: string,
+  resource: string,
+  build: ChangeRequest['build'],
+  details?: Record<string, unknown>,
+): Promise<{ ok: true; version: number }> {
+  const r = await ctx.services.state.change({
+    actor: actorName(ctx.actor),
+    action,
+    resource,
+    build,
+    ...(details === undefined ? {} : { details }),
+  });
+  return { ok: true, version: r.version };
+}

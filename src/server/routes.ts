@@ -1,0 +1,24 @@
+/**
+ * The route table: every HTTP operation Steward offers, in one list that also
+ * produces the OpenAPI document.
+ */
+import type { RouteDef } from './route.js';
+import { catalogRoutes } from '../catalog/catalog-routes.js';
+import { principalRoutes } from '../principals/principal-routes.js';
+import { tagRoutes } from '../governance/tag-routes.js';
+import { decisionRoutes } from '../governance/decision-routes.js';
+import { tokenRoutes } from '../governance/token-routes.js';
+import { policyRoutes } from '../governance/policy-routes.js';
+import { codeRoutes } from '../code/code-routes.js';
+import { demoRoutes } from '../demo/demo-routes.js';
+
+export const allRoutes: readonly RouteDef[] = [
+  ...catalogRoutes,
+  ...principalRoutes,
+  ...tagRoutes,
+  ...policyRoutes,
+  ...decisionRoutes,
+  ...codeRoutes,
+  ...tokenRoutes,
+  ...demoRoutes,
+];

@@ -1,0 +1,17 @@
+/**
+ * Everything a route handler may use, wired once in `src/workspace/open.ts`.
+ * Handlers depend on this narrow surface, not on how it was built.
+ */
+import type { Config } from '../config.js';
+import type { StateService } from '../workspace/state-service.js';
+import type { TokenStore } from '../store/token-store.js';
+import type { DecisionLog } from '../store/decision-log.js';
+import type { LakeShell } from '../lake/lake-shell.js';
+
+export interface Services {
+  readonly config: Config;
+  readonly state: StateService;
+  readonly tokens: TokenStore;
+  readonly decisionLog: DecisionLog;
+  readonly lake: LakeShell;
+}

@@ -1,0 +1,67 @@
+/**
+ * Wiring: the one place where stores, engines and services are built and
+ * connected. The server and the embedded CLI both start here.
+ */
+import fs from 'node:fs/promises';
+import type { Config } from '../config.js';
+import { openDb, type Db } from '../store/db.js';
+import { migrate } from '../store/migrations.js';
+import { createStateStore } from '../store/state-store.js';
+import { createTokenStore } from '../store/token-store.js';
+import { createDecisionLog } from '../store/decision-log.js';
+import { acquireWorkspaceLock } from '../store/workspace.js';
+import { createLakeShell } from '../lake/lake-shell.js';
+import { createStateService } from './state-service.js';
+import { createApp } from '../server/app.js';
+import { allRoutes } from '../server/routes.js';
+import type { Services } from '../server/services.js';
+import type { Hono } from 'hono';
+import type { AppOptions, LocalBindings } from '../server/app.js';
+
+export interface Workspace {
+  readonly services: Services;
+  readonly app: Hono<{ Bindings: LocalBindings }>;
+  readonly db: Db;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Who holds the embedded store: a server, or one CLI command. */
+  readonly purpose: 'server' | 'cli';
+  readonly app?: AppOptions;
+}
+
+export async function openWorkspace(config: Config, options: OpenOptions): Promise<Workspace> {
+  await fs.mkdir(config.home, { recursive: true });
+  // A shared PostgreSQL store is multi-process by design; only the embedded one needs the lock.
+  const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
+  try {
+    const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+    await migrate(db);
+    const stateStore = createStateStore(db);
+    const decisionLog = createDecisionLog(db);
+    const tokens = createTokenStore(db);
+    const lake = await createLakeShell();
+    const state = createStateService({
+      loadWorld: () => stateStore.loadWorld(),
+      version: () => stateStore.version(),
+      applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
+      appendDecisions: (entries) => decisionLog.appendDecisions(entries),
+    });
+    const services: Services = { config, state, tokens, decisionLog, lake };
+    const app = createApp(services, allRoutes, options.app);
+    return {
+      services,
+      app,
+      db,
+      close: async () => {
+        await lake.close();
+        await db.close();
+        await lock?.release();
+      },
+    };
+  } catch (e) {
+    await lock?.release();
+    throw e;
+  }
+}

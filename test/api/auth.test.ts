@@ -1,0 +1,131 @@
+/**
+ * Every route but /health refuses a missing, malformed, forged or revoked
+ * token; garbage input never produces a 500.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { allRoutes } from '../../src/server/routes.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s.close();
+});
+
+const concretePath = (p: string): string => p.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => (name === 'resource' ? 'lake.claims' : 'x'));
+const everyRoute = [
+  ...allRoutes.map((r) => ({ method: r.method.toUpperCase(), path: concretePath(r.path) })),
+  { method: 'GET', path: '/openapi.json' },
+  { method: 'GET', path: '/docs' },
+];
+
+describe('authentication', () => {
+  it('health needs no token', async () => {
+    const r = await s.call('GET', '/health', undefined, null);
+    assert.equal(r.status, 200);
+  });
+
+  it('refuses every route without a token (an anonymous caller learns nothing)', async () => {
+    for (const r of everyRoute) {
+      const res = await s.call(r.method, r.path, r.method === 'GET' || r.method === 'DELETE' ? undefined : {}, null);
+      assert.equal(res.status, 401, `${r.method} ${r.path} answered ${res.status}`);
+      assert.equal(res.json.error.code, 'STEWARD_E_UNAUTHENTICATED');
+    }
+  });
+
+  it('refuses every route with a forged token of the right shape', async () => {
+    const [, id] = /^stw_([^_]+)_/.exec(s.adminToken) ?? [];
+    const forged = `stw_${id}_${'A'.repeat(43)}`;
+    for (const r of everyRoute) {
+      const res = await s.call(r.method, r.path, r.method === 'GET' || r.method === 'DELETE' ? undefined : {}, forged);
+      assert.equal(res.status, 401, `${r.method} ${r.path} answered ${res.status}`);
+    }
+  });
+
+  it('refuses malformed authorization headers', async () => {
+    for (const header of ['Bearer', 'Bearer ', 'Basic !!!', 'Token abc', `Bearer ${'x'.repeat(5000)}`, 'Bearer stw_', 'Bearer stw__']) {
+      const res = await fetch(`${s.url}/v1/me`, { headers: { authorization: header } });
+      assert.equal(res.status, 401, header.slice(0, 20));
+    }
+  });
+
+  it('accepts the token as the Basic-auth password (browser access to /docs)', async () => {
+    const res = await fetch(`${s.url}/docs`, { headers: { authorization: `Basic ${Buffer.from(`any:${s.adminToken}`).toString('base64')}` } });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /Steward API/);
+  });
+
+  it('a revoked token stops working at once', async () => {
+    const created = await s.call('POST', '/v1/tokens', { name: 'temp', principal: 'user:admin', role: 'admin' });
+    assert.equal(created.status, 201);
+    assert.equal((await s.call('GET', '/v1/me', undefined, created.json.token)).status, 200);
+    assert.equal((await s.call('DELETE', `/v1/tokens/${created.json.id}`)).status, 200);
+    assert.equal((await s.call('GET', '/v1/me', undefined, created.json.token)).status, 401);
+  });
+
+  it('a user token cannot reach admin routes', async () => {
+    const created = await s.call('POST', '/v1/tokens', { name: 'u', principal: 'user:alice', role: 'user' });
+    const adminOnly = allRoutes.filter((r) => r.auth === 'admin');
+    assert.ok(adminOnly.length > 10);
+    for (const r of adminOnly) {
+      const res = await s.call(r.method.toUpperCase(), concretePath(r.path), r.method === 'get' || r.method === 'delete' ? undefined : {}, created.json.token);
+      assert.equal(res.status, 403, `${r.method} ${r.path} answered ${res.status}`);
+    }
+  });
+
+  it('a user may not ask decisions about someone else', async () => {
+    const created = await s.call('POST', '/v1/tokens', { name: 'u2', principal: 'user:alice', role: 'user' });
+    const res = await s.call('POST', '/v1/authorize', { principal: 'user:carol', action: 'SELECT', resource: 'lake.claims.patient_claims' }, created.json.token);
+    assert.equal(res.status, 403);
+  });
+
+  it('lists tokens without their secrets', async () => {
+    const res = await s.call('GET', '/v1/tokens');
+    assert.equal(res.status, 200);
+    assert.ok(!JSON.stringify(res.json).includes(s.adminToken.split('_').pop() as string));
+  });
+});
+
+describe('bad input', () => {
+  it('never answers 500 to garbage bodies on any route', async () => {
+    const garbage = ['not json', '[]', '{"unexpected": 1}', '{"name": 5}', '{"name": "' + 'x'.repeat(5000) + '"}', 'null', '{"__proto__": {"admin": true}}'];
+    for (const r of allRoutes) {
+      if (r.method === 'get' || r.method === 'delete') continue;
+      for (const body of garbage) {
+        const res = await s.call(r.method.toUpperCase(), concretePath(r.path), body);
+        assert.ok(res.status >= 400 && res.status < 500, `${r.method} ${r.path} with ${body.slice(0, 30)} answered ${res.status}`);
+        assert.equal(typeof res.json.error.code, 'string');
+      }
+    }
+  });
+
+  it('rejects unknown fields and names them', async () => {
+    const res = await s.call('POST', '/v1/users', { name: 'dora', admin: true });
+    assert.equal(res.status, 400);
+    assert.match(res.json.error.message, /admin/);
+  });
+
+  it('names the field of a bad value', async () => {
+    const res = await s.call('POST', '/v1/authorize', { principal: 'user:alice', action: 'FLY', resource: 'lake.claims' });
+    assert.equal(res.status, 400);
+    assert.equal(res.json.error.details[0].path, 'body.action');
+  });
+
+  it('refuses oversized bodies with 413', async () => {
+    const res = await s.call('POST', '/v1/users', JSON.stringify({ name: 'x', displayName: 'y'.repeat(9 * 1024 * 1024) }));
+    assert.equal(res.status, 413);
+  });
+
+  it('serves an OpenAPI 3.1 document listing every route', async () => {
+    const res = await s.call('GET', '/openapi.json');
+    assert.equal(res.status, 200);
+    assert.equal(res.json.openapi, '3.1.0');
+    for (const r of allRoutes) {
+      const p = r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      assert.ok(res.json.paths[p]?.[r.method], `${r.method} ${p} missing from the document`);
+    }
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * A real Steward HTTP server on an ephemeral port over a fresh embedded
+ * workspace (or a PostgreSQL database when `databaseUrl` is given).
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { loadConfig } from '../../src/config.js';
+import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
+
+export interface TestServer {
+  readonly url: string;
+  readonly adminToken: string;
+  readonly home: string;
+  readonly ws: Workspace;
+  /** fetch against the server with a token (admin by default); JSON in and out. */
+  call(method: string, p: string, body?: unknown, token?: string | null): Promise<{ status: number; json: any }>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: { databaseUrl?: string } = {}): Promise<TestServer> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-test-'));
+  const config = loadConfig({}, { home, ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }) });
+  const ws = await openWorkspace(config, { purpose: 'server' });
+  const admin = await ws.services.tokens.createToken({ name: 'test-admin', principal: 'user:admin', role: 'admin' });
+  const server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    adminToken: admin.token,
+    home,
+    ws,
+    call: async (method, p, body, token) => {
+      const headers: Record<string, string> = {};
+      const t = token === undefined ? admin.token : token;
+      if (t !== null) headers['authorization'] = `Bearer ${t}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(`${url}${p}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+      const text = await res.text();
+      let json: any;
+      try {
+        json = text === '' ? null : JSON.parse(text);
+      } catch {
+        json = text;
+      }
+      return { status: res.status, json };
+    },
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await ws.close();
+      await fs.rm(home, { recursive: true, force: true });
+    },
+  };
+}
