@@ -97,7 +97,24 @@ export async function startPostgres(): Promise<PostgresServer> {
   const onExit = (): void => {
     if (!stopped) stopSync();
   };
+  // A test runner that times a file out sends SIGTERM, which skips 'exit' hooks:
+  // stop the cluster, then let the signal do what it would have done.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    detach();
+    onExit();
+    stopped = true;
+    process.kill(process.pid, signal);
+  };
+  const onSigint = (): void => onSignal('SIGINT');
+  const onSigterm = (): void => onSignal('SIGTERM');
+  const detach = (): void => {
+    process.off('exit', onExit);
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  };
   process.once('exit', onExit);
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
 
   try {
     const [initCmd, initArgs] = asPostgres(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-N', '-E', 'UTF8', '--locale=C']);
@@ -122,7 +139,7 @@ export async function startPostgres(): Promise<PostgresServer> {
           stop: async () => {
             if (stopped) return;
             stopped = true;
-            process.off('exit', onExit);
+            detach();
             stopSync();
           },
         };
@@ -135,7 +152,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     throw new Error(`cannot start PostgreSQL: ${String(lastError)}\n${tail.slice(-2000)}`);
   } catch (e) {
     stopped = true;
-    process.off('exit', onExit);
+    detach();
     stopSync();
     throw e;
   }
