@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 npm run build --silent
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
-exec node --import tsx --test --test-concurrency=2 "${files[@]}"
+# One throwaway PostgreSQL cluster for the whole run; each test file creates its own database on it.
+exec bash scripts/with-postgres.sh node --import tsx --test --test-concurrency=2 "${files[@]}"

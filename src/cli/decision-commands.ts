@@ -9,6 +9,7 @@ import { enc, withClient } from './run.js';
 export function explainDecision(d: DecisionJson): string {
   const lines = [`${d.decision.toUpperCase()}: ${d.principal} ${d.action} ${d.resource}`];
   for (const r of d.reasons) lines.push(`  - ${r.message}`);
+  if (d.decision === 'deny') return lines.join('\n');
   if (d.columns !== undefined) {
     lines.push(`  columns: ${d.columns.map((c) => (c.rowFilter === null ? c.name : `${c.name} (where ${c.rowFilter})`)).join(', ') || '(none)'}`);
   }

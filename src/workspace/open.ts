@@ -5,7 +5,6 @@
 import fs from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { openDb, type Db } from '../store/db.js';
-import { migrate } from '../store/migrations.js';
 import { createStateStore } from '../store/state-store.js';
 import { createTokenStore } from '../store/token-store.js';
 import { createDecisionLog } from '../store/decision-log.js';
@@ -37,7 +36,6 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
   const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
   try {
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
-    await migrate(db);
     const stateStore = createStateStore(db);
     const decisionLog = createDecisionLog(db);
     const tokens = createTokenStore(db);
