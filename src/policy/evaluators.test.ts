@@ -232,7 +232,7 @@ for (const [name, make] of EVALUATORS) {
       const ev = make(world({ grants: [tableGrant('g1', 'user:alice', ['SELECT'])] }));
       const first = ask(ev, 'user:alice', 'SELECT', 'lake.claims.members');
       try {
-        (first.columns as { name: string }[]).push({ name: 'injected' });
+        (first.columns as unknown as { name: string; rowFilter: null }[]).push({ name: 'injected', rowFilter: null });
         (first.matchedGrants as string[]).push('forged');
       } catch {
         // frozen shared arrays refuse the write, which is just as good
