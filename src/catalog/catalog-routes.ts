@@ -199,12 +199,7 @@ export const catalogRoutes: readonly RouteDef[] = [
         ...(body.format === undefined ? {} : { format: body.format }),
         ...(body.hivePartitioning === undefined ? {} : { hivePartitioning: body.hivePartitioning }),
       });
-      const table = makeTable(body, inspected.columns, {
-        kind: 'lake',
-        format: inspected.format,
-        location: inspected.location,
-        hivePartitioning: inspected.hivePartitioning,
-      });
+      const table = makeTable(body, inspected.columns, inspected.source);
       const r = await commit({ services, actor }, 'table.register', `${body.catalog}.${body.database}.${body.table}`, (w) =>
         putTables(w, [table], body.replace === true),
       );
