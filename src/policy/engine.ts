@@ -102,12 +102,14 @@ interface CompiledExpr {
 interface PSet {
   readonly bits: Uint8Array;
   readonly members: Int32Array;
-  /** By action index: the guardrails that apply to this set and deny that action. */
-  readonly guards: readonly Int32Array[];
+  /** By action index: the guardrails that apply to this set and deny that action, as a bitmask of W words per action. */
+  readonly guardMask: Int32Array;
   /** By action index: tag grants held through the set that carry the action. */
   readonly tagBy: readonly Int32Array[];
   /** Every grant held through the set. */
   readonly held: Int32Array;
+  /** Held grants with a `notAfter`: the only ones that can explain a deny as GRANT_EXPIRED. */
+  readonly timed: Int32Array;
 }
 
 interface Index {
@@ -168,8 +170,8 @@ interface Index {
   readonly byCatalog: number[][];
   readonly byDb: number[][];
   readonly byTable: (number[] | undefined)[];
-  readonly colGrantsByTable: Map<number, number[]>;
-  readonly filterGrantsByTable: Map<number, number[]>;
+  readonly colGrantsByTable: (number[] | undefined)[];
+  readonly filterGrantsByTable: (number[] | undefined)[];
   readonly tagGrants: number[];
   // filters
   readonly fName: string[];
@@ -186,8 +188,19 @@ interface Index {
   readonly grPrincipals: (Int32Array | null)[];
   readonly grExcept: Int32Array[];
   readonly grReason: Reason[];
-  // lazily built, all-rows all-columns answers per table
-  readonly fullColumns: (readonly ColumnAccess[] | undefined)[];
+  /** Guardrail bitmasks are W 32-bit words. */
+  readonly W: number;
+  /** Per signature: the guardrails whose expression matches it (the empty expression matches every signature, including 0, a catalog's). */
+  readonly sigGuard: Int32Array;
+  /** Per catalog: the guardrails in scope there. */
+  readonly scopeGuard: Int32Array;
+  /** Guardrail indices in name order, for reporting. */
+  readonly grByRank: Int32Array;
+  // one-element answers, shared because a single matched grant is the common case
+  readonly gIdList: (readonly string[])[];
+  readonly gReasonList: (readonly Reason[])[];
+  // lazily built all-rows column answers per table, by visible-column bitmask
+  readonly fullColumns: (Map<number, readonly ColumnAccess[]> | undefined)[];
   readonly scratch: Scratch;
 }
 
@@ -196,17 +209,19 @@ interface Scratch {
   readonly grantMark: Int32Array;
   grantEpoch: number;
   readonly matched: number[];
-  readonly guardMark: Int32Array;
-  guardEpoch: number;
-  readonly guards: number[];
-  readonly wide: number[];
-  readonly colGrants: number[];
-  readonly filterGrants: number[];
-  readonly tagCand: number[];
-  readonly tagAtTable: number[];
-  readonly tagAtCol: number[];
-  visible: Uint8Array;
-  allRows: Uint8Array;
+  /** The guardrails denying the last request (W words). */
+  readonly denied: Int32Array;
+  /** The guardrails that removed a column in the last SELECT (W words). */
+  readonly removed: Int32Array;
+  readonly wide: Int32Array;
+  readonly colGrants: Int32Array;
+  readonly filterGrants: Int32Array;
+  nFilterGrants: number;
+  readonly tagCand: Int32Array;
+  readonly tagAtTable: Int32Array;
+  readonly tagAtCol: Int32Array;
+  readonly visible: Uint8Array;
+  readonly allRows: Uint8Array;
 }
 
 // ------------------------------------------------------------------- build
@@ -217,10 +232,10 @@ function pushAt(lists: number[][], at: number, value: number): void {
   else l.push(value);
 }
 
-function pushMap<K>(map: Map<K, number[]>, key: K, value: number): void {
-  const l = map.get(key);
-  if (l === undefined) map.set(key, [value]);
-  else l.push(value);
+/** Sets bit `bit` of the bitmask starting at `base`. */
+function setBit(words: Int32Array, base: number, bit: number): void {
+  const i = base + (bit >>> 5);
+  words[i] = (words[i] as number) | (1 << (bit & 31));
 }
 
 function emptyLists(n: number): number[][] {
@@ -525,8 +540,8 @@ function buildIndex(world: PolicyWorld): Index {
   const byCatalog = emptyLists(catNames.length);
   const byDb = emptyLists(dbNames.length);
   const byTable: (number[] | undefined)[] = new Array(nTables);
-  const colGrantsByTable = new Map<number, number[]>();
-  const filterGrantsByTable = new Map<number, number[]>();
+  const colGrantsByTable: (number[] | undefined)[] = new Array(nTables);
+  const filterGrantsByTable: (number[] | undefined)[] = new Array(nTables);
   const tagGrants: number[] = [];
   [...grants.keys()].sort((a, b) => compareText((grants[a] as Grant).id, (grants[b] as Grant).id)).forEach((g, rank) => (gRank[g] = rank));
   grants.forEach((g, i) => {
@@ -560,7 +575,7 @@ function buildIndex(world: PolicyWorld): Index {
         gTable[i] = t;
         if (t < 0) break;
         gColMask[i] = maskOf(colNames[t] as string[], selectColumns(tableObjs[t] as Table, r.columns, r.excludedColumns, 'none'));
-        pushMap(colGrantsByTable, t, i);
+        (colGrantsByTable[t] ??= []).push(i);
         break;
       }
       case 'filter': {
@@ -569,7 +584,7 @@ function buildIndex(world: PolicyWorld): Index {
         const f = t < 0 ? undefined : filterByKey.get(`${t}/${r.filter}`);
         if (f === undefined) break;
         gFilter[i] = f;
-        pushMap(filterGrantsByTable, t, i);
+        (filterGrantsByTable[t] ??= []).push(i);
         break;
       }
       case 'tag':
@@ -608,7 +623,19 @@ function buildIndex(world: PolicyWorld): Index {
     grReason.push(Object.freeze(guardrailReason(gr.name)));
   });
 
+  const W = Math.max(1, Math.ceil(nGr / 32));
+  const sigGuard = new Int32Array(nSigs * W);
+  for (let g = 0; g < nGr; g++) {
+    for (let sg = 0; sg < nSigs; sg++) if (grSig[g * nSigs + sg] === 1) setBit(sigGuard, sg * W, g);
+  }
+  const scopeGuard = new Int32Array(catNames.length * W);
+  for (let g = 0; g < nGr; g++) {
+    for (let c = 0; c < catNames.length; c++) if (grCat[g] === -1 || grCat[g] === c) setBit(scopeGuard, c * W, g);
+  }
+  const grByRank = new Int32Array(nGr);
+  grRank.forEach((rank, g) => (grByRank[rank] = g));
   const maxCols = colNames.reduce((m, c) => Math.max(m, c.length), 0);
+  const buffer = (): Int32Array => new Int32Array(nG + 1);
   return {
     world,
     catByName,
@@ -679,20 +706,26 @@ function buildIndex(world: PolicyWorld): Index {
     grPrincipals,
     grExcept,
     grReason,
-    fullColumns: new Array<readonly ColumnAccess[] | undefined>(nTables),
+    W,
+    sigGuard,
+    scopeGuard,
+    grByRank,
+    gIdList: grants.map((g) => Object.freeze([g.id])),
+    gReasonList: gReason.map((r) => Object.freeze([r])),
+    fullColumns: new Array<Map<number, readonly ColumnAccess[]> | undefined>(nTables),
     scratch: {
       grantMark: new Int32Array(nG),
       grantEpoch: 0,
       matched: [],
-      guardMark: new Int32Array(nGr),
-      guardEpoch: 0,
-      guards: [],
-      wide: [],
-      colGrants: [],
-      filterGrants: [],
-      tagCand: [],
-      tagAtTable: [],
-      tagAtCol: [],
+      denied: new Int32Array(W),
+      removed: new Int32Array(W),
+      wide: buffer(),
+      colGrants: buffer(),
+      filterGrants: buffer(),
+      nFilterGrants: 0,
+      tagCand: buffer(),
+      tagAtTable: buffer(),
+      tagAtCol: buffer(),
       visible: new Uint8Array(maxCols),
       allRows: new Uint8Array(maxCols),
     },
@@ -742,13 +775,14 @@ function psetOf(ix: Index, pid: number): PSet {
       members.push(parent);
     }
   }
-  const guards: number[][] = emptyLists(N_ACTIONS);
+  const W = ix.W;
+  const guardMask = new Int32Array(N_ACTIONS * W);
   for (let g = 0; g < ix.grName.length; g++) {
     const inc = ix.grPrincipals[g];
     const included = inc === null || inc === undefined || inc.some((p) => bits[p] === 1);
     const excepted = (ix.grExcept[g] as Int32Array).some((p) => bits[p] === 1);
     if (!included || excepted) continue;
-    for (let a = 0; a < N_ACTIONS; a++) if (((ix.grActions[g] as number) & (1 << a)) !== 0) (guards[a] as number[]).push(g);
+    for (let a = 0; a < N_ACTIONS; a++) if (((ix.grActions[g] as number) & (1 << a)) !== 0) setBit(guardMask, a * W, g);
   }
   const tagBy: number[][] = emptyLists(N_ACTIONS);
   for (const g of ix.tagGrants) {
@@ -760,9 +794,10 @@ function psetOf(ix: Index, pid: number): PSet {
   const ps: PSet = {
     bits,
     members: Int32Array.from(members),
-    guards: guards.map((l) => Int32Array.from(l)),
+    guardMask,
     tagBy: tagBy.map((l) => Int32Array.from(l)),
     held: Int32Array.from(held),
+    timed: Int32Array.from(held.filter((g) => (ix.gExpiry[g] as number) !== Number.POSITIVE_INFINITY)),
   };
   ix.psets[pid] = ps;
   return ps;
@@ -809,39 +844,42 @@ function sigOf(ix: Index, r: Res): number {
 
 // ------------------------------------------------------------ guardrails
 
-/** Whether guardrail `g` matches resource `r` or one of its ancestors. */
-function guardMatches(ix: Index, g: number, r: Res): boolean {
-  const scope = ix.grCat[g] as number;
-  if (scope !== -1 && scope !== r.cat) return false;
-  if (ix.grEmpty[g] === 1) return true;
-  const row = g * ix.nSigs;
-  const grSig = ix.grSig;
-  switch (r.level) {
-    case LEVEL_CATALOG:
-      return false;
-    case LEVEL_DATABASE:
-      return grSig[row + (ix.dbSig[r.db] as number)] === 1;
-    case LEVEL_TABLE:
-      return grSig[row + (ix.tableSig[r.table] as number)] === 1 || grSig[row + (ix.dbSig[r.db] as number)] === 1;
-    default:
-      return (
-        grSig[row + (ix.colSig[(ix.colBase[r.table] as number) + r.col] as number)] === 1 ||
-        grSig[row + (ix.tableSig[r.table] as number)] === 1 ||
-        grSig[row + (ix.dbSig[r.db] as number)] === 1
-      );
+/**
+ * Computes into `s.denied` the guardrails of the set that deny action `a` on
+ * `r`: in scope for its catalog and matching it or an ancestor. Returns
+ * whether there is any. A catalog's signature is 0, which only the empty
+ * expression matches.
+ */
+function denyingGuards(ix: Index, ps: PSet, a: number, r: Res): boolean {
+  const W = ix.W;
+  const out = ix.scratch.denied;
+  const sg = ix.sigGuard;
+  const pm = ps.guardMask;
+  const scope = ix.scopeGuard;
+  const s1 = r.level >= LEVEL_DATABASE ? (ix.dbSig[r.db] as number) * W : 0;
+  const s2 = r.level >= LEVEL_TABLE ? (ix.tableSig[r.table] as number) * W : 0;
+  const s3 = r.level === LEVEL_COLUMN ? (ix.colSig[(ix.colBase[r.table] as number) + r.col] as number) * W : 0;
+  let any = 0;
+  for (let w = 0; w < W; w++) {
+    const m =
+      (pm[a * W + w] as number) &
+      (scope[r.cat * W + w] as number) &
+      ((sg[w] as number) | (sg[s1 + w] as number) | (sg[s2 + w] as number) | (sg[s3 + w] as number));
+    out[w] = m;
+    any |= m;
   }
+  return any !== 0;
 }
 
-/** Pushes into `s.guards` (cleared first) the guardrails of the set denying action `a` on `r`; returns how many. */
-function denyingGuards(ix: Index, ps: PSet, a: number, r: Res): number {
-  const s = ix.scratch;
-  s.guards.length = 0;
-  const list = ps.guards[a] as Int32Array;
-  for (let i = 0; i < list.length; i++) {
-    const g = list[i] as number;
-    if (guardMatches(ix, g, r)) s.guards.push(g);
+/** Guardrail indices set in a bitmask, in name order. */
+function guardsIn(ix: Index, words: Int32Array): number[] {
+  const out: number[] = [];
+  const order = ix.grByRank;
+  for (let i = 0; i < order.length; i++) {
+    const g = order[i] as number;
+    if (((words[g >>> 5] as number) & (1 << (g & 31))) !== 0) out.push(g);
   }
-  return s.guards.length;
+  return out;
 }
 
 // ------------------------------------------------------------ grant helpers
@@ -861,28 +899,63 @@ function mark(s: Scratch, g: number): void {
   }
 }
 
-/** Starts a new matched-grants collection. */
+/** Starts a new matched-grants collection (one per top-level request). */
 function resetMatched(s: Scratch): void {
   s.grantEpoch++;
   s.matched.length = 0;
 }
 
-/** Catalog/database/table grants of the set covering `r` and carrying `a`, plus matching tag grants; marked as matched. */
-function markContainerGrants(ix: Index, ps: PSet, a: number, r: Res, now: number, onlyLive: boolean, out: number[]): void {
-  const bits = ps.bits;
-  const take = (g: number): void => {
-    if (bits[ix.gPid[g] as number] === 1 && carriesA(ix, g, a) && live(ix, g, now) === onlyLive) out.push(g);
-  };
-  for (const g of ix.byCatalog[r.cat] as number[]) take(g);
-  if (r.level >= LEVEL_DATABASE) for (const g of ix.byDb[r.db] as number[]) take(g);
-  if (r.level >= LEVEL_TABLE) for (const g of ix.byTable[r.table] ?? NONE) take(g);
-  if (r.level === LEVEL_CATALOG) return;
+function markHeld(ix: Index, bits: Uint8Array, list: readonly number[] | undefined, bit: number, now: number): number {
+  if (list === undefined) return 0;
+  const s = ix.scratch;
+  let n = 0;
+  for (let i = 0; i < list.length; i++) {
+    const g = list[i] as number;
+    if (bits[ix.gPid[g] as number] === 1 && ((ix.gPerm[g] as number) & bit) !== 0 && now < (ix.gExpiry[g] as number)) {
+      mark(s, g);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Marks the live catalog, database, table and tag grants of the set that cover `r` and carry `a`; returns how many. */
+function markContainerGrants(ix: Index, ps: PSet, a: number, r: Res, now: number): number {
+  const bit = 1 << a;
+  let n = markHeld(ix, ps.bits, ix.byCatalog[r.cat], bit, now);
+  if (r.level === LEVEL_CATALOG) return n;
+  n += markHeld(ix, ps.bits, ix.byDb[r.db], bit, now);
+  if (r.level >= LEVEL_TABLE) n += markHeld(ix, ps.bits, ix.byTable[r.table], bit, now);
   const sig = sigOf(ix, r);
   const tags = ps.tagBy[a] as Int32Array;
+  const s = ix.scratch;
   for (let i = 0; i < tags.length; i++) {
     const g = tags[i] as number;
-    if (ix.gCat[g] === r.cat && live(ix, g, now) === onlyLive && matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) out.push(g);
+    if (ix.gCat[g] === r.cat && now < (ix.gExpiry[g] as number) && matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) {
+      mark(s, g);
+      n++;
+    }
   }
+  return n;
+}
+
+/** Copies the held, live grants of `list` carrying `bit` into `out` from `n`; returns the new count. */
+function collectHeld(ix: Index, bits: Uint8Array, list: readonly number[] | undefined, bit: number, now: number, out: Int32Array, n: number): number {
+  if (list === undefined) return n;
+  for (let i = 0; i < list.length; i++) {
+    const g = list[i] as number;
+    if (bits[ix.gPid[g] as number] === 1 && ((ix.gPerm[g] as number) & bit) !== 0 && now < (ix.gExpiry[g] as number)) out[n++] = g;
+  }
+  return n;
+}
+
+function tagsMatching(ix: Index, cand: Int32Array, nCand: number, sig: number, out: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < nCand; i++) {
+    const g = cand[i] as number;
+    if (matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) out[n++] = g;
+  }
+  return n;
 }
 
 // ------------------------------------------------------------ SELECT
@@ -894,105 +967,111 @@ interface SelectDetails {
 }
 
 /**
- * SELECT on a table (col < 0) or one column. Marks matched grants on allow and
- * leaves guardrails in `s.guards`. When `details` is given, fills columns,
- * row filter and filters.
+ * SELECT on a table or one column. Marks the grants behind visible columns;
+ * leaves in `s.denied` the guardrails that denied, and in `s.removed` those
+ * that removed columns. With `details`, fills columns, row filter and filters.
  */
 function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetails | null): Status {
   const s = ix.scratch;
+  const W = ix.W;
+  const removed = s.removed;
+  for (let w = 0; w < W; w++) removed[w] = 0;
+  if (denyingGuards(ix, ps, I_SELECT, r)) return DENY_GUARDRAIL;
   const t = r.table;
-  if (denyingGuards(ix, ps, I_SELECT, r) > 0) return DENY_GUARDRAIL;
   const bits = ps.bits;
-  const holds = (g: number): boolean => bits[ix.gPid[g] as number] === 1 && live(ix, g, now) && carriesA(ix, g, I_SELECT);
-  // sources that cover every column, all rows
-  const wide = s.wide;
-  wide.length = 0;
-  for (const g of ix.byCatalog[r.cat] as number[]) if (holds(g)) wide.push(g);
-  for (const g of ix.byDb[r.db] as number[]) if (holds(g)) wide.push(g);
-  for (const g of ix.byTable[t] ?? NONE) if (holds(g)) wide.push(g);
-  const colGrants = s.colGrants;
-  colGrants.length = 0;
-  for (const g of ix.colGrantsByTable.get(t) ?? NONE) if (holds(g)) colGrants.push(g);
-  const filterGrants = s.filterGrants;
-  filterGrants.length = 0;
-  for (const g of ix.filterGrantsByTable.get(t) ?? NONE) if (holds(g)) filterGrants.push(g);
-  const tagCand = s.tagCand;
-  tagCand.length = 0;
+  const SEL = 1 << I_SELECT;
+  // sources covering every column, all rows
+  let nWide = collectHeld(ix, bits, ix.byCatalog[r.cat], SEL, now, s.wide, 0);
+  nWide = collectHeld(ix, bits, ix.byDb[r.db], SEL, now, s.wide, nWide);
+  nWide = collectHeld(ix, bits, ix.byTable[t], SEL, now, s.wide, nWide);
+  const nCol = collectHeld(ix, bits, ix.colGrantsByTable[t], SEL, now, s.colGrants, 0);
+  const nFil = collectHeld(ix, bits, ix.filterGrantsByTable[t], SEL, now, s.filterGrants, 0);
+  s.nFilterGrants = nFil;
   const tags = ps.tagBy[I_SELECT] as Int32Array;
+  let nTagCand = 0;
   for (let i = 0; i < tags.length; i++) {
     const g = tags[i] as number;
-    if (ix.gCat[g] === r.cat && live(ix, g, now)) tagCand.push(g);
+    if (ix.gCat[g] === r.cat && now < (ix.gExpiry[g] as number)) s.tagCand[nTagCand++] = g;
   }
   const tSig = ix.tableSig[t] as number;
-  const tagAtTable = s.tagAtTable;
-  tagAtTable.length = 0;
-  for (const g of tagCand) if (matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, tSig)) tagAtTable.push(g);
-  // guardrails that would remove a column carrying the table's own signature
-  const colGuards = ps.guards[I_SELECT] as Int32Array;
+  const nTagTable = nTagCand === 0 ? 0 : tagsMatching(ix, s.tagCand, nTagCand, tSig, s.tagAtTable);
   const base = ix.colBase[t] as number;
   const nCols = (ix.colNames[t] as string[]).length;
-  const from = r.level === LEVEL_COLUMN ? r.col : 0;
-  const to = r.level === LEVEL_COLUMN ? r.col + 1 : nCols;
-  s.guardEpoch++;
-  const removed: number[] = s.guards; // empty here: no guardrail matched the request itself
+  const single = r.level === LEVEL_COLUMN;
+  const from = single ? r.col : 0;
+  const to = single ? r.col + 1 : nCols;
+  const pmBase = I_SELECT * W;
+  const scopeBase = r.cat * W;
+  const sg = ix.sigGuard;
   const visible = s.visible;
   const allRows = s.allRows;
   let nVisible = 0;
   let anyAllRows = false;
   let hadSource = false;
-  resetMatched(s);
+  let anyRemoved = false;
+  let usedTableTags = false;
   for (let c = from; c < to; c++) {
     visible[c] = 0;
     const sig = ix.colSig[base + c] as number;
-    let tagList = tagAtTable;
+    let tagList = s.tagAtTable;
+    let nTags = nTagTable;
     if (sig !== tSig) {
       tagList = s.tagAtCol;
-      tagList.length = 0;
-      for (const g of tagCand) if (matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) tagList.push(g);
+      nTags = nTagCand === 0 ? 0 : tagsMatching(ix, s.tagCand, nTagCand, sig, tagList);
     }
-    let all = wide.length > 0 || tagList.length > 0;
+    let all = nWide > 0 || nTags > 0;
     let some = all;
-    for (const g of colGrants) if ((ix.gColMask[g] as Uint8Array)[c] === 1) all = some = true;
-    for (const g of filterGrants) {
-      const f = ix.gFilter[g] as number;
+    for (let i = 0; i < nCol && !all; i++) if ((ix.gColMask[s.colGrants[i] as number] as Uint8Array)[c] === 1) all = some = true;
+    for (let i = 0; i < nFil; i++) {
+      const f = ix.gFilter[s.filterGrants[i] as number] as number;
       if ((ix.fColMask[f] as Uint8Array)[c] !== 1) continue;
       some = true;
       if (ix.fPred[f] === null) all = true;
     }
     if (!some) continue;
     hadSource = true;
-    // the table and its ancestors matched no guardrail, so only the column's own tags can
-    let stripped = false;
-    for (let i = 0; i < colGuards.length; i++) {
-      const g = colGuards[i] as number;
-      const scope = ix.grCat[g] as number;
-      if ((scope === -1 || scope === r.cat) && ix.grSig[g * ix.nSigs + sig] === 1) {
-        stripped = true;
-        if (s.guardMark[g] !== s.guardEpoch) {
-          s.guardMark[g] = s.guardEpoch;
-          removed.push(g);
-        }
+    // the table and its ancestors matched no guardrail, so only a column's own (different) tags can
+    if (sig !== tSig && !single) {
+      let m = 0;
+      for (let w = 0; w < W; w++) {
+        const x = (ps.guardMask[pmBase + w] as number) & (ix.scopeGuard[scopeBase + w] as number) & (sg[sig * W + w] as number);
+        removed[w] = (removed[w] as number) | x;
+        m |= x;
+      }
+      if (m !== 0) {
+        anyRemoved = true;
+        continue;
       }
     }
-    if (stripped) continue;
     visible[c] = 1;
     allRows[c] = all ? 1 : 0;
     if (all) anyAllRows = true;
     nVisible++;
-    for (const g of wide) mark(s, g);
-    for (const g of tagList) mark(s, g);
-    for (const g of colGrants) if ((ix.gColMask[g] as Uint8Array)[c] === 1) mark(s, g);
-    for (const g of filterGrants) if ((ix.fColMask[ix.gFilter[g] as number] as Uint8Array)[c] === 1) mark(s, g);
+    if (sig === tSig) usedTableTags = true;
+    else for (let i = 0; i < nTags; i++) mark(s, tagList[i] as number);
+    for (let i = 0; i < nCol; i++) {
+      const g = s.colGrants[i] as number;
+      if ((ix.gColMask[g] as Uint8Array)[c] === 1) mark(s, g);
+    }
+    for (let i = 0; i < nFil; i++) {
+      const g = s.filterGrants[i] as number;
+      if ((ix.fColMask[ix.gFilter[g] as number] as Uint8Array)[c] === 1) mark(s, g);
+    }
   }
   if (nVisible === 0) {
-    s.matched.length = 0;
-    return hadSource && removed.length > 0 ? DENY_GUARDRAIL : DENY_NO_GRANT;
+    if (hadSource && anyRemoved) {
+      s.denied.set(removed);
+      return DENY_GUARDRAIL;
+    }
+    return DENY_NO_GRANT;
   }
-  if (details !== null) fillSelectDetails(ix, t, from, to, nVisible === nCols && anyAllRows, anyAllRows, r.level === LEVEL_COLUMN, details);
+  for (let i = 0; i < nWide; i++) mark(s, s.wide[i] as number);
+  if (usedTableTags) for (let i = 0; i < nTagTable; i++) mark(s, s.tagAtTable[i] as number);
+  if (details !== null) fillSelectDetails(ix, t, from, to, anyAllRows, single, details);
   return ALLOW;
 }
 
-/** OR of filter predicates (by filter index), as `anyOf` in predicate.ts would build it. */
+/** OR of filter predicates (by filter index), built exactly as `anyOf` in predicate.ts would. */
 function orOfFilters(ix: Index, filters: readonly number[]): { pred: Predicate; sql: string } {
   const bySql = new Map<string, Predicate>();
   for (const f of filters) {
@@ -1004,41 +1083,46 @@ function orOfFilters(ix: Index, filters: readonly number[]): { pred: Predicate; 
   return { pred: { k: 'or', args: sqls.map((q) => bySql.get(q) as Predicate) }, sql: `(${sqls.join(' OR ')})` };
 }
 
-function fillSelectDetails(
-  ix: Index,
-  t: number,
-  from: number,
-  to: number,
-  maybeFull: boolean,
-  anyAllRows: boolean,
-  singleColumn: boolean,
-  out: SelectDetails,
-): void {
+/** Filters (with a predicate) of the held filter grants that show column `c`. */
+function cellFilters(ix: Index, c: number): number[] {
+  const s = ix.scratch;
+  const out: number[] = [];
+  for (let i = 0; i < s.nFilterGrants; i++) {
+    const f = ix.gFilter[s.filterGrants[i] as number] as number;
+    if ((ix.fColMask[f] as Uint8Array)[c] === 1 && ix.fPred[f] !== null) out.push(f);
+  }
+  return out;
+}
+
+function fillSelectDetails(ix: Index, t: number, from: number, to: number, anyAllRows: boolean, single: boolean, out: SelectDetails): void {
   const s = ix.scratch;
   const names = ix.colNames[t] as string[];
-  // filter names: from the matched filter grants
   let filters: readonly string[] = NONE;
-  const filterIdx: number[] = [];
-  for (const g of s.filterGrants) {
-    if (s.grantMark[g] === s.grantEpoch) filterIdx.push(ix.gFilter[g] as number);
+  if (s.nFilterGrants > 0) {
+    const used = new Set<string>();
+    for (let i = 0; i < s.nFilterGrants; i++) {
+      const g = s.filterGrants[i] as number;
+      if (s.grantMark[g] === s.grantEpoch) used.add(ix.fName[ix.gFilter[g] as number] as string);
+    }
+    if (used.size > 0) filters = [...used].sort(compareText);
   }
-  if (filterIdx.length > 0) filters = [...new Set(filterIdx.map((f) => ix.fName[f] as string))].sort(compareText);
   out.filters = filters;
-  if (singleColumn) {
-    out.columns = [{ name: names[from] as string, rowFilter: null }];
+  if (single) {
+    out.columns = cachedColumns(ix, t, 1 << from, from, to) ?? [{ name: names[from] as string, rowFilter: null }];
     out.rowFilter = anyAllRows ? null : orOfFilters(ix, cellFilters(ix, from)).pred;
     return;
   }
-  let allFull = maybeFull;
-  if (allFull) for (let c = from; c < to; c++) if (s.allRows[c] !== 1) allFull = false;
-  if (allFull) {
-    let cached = ix.fullColumns[t];
-    if (cached === undefined) {
-      cached = Object.freeze(names.map((name) => Object.freeze({ name, rowFilter: null })));
-      ix.fullColumns[t] = cached;
-    }
-    out.columns = cached;
+  // the common answer, every visible column on all rows, is shared per table and visible set
+  let everyAllRows = true;
+  let key = 0;
+  for (let c = from; c < to; c++) {
+    if (s.visible[c] !== 1) continue;
+    if (s.allRows[c] !== 1) everyAllRows = false;
+    key |= 1 << c;
+  }
+  if (everyAllRows) {
     out.rowFilter = null;
+    out.columns = cachedColumns(ix, t, key, from, to) ?? buildColumns(ix, t, from, to, null);
     return;
   }
   let rowSql: string | null = null;
@@ -1050,6 +1134,12 @@ function fillSelectDetails(
     out.rowFilter = row.pred;
     rowSql = row.sql;
   }
+  out.columns = buildColumns(ix, t, from, to, rowSql);
+}
+
+function buildColumns(ix: Index, t: number, from: number, to: number, rowSql: string | null): ColumnAccess[] {
+  const s = ix.scratch;
+  const names = ix.colNames[t] as string[];
   const columns: ColumnAccess[] = [];
   for (let c = from; c < to; c++) {
     if (s.visible[c] !== 1) continue;
@@ -1060,104 +1150,99 @@ function fillSelectDetails(
     const cell = orOfFilters(ix, cellFilters(ix, c));
     columns.push({ name: names[c] as string, rowFilter: cell.sql === rowSql ? null : cell.pred });
   }
-  out.columns = columns;
+  return columns;
 }
 
-/** Filters (with a predicate) of held filter grants that show column `c`. */
-function cellFilters(ix: Index, c: number): number[] {
-  const out: number[] = [];
-  for (const g of ix.scratch.filterGrants) {
-    const f = ix.gFilter[g] as number;
-    if ((ix.fColMask[f] as Uint8Array)[c] === 1 && ix.fPred[f] !== null) out.push(f);
+/** Frozen all-rows column lists, per table and visible-column bitmask (tables of up to 30 columns). */
+function cachedColumns(ix: Index, t: number, key: number, from: number, to: number): readonly ColumnAccess[] | null {
+  if ((ix.colNames[t] as string[]).length > 30) return null;
+  let byKey = ix.fullColumns[t];
+  if (byKey === undefined) {
+    byKey = new Map();
+    ix.fullColumns[t] = byKey;
   }
-  return out;
+  let cols = byKey.get(key);
+  if (cols === undefined) {
+    const names = ix.colNames[t] as string[];
+    const list: ColumnAccess[] = [];
+    for (let c = from; c < to; c++) if ((key & (1 << c)) !== 0) list.push(Object.freeze({ name: names[c] as string, rowFilter: null }));
+    cols = Object.freeze(list);
+    byKey.set(key, cols);
+  }
+  return cols;
 }
 
 // ------------------------------------------------------------ other actions
 
-/** INSERT, DELETE, ALTER, DROP, CREATE_TABLE. Marks matched grants on allow. */
+/** INSERT, DELETE, ALTER, DROP, CREATE_TABLE: marks the covering grants on allow. */
 function plainOn(ix: Index, ps: PSet, a: number, r: Res, now: number): Status {
-  if (denyingGuards(ix, ps, a, r) > 0) return DENY_GUARDRAIL;
-  const s = ix.scratch;
-  const found: number[] = [];
-  markContainerGrants(ix, ps, a, r, now, true, found);
-  if (found.length === 0) return DENY_NO_GRANT;
-  for (const g of found) mark(s, g);
-  return ALLOW;
+  if (denyingGuards(ix, ps, a, r)) return DENY_GUARDRAIL;
+  return markContainerGrants(ix, ps, a, r, now) > 0 ? ALLOW : DENY_NO_GRANT;
 }
+
+const TABLE_OTHER_ACTIONS = [2, 3, 4, 5] as const;
+const DATABASE_OTHER_ACTIONS = [4, 5, 6] as const;
 
 /**
  * DESCRIBE: the union of direct DESCRIBE grants, grants behind any other
- * allowed action, and grants behind DESCRIBE on children. Accumulates into
- * the caller's matched set (`acc`).
+ * allowed action, and grants behind DESCRIBE on children, all marked into
+ * `s.matched`. Only the outermost call's status is meaningful: nested calls
+ * just add marks.
  */
-function describeOn(ix: Index, ps: PSet, r: Res, now: number, acc: Set<number>): Status {
-  if (denyingGuards(ix, ps, I_DESCRIBE, r) > 0) return DENY_GUARDRAIL;
+function describeOn(ix: Index, ps: PSet, r: Res, now: number): Status {
+  if (denyingGuards(ix, ps, I_DESCRIBE, r)) return DENY_GUARDRAIL;
   const s = ix.scratch;
-  const before = acc.size;
-  const direct: number[] = [];
-  markContainerGrants(ix, ps, I_DESCRIBE, r, now, true, direct);
-  for (const g of direct) acc.add(g);
-  const collect = (): void => {
-    for (const g of s.matched) acc.add(g);
-  };
+  markContainerGrants(ix, ps, I_DESCRIBE, r, now);
   switch (r.level) {
     case LEVEL_TABLE:
-      if (selectOn(ix, ps, r, now, null) === ALLOW) collect();
-      for (const a of [2, 3, 4, 5]) {
-        resetMatched(s);
-        if (plainOn(ix, ps, a, r, now) === ALLOW) collect();
-      }
+      selectOn(ix, ps, r, now, null);
+      for (const a of TABLE_OTHER_ACTIONS) plainOn(ix, ps, a, r, now);
       break;
     case LEVEL_DATABASE: {
-      for (const a of [4, 5, 6]) {
-        resetMatched(s);
-        if (plainOn(ix, ps, a, r, now) === ALLOW) collect();
-      }
+      for (const a of DATABASE_OTHER_ACTIONS) plainOn(ix, ps, a, r, now);
       const cap = reachable(ix, ps, r, now);
       for (const t of candidateTables(ix, ps, r, now)) {
-        if (acc.size - countOutside(acc, cap) >= cap.size) break;
-        describeOn(ix, ps, { level: LEVEL_TABLE, cat: r.cat, db: r.db, table: t, col: -1 }, now, acc);
+        if (allMarked(s, cap)) break;
+        describeOn(ix, ps, { level: LEVEL_TABLE, cat: r.cat, db: r.db, table: t, col: -1 }, now);
       }
       break;
     }
     case LEVEL_CATALOG: {
       const cap = reachable(ix, ps, r, now);
       for (const d of candidateDbs(ix, ps, r, now)) {
-        if (acc.size - countOutside(acc, cap) >= cap.size) break;
-        describeOn(ix, ps, { level: LEVEL_DATABASE, cat: r.cat, db: d, table: -1, col: -1 }, now, acc);
+        if (allMarked(s, cap)) break;
+        describeOn(ix, ps, { level: LEVEL_DATABASE, cat: r.cat, db: d, table: -1, col: -1 }, now);
       }
       break;
     }
     default:
       break;
   }
-  // only the outermost call's status is read; nested calls just add to `acc`
-  return acc.size > before ? ALLOW : DENY_NO_GRANT;
+  return s.matched.length > 0 ? ALLOW : DENY_NO_GRANT;
 }
 
-function countOutside(acc: Set<number>, cap: Set<number>): number {
-  let n = 0;
-  for (const g of acc) if (!cap.has(g)) n++;
-  return n;
+/** True when every grant of `cap` is already matched: nothing further down can add one. */
+function allMarked(s: Scratch, cap: readonly number[]): boolean {
+  for (const g of cap) if (s.grantMark[g] !== s.grantEpoch) return false;
+  return true;
 }
 
-/** Live grants of the set that could touch anything in the subtree of `r`: an upper bound of what DESCRIBE can match. */
-function reachable(ix: Index, ps: PSet, r: Res, now: number): Set<number> {
-  const out = new Set<number>();
+/** Live grants of the set that could touch anything in the subtree of `r`: every grant DESCRIBE can match there is one of these. */
+function reachable(ix: Index, ps: PSet, r: Res, now: number): number[] {
+  const out: number[] = [];
   for (const g of ps.held) {
     if (!live(ix, g, now) || ix.gCat[g] !== r.cat || ix.gPerm[g] === 0) continue;
     switch (ix.gKind[g]) {
       case KIND_CATALOG:
       case KIND_TAG:
-        out.add(g);
+        out.push(g);
         break;
       case KIND_DATABASE:
-        if (r.level === LEVEL_CATALOG || ix.gDb[g] === r.db) out.add(g);
+        if (r.level === LEVEL_CATALOG || ix.gDb[g] === r.db) out.push(g);
         break;
       default: {
         const t = ix.gTable[g] as number;
-        if (t >= 0 && (r.level === LEVEL_CATALOG || ix.tableDb[t] === r.db)) out.add(g);
+        if (t >= 0 && (r.level === LEVEL_CATALOG || ix.tableDb[t] === r.db)) out.push(g);
       }
     }
   }
@@ -1166,8 +1251,8 @@ function reachable(ix: Index, ps: PSet, r: Res, now: number): Set<number> {
 
 /**
  * Tables of database `r.db` that some live grant of the set could reach, in
- * id order. Everything else has no grant anywhere inside it, so its decisions
- * are all NO_GRANT.
+ * id order. Every other table has no grant anywhere inside it, so all its
+ * decisions are NO_GRANT.
  */
 function candidateTables(ix: Index, ps: PSet, r: Res, now: number): number[] {
   const all = ix.tablesOfDb[r.db] as number[];
@@ -1206,7 +1291,7 @@ function candidateDbs(ix: Index, ps: PSet, r: Res, now: number): number[] {
       case KIND_TAG: {
         const ce = ix.gExpr[g] as CompiledExpr;
         // the signature index spans catalogs; a tag grant only reaches its own
-        for (const s of sigsMatching(ix, ce)) for (const d of ix.sigDbs[s] as number[]) if (ix.dbCat[d] === r.cat) hit.add(d);
+        for (const sg of sigsMatching(ix, ce)) for (const d of ix.sigDbs[sg] as number[]) if (ix.dbCat[d] === r.cat) hit.add(d);
         for (const t of tablesMatching(ix, ce)) if (ix.tableCat[t] === r.cat) hit.add(ix.tableDb[t] as number);
         break;
       }
@@ -1225,7 +1310,7 @@ function sigsMatching(ix: Index, ce: CompiledExpr): number[] {
   if (ce.keys.length === 0) return Array.from({ length: ix.nSigs }, (_, i) => i);
   const out: number[] = [];
   for (let j = ce.starts[0] as number; j < (ce.starts[1] as number); j++) {
-    for (const s of ix.kvSigs[ce.vals[j] as number] as number[]) if (matchSig(ce, ix.sigVals, ix.nKeys, s)) out.push(s);
+    for (const sg of ix.kvSigs[ce.vals[j] as number] as number[]) if (matchSig(ce, ix.sigVals, ix.nKeys, sg)) out.push(sg);
   }
   return out;
 }
@@ -1233,24 +1318,19 @@ function sigsMatching(ix: Index, ce: CompiledExpr): number[] {
 /** Tables whose own tags, or one of whose columns' tags, match. */
 function tablesMatching(ix: Index, ce: CompiledExpr): number[] {
   const out: number[] = [];
-  for (const s of sigsMatching(ix, ce)) {
-    for (const t of ix.sigTables[s] as number[]) out.push(t);
-    for (const t of ix.sigColTables[s] as number[]) out.push(t);
+  for (const sg of sigsMatching(ix, ce)) {
+    for (const t of ix.sigTables[sg] as number[]) out.push(t);
+    for (const t of ix.sigColTables[sg] as number[]) out.push(t);
   }
   return out;
 }
 
-// ------------------------------------------------------------ decisions
-
-function sortedGuards(ix: Index, guards: readonly number[]): number[] {
-  return [...new Set(guards)].sort((a, b) => (ix.grRank[a] as number) - (ix.grRank[b] as number));
-}
+// ------------------------------------------------------------ explaining a NO_GRANT
 
 function expiredReasons(ix: Index, ps: PSet, a: number, r: Res, now: number): Reason[] {
   const out: number[] = [];
-  for (const g of ps.held) {
-    if (live(ix, g, now)) continue;
-    if (wouldCover(ix, g, a, r)) out.push(g);
+  for (const g of ps.timed) {
+    if (!live(ix, g, now) && wouldCover(ix, g, a, r)) out.push(g);
   }
   out.sort((x, y) => (ix.gRank[x] as number) - (ix.gRank[y] as number));
   return out.map((g): Reason => {
@@ -1259,19 +1339,19 @@ function expiredReasons(ix: Index, ps: PSet, a: number, r: Res, now: number): Re
   });
 }
 
+const LEVEL_NAMES = ['catalog', 'database', 'table', 'column'] as const;
+
 /** Whether grant `g`, ignoring expiry and guardrails, would give action `a` on `r`. */
 function wouldCover(ix: Index, g: number, a: number, r: Res): boolean {
   if (a === I_DESCRIBE) {
-    const level = (['catalog', 'database', 'table', 'column'] as const)[r.level] as ResourceRef['level'];
-    return ACTIONS_AT[level].some((p) => {
+    return ACTIONS_AT[LEVEL_NAMES[r.level] as ResourceRef['level']].some((p) => {
       const i = ACTION_INDEX[p];
       return i === I_DESCRIBE ? coversContainer(ix, g, I_DESCRIBE, r) : wouldCover(ix, g, i, r);
     });
   }
   if (a === I_SELECT && r.level >= LEVEL_TABLE) {
-    const nCols = (ix.colNames[r.table] as string[]).length;
     const from = r.level === LEVEL_COLUMN ? r.col : 0;
-    const to = r.level === LEVEL_COLUMN ? r.col + 1 : nCols;
+    const to = r.level === LEVEL_COLUMN ? r.col + 1 : (ix.colNames[r.table] as string[]).length;
     for (let c = from; c < to; c++) if (sourceOf(ix, g, r, c)) return true;
     return false;
   }
@@ -1296,7 +1376,6 @@ function coversContainer(ix: Index, g: number, a: number, r: Res): boolean {
 
 function sourceOf(ix: Index, g: number, r: Res, c: number): boolean {
   if (!carriesA(ix, g, I_SELECT)) return false;
-  const colRes: Res = { level: LEVEL_COLUMN, cat: r.cat, db: r.db, table: r.table, col: c };
   switch (ix.gKind[g]) {
     case KIND_COLUMNS:
       return ix.gTable[g] === r.table && (ix.gColMask[g] as Uint8Array)[c] === 1;
@@ -1305,98 +1384,122 @@ function sourceOf(ix: Index, g: number, r: Res, c: number): boolean {
       return f >= 0 && ix.gTable[g] === r.table && (ix.fColMask[f] as Uint8Array)[c] === 1;
     }
     default:
-      return coversContainer(ix, g, I_SELECT, colRes);
+      return coversContainer(ix, g, I_SELECT, { level: LEVEL_COLUMN, cat: r.cat, db: r.db, table: r.table, col: c });
   }
 }
 
+// ------------------------------------------------------------ decisions
+
+const LEVEL_INDEX: ReadonlyMap<string, number> = new Map([
+  ['catalog', LEVEL_CATALOG],
+  ['database', LEVEL_DATABASE],
+  ['table', LEVEL_TABLE],
+  ['column', LEVEL_COLUMN],
+]);
+const ACTION_BY_NAME: ReadonlyMap<string, number> = new Map(Object.entries(ACTION_INDEX));
+/** APPLICABLE[level * N_ACTIONS + action]: the pairs `authorize` decides. */
+const APPLICABLE = new Uint8Array(4 * N_ACTIONS);
+for (const [level, actions] of Object.entries(ACTIONS_AT)) {
+  for (const a of actions) APPLICABLE[(LEVEL_INDEX.get(level) as number) * N_ACTIONS + ACTION_INDEX[a]] = 1;
+}
+
+function denyDecision(req: AuthorizeRequest, reasons: readonly Reason[], deniedBy: readonly string[], resource: string): Decision {
+  const { principal, action } = req;
+  return action === 'SELECT'
+    ? { decision: 'deny', principal, action, resource, reasons, matchedGrants: NONE, deniedBy, filters: NONE, columns: NONE, rowFilter: FALSE }
+    : { decision: 'deny', principal, action, resource, reasons, matchedGrants: NONE, deniedBy, filters: NONE };
+}
+
 function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string): Decision {
-  const action = req.action;
-  const principal = req.principal;
-  const isSelect = action === 'SELECT';
-  const deny = (reasons: readonly Reason[], deniedBy: readonly string[], resource: string): Decision =>
-    isSelect
-      ? { decision: 'deny', principal, action, resource, reasons, matchedGrants: NONE, deniedBy, filters: NONE, columns: NONE, rowFilter: FALSE }
-      : { decision: 'deny', principal, action, resource, reasons, matchedGrants: NONE, deniedBy, filters: NONE };
+  const { principal, action } = req;
   const pid = ix.pidByRef.get(principal);
   if (pid === undefined || ix.pExists[pid] !== 1) {
-    return deny([{ code: 'UNKNOWN_PRINCIPAL', message: reasonText.unknownPrincipal(principal) }], NONE, resourceText ?? resourceToString(req.resource));
+    return denyDecision(req, [{ code: 'UNKNOWN_PRINCIPAL', message: reasonText.unknownPrincipal(principal) }], NONE, resourceText ?? resourceToString(req.resource));
   }
-  const a = ACTION_INDEX[action];
-  const level = req.resource.level;
-  if (a === undefined || !Object.hasOwn(ACTION_INDEX, action) || !ACTIONS_AT[level].includes(action)) {
-    return deny([{ code: 'NOT_APPLICABLE', message: reasonText.notApplicable(action, level) }], NONE, resourceText ?? resourceToString(req.resource));
+  const a = ACTION_BY_NAME.get(action);
+  const level = LEVEL_INDEX.get(req.resource.level);
+  if (a === undefined || level === undefined || APPLICABLE[level * N_ACTIONS + a] !== 1) {
+    return denyDecision(req, [{ code: 'NOT_APPLICABLE', message: reasonText.notApplicable(action, req.resource.level) }], NONE, resourceText ?? resourceToString(req.resource));
   }
   const r = resolve(ix, req.resource);
   if (r === null) {
     const text = resourceText ?? resourceToString(req.resource);
-    return deny([{ code: 'UNKNOWN_RESOURCE', message: reasonText.unknownResource(text) }], NONE, text);
+    return denyDecision(req, [{ code: 'UNKNOWN_RESOURCE', message: reasonText.unknownResource(text) }], NONE, text);
   }
   const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
   const now = req.now ?? Date.now();
   const ps = psetOf(ix, pid);
   const s = ix.scratch;
-  let status: Status;
-  let matched: readonly number[];
+  resetMatched(s);
   let details: SelectDetails | null = null;
+  let status: Status;
   if (a === I_SELECT) {
     details = { columns: NONE, rowFilter: null, filters: NONE };
     status = selectOn(ix, ps, r, now, details);
-    matched = s.matched;
   } else if (a === I_DESCRIBE) {
-    const acc = new Set<number>();
-    status = describeOn(ix, ps, r, now, acc);
-    matched = [...acc];
+    status = describeOn(ix, ps, r, now);
   } else {
-    resetMatched(s);
     status = plainOn(ix, ps, a, r, now);
-    matched = s.matched;
   }
   switch (status) {
     case DENY_GUARDRAIL: {
-      const guards = sortedGuards(ix, s.guards);
-      return deny(
+      const guards = guardsIn(ix, s.denied);
+      return denyDecision(
+        req,
         guards.map((g) => ix.grReason[g] as Reason),
         guards.map((g) => ix.grName[g] as string),
         resource,
       );
     }
-    case DENY_NO_GRANT:
-      return deny(
-        [{ code: 'NO_GRANT', message: reasonText.noGrant(principal, action, resource) }, ...expiredReasons(ix, ps, a, r, now)],
-        NONE,
-        resource,
-      );
-    case ALLOW: {
-      const order = matched.length === 1 ? [matched[0] as number] : [...matched].sort((x, y) => (ix.gRank[x] as number) - (ix.gRank[y] as number));
-      const ids = order.map((g) => (ix.grants[g] as Grant).id);
-      const reasons: Reason[] = order.map((g) => ix.gReason[g] as Reason);
-      let deniedBy: readonly string[] = NONE;
-      if (isSelect && s.guards.length > 0) {
-        const guards = sortedGuards(ix, s.guards);
-        deniedBy = guards.map((g) => ix.grName[g] as string);
-        for (const g of guards) reasons.push(ix.grReason[g] as Reason);
-      }
-      if (details !== null) {
-        return {
-          decision: 'allow',
-          principal,
-          action,
-          resource,
-          reasons,
-          matchedGrants: ids,
-          deniedBy,
-          filters: details.filters,
-          columns: details.columns,
-          rowFilter: details.rowFilter,
-        };
-      }
-      return { decision: 'allow', principal, action, resource, reasons, matchedGrants: ids, deniedBy, filters: NONE };
+    case DENY_NO_GRANT: {
+      const noGrant: Reason = { code: 'NO_GRANT', message: reasonText.noGrant(principal, action, resource) };
+      const expired = ps.timed.length === 0 ? NONE : expiredReasons(ix, ps, a, r, now);
+      return denyDecision(req, expired.length === 0 ? [noGrant] : [noGrant, ...expired], NONE, resource);
     }
+    case ALLOW:
+      return allowDecision(ix, req, resource, details);
     default: {
       const never: never = status;
       return never;
     }
   }
+}
+
+function allowDecision(ix: Index, req: AuthorizeRequest, resource: string, details: SelectDetails | null): Decision {
+  const { principal, action } = req;
+  const s = ix.scratch;
+  const matched = s.matched;
+  let removed = false;
+  if (details !== null) for (let w = 0; w < ix.W; w++) if (s.removed[w] !== 0) removed = true;
+  let ids: readonly string[];
+  let reasons: readonly Reason[];
+  if (matched.length === 1) {
+    ids = ix.gIdList[matched[0] as number] as readonly string[];
+    reasons = ix.gReasonList[matched[0] as number] as readonly Reason[];
+  } else {
+    const order = [...matched].sort((x, y) => (ix.gRank[x] as number) - (ix.gRank[y] as number));
+    ids = order.map((g) => (ix.grants[g] as Grant).id);
+    reasons = order.map((g) => ix.gReason[g] as Reason);
+  }
+  let deniedBy: readonly string[] = NONE;
+  if (removed) {
+    const guards = guardsIn(ix, s.removed);
+    deniedBy = guards.map((g) => ix.grName[g] as string);
+    reasons = [...reasons, ...guards.map((g) => ix.grReason[g] as Reason)];
+  }
+  if (details === null) return { decision: 'allow', principal, action, resource, reasons, matchedGrants: ids, deniedBy, filters: NONE };
+  return {
+    decision: 'allow',
+    principal,
+    action,
+    resource,
+    reasons,
+    matchedGrants: ids,
+    deniedBy,
+    filters: details.filters,
+    columns: details.columns,
+    rowFilter: details.rowFilter,
+  };
 }
 
 // ------------------------------------------------------------ listings
