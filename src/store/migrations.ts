@@ -11,6 +11,7 @@
 import type { Db } from './db.js';
 import { StewardError } from '../errors.js';
 import { INITIAL } from './migrations/001-initial.js';
+import { GATEWAY } from './migrations/002-gateway.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -19,7 +20,10 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', sql: INITIAL }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial', sql: INITIAL },
+  { version: 2, name: 'gateway', sql: GATEWAY },
+];
 
 /** Any constant works; it only has to be the same in every Steward process. */
 const MIGRATION_LOCK_ID = 7_311_592_001;
