@@ -99,6 +99,20 @@ interface CompiledExpr {
   readonly vals: Int32Array;
 }
 
+/**
+ * The tag grants of one principal set for one action in one catalog, indexed by
+ * the value of each expression's first key: a signature only needs to be
+ * matched against grants whose first key it carries with an allowed value.
+ */
+interface TagProgram {
+  /** Grants with the empty expression: they match every signature. */
+  readonly always: Int32Array;
+  /** The distinct first keys. */
+  readonly pivotKeys: Int32Array;
+  /** key=value id -> grants whose first key allows that value. */
+  readonly byValue: Map<number, Int32Array>;
+}
+
 interface PSet {
   readonly bits: Uint8Array;
   readonly members: Int32Array;
@@ -110,6 +124,8 @@ interface PSet {
   readonly held: Int32Array;
   /** Held grants with a `notAfter`: the only ones that can explain a deny as GRANT_EXPIRED. */
   readonly timed: Int32Array;
+  /** Lazily built, by `action * catalogs + catalog`. */
+  readonly tagPrograms: (TagProgram | undefined)[];
 }
 
 interface Index {
@@ -217,7 +233,6 @@ interface Scratch {
   readonly colGrants: Int32Array;
   readonly filterGrants: Int32Array;
   nFilterGrants: number;
-  readonly tagCand: Int32Array;
   readonly tagAtTable: Int32Array;
   readonly tagAtCol: Int32Array;
   readonly visible: Uint8Array;
@@ -723,7 +738,6 @@ function buildIndex(world: PolicyWorld): Index {
       colGrants: buffer(),
       filterGrants: buffer(),
       nFilterGrants: 0,
-      tagCand: buffer(),
       tagAtTable: buffer(),
       tagAtCol: buffer(),
       visible: new Uint8Array(maxCols),
@@ -798,6 +812,7 @@ function psetOf(ix: Index, pid: number): PSet {
     tagBy: tagBy.map((l) => Int32Array.from(l)),
     held: Int32Array.from(held),
     timed: Int32Array.from(held.filter((g) => (ix.gExpiry[g] as number) !== Number.POSITIVE_INFINITY)),
+    tagPrograms: new Array<TagProgram | undefined>(N_ACTIONS * ix.catNames.length),
   };
   ix.psets[pid] = ps;
   return ps;
@@ -926,17 +941,10 @@ function markContainerGrants(ix: Index, ps: PSet, a: number, r: Res, now: number
   if (r.level === LEVEL_CATALOG) return n;
   n += markHeld(ix, ps.bits, ix.byDb[r.db], bit, now);
   if (r.level >= LEVEL_TABLE) n += markHeld(ix, ps.bits, ix.byTable[r.table], bit, now);
-  const sig = sigOf(ix, r);
-  const tags = ps.tagBy[a] as Int32Array;
   const s = ix.scratch;
-  for (let i = 0; i < tags.length; i++) {
-    const g = tags[i] as number;
-    if (ix.gCat[g] === r.cat && now < (ix.gExpiry[g] as number) && matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) {
-      mark(s, g);
-      n++;
-    }
-  }
-  return n;
+  const found = tagsFor(ix, tagProgram(ix, ps, a, r.cat), sigOf(ix, r), now, s.tagAtCol);
+  for (let i = 0; i < found; i++) mark(s, s.tagAtCol[i] as number);
+  return n + found;
 }
 
 /** Copies the held, live grants of `list` carrying `bit` into `out` from `n`; returns the new count. */
@@ -949,11 +957,56 @@ function collectHeld(ix: Index, bits: Uint8Array, list: readonly number[] | unde
   return n;
 }
 
-function tagsMatching(ix: Index, cand: Int32Array, nCand: number, sig: number, out: Int32Array): number {
+function tagProgram(ix: Index, ps: PSet, a: number, cat: number): TagProgram {
+  const at = a * ix.catNames.length + cat;
+  const cached = ps.tagPrograms[at];
+  if (cached !== undefined) return cached;
+  const always: number[] = [];
+  const pivots = new Set<number>();
+  const byValue = new Map<number, number[]>();
+  for (const g of ps.tagBy[a] as Int32Array) {
+    const ce = ix.gExpr[g] as CompiledExpr;
+    if (ix.gCat[g] !== cat || ce.never) continue;
+    if (ce.keys.length === 0) {
+      always.push(g);
+      continue;
+    }
+    pivots.add(ce.keys[0] as number);
+    for (let j = ce.starts[0] as number; j < (ce.starts[1] as number); j++) {
+      const v = ce.vals[j] as number;
+      const list = byValue.get(v);
+      if (list === undefined) byValue.set(v, [g]);
+      else if (list[list.length - 1] !== g) list.push(g);
+    }
+  }
+  const program: TagProgram = {
+    always: Int32Array.from(always),
+    pivotKeys: Int32Array.from(pivots),
+    byValue: new Map([...byValue].map(([v, list]) => [v, Int32Array.from(list)])),
+  };
+  ps.tagPrograms[at] = program;
+  return program;
+}
+
+/** Writes to `out` the live grants of the program matching signature `sig`; returns how many. */
+function tagsFor(ix: Index, prog: TagProgram, sig: number, now: number, out: Int32Array): number {
   let n = 0;
-  for (let i = 0; i < nCand; i++) {
-    const g = cand[i] as number;
-    if (matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) out[n++] = g;
+  const always = prog.always;
+  for (let i = 0; i < always.length; i++) {
+    const g = always[i] as number;
+    if (now < (ix.gExpiry[g] as number)) out[n++] = g;
+  }
+  const pivots = prog.pivotKeys;
+  const base = sig * ix.nKeys;
+  for (let k = 0; k < pivots.length; k++) {
+    const v = ix.sigVals[base + (pivots[k] as number)] as number;
+    if (v < 0) continue;
+    const list = prog.byValue.get(v);
+    if (list === undefined) continue;
+    for (let i = 0; i < list.length; i++) {
+      const g = list[i] as number;
+      if (now < (ix.gExpiry[g] as number) && matchSig(ix.gExpr[g] as CompiledExpr, ix.sigVals, ix.nKeys, sig)) out[n++] = g;
+    }
   }
   return n;
 }
@@ -987,14 +1040,10 @@ function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetai
   const nCol = collectHeld(ix, bits, ix.colGrantsByTable[t], SEL, now, s.colGrants, 0);
   const nFil = collectHeld(ix, bits, ix.filterGrantsByTable[t], SEL, now, s.filterGrants, 0);
   s.nFilterGrants = nFil;
-  const tags = ps.tagBy[I_SELECT] as Int32Array;
-  let nTagCand = 0;
-  for (let i = 0; i < tags.length; i++) {
-    const g = tags[i] as number;
-    if (ix.gCat[g] === r.cat && now < (ix.gExpiry[g] as number)) s.tagCand[nTagCand++] = g;
-  }
+  const prog = tagProgram(ix, ps, I_SELECT, r.cat);
+  const noTags = prog.always.length === 0 && prog.pivotKeys.length === 0;
   const tSig = ix.tableSig[t] as number;
-  const nTagTable = nTagCand === 0 ? 0 : tagsMatching(ix, s.tagCand, nTagCand, tSig, s.tagAtTable);
+  const nTagTable = noTags ? 0 : tagsFor(ix, prog, tSig, now, s.tagAtTable);
   const base = ix.colBase[t] as number;
   const nCols = (ix.colNames[t] as string[]).length;
   const single = r.level === LEVEL_COLUMN;
@@ -1017,7 +1066,7 @@ function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetai
     let nTags = nTagTable;
     if (sig !== tSig) {
       tagList = s.tagAtCol;
-      nTags = nTagCand === 0 ? 0 : tagsMatching(ix, s.tagCand, nTagCand, sig, tagList);
+      nTags = noTags ? 0 : tagsFor(ix, prog, sig, now, tagList);
     }
     let all = nWide > 0 || nTags > 0;
     let some = all;
