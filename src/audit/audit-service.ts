@@ -1,0 +1,441 @@
+/**
+ * The security lake service: sources, ingest (with quarantine), ingest keys,
+ * the outbox flusher, chain verification, retention, catalog registration,
+ * and the schedules that drive them. Built once in src/workspace/open.ts.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Db } from '../store/db.js';
+import type { StateService } from '../workspace/state-service.js';
+import type { LakeShell } from '../lake/lake-shell.js';
+import { StewardError, invalid, notFound } from '../errors.js';
+import { ensureParents, findTable, makeTable } from '../catalog/catalog-service.js';
+import type { Change } from '../policy/changes.js';
+import { createFlusher, STEWARD_SOURCE, type FlushResult, type Flusher, type SourceRow } from './flusher.js';
+import { createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
+import { readChainRows, verifyChain, type VerifyReport } from './verify.js';
+import { MAPPINGS, mapperFor, type MappingName } from './mappings/index.js';
+import { recordsOf, type MapResult } from './mappings/mapping.js';
+import { eventDay } from './ocsf.js';
+import { SECURITY_CATALOG, SECURITY_DATABASE } from './security-sql.js';
+
+export const MAX_INGEST_LINES = 10_000;
+export const MAX_INGEST_BYTES = 5 * 1024 * 1024;
+const MAX_QUARANTINED_RECORD = 64 * 1024;
+const SOURCE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const KEY_PATTERN = /^sik_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+export interface SourceInfo {
+  readonly name: string;
+  readonly mapping: string;
+  readonly description?: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly retentionDays?: number;
+  readonly events: number;
+  readonly headHash: string;
+  readonly backlog: number;
+  readonly table?: string;
+}
+
+export interface CreateSourceInput {
+  readonly name: string;
+  readonly mapping: MappingName;
+  readonly description?: string;
+  readonly region?: string;
+  readonly accountId?: string;
+  readonly retentionDays?: number;
+}
+
+export interface IngestResult {
+  readonly source: string;
+  readonly accepted: number;
+  readonly quarantined: number;
+  /** The first reasons, with their line numbers. */
+  readonly problems: readonly { line: number; reason: string }[];
+}
+
+export interface QuarantineEntry {
+  readonly id: number;
+  readonly source: string;
+  readonly receivedAt: string;
+  readonly line?: number;
+  readonly reason: string;
+  readonly record: string;
+}
+
+export interface RetentionResult {
+  readonly source: string;
+  readonly removed: readonly string[];
+  readonly events: number;
+}
+
+export interface AuditServiceOptions {
+  readonly db: Db;
+  readonly lakeDir: string;
+  readonly state: StateService;
+  readonly lake: Pick<LakeShell, 'inspectLake'>;
+  readonly batchSize?: number;
+  /** Time threshold of the flusher; 0 disables the timer (tests flush by hand). */
+  readonly flushIntervalMs?: number;
+  /** How often retention runs; 0 disables it. */
+  readonly retentionIntervalMs?: number;
+  readonly now?: () => Date;
+  readonly afterWrite?: (batch: number) => Promise<void> | void;
+}
+
+export interface AuditService {
+  readonly flusher: Flusher;
+  flush(source?: string): Promise<FlushResult[]>;
+  verify(source: string): Promise<VerifyReport>;
+  listSources(): Promise<SourceInfo[]>;
+  sourceNames(): Promise<string[]>;
+  createSource(input: CreateSourceInput): Promise<SourceInfo>;
+  setRetention(source: string, days: number | null): Promise<void>;
+  deleteSource(source: string): Promise<void>;
+  ingest(source: string, lines: readonly string[]): Promise<IngestResult>;
+  listQuarantine(source?: string, limit?: number): Promise<QuarantineEntry[]>;
+  createIngestKey(source: string, name: string): Promise<{ id: string; key: string; source: string }>;
+  /** The source a presented ingest key may write to, or null. */
+  verifyIngestKey(text: string): Promise<{ id: string; source: string } | null>;
+  revokeIngestKey(id: string): Promise<void>;
+  listIngestKeys(): Promise<{ id: string; source: string; name: string; createdAt: string; lastUsedAt?: string; revokedAt?: string }[]>;
+  applyRetention(source?: string): Promise<RetentionResult[]>;
+  /** Makes sure `steward.security` exists, so grants (the demo's auditors) can name it. */
+  ensureSecurityDatabase(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export async function createAuditService(options: AuditServiceOptions): Promise<AuditService> {
+  const { db, lakeDir, state } = options;
+  const now = options.now ?? ((): Date => new Date());
+  const stagingDir = path.join(lakeDir, 'security', '.staging');
+  let writer: ParquetWriter | undefined;
+  const getWriter = async (): Promise<ParquetWriter> => (writer ??= await createParquetWriter({ stagingDir }));
+  const compiled = new Map<string, (r: unknown) => MapResult>();
+  const mapperOf = (mapping: string): ((r: unknown) => MapResult) => {
+    let f = compiled.get(mapping);
+    if (f === undefined) {
+      if (MAPPINGS[mapping as MappingName] === undefined) throw new StewardError('STEWARD_E_CONFIG', `unknown mapping \`${mapping}\``);
+      compiled.set(mapping, (f = mapperFor(mapping as MappingName)));
+    }
+    return f;
+  };
+
+  async function ensureSecurityDatabase(): Promise<void> {
+    const snap = await state.snapshot();
+    if (snap.world.databases.some((d) => d.catalog === SECURITY_CATALOG && d.name === SECURITY_DATABASE)) return;
+    await state.change({
+      actor: 'system',
+      action: 'audit.init',
+      resource: `${SECURITY_CATALOG}.${SECURITY_DATABASE}`,
+      build: (world) => ensureParents(world, SECURITY_CATALOG, SECURITY_DATABASE),
+    });
+  }
+
+  /** Registers (or refreshes) `steward.security.<source>` as a hive-partitioned Parquet table. */
+  async function register(source: string): Promise<void> {
+    const inspected = await options.lake.inspectLake({ location: `${sourceDir(lakeDir, source)}/`, format: 'parquet', hivePartitioning: true });
+    const table = makeTable({ catalog: SECURITY_CATALOG, database: SECURITY_DATABASE, table: source }, inspected.columns, inspected.source);
+    await state.change({
+      actor: 'system',
+      action: 'audit.register',
+      resource: `${SECURITY_CATALOG}.${SECURITY_DATABASE}.${source}`,
+      build: (world): Change[] => {
+        const existing = findTable(world, { catalog: SECURITY_CATALOG, database: SECURITY_DATABASE, table: source });
+        if (existing !== undefined && JSON.stringify(existing.columns) === JSON.stringify(table.columns)) return [];
+        return [...ensureParents(world, SECURITY_CATALOG, SECURITY_DATABASE), { op: 'put', kind: 'table', entity: table }];
+      },
+    });
+    await db.query('UPDATE steward.audit_sources SET registered = true WHERE name = $1', [source]);
+  }
+
+  const flusher = createFlusher({
+    db,
+    lakeDir,
+    writer: {
+      get duckdb() {
+        if (writer === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'the parquet writer is not open');
+        return writer.duckdb;
+      },
+      write: async (dir, file, lines) => (await getWriter()).write(dir, file, lines),
+      close: () => writer?.close(),
+    },
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.afterWrite === undefined ? {} : { afterWrite: options.afterWrite }),
+    onFirstFiles: register,
+  });
+
+  async function sourceRow(name: string): Promise<SourceRow> {
+    const { rows } = await db.query<SourceRow>('SELECT * FROM steward.audit_sources WHERE name = $1', [name]);
+    const row = rows[0];
+    if (row === undefined) throw notFound('audit source', name);
+    return row;
+  }
+
+  async function listSources(): Promise<SourceInfo[]> {
+    const { rows } = await db.query<SourceRow>('SELECT * FROM steward.audit_sources ORDER BY name');
+    const backlog = await flusher.backlog();
+    const snap = await state.snapshot();
+    return rows.map((r) => {
+      const table = findTable(snap.world, { catalog: SECURITY_CATALOG, database: SECURITY_DATABASE, table: r.name });
+      return {
+        name: r.name,
+        mapping: r.mapping,
+        ...(r.description === null ? {} : { description: r.description }),
+        region: r.region,
+        accountId: r.account_id,
+        ...(r.retention_days === null ? {} : { retentionDays: r.retention_days }),
+        events: Number(r.head_seq),
+        headHash: r.head_hash,
+        backlog: backlog[r.name] ?? 0,
+        ...(table === undefined ? {} : { table: `${SECURITY_CATALOG}.${SECURITY_DATABASE}.${r.name}` }),
+      };
+    });
+  }
+
+  async function ingest(source: string, lines: readonly string[]): Promise<IngestResult> {
+    if (lines.length > MAX_INGEST_LINES) {
+      throw new StewardError('STEWARD_E_PAYLOAD_TOO_LARGE', `an ingest batch holds at most ${MAX_INGEST_LINES} lines, got ${lines.length}; split it`);
+    }
+    let bytes = 0;
+    for (const l of lines) bytes += l.length;
+    if (bytes > MAX_INGEST_BYTES) throw new StewardError('STEWARD_E_PAYLOAD_TOO_LARGE', `an ingest batch holds at most ${MAX_INGEST_BYTES} bytes; split it`);
+    const src = await sourceRow(source);
+    if (src.name === STEWARD_SOURCE) throw new StewardError('STEWARD_E_FORBIDDEN', 'the `steward` source holds only steward\u2019s own events');
+    const map = mapperOf(src.mapping);
+    const events: unknown[] = [];
+    const quarantine: { line: number; reason: string; record: string }[] = [];
+    lines.forEach((text, i) => {
+      const line = i + 1;
+      if (text.trim() === '') return;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text) as unknown;
+      } catch (e) {
+        quarantine.push({ line, reason: `not JSON: ${(e as Error).message}`, record: cut(text, MAX_QUARANTINED_RECORD) });
+        return;
+      }
+      const records = recordsOf(MAPPINGS[src.mapping as MappingName] ?? {}, parsed);
+      for (const rec of records) {
+        const r = map(rec);
+        if (r.ok) events.push(r.event);
+        else quarantine.push({ line, reason: r.reason, record: cut(JSON.stringify(rec) ?? text, MAX_QUARANTINED_RECORD) });
+      }
+    });
+    await db.transaction(async (tx) => {
+      if (events.length > 0) {
+        await tx.query(
+          `INSERT INTO steward.audit_outbox (source, event) SELECT $1, e FROM jsonb_array_elements($2::jsonb) AS e`,
+          [source, JSON.stringify(events).replace(/\\u0000/g, '\\ufffd')],
+        );
+      }
+      if (quarantine.length > 0) {
+        await tx.query(
+          `INSERT INTO steward.audit_quarantine (source, line, reason, record)
+           SELECT $1, line, reason, record FROM jsonb_to_recordset($2::jsonb) AS x(line integer, reason text, record text)`,
+          [source, JSON.stringify(quarantine).replace(/\\u0000/g, '\\ufffd')],
+        );
+      }
+    });
+    const backlog = (await flusher.backlog())[source] ?? 0;
+    if (backlog >= (options.batchSize ?? 50_000)) void flusher.flush(source).catch((e: unknown) => console.error('[steward] audit flush failed:', (e as Error).message));
+    return { source, accepted: events.length, quarantined: quarantine.length, problems: quarantine.slice(0, 20).map((q) => ({ line: q.line, reason: q.reason })) };
+  }
+
+  async function applyRetention(source?: string): Promise<RetentionResult[]> {
+    const { rows } = await db.query<SourceRow>(
+      `SELECT * FROM steward.audit_sources WHERE retention_days IS NOT NULL ${source === undefined ? '' : 'AND name = $1'} ORDER BY name`,
+      source === undefined ? [] : [source],
+    );
+    const out: RetentionResult[] = [];
+    const w = await getWriter();
+    for (const src of rows) {
+      const cutoff = eventDay(now().getTime() - (src.retention_days ?? 0) * 86_400_000);
+      const root = sourceDir(lakeDir, src.name);
+      const dirs = await w.duckdb.all<{ file: string }>('SELECT DISTINCT parse_dirpath(file) AS file FROM glob($1)', [`${root}/region=*/accountId=*/eventDay=*/*.parquet`]);
+      const removed: string[] = [];
+      let events = 0;
+      for (const { file: dir } of dirs) {
+        const m = /eventDay=(\d{8})$/.exec(dir);
+        if (m === null || (m[1] as string) >= cutoff) continue;
+        const seqs = await w.duckdb.all<{ seq: number }>('SELECT seq FROM read_parquet($1) ORDER BY seq', [`${dir}/*.parquet`]);
+        const ranges: [number, number][] = [];
+        for (const { seq } of seqs) {
+          const last = ranges[ranges.length - 1];
+          if (last !== undefined && seq === last[1] + 1) last[1] = seq;
+          else ranges.push([seq, seq]);
+        }
+        const partition = path.relative(root, dir);
+        // Record first, then delete: a crash in between leaves a record of events that still exist, never silent gaps.
+        await db.query(
+          `INSERT INTO steward.audit_pruned (source, partition, seq_ranges, events) VALUES ($1, $2, $3::jsonb, $4)
+           ON CONFLICT (source, partition) DO UPDATE SET seq_ranges = steward.audit_pruned.seq_ranges || EXCLUDED.seq_ranges, events = steward.audit_pruned.events + EXCLUDED.events, pruned_at = now()`,
+          [src.name, partition, JSON.stringify(ranges), seqs.length],
+        );
+        await fs.rm(dir, { recursive: true, force: true });
+        removed.push(partition);
+        events += seqs.length;
+      }
+      if (removed.length > 0) {
+        await state.log([
+          { actor: 'system', action: 'audit.retention', resource: src.name, result: 'ok', reason: `removed ${removed.length} day partition(s), ${events} event(s) older than ${cutoff}` },
+        ]);
+      }
+      out.push({ source: src.name, removed, events });
+    }
+    return out;
+  }
+
+  let flushTimer: NodeJS.Timeout | undefined;
+  let retentionTimer: NodeJS.Timeout | undefined;
+  let flushing: Promise<unknown> | undefined;
+  let lastFlushError = '';
+
+  return {
+    flusher,
+    flush: (source) => flusher.flush(source),
+    async verify(source) {
+      const src = await sourceRow(source);
+      const w = await getWriter();
+      const rows = await readChainRows(w.duckdb, `${sourceDir(lakeDir, source)}/**/*.parquet`);
+      const pruned = await db.query<{ seq_ranges: [number, number][] }>('SELECT seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
+      const expired = pruned.rows.flatMap((r) => r.seq_ranges);
+      return verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
+    },
+    listSources,
+    sourceNames: async () => (await db.query<{ name: string }>('SELECT name FROM steward.audit_sources ORDER BY name')).rows.map((r) => r.name),
+    async createSource(input) {
+      if (!SOURCE_NAME.test(input.name)) throw invalid('name', 'must be a lowercase identifier (letters, digits, underscores), starting with a letter');
+      if (MAPPINGS[input.mapping] === undefined) throw invalid('mapping', `unknown mapping \`${input.mapping}\`; one of ${Object.keys(MAPPINGS).join(', ')}`);
+      try {
+        await db.query(
+          `INSERT INTO steward.audit_sources (name, mapping, description, region, account_id, retention_days) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [input.name, input.mapping, input.description ?? null, input.region ?? 'global', input.accountId ?? 'external', input.retentionDays ?? null],
+        );
+      } catch (e) {
+        if ((e as { code?: string }).code === '23505') throw new StewardError('STEWARD_E_ALREADY_EXISTS', `audit source \`${input.name}\` already exists`);
+        if ((e as { code?: string }).code === '23514') throw invalid('source', 'region and account must be 1 to 64 of `A-Z a-z 0-9 _ . -`');
+        throw e;
+      }
+      const info = (await listSources()).find((s) => s.name === input.name);
+      if (info === undefined) throw notFound('audit source', input.name);
+      return info;
+    },
+    async setRetention(source, days) {
+      await sourceRow(source);
+      await db.query('UPDATE steward.audit_sources SET retention_days = $2 WHERE name = $1', [source, days]);
+    },
+    async deleteSource(source) {
+      if (source === STEWARD_SOURCE) throw new StewardError('STEWARD_E_FORBIDDEN', 'the `steward` source cannot be deleted');
+      await sourceRow(source);
+      await db.query('DELETE FROM steward.audit_sources WHERE name = $1', [source]);
+    },
+    ingest,
+    async listQuarantine(source, limit = 100) {
+      const { rows } = await db.query<{ id: number; source: string; received_at: Date; line: number | null; reason: string; record: string }>(
+        `SELECT id, source, received_at, line, reason, record FROM steward.audit_quarantine ${source === undefined ? '' : 'WHERE source = $2'} ORDER BY id DESC LIMIT $1`,
+        source === undefined ? [limit] : [limit, source],
+      );
+      return rows.map((r) => ({
+        id: Number(r.id),
+        source: r.source,
+        receivedAt: r.received_at.toISOString(),
+        ...(r.line === null ? {} : { line: r.line }),
+        reason: r.reason,
+        record: r.record,
+      }));
+    },
+    async createIngestKey(source, name) {
+      const src = await sourceRow(source);
+      if (src.name === STEWARD_SOURCE) throw new StewardError('STEWARD_E_FORBIDDEN', 'the `steward` source does not accept ingest');
+      const id = randomBytes(8).toString('hex');
+      const secret = randomBytes(32).toString('base64url');
+      await db.query('INSERT INTO steward.audit_ingest_keys (id, source, name, secret_hash) VALUES ($1, $2, $3, $4)', [id, source, name, sha256Hex(secret)]);
+      return { id, key: `sik_${id}_${secret}`, source };
+    },
+    async verifyIngestKey(text) {
+      const m = KEY_PATTERN.exec(text);
+      if (m === null) return null;
+      const [, id, secret] = m as unknown as [string, string, string];
+      const { rows } = await db.query<{ id: string; source: string; secret_hash: string; revoked_at: Date | null; last_used_at: Date | null }>(
+        'SELECT id, source, secret_hash, revoked_at, last_used_at FROM steward.audit_ingest_keys WHERE id = $1',
+        [id],
+      );
+      const row = rows[0];
+      if (row === undefined || row.revoked_at !== null) return null;
+      const a = Buffer.from(sha256Hex(secret), 'hex');
+      const b = Buffer.from(row.secret_hash, 'hex');
+      if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
+      if (row.last_used_at === null || now().getTime() - row.last_used_at.getTime() > 60_000) {
+        await db.query('UPDATE steward.audit_ingest_keys SET last_used_at = $2::timestamptz WHERE id = $1', [id, now().toISOString()]);
+      }
+      return { id: row.id, source: row.source };
+    },
+    async revokeIngestKey(id) {
+      const { rows } = await db.query<{ id: string }>('UPDATE steward.audit_ingest_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id', [id]);
+      if (rows.length === 0) throw notFound('ingest key', id);
+    },
+    async listIngestKeys() {
+      const { rows } = await db.query<{ id: string; source: string; name: string; created_at: Date; last_used_at: Date | null; revoked_at: Date | null }>(
+        'SELECT id, source, name, created_at, last_used_at, revoked_at FROM steward.audit_ingest_keys ORDER BY created_at, id',
+      );
+      return rows.map((r) => ({
+        id: r.id,
+        source: r.source,
+        name: r.name,
+        createdAt: r.created_at.toISOString(),
+        ...(r.last_used_at === null ? {} : { lastUsedAt: r.last_used_at.toISOString() }),
+        ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at.toISOString() }),
+      }));
+    },
+    applyRetention,
+    ensureSecurityDatabase,
+    async start() {
+      await ensureSecurityDatabase();
+      const interval = options.flushIntervalMs ?? 5_000;
+      if (interval > 0) {
+        flushTimer = setInterval(() => {
+          if (flushing !== undefined) return;
+          flushing = flusher
+            .flush()
+            .then(() => {
+              lastFlushError = '';
+            })
+            .catch((e: unknown) => {
+              // Say it once per distinct failure, not every few seconds.
+              const msg = (e as Error).message;
+              if (msg !== lastFlushError) console.error(`[steward] audit flush failed: ${msg}`);
+              lastFlushError = msg;
+            })
+            .finally(() => {
+              flushing = undefined;
+            });
+        }, interval);
+        flushTimer.unref();
+      }
+      const retention = options.retentionIntervalMs ?? 3_600_000;
+      if (retention > 0) {
+        retentionTimer = setInterval(() => {
+          void applyRetention().catch((e: unknown) => console.error(`[steward] audit retention failed: ${(e as Error).message}`));
+        }, retention);
+        retentionTimer.unref();
+      }
+    },
+    async stop() {
+      if (flushTimer !== undefined) clearInterval(flushTimer);
+      if (retentionTimer !== undefined) clearInterval(retentionTimer);
+      await flushing?.catch(() => {});
+      writer?.close();
+      writer = undefined;
+    },
+  };
+}

@@ -1,0 +1,353 @@
+/**
+ * Monitors: a scheduled SQL query over the security lake, a trigger
+ * condition, a severity, throttling, and one action (webhook, PagerDuty Events
+ * API v2, or email). The SQL is checked when the monitor is created (it must
+ * parse as one SELECT over security tables only) and runs in the sandbox of
+ * security-sql.ts.
+ *
+ * Delivery follows "record the intent, commit, then act": a firing is recorded
+ * (`last_fired_at`) before the notification is sent, so a crash never sends
+ * twice within a throttle window; a failed send is recorded in `last_result`
+ * and retried at the next run that fires.
+ */
+import nodemailer from 'nodemailer';
+import { z } from 'zod';
+import type { Db } from '../store/db.js';
+import type { Row } from '../lake/duckdb.js';
+import { StewardError, notFound } from '../errors.js';
+import { checkSecuritySql, openSecuritySql } from './security-sql.js';
+
+export const MONITOR_SEVERITIES = ['critical', 'error', 'warning', 'info'] as const;
+export type MonitorSeverity = (typeof MONITOR_SEVERITIES)[number];
+
+const Url = z.url().max(2048).refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL');
+
+export const ConditionSchema = z
+  .object({
+    /** Compare this column of any row; without it, the number of rows is compared. */
+    column: z.string().min(1).max(128).optional(),
+    op: z.enum(['>', '>=', '<', '<=', '==', '!=']),
+    value: z.number(),
+  })
+  .strict();
+export type MonitorCondition = z.infer<typeof ConditionSchema>;
+
+export const ActionSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('webhook'), url: Url, headers: z.record(z.string().max(128), z.string().max(1024)).optional() }).strict(),
+  z.object({ kind: z.literal('pagerduty'), url: Url.default('https://events.pagerduty.com/v2/enqueue'), routingKey: z.string().min(1).max(128) }).strict(),
+  z
+    .object({
+      kind: z.literal('email'),
+      to: z.array(z.email().max(320)).min(1).max(50),
+      from: z.email().max(320),
+      smtp: z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65535), secure: z.boolean().default(false) }).strict(),
+    })
+    .strict(),
+]);
+export type MonitorAction = z.infer<typeof ActionSchema>;
+
+export const MonitorInputSchema = z
+  .object({
+    name: z.string().trim().min(1).max(128).regex(/^[a-z0-9][a-z0-9_.-]*$/, 'must be lowercase letters, digits, `_`, `.`, `-`'),
+    description: z.string().max(1024).optional(),
+    sql: z.string().min(1).max(20_000),
+    scheduleSeconds: z.number().int().min(1).max(86_400).default(60),
+    condition: ConditionSchema.default({ op: '>', value: 0 }),
+    severity: z.enum(MONITOR_SEVERITIES).default('warning'),
+    throttleSeconds: z.number().int().min(0).max(7 * 86_400).default(300),
+    action: ActionSchema,
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+export type MonitorInput = z.infer<typeof MonitorInputSchema>;
+
+export interface Monitor extends MonitorInput {
+  readonly createdAt: string;
+  readonly lastRunAt?: string;
+  readonly lastFiredAt?: string;
+  readonly lastResult?: MonitorRunResult;
+}
+
+export interface MonitorRunResult {
+  readonly at: string;
+  readonly rows: number;
+  readonly triggered: boolean;
+  readonly throttled: boolean;
+  readonly sent: boolean;
+  readonly error?: string;
+}
+
+interface MonitorRow {
+  name: string;
+  description: string | null;
+  sql: string;
+  schedule_seconds: number;
+  condition: MonitorCondition;
+  severity: MonitorSeverity;
+  throttle_seconds: number;
+  action: MonitorAction;
+  enabled: boolean;
+  created_at: Date;
+  last_run_at: Date | null;
+  last_fired_at: Date | null;
+  last_result: MonitorRunResult | null;
+}
+
+/** Secrets (the PagerDuty routing key, webhook headers) never leave the server in listings. */
+function redact(a: MonitorAction): MonitorAction {
+  if (a.kind === 'pagerduty') return { ...a, routingKey: `${a.routingKey.slice(0, 4)}…` };
+  if (a.kind === 'webhook' && a.headers !== undefined) return { ...a, headers: Object.fromEntries(Object.keys(a.headers).map((k) => [k, '…'])) };
+  return a;
+}
+
+function fromRow(r: MonitorRow, reveal = false): Monitor {
+  return {
+    name: r.name,
+    ...(r.description === null ? {} : { description: r.description }),
+    sql: r.sql,
+    scheduleSeconds: r.schedule_seconds,
+    condition: r.condition,
+    severity: r.severity,
+    throttleSeconds: r.throttle_seconds,
+    action: reveal ? r.action : redact(r.action),
+    enabled: r.enabled,
+    createdAt: r.created_at.toISOString(),
+    ...(r.last_run_at === null ? {} : { lastRunAt: r.last_run_at.toISOString() }),
+    ...(r.last_fired_at === null ? {} : { lastFiredAt: r.last_fired_at.toISOString() }),
+    ...(r.last_result === null ? {} : { lastResult: r.last_result }),
+  };
+}
+
+const compare = (a: number, op: MonitorCondition['op'], b: number): boolean => {
+  switch (op) {
+    case '>':
+      return a > b;
+    case '>=':
+      return a >= b;
+    case '<':
+      return a < b;
+    case '<=':
+      return a <= b;
+    case '==':
+      return a === b;
+    case '!=':
+      return a !== b;
+    default: {
+      const never: never = op;
+      return never;
+    }
+  }
+};
+
+/** Whether the rows meet the condition. */
+export function conditionMet(rows: readonly Row[], c: MonitorCondition): boolean {
+  if (c.column === undefined) return compare(rows.length, c.op, c.value);
+  const col = c.column;
+  return rows.some((r) => {
+    const v = r[col];
+    const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+    return Number.isFinite(n) && compare(n, c.op, c.value);
+  });
+}
+
+export interface Notification {
+  readonly monitor: string;
+  readonly severity: MonitorSeverity;
+  readonly summary: string;
+  readonly rows: readonly Row[];
+  readonly at: string;
+  readonly test: boolean;
+}
+
+/** The PagerDuty Events API v2 body of a notification. */
+export function pagerDutyBody(routingKey: string, n: Notification): Record<string, unknown> {
+  return {
+    routing_key: routingKey,
+    event_action: 'trigger',
+    dedup_key: `steward-monitor-${n.monitor}`,
+    payload: {
+      summary: n.summary.slice(0, 1024),
+      source: `steward:monitor:${n.monitor}`,
+      severity: n.severity,
+      timestamp: n.at,
+      component: 'security-lake',
+      custom_details: { rows: n.rows.slice(0, 20), test: n.test },
+    },
+  };
+}
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+}
+
+export async function deliver(action: MonitorAction, n: Notification): Promise<void> {
+  switch (action.kind) {
+    case 'webhook':
+      return post(action.url, { monitor: n.monitor, severity: n.severity, summary: n.summary, at: n.at, test: n.test, rows: n.rows.slice(0, 100) }, action.headers);
+    case 'pagerduty':
+      return post(action.url, pagerDutyBody(action.routingKey, n));
+    case 'email': {
+      const transport = nodemailer.createTransport({ host: action.smtp.host, port: action.smtp.port, secure: action.smtp.secure, ignoreTLS: !action.smtp.secure });
+      await transport.sendMail({
+        from: action.from,
+        to: action.to.join(', '),
+        subject: `[steward ${n.severity}] ${n.summary}`.slice(0, 250),
+        text: `${n.summary}\n\nmonitor: ${n.monitor}\nat: ${n.at}\n\n${JSON.stringify(n.rows.slice(0, 20), null, 2)}\n`,
+      });
+      return;
+    }
+    default: {
+      const never: never = action;
+      return never;
+    }
+  }
+}
+
+export interface MonitorService {
+  create(input: MonitorInput): Promise<Monitor>;
+  list(): Promise<Monitor[]>;
+  get(name: string): Promise<Monitor>;
+  delete(name: string): Promise<void>;
+  /** Runs one monitor now. `test`: deliver even when throttled or not triggered, marked as a test, without recording a firing. */
+  run(name: string, opts?: { test?: boolean; send?: boolean }): Promise<MonitorRunResult & { sample: Row[] }>;
+  /** Runs the monitors whose schedule is due. */
+  runDue(): Promise<string[]>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface MonitorServiceOptions {
+  readonly db: Db;
+  readonly lakeDir: string;
+  readonly sources: () => Promise<string[]>;
+  readonly now?: () => Date;
+  /** How often due monitors are looked for; 0 disables the scheduler. */
+  readonly tickMs?: number;
+  readonly log?: (entry: { action: string; resource: string; result: 'ok' | 'error'; reason: string }) => Promise<void>;
+}
+
+export function createMonitorService(options: MonitorServiceOptions): MonitorService {
+  const { db } = options;
+  const now = options.now ?? ((): Date => new Date());
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<unknown> | undefined;
+
+  async function row(name: string): Promise<MonitorRow> {
+    const { rows } = await db.query<MonitorRow>('SELECT * FROM steward.audit_monitors WHERE name = $1', [name]);
+    const r = rows[0];
+    if (r === undefined) throw notFound('monitor', name);
+    return r;
+  }
+
+  async function evaluate(r: MonitorRow): Promise<Row[]> {
+    const sandbox = await openSecuritySql(options.lakeDir, await options.sources());
+    try {
+      return await sandbox.query(r.sql, 1000);
+    } finally {
+      sandbox.close();
+    }
+  }
+
+  async function run(name: string, opts: { test?: boolean; send?: boolean } = {}): Promise<MonitorRunResult & { sample: Row[] }> {
+    const r = await row(name);
+    const at = now();
+    let rows: Row[] = [];
+    let error: string | undefined;
+    try {
+      rows = await evaluate(r);
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    const triggered = error === undefined && conditionMet(rows, r.condition);
+    const throttled = triggered && r.last_fired_at !== null && at.getTime() - r.last_fired_at.getTime() < r.throttle_seconds * 1000;
+    const fire = opts.test === true ? opts.send !== false : triggered && !throttled;
+    if (fire && opts.test !== true) {
+      // The intent is committed before the network call.
+      await db.query('UPDATE steward.audit_monitors SET last_fired_at = $2::timestamptz WHERE name = $1', [name, at.toISOString()]);
+    }
+    let sent = false;
+    if (fire) {
+      const summary = `${r.name}: ${rows.length} row(s) matched${r.description === null ? '' : ` (${r.description})`}`;
+      try {
+        await deliver(r.action, { monitor: r.name, severity: r.severity, summary: opts.test === true ? `[test] ${summary}` : summary, rows, at: at.toISOString(), test: opts.test === true });
+        sent = true;
+      } catch (e) {
+        error = `delivery failed: ${(e as Error).message}`;
+      }
+    }
+    const result: MonitorRunResult = { at: at.toISOString(), rows: rows.length, triggered, throttled, sent, ...(error === undefined ? {} : { error }) };
+    if (opts.test !== true) {
+      await db.query('UPDATE steward.audit_monitors SET last_run_at = $2::timestamptz, last_result = $3::jsonb WHERE name = $1', [name, at.toISOString(), JSON.stringify(result)]);
+      if (sent || error !== undefined) {
+        await options.log?.({ action: 'monitor.fire', resource: name, result: error === undefined ? 'ok' : 'error', reason: error ?? `${rows.length} row(s), ${r.severity}` });
+      }
+    }
+    return { ...result, sample: rows.slice(0, 20) };
+  }
+
+  async function runDue(): Promise<string[]> {
+    const at = now();
+    const { rows } = await db.query<{ name: string }>(
+      `SELECT name FROM steward.audit_monitors
+       WHERE enabled AND (last_run_at IS NULL OR last_run_at + make_interval(secs => schedule_seconds) <= $1::timestamptz)
+       ORDER BY name`,
+      [at.toISOString()],
+    );
+    for (const { name } of rows) await run(name);
+    return rows.map((r) => r.name);
+  }
+
+  return {
+    async create(input) {
+      const m = MonitorInputSchema.parse(input);
+      const sandbox = await openSecuritySql(options.lakeDir, await options.sources());
+      try {
+        await checkSecuritySql(sandbox.duckdb, m.sql, await options.sources());
+      } finally {
+        sandbox.close();
+      }
+      try {
+        await db.query(
+          `INSERT INTO steward.audit_monitors (name, description, sql, schedule_seconds, condition, severity, throttle_seconds, action, enabled)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb, $9)`,
+          [m.name, m.description ?? null, m.sql, m.scheduleSeconds, JSON.stringify(m.condition), m.severity, m.throttleSeconds, JSON.stringify(m.action), m.enabled],
+        );
+      } catch (e) {
+        if ((e as { code?: string }).code === '23505') throw new StewardError('STEWARD_E_ALREADY_EXISTS', `monitor \`${m.name}\` already exists`);
+        throw e;
+      }
+      return fromRow(await row(m.name));
+    },
+    list: async () => (await db.query<MonitorRow>('SELECT * FROM steward.audit_monitors ORDER BY name')).rows.map((r) => fromRow(r)),
+    get: async (name) => fromRow(await row(name)),
+    async delete(name) {
+      const { rows } = await db.query<{ name: string }>('DELETE FROM steward.audit_monitors WHERE name = $1 RETURNING name', [name]);
+      if (rows.length === 0) throw notFound('monitor', name);
+    },
+    run,
+    runDue,
+    start() {
+      const tick = options.tickMs ?? 5_000;
+      if (tick <= 0) return;
+      timer = setInterval(() => {
+        if (ticking !== undefined) return;
+        ticking = runDue()
+          .catch((e: unknown) => console.error(`[steward] monitors failed: ${(e as Error).message}`))
+          .finally(() => {
+            ticking = undefined;
+          });
+      }, tick);
+      timer.unref();
+    },
+    async stop() {
+      if (timer !== undefined) clearInterval(timer);
+      await ticking;
+    },
+  };
+}

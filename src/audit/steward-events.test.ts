@@ -1,0 +1,76 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decisionToEvent } from './steward-events.js';
+import { conform, canonicalJson } from './lake-schema.js';
+import { missingRequired } from './ocsf-required.js';
+import type { StoredDecision } from '../store/decision-log.js';
+import { validateOcsf } from '../../test/audit/ocsf-validator.js';
+
+let id = 0;
+const row = (r: Omit<StoredDecision, 'id' | 'at'>): StoredDecision => ({ id: ++id, at: '2025-03-04T05:06:07.000Z', ...r });
+
+/** One row of every kind the decision log holds (and the access-request steps of src/access). */
+export const KINDS: Record<string, StoredDecision> = {
+  authorizeAllow: row({ actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.claims.patient_claims', result: 'allow', reason: 'granted', details: { principal: 'user:alice', grants: ['analysts-read-patient-claims'], guardrails: [] } }),
+  authorizeDenyGuardrail: row({ actor: 'user:admin', action: 'authorize.SELECT', resource: 'lake.claims.patient_claims.ssn', result: 'deny', reason: 'guardrail', details: { principal: 'user:alice', grants: [], guardrails: ['pii-requires-privacy-officer'] } }),
+  authorizeDefaultDeny: row({ actor: 'user:erin', action: 'authorize.INSERT', resource: 'lake.finance.revenue', result: 'deny', reason: 'no grant', details: { principal: 'user:erin', grants: [], guardrails: [] } }),
+  authFailure: row({ actor: 'anonymous', action: 'auth.token', resource: 'api', result: 'deny', reason: 'invalid, expired or revoked token' }),
+  ingestKeyFailure: row({ actor: 'anonymous', action: 'auth.ingest-key', resource: 'cloudtrail', result: 'deny', reason: 'invalid or revoked ingest key' }),
+  userPut: row({ actor: 'user:local-admin (local)', action: 'user.put', resource: 'user:bob', result: 'ok', reason: '1 change(s)', details: { changes: ['put user bob'] } }),
+  groupDelete: row({ actor: 'user:admin', action: 'group.delete', resource: 'group:finance', result: 'ok', reason: '1 change(s)' }),
+  memberAdd: row({ actor: 'user:admin', action: 'group.member.add', resource: 'group:analysts', result: 'ok', reason: '1 change(s)' }),
+  grantCreate: row({ actor: 'user:admin', action: 'grant.create', resource: 'group:auditors', result: 'ok', reason: '1 change(s)', details: { id: 'auditors-read-security' } }),
+  grantRevoke: row({ actor: 'user:admin', action: 'grant.revoke', resource: 'auditors-read-security', result: 'ok', reason: '1 change(s)' }),
+  guardrailPut: row({ actor: 'user:admin', action: 'guardrail.put', resource: 'no-pii', result: 'ok', reason: '1 change(s)' }),
+  policyApply: row({ actor: 'user:admin', action: 'policy.apply', resource: 'grants.yaml', result: 'ok', reason: '3 change(s)' }),
+  tokenCreate: row({ actor: 'user:admin', action: 'token.create', resource: 'user:carol', result: 'ok', reason: 'token 1 (user)' }),
+  catalogCreate: row({ actor: 'user:admin', action: 'catalog.create', resource: 'warehouse', result: 'ok', reason: '1 change(s)' }),
+  whoCanAccess: row({ actor: 'user:admin', action: 'who-can-access.SELECT', resource: 'lake.claims.patient_claims', result: 'ok', reason: '3 principal(s)' }),
+  accessRequest: row({ actor: 'user:alice', action: 'access.request', resource: 'lake.finance.revenue', result: 'ok', reason: 'requested', details: { requestId: 'r1', principal: 'user:alice' } }),
+  accessApprove: row({ actor: 'user:carol', action: 'access.approve', resource: 'lake.finance.revenue', result: 'ok', reason: 'approved', details: { requestId: 'r1', principal: 'user:alice', permissions: ['SELECT'] } }),
+  accessExpire: row({ actor: 'system', action: 'access.expire', resource: 'lake.finance.revenue', result: 'ok', reason: 'expired', details: { requestId: 'r1', principal: 'user:alice' } }),
+  unknownError: row({ actor: 'user:bob', action: 'gateway.query', resource: 'lake.finance.revenue', result: 'error', reason: 'timeout' }),
+};
+
+describe('steward events: OCSF 1.1 mapping of decision-log rows', () => {
+  for (const [kind, r] of Object.entries(KINDS)) {
+    it(`${kind} (${r.action}) satisfies the vendored OCSF 1.1 required attributes`, () => {
+      const e = decisionToEvent(r);
+      assert.deepEqual(validateOcsf(e), []);
+      assert.deepEqual(missingRequired(e), []);
+      // The stored form keeps everything the event says (nothing moved to unmapped but what was unmapped already).
+      const c = conform(e);
+      assert.deepEqual(c.moved, [], `moved: ${c.moved.join(', ')}`);
+      assert.equal(typeof canonicalJson(c.event), 'string');
+    });
+  }
+
+  it('classes: decisions are API Activity, token failures Authentication, principal and grant changes Account Change, granted access User Access', () => {
+    const cls = (k: string): unknown => decisionToEvent(KINDS[k] as StoredDecision)['class_uid'];
+    assert.equal(cls('authorizeAllow'), 6003);
+    assert.equal(cls('authFailure'), 3002);
+    assert.equal(cls('userPut'), 3001);
+    assert.equal(cls('grantCreate'), 3001);
+    assert.equal(cls('accessApprove'), 3005);
+    assert.equal(cls('accessExpire'), 3005);
+    assert.equal(cls('accessRequest'), 6003);
+    assert.equal(cls('catalogCreate'), 6003);
+  });
+
+  it('actor.authorizations names the deciding grant or guardrail', () => {
+    const allow = decisionToEvent(KINDS['authorizeAllow'] as StoredDecision) as { actor: { authorizations: unknown[]; user: { uid: string } } };
+    assert.deepEqual(allow.actor.authorizations, [{ decision: 'allow', policy: { name: 'analysts-read-patient-claims', uid: 'grant:analysts-read-patient-claims' } }]);
+    const deny = decisionToEvent(KINDS['authorizeDenyGuardrail'] as StoredDecision) as { actor: { authorizations: unknown[]; user: { uid: string }; invoked_by: string }; status_id: number };
+    assert.deepEqual(deny.actor.authorizations, [{ decision: 'deny', policy: { name: 'pii-requires-privacy-officer', uid: 'guardrail:pii-requires-privacy-officer' } }]);
+    assert.equal(deny.actor.user.uid, 'user:alice');
+    assert.equal(deny.actor.invoked_by, 'user:admin');
+    assert.equal(deny.status_id, 2);
+  });
+
+  it('type_uid is class_uid * 100 + activity_id for every kind', () => {
+    for (const r of Object.values(KINDS)) {
+      const e = decisionToEvent(r);
+      assert.equal(e['type_uid'], (e['class_uid'] as number) * 100 + (e['activity_id'] as number));
+    }
+  });
+});
