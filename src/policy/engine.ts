@@ -60,6 +60,15 @@ type Status = typeof ALLOW | typeof DENY_GUARDRAIL | typeof DENY_NO_GRANT;
 
 const NONE: readonly never[] = Object.freeze([]);
 
+const TABLE_STRIDE = 4;
+const TI_SIG = 0;
+const TI_COL_BASE = 1;
+const TI_N_COLS = 2;
+const TI_FLAGS = 3;
+const HAS_TABLE_GRANTS = 1;
+const HAS_COLUMNS_GRANTS = 2;
+const HAS_FILTER_GRANTS = 4;
+
 export interface EngineStats {
   readonly buildMs: number;
   readonly catalogs: number;
@@ -145,6 +154,13 @@ interface Index {
   readonly tableKey: string[];
   readonly tables: Table[];
   readonly colBase: Int32Array;
+  /**
+   * Per table, one cache line of what every decision on it reads, at
+   * `t * TABLE_STRIDE`: signature, first column id, column count, and which
+   * per-table grant lists exist (most tables have none, so those lists are
+   * not even looked at).
+   */
+  readonly tableInfo: Int32Array;
   readonly colNames: string[][];
   readonly colMaps: (Map<string, number> | undefined)[];
   // tags
@@ -638,6 +654,17 @@ function buildIndex(world: PolicyWorld): Index {
     grReason.push(Object.freeze(guardrailReason(gr.name)));
   });
 
+  const tableInfo = new Int32Array(nTables * TABLE_STRIDE);
+  for (let t = 0; t < nTables; t++) {
+    const at = t * TABLE_STRIDE;
+    tableInfo[at + TI_SIG] = tableSig[t] as number;
+    tableInfo[at + TI_COL_BASE] = colBaseL[t] as number;
+    tableInfo[at + TI_N_COLS] = (colNames[t] as string[]).length;
+    tableInfo[at + TI_FLAGS] =
+      (byTable[t] === undefined ? 0 : HAS_TABLE_GRANTS) |
+      (colGrantsByTable[t] === undefined ? 0 : HAS_COLUMNS_GRANTS) |
+      (filterGrantsByTable[t] === undefined ? 0 : HAS_FILTER_GRANTS);
+  }
   const W = Math.max(1, Math.ceil(nGr / 32));
   const sigGuard = new Int32Array(nSigs * W);
   for (let g = 0; g < nGr; g++) {
@@ -667,6 +694,7 @@ function buildIndex(world: PolicyWorld): Index {
     tableKey,
     tables: tableObjs,
     colBase: Int32Array.from(colBaseL),
+    tableInfo,
     colNames,
     colMaps: partial.colMaps,
     nKeys,
@@ -851,9 +879,9 @@ function sigOf(ix: Index, r: Res): number {
     case LEVEL_DATABASE:
       return ix.dbSig[r.db] as number;
     case LEVEL_TABLE:
-      return ix.tableSig[r.table] as number;
+      return ix.tableInfo[r.table * TABLE_STRIDE + TI_SIG] as number;
     default:
-      return ix.colSig[(ix.colBase[r.table] as number) + r.col] as number;
+      return ix.colSig[(ix.tableInfo[r.table * TABLE_STRIDE + TI_COL_BASE] as number) + r.col] as number;
   }
 }
 
@@ -872,8 +900,9 @@ function denyingGuards(ix: Index, ps: PSet, a: number, r: Res): boolean {
   const pm = ps.guardMask;
   const scope = ix.scopeGuard;
   const s1 = r.level >= LEVEL_DATABASE ? (ix.dbSig[r.db] as number) * W : 0;
-  const s2 = r.level >= LEVEL_TABLE ? (ix.tableSig[r.table] as number) * W : 0;
-  const s3 = r.level === LEVEL_COLUMN ? (ix.colSig[(ix.colBase[r.table] as number) + r.col] as number) * W : 0;
+  const ti = r.table * TABLE_STRIDE;
+  const s2 = r.level >= LEVEL_TABLE ? (ix.tableInfo[ti + TI_SIG] as number) * W : 0;
+  const s3 = r.level === LEVEL_COLUMN ? (ix.colSig[(ix.tableInfo[ti + TI_COL_BASE] as number) + r.col] as number) * W : 0;
   let any = 0;
   for (let w = 0; w < W; w++) {
     const m =
@@ -940,7 +969,9 @@ function markContainerGrants(ix: Index, ps: PSet, a: number, r: Res, now: number
   let n = markHeld(ix, ps.bits, ix.byCatalog[r.cat], bit, now);
   if (r.level === LEVEL_CATALOG) return n;
   n += markHeld(ix, ps.bits, ix.byDb[r.db], bit, now);
-  if (r.level >= LEVEL_TABLE) n += markHeld(ix, ps.bits, ix.byTable[r.table], bit, now);
+  if (r.level >= LEVEL_TABLE && ((ix.tableInfo[r.table * TABLE_STRIDE + TI_FLAGS] as number) & HAS_TABLE_GRANTS) !== 0) {
+    n += markHeld(ix, ps.bits, ix.byTable[r.table], bit, now);
+  }
   const s = ix.scratch;
   const found = tagsFor(ix, tagProgram(ix, ps, a, r.cat), sigOf(ix, r), now, s.tagAtCol);
   for (let i = 0; i < found; i++) mark(s, s.tagAtCol[i] as number);
@@ -1036,16 +1067,18 @@ function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetai
   // sources covering every column, all rows
   let nWide = collectHeld(ix, bits, ix.byCatalog[r.cat], SEL, now, s.wide, 0);
   nWide = collectHeld(ix, bits, ix.byDb[r.db], SEL, now, s.wide, nWide);
-  nWide = collectHeld(ix, bits, ix.byTable[t], SEL, now, s.wide, nWide);
-  const nCol = collectHeld(ix, bits, ix.colGrantsByTable[t], SEL, now, s.colGrants, 0);
-  const nFil = collectHeld(ix, bits, ix.filterGrantsByTable[t], SEL, now, s.filterGrants, 0);
+  const ti = t * TABLE_STRIDE;
+  const flags = ix.tableInfo[ti + TI_FLAGS] as number;
+  if ((flags & HAS_TABLE_GRANTS) !== 0) nWide = collectHeld(ix, bits, ix.byTable[t], SEL, now, s.wide, nWide);
+  const nCol = (flags & HAS_COLUMNS_GRANTS) === 0 ? 0 : collectHeld(ix, bits, ix.colGrantsByTable[t], SEL, now, s.colGrants, 0);
+  const nFil = (flags & HAS_FILTER_GRANTS) === 0 ? 0 : collectHeld(ix, bits, ix.filterGrantsByTable[t], SEL, now, s.filterGrants, 0);
   s.nFilterGrants = nFil;
   const prog = tagProgram(ix, ps, I_SELECT, r.cat);
   const noTags = prog.always.length === 0 && prog.pivotKeys.length === 0;
-  const tSig = ix.tableSig[t] as number;
+  const tSig = ix.tableInfo[ti + TI_SIG] as number;
   const nTagTable = noTags ? 0 : tagsFor(ix, prog, tSig, now, s.tagAtTable);
-  const base = ix.colBase[t] as number;
-  const nCols = (ix.colNames[t] as string[]).length;
+  const base = ix.tableInfo[ti + TI_COL_BASE] as number;
+  const nCols = ix.tableInfo[ti + TI_N_COLS] as number;
   const single = r.level === LEVEL_COLUMN;
   const from = single ? r.col : 0;
   const to = single ? r.col + 1 : nCols;
