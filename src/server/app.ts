@@ -68,6 +68,7 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
       const query = parseInput('query', def.query, c.req.query());
       const body = def.body === undefined ? undefined : parseInput('body', def.body, await readJson(c));
       const result = await def.handler({ params, query, body, actor, services, request: c.req.raw });
+      if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
     });
   }

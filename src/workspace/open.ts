@@ -11,6 +11,7 @@ import { createDecisionLog } from '../store/decision-log.js';
 import { acquireWorkspaceLock } from '../store/workspace.js';
 import { createLakeShell } from '../lake/lake-shell.js';
 import { createStateService } from './state-service.js';
+import { createGatewayService } from '../gateway/gateway-service.js';
 import { createApp } from '../server/app.js';
 import { allRoutes } from '../server/routes.js';
 import type { Services } from '../server/services.js';
@@ -46,13 +47,15 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
       appendDecisions: (entries) => decisionLog.appendDecisions(entries),
     });
-    const services: Services = { config, state, tokens, decisionLog, lake };
+    const gateway = await createGatewayService({ db, state });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway };
     const app = createApp(services, allRoutes, options.app);
     return {
       services,
       app,
       db,
       close: async () => {
+        await gateway.close();
         await lake.close();
         await db.close();
         await lock?.release();

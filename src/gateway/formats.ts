@@ -1,0 +1,201 @@
+/**
+ * Streams a governed query's result as JSON, CSV or Arrow IPC.
+ *
+ * The first batch is read before the response starts, so errors that DuckDB
+ * raises when it binds or starts the query (a hidden column, a bad cast) are
+ * ordinary HTTP errors. An error after the first batch can no longer change the
+ * status: JSON ends with an `error` member, CSV with a `#error:` line, and an
+ * Arrow stream is aborted (the client sees a truncated stream).
+ */
+import {
+  Bool,
+  DateDay,
+  Float64,
+  Int32,
+  Int64,
+  RecordBatchStreamWriter,
+  Table,
+  TimestampMicrosecond,
+  Utf8,
+  vectorFromArray,
+  type DataType,
+  type Vector,
+} from 'apache-arrow';
+import type { DuckDBValue } from '@duckdb/node-api';
+import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
+import { isStewardError } from '../errors.js';
+import type { QueryStream, ResultColumn } from './gateway.js';
+
+export const FORMATS = ['json', 'csv', 'arrow'] as const;
+export type ResultFormat = (typeof FORMATS)[number];
+
+export const CONTENT_TYPES: Readonly<Record<ResultFormat, string>> = {
+  json: 'application/json; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  arrow: 'application/vnd.apache.arrow.stream',
+};
+
+type Batch = DuckDBValue[][];
+
+/** Opens the batches and reads the first one (errors surface here, before any byte is sent). */
+export async function firstBatch(stream: QueryStream): Promise<{ first: Batch | null; rest: AsyncGenerator<Batch> }> {
+  const rest = stream.batches();
+  const head = await rest.next();
+  return { first: head.done === true ? null : head.value, rest };
+}
+
+/** A Response whose body streams the result in `format`. */
+export async function resultResponse(stream: QueryStream, format: ResultFormat, extraHeaders: Record<string, string> = {}): Promise<Response> {
+  const { first, rest } = await firstBatch(stream);
+  const encoder = new TextEncoder();
+  const headers = { 'content-type': CONTENT_TYPES[format], 'x-steward-tables': stream.tables.join(','), ...extraHeaders };
+  let iterator: AsyncGenerator<Uint8Array>;
+  switch (format) {
+    case 'json':
+      iterator = mapText(jsonChunks(stream, first, rest), encoder);
+      break;
+    case 'csv':
+      iterator = mapText(csvChunks(stream.columns, first, rest), encoder);
+      break;
+    case 'arrow':
+      iterator = arrowChunks(stream.columns, first, rest);
+      break;
+    default: {
+      const never: never = format;
+      return never;
+    }
+  }
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await iterator.next();
+        if (next.done === true) controller.close();
+        else controller.enqueue(next.value);
+      } catch (e) {
+        controller.error(e);
+      }
+    },
+    async cancel() {
+      stream.cancel();
+      await iterator.return(undefined);
+    },
+  });
+  return new Response(body, { status: 200, headers });
+}
+
+async function* mapText(source: AsyncGenerator<string>, encoder: InstanceType<typeof TextEncoder>): AsyncGenerator<Uint8Array> {
+  for await (const s of source) yield encoder.encode(s);
+}
+
+async function* all(first: Batch | null, rest: AsyncGenerator<Batch>): AsyncGenerator<Batch> {
+  if (first !== null) yield first;
+  yield* rest;
+}
+
+function errorJson(e: unknown): { code: string; message: string } {
+  return isStewardError(e) ? { code: e.code, message: e.message } : { code: 'STEWARD_E_INTERNAL', message: 'internal error' };
+}
+
+/** `{"columns":[…],"rows":[{…},…],"rowCount":n,"truncated":b,"durationMs":t,"tables":[…]}`. */
+async function* jsonChunks(stream: QueryStream, first: Batch | null, rest: AsyncGenerator<Batch>): AsyncGenerator<string> {
+  const names = stream.columns.map((c) => c.name);
+  yield `{"columns":${JSON.stringify(stream.columns)},"rows":[`;
+  let sep = '';
+  try {
+    for await (const batch of all(first, rest)) {
+      let text = '';
+      for (const row of batch) {
+        const obj: Record<string, PlainValue> = {};
+        row.forEach((v, i) => (obj[names[i] as string] = toPlainValue(v)));
+        text += sep + JSON.stringify(obj);
+        sep = ',';
+      }
+      yield text;
+    }
+    const s = await stream.summary;
+    yield `],"rowCount":${s.rowCount},"truncated":${s.truncated},"durationMs":${Math.round(s.durationMs)},"tables":${JSON.stringify(stream.tables)}}`;
+  } catch (e) {
+    yield `],"error":${JSON.stringify(errorJson(e))}}`;
+  }
+}
+
+function csvCell(v: PlainValue): string {
+  if (v === null) return '';
+  const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+async function* csvChunks(columns: readonly ResultColumn[], first: Batch | null, rest: AsyncGenerator<Batch>): AsyncGenerator<string> {
+  yield `${columns.map((c) => csvCell(c.name)).join(',')}\r\n`;
+  try {
+    for await (const batch of all(first, rest)) {
+      yield batch.map((row) => `${row.map((v) => csvCell(toPlainValue(v))).join(',')}\r\n`).join('');
+    }
+  } catch (e) {
+    yield `#error: ${errorJson(e).message.replace(/[\r\n]+/g, ' ')}\r\n`;
+  }
+}
+
+/** Arrow type for a DuckDB type; anything without a direct match travels as text. */
+export function arrowTypeOf(duckType: string): DataType {
+  const t = duckType.toUpperCase();
+  if (t === 'BOOLEAN') return new Bool();
+  if (['TINYINT', 'SMALLINT', 'INTEGER', 'UTINYINT', 'USMALLINT'].includes(t)) return new Int32();
+  if (['BIGINT', 'UINTEGER'].includes(t)) return new Int64();
+  if (['FLOAT', 'DOUBLE'].includes(t) || t.startsWith('DECIMAL')) return new Float64();
+  if (t === 'DATE') return new DateDay();
+  if (t === 'TIMESTAMP' || t === 'TIMESTAMP WITH TIME ZONE') return new TimestampMicrosecond();
+  return new Utf8();
+}
+
+function arrowValue(type: DataType, v: DuckDBValue): unknown {
+  if (v === null) return null;
+  if (type instanceof Int64) return typeof v === 'bigint' ? v : BigInt(String(toPlainValue(v)));
+  if (type instanceof Int32 || type instanceof Float64) return Number(toPlainValue(v));
+  if (type instanceof Bool) return v === true;
+  if (type instanceof DateDay || type instanceof TimestampMicrosecond) {
+    const p = toPlainValue(v);
+    const d = new Date(typeof p === 'string' && !p.endsWith('Z') && p.length > 10 ? `${p}Z` : String(p));
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  const p = toPlainValue(v);
+  return typeof p === 'object' && p !== null ? JSON.stringify(p) : String(p);
+}
+
+function arrowTable(columns: readonly ResultColumn[], types: readonly DataType[], batch: Batch): Table {
+  const vectors: Record<string, Vector> = {};
+  columns.forEach((c, i) => {
+    const type = types[i] as DataType;
+    vectors[c.name] = vectorFromArray(
+      batch.map((row) => arrowValue(type, row[i] as DuckDBValue)),
+      type,
+    );
+  });
+  return new Table(vectors);
+}
+
+async function* arrowChunks(columns: readonly ResultColumn[], first: Batch | null, rest: AsyncGenerator<Batch>): AsyncGenerator<Uint8Array> {
+  const types = columns.map((c) => arrowTypeOf(c.type));
+  const writer = new RecordBatchStreamWriter();
+  let wrote = false;
+  for await (const batch of all(first, rest)) {
+    const table = arrowTable(columns, types, batch);
+    writer.write(table);
+    wrote = true;
+    // Hand over what the writer produced so far: one IPC message per batch.
+    yield* drain(writer);
+  }
+  if (!wrote) writer.write(arrowTable(columns, types, []));
+  writer.finish();
+  yield* drain(writer);
+  writer.close();
+}
+
+function* drain(writer: RecordBatchStreamWriter): Generator<Uint8Array> {
+  // The writer queues bytes synchronously; read its queue so each batch leaves as soon as it is encoded
+  // (toUint8Array would end the stream). Checked at runtime: an apache-arrow without the queue fails loudly.
+  const sink = (writer as unknown as { _sink?: { _values?: unknown } })._sink;
+  const values = sink?._values;
+  if (!Array.isArray(values)) throw new Error('apache-arrow writer internals changed: cannot stream Arrow IPC');
+  while (values.length > 0) yield values.shift() as Uint8Array;
+}
