@@ -11,6 +11,7 @@ import { registerPrincipalCommands } from './principal-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerCodeCommands } from './code-commands.js';
 import { registerDemoCommands } from './demo-commands.js';
+import { registerAccessCommands } from './access-commands.js';
 import { registerQueryCommands } from './query-commands.js';
 
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerCatalogCommands(program);
   registerPrincipalCommands(program);
   registerPolicyCommands(program);
+  registerAccessCommands(program);
   registerQueryCommands(program);
   return program;
 }

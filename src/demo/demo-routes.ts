@@ -16,6 +16,7 @@ import { loadPolicy } from '../code/load.js';
 import { planPolicy } from '../code/plan.js';
 import { desiredWorld } from '../code/code-routes.js';
 import { findTable, makeTable, putTables } from '../catalog/catalog-service.js';
+import { installDemoAccess } from '../access/demo-access.js';
 
 /** Shipped with the package: two folders up from both src/demo and dist/demo. */
 export const DEMO_POLICY_DIR = fileURLToPath(new URL('../../examples/demo-policy', import.meta.url));
@@ -59,6 +60,7 @@ export const demoRoutes: readonly RouteDef[] = [
         count = changes.length;
         return changes;
       });
+      if (await installDemoAccess(services, actor)) count += 1;
       return { lake: dir, tables: specs.map((s) => ({ table: `lake.${s.database}.${s.table}`, rows: s.rows })), changes: count };
     },
   }),

@@ -11,6 +11,7 @@ import { tokenRoutes } from '../governance/token-routes.js';
 import { policyRoutes } from '../governance/policy-routes.js';
 import { codeRoutes } from '../code/code-routes.js';
 import { demoRoutes } from '../demo/demo-routes.js';
+import { accessRoutes } from '../access/access-routes.js';
 import { gatewayRoutes } from '../gateway/gateway-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
@@ -22,5 +23,6 @@ export const allRoutes: readonly RouteDef[] = [
   ...codeRoutes,
   ...tokenRoutes,
   ...demoRoutes,
+  ...accessRoutes,
   ...gatewayRoutes,
 ];

@@ -7,6 +7,7 @@ import type { StateService } from '../workspace/state-service.js';
 import type { TokenStore } from '../store/token-store.js';
 import type { DecisionLog } from '../store/decision-log.js';
 import type { LakeShell } from '../lake/lake-shell.js';
+import type { AccessService } from '../access/access-service.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
 
 export interface Services {
@@ -15,6 +16,8 @@ export interface Services {
   readonly tokens: TokenStore;
   readonly decisionLog: DecisionLog;
   readonly lake: LakeShell;
+  /** Just-in-time access (src/access); optional so test doubles need not build it. */
+  readonly access?: AccessService;
   /** Governed lake queries and the workbench (src/gateway); optional so test doubles need not build it. */
   readonly gateway?: GatewayService;
 }

@@ -12,6 +12,7 @@ import type { Db } from './db.js';
 import { StewardError } from '../errors.js';
 import { INITIAL } from './migrations/001-initial.js';
 import { GATEWAY } from './migrations/002-gateway.js';
+import { ACCESS } from './migrations/003-access.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -23,6 +24,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: INITIAL },
   { version: 2, name: 'gateway', sql: GATEWAY },
+  { version: 3, name: 'access', sql: ACCESS },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

@@ -11,6 +11,8 @@ import { createDecisionLog } from '../store/decision-log.js';
 import { acquireWorkspaceLock } from '../store/workspace.js';
 import { createLakeShell } from '../lake/lake-shell.js';
 import { createStateService } from './state-service.js';
+import { createAccessService } from '../access/access-service.js';
+import { startAccessRuntime } from '../access/scheduler.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createApp } from '../server/app.js';
 import { allRoutes } from '../server/routes.js';
@@ -48,13 +50,17 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       appendDecisions: (entries) => decisionLog.appendDecisions(entries),
     });
     const gateway = await createGatewayService({ db, state });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway };
+    const access = createAccessService({ db, state });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access };
     const app = createApp(services, allRoutes, options.app);
+    const accessRuntime = startAccessRuntime(access, options.purpose);
+    await accessRuntime.ready;
     return {
       services,
       app,
       db,
       close: async () => {
+        await accessRuntime.stop();
         await gateway.close();
         await lake.close();
         await db.close();
