@@ -1,0 +1,261 @@
+/**
+ * Desired vs actual → an ordered list of statements. Pure.
+ *
+ * Order: every prefix of the plan is safe to have applied, because access
+ * only shrinks before it grows — create roles; drop policies, revoke
+ * memberships, column and table privileges and USAGE; enable row security;
+ * then grant USAGE, table and column privileges, create policies, and only
+ * then add memberships (a login role gains a role once the role is complete);
+ * disabling row security, which widens access, comes last. A plan cut short
+ * (a crash between batches) leaves the warehouse no more open than either end.
+ *
+ * What is not desired is sorted three ways:
+ * - Steward granted it earlier (it is in the ledger): revoked, whatever the drift policy;
+ * - a hand-made grant in the managed scope (a managed role, or row security of a
+ *   managed table): drift, revoked under policy `revoke`, reported under `report`;
+ * - a hand-made grant that touches an unmanaged role or object: drift, reported
+ *   only. Steward never changes what it does not own.
+ */
+import type { DesiredState } from './desired-state.js';
+import { itemKey, itemTable, qi, qname, tableKey } from './names.js';
+import type { DriftItem, Item, Plan, PlanSummary, Step, SyncWarning, TargetSpec } from './sync-types.js';
+
+export interface ActualState {
+  /** Privilege items read from pg_catalog, in and around the managed scope. */
+  readonly items: ReadonlyMap<string, Item>;
+  /** Roles that exist (the managed ones and the login roles asked about). */
+  readonly roles: ReadonlySet<string>;
+  /** Managed tables that exist, by `tableKey`, with their columns. */
+  readonly tables: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly schemas: ReadonlySet<string>;
+  /** What Steward recorded as performed (`ledgerKeys`), from `steward_config.grants`. */
+  readonly ledger: ReadonlySet<string>;
+}
+
+export const EMPTY_ACTUAL: ActualState = {
+  items: new Map(),
+  roles: new Set(),
+  tables: new Map(),
+  schemas: new Set(),
+  ledger: new Set(),
+};
+
+/** Rank of each kind of step in a plan (see the module comment). */
+const ORDER = {
+  'grant:role': 0,
+  'revoke:policy': 1,
+  'revoke:member': 2,
+  'revoke:columns': 3,
+  'revoke:table': 4,
+  'revoke:usage': 5,
+  'grant:rls': 6,
+  'grant:usage': 7,
+  'grant:table': 8,
+  'grant:columns': 9,
+  'grant:policy': 10,
+  'grant:member': 11,
+  'revoke:rls': 12,
+  'revoke:role': 13,
+} as const;
+
+/** Keys the ledger records: one per item, one per column for column privileges. */
+export function ledgerKeys(it: Item): string[] {
+  if (it.k === 'columns') return it.columns.map((c) => `column|${it.role}|${it.schema}|${it.table}|${it.priv}|${c}`);
+  return [itemKey(it)];
+}
+
+/** PostgreSQL SQL for one step. */
+export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
+  const g = op === 'grant';
+  switch (it.k) {
+    case 'role':
+      return g ? `CREATE ROLE ${qi(it.role)} NOLOGIN` : `DROP ROLE IF EXISTS ${qi(it.role)}`;
+    case 'member':
+      return g ? `GRANT ${qi(it.role)} TO ${qi(it.member)}` : `REVOKE ${qi(it.role)} FROM ${qi(it.member)}`;
+    case 'usage':
+      return g ? `GRANT USAGE ON SCHEMA ${qi(it.schema)} TO ${qi(it.role)}` : `REVOKE USAGE ON SCHEMA ${qi(it.schema)} FROM ${qi(it.role)}`;
+    case 'table':
+      return g
+        ? `GRANT ${it.priv} ON TABLE ${qname(it.schema, it.table)} TO ${qi(it.role)}`
+        : `REVOKE ${it.priv} ON TABLE ${qname(it.schema, it.table)} FROM ${qi(it.role)}`;
+    case 'columns': {
+      const cols = it.columns.map(qi).join(', ');
+      return g
+        ? `GRANT ${it.priv} (${cols}) ON TABLE ${qname(it.schema, it.table)} TO ${qi(it.role)}`
+        : `REVOKE ${it.priv} (${cols}) ON TABLE ${qname(it.schema, it.table)} FROM ${qi(it.role)}`;
+    }
+    case 'rls':
+      return `ALTER TABLE ${qname(it.schema, it.table)} ${g ? 'ENABLE' : 'DISABLE'} ROW LEVEL SECURITY`;
+    case 'policy':
+      if (!g) return `DROP POLICY IF EXISTS ${qi(it.name)} ON ${qname(it.schema, it.table)}`;
+      return `CREATE POLICY ${qi(it.name)} ON ${qname(it.schema, it.table)} AS PERMISSIVE FOR ${it.cmd} TO ${qi(it.role)} ${
+        it.cmd === 'INSERT' ? 'WITH CHECK' : 'USING'
+      } (${it.expr})`;
+    default: {
+      const never: never = it;
+      return never;
+    }
+  }
+}
+
+export interface DiffOptions {
+  readonly target: Pick<TargetSpec, 'name' | 'rolePrefix' | 'drift'>;
+}
+
+/** Compares desired and actual and returns the plan. */
+export function diffStates(desired: DesiredState, actual: ActualState, options: DiffOptions): Plan {
+  const { target } = options;
+  const managedRole = (r: string): boolean => r.startsWith(target.rolePrefix);
+  const managedTables = new Set(desired.tables.map((t) => tableKey(t.schema, t.name)));
+  const managedSchemas = new Set(desired.schemas);
+  const warnings: SyncWarning[] = [...desired.warnings];
+  const steps: Step[] = [];
+  const drift: DriftItem[] = [];
+  const step = (op: 'grant' | 'revoke', it: Item): void => {
+    steps.push({ op, item: it, key: itemKey(it), sql: postgresSql(op, it) });
+  };
+
+  // Desired items on tables or schemas the warehouse lacks are reported, not fatal.
+  const missingTables = new Set<string>();
+  for (const t of desired.tables) {
+    if (!actual.tables.has(tableKey(t.schema, t.name))) {
+      missingTables.add(tableKey(t.schema, t.name));
+      warnings.push({ code: 'TABLE_MISSING', message: `table \`${t.schema}.${t.name}\` (\`${t.catalog}.${t.database}.${t.table}\`) does not exist in the warehouse; its grants are skipped` });
+    }
+  }
+  const usable = (it: Item): boolean => {
+    const t = itemTable(it);
+    if (t !== null && missingTables.has(t)) return false;
+    if (it.k === 'usage' && !actual.schemas.has(it.schema)) return false;
+    if (it.k === 'member' && !actual.roles.has(it.member) && !managedRole(it.member)) return false;
+    return true;
+  };
+
+  // ---- columns are compared per (role, table, privilege), column by column
+  const colSets = (items: Iterable<Item>): Map<string, { it: Extract<Item, { k: 'columns' }>; cols: Set<string> }> => {
+    const out = new Map<string, { it: Extract<Item, { k: 'columns' }>; cols: Set<string> }>();
+    for (const it of items) {
+      if (it.k !== 'columns') continue;
+      const key = `${it.role}|${it.schema}|${it.table}|${it.priv}`;
+      const e = out.get(key);
+      if (e === undefined) out.set(key, { it, cols: new Set(it.columns) });
+      else for (const c of it.columns) e.cols.add(c);
+    }
+    return out;
+  };
+  const wantCols = colSets([...desired.items.values()].filter(usable));
+  const haveCols = colSets(actual.items.values());
+  const ordered = (cols: Iterable<string>, schema: string, table: string): string[] => {
+    const all = actual.tables.get(tableKey(schema, table));
+    const set = new Set(cols);
+    // ordinal order when the table is known, else by name
+    return all === undefined ? [...set].sort() : [...all].filter((c) => set.has(c));
+  };
+  for (const [key, w] of wantCols) {
+    const have = haveCols.get(key)?.cols ?? new Set<string>();
+    const existing = actual.tables.get(tableKey(w.it.schema, w.it.table)) ?? new Set<string>();
+    const missingCols = [...w.cols].filter((c) => !existing.has(c));
+    if (missingCols.length > 0) {
+      warnings.push({ code: 'TABLE_MISSING', message: `columns ${missingCols.map((c) => `\`${c}\``).join(', ')} of \`${w.it.schema}.${w.it.table}\` do not exist in the warehouse` });
+    }
+    const add = ordered([...w.cols].filter((c) => !have.has(c) && existing.has(c)), w.it.schema, w.it.table);
+    if (add.length > 0) step('grant', { ...w.it, columns: add });
+  }
+  for (const [key, h] of haveCols) {
+    const want = wantCols.get(key)?.cols ?? new Set<string>();
+    const extra = ordered([...h.cols].filter((c) => !want.has(c)), h.it.schema, h.it.table);
+    if (extra.length === 0) continue;
+    const it = { ...h.it, columns: extra };
+    const stale = extra.filter((c) => actual.ledger.has(ledgerKeys({ ...h.it, columns: [c] })[0] as string));
+    const hand = extra.filter((c) => !stale.includes(c));
+    if (stale.length > 0) step('revoke', { ...h.it, columns: stale });
+    if (hand.length > 0) classify({ ...it, columns: hand });
+  }
+
+  // ---- everything else item by item
+  for (const [key, it] of desired.items) {
+    if (it.k === 'columns' || actual.items.has(key) || !usable(it)) continue;
+    if (it.k === 'role' && actual.roles.has(it.role)) continue;
+    step('grant', it);
+  }
+  for (const [key, it] of actual.items) {
+    if (it.k === 'columns' || desired.items.has(key)) continue;
+    if (it.k === 'role') continue; // roles are never dropped: a group removed from Steward leaves an empty role
+    if (actual.ledger.has(key)) step('revoke', it);
+    else classify(it);
+  }
+
+  function classify(it: Item): void {
+    const inScope = managedScope(it);
+    const action = inScope && target.drift === 'revoke' ? 'revoke' : 'report';
+    drift.push({ item: it, key: itemKey(it), action, message: driftMessage(it, inScope) });
+    if (action === 'revoke') step('revoke', it);
+  }
+
+  /** May Steward change this item without touching an unmanaged role or object? */
+  function managedScope(it: Item): boolean {
+    switch (it.k) {
+      case 'role':
+        return false;
+      case 'member':
+        return managedRole(it.role) || managedRole(it.member);
+      case 'usage':
+        return managedRole(it.role) && managedSchemas.has(it.schema);
+      case 'table':
+      case 'columns':
+        return managedRole(it.role) && managedTables.has(tableKey(it.schema, it.table));
+      case 'rls':
+        return managedTables.has(tableKey(it.schema, it.table));
+      case 'policy':
+        return it.name.startsWith(target.rolePrefix) && managedTables.has(tableKey(it.schema, it.table));
+      default: {
+        const never: never = it;
+        return never;
+      }
+    }
+  }
+
+  steps.sort((a, b) => ORDER[`${a.op}:${a.item.k}`] - ORDER[`${b.op}:${b.item.k}`] || (a.sql < b.sql ? -1 : a.sql > b.sql ? 1 : 0));
+  drift.sort((a, b) => (a.key < b.key ? -1 : 1));
+  return { target: target.name, dialect: 'postgres', scope: desired.scope, steps, drift, warnings, summary: summarize(steps, drift, warnings) };
+}
+
+function driftMessage(it: Item, inScope: boolean): string {
+  const tail = inScope ? '' : ' (outside what Steward manages: reported, never changed)';
+  switch (it.k) {
+    case 'role':
+      return `role \`${it.role}\` was not created by this plan${tail}`;
+    case 'member':
+      return `\`${it.member}\` was made a member of \`${it.role}\` by hand${tail}`;
+    case 'usage':
+      return `USAGE on schema \`${it.schema}\` was granted to \`${it.role}\` by hand${tail}`;
+    case 'table':
+      return `${it.priv} on \`${it.schema}.${it.table}\` was granted to \`${it.role}\` by hand${tail}`;
+    case 'columns':
+      return `${it.priv} (${it.columns.join(', ')}) on \`${it.schema}.${it.table}\` was granted to \`${it.role}\` by hand${tail}`;
+    case 'rls':
+      return `row level security on \`${it.schema}.${it.table}\` was enabled by hand${tail}`;
+    case 'policy':
+      return `policy \`${it.name}\` on \`${it.schema}.${it.table}\` for \`${it.role}\` was created by hand${tail}`;
+    default: {
+      const never: never = it;
+      return never;
+    }
+  }
+}
+
+export function summarize(steps: readonly Step[], drift: readonly DriftItem[], warnings: readonly SyncWarning[]): PlanSummary {
+  const byKind: Record<string, { grant: number; revoke: number }> = {};
+  for (const s of steps) {
+    const e = (byKind[s.item.k] ??= { grant: 0, revoke: 0 });
+    e[s.op]++;
+  }
+  return {
+    statements: steps.length,
+    grants: steps.filter((s) => s.op === 'grant').length,
+    revokes: steps.filter((s) => s.op === 'revoke').length,
+    byKind,
+    drift: drift.length,
+    warnings: warnings.length,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The sync service: the thin shell around the pure compiler. It resolves a
+ * target's credentials, connects (with retries), reads the actual state,
+ * computes the desired state from the current policy snapshot, diffs, and
+ * applies; it loads lake tables; and it watches the policy version to sync
+ * the affected objects of every change (debounced) for targets with `auto`.
+ *
+ * Credentials are resolved per operation and never kept, logged, or put in an
+ * error; errors name the target as `user@host:port/db`.
+ */
+import type pg from 'pg';
+import type { StateService } from '../workspace/state-service.js';
+import type { DuckDb } from '../lake/duckdb.js';
+import type { PolicyWorld, Table } from '../policy/model.js';
+import { StewardError, notFound } from '../errors.js';
+import { desiredState, tagRows, type DesiredState } from './desired-state.js';
+import { diffStates, EMPTY_ACTUAL } from './diff.js';
+import { readActualState } from './actual-state.js';
+import { applySteps, withSyncLock } from './apply.js';
+import { ensureConfigSchema, recordTags } from './ledger.js';
+import { connectWarehouse, resolveCredentials, type RetryOptions, type WarehouseConnection } from './warehouse-connection.js';
+import { loginRole, mapTable } from './names.js';
+import { redshiftPlan } from './redshift.js';
+import { affectedScope, type Scope } from './scope.js';
+import { copyChunk, countRows, prepareTable } from './load.js';
+import type { TargetDefinition, TargetRepo } from './target-repo.js';
+import type { Plan } from './sync-types.js';
+
+export interface SyncServiceDeps {
+  readonly state: Pick<StateService, 'snapshot' | 'log'>;
+  readonly duckdb: () => DuckDb;
+  readonly targets: TargetRepo;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly retry?: RetryOptions;
+  readonly now?: () => number;
+  /** Background errors of the watcher (already scrubbed). */
+  readonly onError?: (message: string) => void;
+}
+
+export interface ApplyReport {
+  readonly target: string;
+  readonly version: number;
+  readonly plan: Plan;
+  readonly applied: number;
+  readonly batches: number;
+}
+
+export interface LoadTableInfo {
+  readonly table: string;
+  readonly schema: string;
+  readonly name: string;
+  readonly rows: number;
+}
+
+export interface WatchOptions {
+  readonly intervalMs?: number;
+  readonly debounceMs?: number;
+}
+
+export interface SyncService {
+  readonly targets: TargetRepo;
+  plan(target: string, options?: { dialect?: 'postgres' | 'redshift' }): Promise<Plan>;
+  apply(target: string, options?: { scope?: Scope; actor?: string }): Promise<ApplyReport>;
+  loadTables(target: string, tables?: readonly string[]): Promise<LoadTableInfo[]>;
+  loadChunk(target: string, table: string, offset: number, limit: number): Promise<{ rows: number }>;
+  /** Starts watching policy changes for `auto` targets; returns a stop function. */
+  watch(options?: WatchOptions): () => Promise<void>;
+}
+
+export function createSyncService(deps: SyncServiceDeps): SyncService {
+  const now = deps.now ?? Date.now;
+
+  const connect = async (def: TargetDefinition): Promise<WarehouseConnection> => {
+    const url = await resolveCredentials(def.credentials, deps.env ?? process.env);
+    return connectWarehouse(def.name, url, deps.retry);
+  };
+
+  const requireCatalog = (world: PolicyWorld, def: TargetDefinition): void => {
+    if (!world.catalogs.some((c) => c.name === def.catalog)) throw notFound('catalog', def.catalog);
+  };
+
+  /** Reads actual, computes desired and diffs, for the whole catalog or some of its tables. */
+  const compute = async (client: pg.Client, def: TargetDefinition, world: PolicyWorld, engine: Parameters<typeof desiredState>[0]['engine'], scope: Scope) => {
+    const all = world.tables.filter((t) => t.catalog === def.catalog);
+    const inScope = scope.kind === 'full' ? all : all.filter((t) => scope.tables.has(`${t.database}.${t.name}`));
+    const mapped = inScope.map((t) => mapTable(def, def.catalog, t.database, t.name));
+    const logins = world.users.map((u) => loginRole(def, u.name));
+    const actual = await readActualState(client, { targetName: def.name, rolePrefix: def.rolePrefix, tables: mapped, loginRoles: logins, scope: scope.kind === 'full' ? 'full' : 'tables' });
+    const loginRoles = new Set(logins.filter((l) => actual.roles.has(l)));
+    const personalPrefix = `${def.rolePrefix}user:`;
+    let desired: DesiredState = desiredState({
+      world,
+      engine,
+      target: def,
+      now: now(),
+      loginRoles,
+      ...(scope.kind === 'tables'
+        ? {
+            tables: scope.tables,
+            personalUsers: new Set([...actual.roles].filter((r) => r.startsWith(personalPrefix)).map((r) => r.slice(personalPrefix.length))),
+          }
+        : {}),
+    });
+    if (desired.needsFull) return compute(client, def, world, engine, { kind: 'full', reason: 'the role layout changed' });
+    const plan = diffStates(desired, actual, { target: def });
+    return { plan, desired, scope };
+  };
+
+  const service: SyncService = {
+    targets: deps.targets,
+
+    async plan(name, options = {}) {
+      const def = await deps.targets.get(name);
+      const snap = await deps.state.snapshot();
+      requireCatalog(snap.world, def);
+      if (options.dialect === 'redshift') return redshiftPlan({ world: snap.world, engine: snap.engine, target: def, now: now() });
+      const conn = await connect(def);
+      try {
+        return (await compute(conn.client, def, snap.world, snap.engine, { kind: 'full', reason: 'plan' })).plan;
+      } catch (e) {
+        throw rethrow(e, conn, def.name);
+      } finally {
+        await conn.close();
+      }
+    },
+
+    async apply(name, options = {}) {
+      const def = await deps.targets.get(name);
+      const snap = await deps.state.snapshot();
+      requireCatalog(snap.world, def);
+      const conn = await connect(def);
+      try {
+        await ensureConfigSchema(conn.client);
+        const report = await withSyncLock(conn.client, def.name, async () => {
+          const { plan, scope } = await compute(conn.client, def, snap.world, snap.engine, options.scope ?? { kind: 'full', reason: 'apply' });
+          const r = await applySteps(conn.client, def.name, plan.steps, { batchSize: def.batchSize, explain: conn.explain });
+          await recordTags(conn.client, def.name, plan.scope === 'full' ? snap.world.tables.filter((t) => t.catalog === def.catalog).map((t) => mapTable(def, def.catalog, t.database, t.name)) : [...(scope.kind === 'tables' ? scope.tables : [])].map((k) => {
+            const [d, t] = k.split('.') as [string, string];
+            return mapTable(def, def.catalog, d, t);
+          }), tagRows(snap.world, def, plan.scope === 'full' ? undefined : scope.kind === 'tables' ? scope.tables : undefined));
+          return { target: def.name, version: snap.version, plan, applied: r.applied, batches: r.batches };
+        });
+        await deps.targets.recordSync(def.name, { version: snap.version, status: 'ok', statements: report.applied });
+        await deps.state.log([
+          {
+            actor: options.actor ?? 'system',
+            action: 'sync.apply',
+            resource: def.name,
+            result: 'ok',
+            reason: `${report.applied} statement(s)`,
+            details: { version: snap.version, scope: report.plan.scope, summary: report.plan.summary, warehouse: conn.where },
+          },
+        ]);
+        return report;
+      } catch (e) {
+        const err = rethrow(e, conn, def.name);
+        await deps.targets.recordSync(def.name, { version: snap.version, status: 'failed', statements: 0 }).catch(() => undefined);
+        throw err;
+      } finally {
+        await conn.close();
+      }
+    },
+
+    async loadTables(name, tables) {
+      const def = await deps.targets.get(name);
+      const { world } = await deps.state.snapshot();
+      const chosen = pickTables(world, def, tables);
+      const duck = deps.duckdb();
+      const out: LoadTableInfo[] = [];
+      for (const t of chosen) {
+        const m = mapTable(def, def.catalog, t.database, t.name);
+        out.push({ table: `${t.catalog}.${t.database}.${t.name}`, schema: m.schema, name: m.name, rows: await countRows(duck, t) });
+      }
+      return out;
+    },
+
+    async loadChunk(name, table, offset, limit) {
+      const def = await deps.targets.get(name);
+      const { world } = await deps.state.snapshot();
+      const [t] = pickTables(world, def, [table]);
+      const m = mapTable(def, def.catalog, (t as Table).database, (t as Table).name);
+      const conn = await connect(def);
+      try {
+        if (offset === 0) await prepareTable(conn.client, t as Table, m);
+        return { rows: await copyChunk(deps.duckdb(), conn.client, t as Table, m, offset, limit) };
+      } catch (e) {
+        throw rethrow(e, conn, def.name);
+      } finally {
+        await conn.close();
+      }
+    },
+
+    watch(options = {}) {
+      const interval = options.intervalMs ?? 1000;
+      const debounce = options.debounceMs ?? 500;
+      let stopped = false;
+      let running: Promise<void> = Promise.resolve();
+      const synced = new Map<string, { version: number; world: PolicyWorld; at: number }>();
+      const failures = new Map<string, { count: number; retryAt: number }>();
+      let seen = -1;
+      let changedAt = 0;
+      const tick = async (): Promise<void> => {
+        const snap = await deps.state.snapshot();
+        if (snap.version !== seen) {
+          seen = snap.version;
+          changedAt = now();
+        }
+        if (now() - changedAt < debounce) return;
+        const t = now();
+        for (const def of (await deps.targets.list()).filter((x) => x.auto)) {
+          if (stopped) return;
+          const last = synced.get(def.name);
+          // a time-bound grant that ran out since the last sync changes decisions without a new version
+          const expiry = last !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > last.at && Date.parse(g.notAfter) <= t);
+          if (last !== undefined && last.version === snap.version && !expiry) continue;
+          const failed = failures.get(def.name);
+          if (failed !== undefined && failed.retryAt > t) continue;
+          const scope: Scope = last === undefined || expiry ? { kind: 'full', reason: 'first sync' } : affectedScope(last.world, snap.world, def.catalog);
+          try {
+            if (scope.kind === 'full' || scope.tables.size > 0) await service.apply(def.name, { scope, actor: 'system (auto sync)' });
+            synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+            failures.delete(def.name);
+          } catch (e) {
+            const count = (failed?.count ?? 0) + 1;
+            failures.set(def.name, { count, retryAt: t + Math.min(60_000, interval * 2 ** count) });
+            deps.onError?.(e instanceof Error ? e.message : String(e));
+          }
+        }
+      };
+      const timer = setInterval(() => {
+        running = running.then(() => (stopped ? undefined : tick())).catch((e: unknown) => deps.onError?.(e instanceof Error ? e.message : String(e)));
+      }, interval);
+      timer.unref();
+      return async () => {
+        stopped = true;
+        clearInterval(timer);
+        await running;
+      };
+    },
+  };
+  return service;
+}
+
+function pickTables(world: PolicyWorld, def: TargetDefinition, names: readonly string[] | undefined): Table[] {
+  const all = world.tables.filter((t) => t.catalog === def.catalog);
+  if (names === undefined || names.length === 0) return all;
+  return names.map((n) => {
+    const parts = n.trim().toLowerCase().split('.');
+    const [d, t] = parts.length === 3 && parts[0] === def.catalog ? [parts[1], parts[2]] : parts.length === 2 ? [parts[0], parts[1]] : [undefined, undefined];
+    const found = all.find((x) => x.database === d && x.name === t);
+    if (found === undefined) throw notFound('table', n);
+    return found;
+  });
+}
+
+/** StewardErrors pass; anything else becomes a source error with the password scrubbed. */
+function rethrow(e: unknown, conn: WarehouseConnection, target: string): StewardError {
+  if (e instanceof StewardError) return e;
+  return new StewardError('STEWARD_E_SOURCE', `warehouse \`${target}\` at \`${conn.where}\`: ${conn.explain(e)}`);
+}
+
+export { EMPTY_ACTUAL };

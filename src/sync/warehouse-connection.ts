@@ -1,0 +1,93 @@
+/**
+ * Connecting to a warehouse. Credentials are a reference (an environment
+ * variable or a secret file), resolved at connect time and never stored, logged
+ * or echoed: errors name the target as `user@host:port/db` and any text that
+ * contains the password is scrubbed. An unreachable warehouse is retried with
+ * exponential backoff before a clear error.
+ */
+import { readFile } from 'node:fs/promises';
+import pg from 'pg';
+import { describeTarget, parseDatabaseUrl } from '../store/db.js';
+import { StewardError } from '../errors.js';
+
+export type CredentialRef = { readonly kind: 'env'; readonly name: string } | { readonly kind: 'file'; readonly path: string };
+
+export interface RetryOptions {
+  /** Attempts in all (default 4). */
+  readonly attempts?: number;
+  /** First delay; doubled after each failure (default 250 ms). */
+  readonly baseDelayMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly onRetry?: (attempt: number, delayMs: number, message: string) => void;
+}
+
+export function describeCredentials(ref: CredentialRef): string {
+  return ref.kind === 'env' ? `environment variable \`${ref.name}\`` : `secret file \`${ref.path}\``;
+}
+
+/** Reads the connection URL the reference points at. */
+export async function resolveCredentials(ref: CredentialRef, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  let url: string | undefined;
+  if (ref.kind === 'env') {
+    url = env[ref.name];
+  } else {
+    try {
+      url = (await readFile(ref.path, 'utf8')).trim();
+    } catch {
+      throw new StewardError('STEWARD_E_CONFIG', `cannot read the warehouse ${describeCredentials(ref)}`);
+    }
+  }
+  if (url === undefined || url.trim() === '') throw new StewardError('STEWARD_E_CONFIG', `the warehouse ${describeCredentials(ref)} is not set`);
+  return url.trim();
+}
+
+function scrub(text: string, secret: string | undefined): string {
+  return secret === undefined || secret === '' ? text : text.replaceAll(secret, '***');
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An open connection plus a safe description of where it goes. */
+export interface WarehouseConnection {
+  readonly client: pg.Client;
+  /** `user@host:port/db`: safe for messages. */
+  readonly where: string;
+  /** Turns any error into one that can be shown (password scrubbed). */
+  explain(e: unknown): string;
+  close(): Promise<void>;
+}
+
+/** Connects with retries; every failure message is scrubbed of the password. */
+export async function connectWarehouse(targetName: string, url: string, retry: RetryOptions = {}): Promise<WarehouseConnection> {
+  const parsed = parseDatabaseUrl(url);
+  const where = describeTarget(parsed);
+  const explain = (e: unknown): string => scrub(e instanceof Error ? e.message : String(e), parsed.password);
+  const attempts = Math.max(1, retry.attempts ?? 4);
+  let delay = retry.baseDelayMs ?? 250;
+  let last = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: retry.connectTimeoutMs ?? 5000 });
+    // A connection dropped while idle would otherwise crash the process; the next query reports it.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return {
+        client,
+        where,
+        explain,
+        close: async () => {
+          await client.end().catch(() => undefined);
+        },
+      };
+    } catch (e) {
+      await client.end().catch(() => undefined);
+      last = explain(e);
+      if (attempt < attempts) {
+        retry.onRetry?.(attempt, delay, last);
+        await sleep(delay);
+        delay *= 2;
+      }
+    }
+  }
+  throw new StewardError('STEWARD_E_SOURCE', `warehouse \`${targetName}\` is unreachable at \`${where}\` after ${attempts} attempt(s): ${last}`);
+}
