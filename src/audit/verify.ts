@@ -71,6 +71,20 @@ export function verifyChain(
   let expiredCount = 0;
   for (const [a, b] of expired) expiredCount += b - a + 1;
 
+  // Chain positions: follow prev_hash links from each segment head (the genesis
+  // event, or an event whose predecessor is missing). An intact link that puts an
+  // event at another position than its seq means events were reordered.
+  const nextOf = new Map<string, ChainRow>();
+  for (const r of sorted) if (!nextOf.has(r.prevHash)) nextOf.set(r.prevHash, r);
+  const chainPos = new Map<ChainRow, number>();
+  for (const headRow of sorted) {
+    if (chainPos.has(headRow)) continue;
+    const isHead = headRow.prevHash === GENESIS_HASH || !byHash.has(headRow.prevHash);
+    if (!isHead) continue;
+    let pos = headRow.prevHash === GENESIS_HASH ? 1 : headRow.seq;
+    for (let cur: ChainRow | undefined = headRow; cur !== undefined && !chainPos.has(cur); cur = nextOf.get(cur.hash)) chainPos.set(cur, pos++);
+  }
+
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let prevIntact = true;
@@ -82,12 +96,10 @@ export function verifyChain(
       add({ kind: 'duplicated', seq: r.seq, message: `event ${r.seq} appears more than once`, ...named });
       continue;
     }
-    let gapExpiredOnly = true;
     if (r.seq > expectedSeq) {
       const missing: number[] = [];
       for (let s = expectedSeq; s < r.seq; s++) if (!isExpired(s)) missing.push(s);
       if (missing.length > 0) {
-        gapExpiredOnly = false;
         const first = missing[0] as number;
         const last = missing[missing.length - 1] as number;
         add({
@@ -97,24 +109,20 @@ export function verifyChain(
         });
       }
     }
-    const recomputed = chainHash(r.prevHash, canonicalJson(r.event));
-    const intact = recomputed === r.hash;
+    const intact = chainHash(r.prevHash, canonicalJson(r.event)) === r.hash;
+    const pos = chainPos.get(r);
     if (!intact) {
       add({ kind: 'modified', seq: r.seq, message: `event ${r.seq} was modified: its content no longer matches its hash`, ...named });
-    } else if (r.seq === expectedSeq && prevIntact && r.prevHash !== prevHash) {
-      const pointsTo = byHash.get(r.prevHash);
-      if (pointsTo !== undefined) {
-        add({
-          kind: 'reordered',
-          seq: r.seq,
-          message: `event ${r.seq} is out of order: it was chained after event ${pointsTo}, not after event ${r.seq - 1}`,
-          ...named,
-        });
-      } else if (r.seq > 1) {
-        add({ kind: 'deleted', seq: r.seq - 1, message: `the event chained before event ${r.seq} is missing` });
-      }
-    } else if (r.seq > expectedSeq && gapExpiredOnly) {
-      // After positions removed by retention the link cannot be checked; the event itself is intact.
+    } else if (pos !== undefined && pos !== r.seq) {
+      const after = byHash.get(r.prevHash);
+      add({
+        kind: 'reordered',
+        seq: r.seq,
+        message: `event ${r.seq} is out of order: the chain puts it at position ${pos}${after === undefined ? '' : `, after the event now at ${after}`}`,
+        ...named,
+      });
+    } else if (r.seq === expectedSeq && r.seq > 1 && r.prevHash !== prevHash && !byHash.has(r.prevHash) && !isExpired(r.seq - 1) && prevIntact) {
+      add({ kind: 'deleted', seq: r.seq, message: `the event chained before event ${r.seq} is missing (events were deleted and the rest renumbered)`, ...named });
     }
     prevHash = r.hash;
     prevIntact = intact;

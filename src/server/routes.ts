@@ -12,6 +12,7 @@ import { policyRoutes } from '../governance/policy-routes.js';
 import { codeRoutes } from '../code/code-routes.js';
 import { demoRoutes } from '../demo/demo-routes.js';
 import { accessRoutes } from '../access/access-routes.js';
+import { auditRoutes } from '../audit/audit-routes.js';
 import { gatewayRoutes } from '../gateway/gateway-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
@@ -24,5 +25,6 @@ export const allRoutes: readonly RouteDef[] = [
   ...tokenRoutes,
   ...demoRoutes,
   ...accessRoutes,
+  ...auditRoutes,
   ...gatewayRoutes,
 ];

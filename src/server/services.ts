@@ -8,6 +8,7 @@ import type { TokenStore } from '../store/token-store.js';
 import type { DecisionLog } from '../store/decision-log.js';
 import type { LakeShell } from '../lake/lake-shell.js';
 import type { AccessService } from '../access/access-service.js';
+import type { AuditRuntime } from '../audit/audit-routes.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
 
 export interface Services {
@@ -18,6 +19,8 @@ export interface Services {
   readonly lake: LakeShell;
   /** Just-in-time access (src/access); optional so test doubles need not build it. */
   readonly access?: AccessService;
+  /** Security lake and monitors (src/audit); optional like `access`. */
+  readonly audit?: AuditRuntime;
   /** Governed lake queries and the workbench (src/gateway); optional so test doubles need not build it. */
   readonly gateway?: GatewayService;
 }

@@ -13,6 +13,7 @@ import { StewardError } from '../errors.js';
 import { INITIAL } from './migrations/001-initial.js';
 import { GATEWAY } from './migrations/002-gateway.js';
 import { ACCESS } from './migrations/003-access.js';
+import { AUDIT } from './migrations/004-audit.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -25,6 +26,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: INITIAL },
   { version: 2, name: 'gateway', sql: GATEWAY },
   { version: 3, name: 'access', sql: ACCESS },
+  { version: 4, name: 'audit', sql: AUDIT },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

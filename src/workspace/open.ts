@@ -13,6 +13,7 @@ import { createLakeShell } from '../lake/lake-shell.js';
 import { createStateService } from './state-service.js';
 import { createAccessService } from '../access/access-service.js';
 import { startAccessRuntime } from '../access/scheduler.js';
+import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createApp } from '../server/app.js';
 import { allRoutes } from '../server/routes.js';
@@ -51,7 +52,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     });
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access };
+    const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit };
     const app = createApp(services, allRoutes, options.app);
     const accessRuntime = startAccessRuntime(access, options.purpose);
     await accessRuntime.ready;
@@ -61,6 +63,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       db,
       close: async () => {
         await accessRuntime.stop();
+        await audit.stop();
         await gateway.close();
         await lake.close();
         await db.close();
