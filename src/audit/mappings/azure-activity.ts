@@ -35,7 +35,7 @@ export const AZURE_ACTIVITY: Mapping = {
     'metadata.original_time': 'time',
     'cloud.provider': { const: 'Azure' },
     'cloud.region': { lower: { coalesce: ['location', 'Location'] } },
-    'cloud.account.uid': { regex: 'resourceId', pattern: '/subscriptions/([^/]+)' },
+    'cloud.account.uid': { lower: { regex: 'resourceId', pattern: '/subscriptions/([^/]+)' } },
     status_code: { coalesce: ['resultSignature', 'properties.statusCode'] },
     status_detail: { coalesce: ['resultDescription', 'properties.statusMessage'] },
     message: { template: '{operationName} {resultType}' },
@@ -69,7 +69,8 @@ export const AZURE_ACTIVITY: Mapping = {
         'api.request.uid': 'correlationId',
         'api.response.code': { lookup: 'properties.statusCode', table: { OK: 200, Created: 201, Accepted: 202, NoContent: 204, BadRequest: 400, Forbidden: 403, NotFound: 404, Conflict: 409 } },
         'src_endpoint.ip': { ip: 'callerIpAddress' },
-        'src_endpoint.name': { coalesce: ['callerIpAddress'] },
+        // A caller that is not an address (`automation.azure.com`) is the endpoint's name.
+        'src_endpoint.name': { regex: 'callerIpAddress', pattern: '^([A-Za-z][^\\s:]*)$' },
         resources: { one: { uid: 'resourceId', type: { regex: 'resourceId', pattern: '/providers/([^/]+/[^/]+)/' } } },
       },
     },

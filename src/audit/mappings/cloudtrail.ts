@@ -9,7 +9,7 @@ import type { Expr, Mapping } from './mapping.js';
 
 const ACTOR_USER = {
   'actor.user.uid': { coalesce: ['userIdentity.arn', 'userIdentity.principalId'] },
-  'actor.user.name': { coalesce: ['userIdentity.userName', 'userIdentity.sessionContext.sessionIssuer.userName', 'userIdentity.principalId'] },
+  'actor.user.name': { coalesce: ['userIdentity.userName', 'userIdentity.sessionContext.sessionIssuer.userName', 'userIdentity.principalId', 'userIdentity.invokedBy'] },
   'actor.user.type': 'userIdentity.type',
   'actor.user.account.uid': 'userIdentity.accountId',
   'actor.session.uid': 'userIdentity.accessKeyId',

@@ -99,7 +99,8 @@ function get(record: unknown, path: string): unknown {
   return cur;
 }
 
-const asJson = (v: unknown): Json | undefined => (v === undefined || v === null ? undefined : (v as Json));
+// Empty strings count as absent: sources write `""` for "not applicable".
+const asJson = (v: unknown): Json | undefined => (v === undefined || v === null || v === '' ? undefined : (v as Json));
 const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/;
 const IPV6 = /^[0-9a-f:]+:[0-9a-f:.]*$/i;
 
