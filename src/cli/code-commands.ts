@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { StewardError } from '../errors.js';
 import { emit } from './output.js';
-import { withClient } from './run.js';
+import { standalone, withClient } from './run.js';
+import { exportTrinoRules } from './warehouse-commands.js';
 import { listPolicyFiles, type PolicySource } from '../code/load.js';
 
 /** A YAML file, or every policy file below a folder, as text for the server to parse. */
@@ -51,11 +52,17 @@ export function registerCodeCommands(program: Command): void {
     );
 
   program
-    .command('export')
-    .description('write the current policy as YAML (round-trips through apply with an empty plan)')
+    .command('export [kind]')
+    .description('write the current policy as YAML (round-trips through apply with an empty plan); `export trino-rules --catalog C` writes Trino access rules')
     .option('--out <file>', 'write to this file instead of stdout')
-    .action(async (opts: { out?: string }, cmd: Command) =>
-      withClient(cmd, async ({ client, out }) => {
+    .option('--catalog <catalog>', 'trino-rules: the catalog to export')
+    .option('--trino-catalog <name>', 'trino-rules: the catalog name in Trino (default: the same)')
+    .action(async (kind: string | undefined, opts: { out?: string; catalog?: string; trinoCatalog?: string }, cmd: Command) => {
+      if (kind === 'trino-rules') return exportTrinoRules(opts, cmd);
+      if (kind !== undefined && kind !== 'policy') return standalone(cmd, async () => {
+        throw new StewardError('STEWARD_E_VALIDATION', `unknown export \`${kind}\` (expected \`policy\` or \`trino-rules\`)`);
+      });
+      return withClient(cmd, async ({ client, out }) => {
         const r = await client.call<{ yaml: string }>('GET', '/v1/policy/export');
         if (opts.out !== undefined) {
           await fs.writeFile(opts.out, r.yaml);
@@ -65,6 +72,6 @@ export function registerCodeCommands(program: Command): void {
         } else {
           process.stdout.write(r.yaml);
         }
-      }),
-    );
+      });
+    });
 }

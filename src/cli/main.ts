@@ -13,6 +13,7 @@ import { registerCodeCommands } from './code-commands.js';
 import { registerDemoCommands } from './demo-commands.js';
 import { registerAccessCommands } from './access-commands.js';
 import { registerQueryCommands } from './query-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('steward')
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerPolicyCommands(program);
   registerAccessCommands(program);
   registerQueryCommands(program);
+  registerAuditCommands(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import { tokenRoutes } from '../governance/token-routes.js';
 import { policyRoutes } from '../governance/policy-routes.js';
 import { codeRoutes } from '../code/code-routes.js';
 import { demoRoutes } from '../demo/demo-routes.js';
+import { syncRoutes } from '../sync/sync-routes.js';
 import { accessRoutes } from '../access/access-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
 import { gatewayRoutes } from '../gateway/gateway-routes.js';
@@ -24,6 +25,7 @@ export const allRoutes: readonly RouteDef[] = [
   ...codeRoutes,
   ...tokenRoutes,
   ...demoRoutes,
+  ...syncRoutes,
   ...accessRoutes,
   ...auditRoutes,
   ...gatewayRoutes,

@@ -7,6 +7,7 @@ import type { StateService } from '../workspace/state-service.js';
 import type { TokenStore } from '../store/token-store.js';
 import type { DecisionLog } from '../store/decision-log.js';
 import type { LakeShell } from '../lake/lake-shell.js';
+import type { SyncService } from '../sync/sync-service.js';
 import type { AccessService } from '../access/access-service.js';
 import type { AuditRuntime } from '../audit/audit-routes.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
@@ -23,4 +24,6 @@ export interface Services {
   readonly audit?: AuditRuntime;
   /** Governed lake queries and the workbench (src/gateway); optional so test doubles need not build it. */
   readonly gateway?: GatewayService;
+  /** Warehouse sync (src/sync); optional like `access`. */
+  readonly sync?: SyncService;
 }

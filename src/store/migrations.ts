@@ -14,6 +14,7 @@ import { INITIAL } from './migrations/001-initial.js';
 import { GATEWAY } from './migrations/002-gateway.js';
 import { ACCESS } from './migrations/003-access.js';
 import { AUDIT } from './migrations/004-audit.js';
+import { SYNC } from './migrations/005-sync.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -27,6 +28,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'gateway', sql: GATEWAY },
   { version: 3, name: 'access', sql: ACCESS },
   { version: 4, name: 'audit', sql: AUDIT },
+  { version: 5, name: 'sync', sql: SYNC },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

@@ -11,6 +11,8 @@ import { createDecisionLog } from '../store/decision-log.js';
 import { acquireWorkspaceLock } from '../store/workspace.js';
 import { createLakeShell } from '../lake/lake-shell.js';
 import { createStateService } from './state-service.js';
+import { createSyncService } from '../sync/sync-service.js';
+import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
 import { startAccessRuntime } from '../access/scheduler.js';
 import { startAuditRuntime } from '../audit/runtime.js';
@@ -53,8 +55,11 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit };
+    const sync = createSyncService({ state, duckdb: () => lake.duckdb, targets: createTargetRepo(db) });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync };
     const app = createApp(services, allRoutes, options.app);
+    // Only a server syncs in the background: a CLI command lives for one call.
+    const stopSync = options.purpose === 'server' ? sync.watch() : undefined;
     const accessRuntime = startAccessRuntime(access, options.purpose);
     await accessRuntime.ready;
     return {
@@ -62,6 +67,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       app,
       db,
       close: async () => {
+        await stopSync?.();
         await accessRuntime.stop();
         await audit.stop();
         await gateway.close();
