@@ -15,6 +15,38 @@ const PREFIX = `stw${tag}_`;
 const login = (u: string): string => `u${tag}_${u}`;
 const ENV = `STEWARD_TEST_WAREHOUSE_${tag.toUpperCase()}`;
 
+/**
+ * The CLI in-process (same code as the binary), talking to the test server
+ * over HTTP; stdout and stderr are captured while it runs.
+ */
+async function cli(s: TestServer, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import('../../src/cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const env = { url: process.env['STEWARD_URL'], token: process.env['STEWARD_TOKEN'] };
+  const exitCode = process.exitCode;
+  process.exitCode = undefined;
+  process.env['STEWARD_URL'] = s.url;
+  process.env['STEWARD_TOKEN'] = s.adminToken;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    await main(['node', 'steward', ...args]);
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+    if (env.url === undefined) delete process.env['STEWARD_URL'];
+    else process.env['STEWARD_URL'] = env.url;
+    if (env.token === undefined) delete process.env['STEWARD_TOKEN'];
+    else process.env['STEWARD_TOKEN'] = env.token;
+  }
+  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+  process.exitCode = exitCode;
+  return { code, stdout, stderr };
+}
+
 describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
   let s: TestServer;
   let wh: TestDatabase;
@@ -58,16 +90,16 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
     delete process.env[ENV];
   });
 
-  test('load copies the demo tables into the warehouse with COPY', async () => {
-    const tables = await sync.loadTables('wh');
-    assert.deepEqual(tables.map((t) => `${t.schema}.${t.name}`).sort(), ['claims.patient_claims', 'finance.revenue']);
-    for (const t of tables) {
-      let copied = 0;
-      for (let offset = 0; offset < t.rows; offset += 40_000) copied += (await sync.loadChunk('wh', t.table, offset, 40_000)).rows;
-      assert.equal(copied, t.rows);
-      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${t.schema}"."${t.name}"`);
+  test('`steward warehouse load` copies the demo tables into the warehouse with COPY', async () => {
+    const r = await cli(s, ['warehouse', 'load', 'wh', '--chunk', '50000', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const loaded = JSON.parse(r.stdout) as { tables: { table: string; into: string; rows: number }[] };
+    assert.deepEqual(loaded.tables.map((t) => t.into).sort(), ['claims.patient_claims', 'finance.revenue']);
+    for (const t of loaded.tables) {
+      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${t.into}`);
       assert.equal(rows[0].n, t.rows);
     }
+    assert.equal(loaded.tables.find((t) => t.into === 'claims.patient_claims')?.rows, 100_000);
   });
 
   test('apply grants exactly what Steward decides, and a second apply is empty', async () => {
@@ -123,6 +155,23 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
   test('carol (privacy officer) reads every column of every row', async () => {
     const rows = await as<{ n: number }>('carol', 'SELECT count(ssn)::int AS n FROM claims.patient_claims');
     assert.equal(rows[0]?.n, 100_000);
+  });
+
+  test('`steward sync plan` shows an empty plan, `export trino-rules` writes rules, bad input exits non-zero', async () => {
+    const plan = await cli(s, ['sync', 'plan', 'wh']);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /in sync/);
+    const rs = await cli(s, ['sync', 'plan', 'wh', '--dialect', 'redshift']);
+    assert.equal(rs.code, 0, rs.stderr);
+    assert.match(rs.stdout, /CREATE RLS POLICY/);
+    assert.match(rs.stdout, /ATTACH RLS POLICY/);
+    const trino = await cli(s, ['export', 'trino-rules', '--catalog', 'lake']);
+    assert.equal(trino.code, 0, trino.stderr);
+    const rules = JSON.parse(trino.stdout) as { tables: { group?: string; filter?: string }[] };
+    assert.ok(rules.tables.some((r) => r.group === 'hospital\\-admins' && r.filter === `("hospital" = 'North Hospital')`), trino.stdout);
+    const missing = await cli(s, ['sync', 'plan', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /STEWARD_E_NOT_FOUND/);
   });
 
   test('the decision log records the apply without credentials', async () => {

@@ -1,0 +1,193 @@
+/**
+ * `steward warehouse …` (targets and load), `steward sync plan|apply`, and
+ * `steward export trino-rules` (registered as a form of `steward export` in
+ * code-commands.ts).
+ */
+import fs from 'node:fs/promises';
+import type { Command } from 'commander';
+import { StewardError } from '../errors.js';
+import { emit, progress, table } from './output.js';
+import { enc, list, withClient } from './run.js';
+
+interface PlanJson {
+  target: string;
+  dialect: string;
+  scope: string;
+  statements: { op: string; kind: string; sql: string }[];
+  drift: { action: string; message: string }[];
+  warnings: { code: string; message: string }[];
+  summary: { statements: number; grants: number; revokes: number; drift: number; warnings: number; byKind: Record<string, { grant: number; revoke: number }> };
+}
+
+function planText(p: PlanJson): string {
+  const lines: string[] = [];
+  if (p.statements.length > 0) lines.push(...p.statements.map((s) => `${s.sql};`), '');
+  for (const d of p.drift) lines.push(`-- drift (${d.action}): ${d.message}`);
+  for (const w of p.warnings) lines.push(`-- warning ${w.code}: ${w.message}`);
+  const kinds = Object.entries(p.summary.byKind)
+    .map(([k, v]) => `${k} +${v.grant}/-${v.revoke}`)
+    .join(', ');
+  lines.push(
+    p.statements.length === 0
+      ? `-- ${p.target}: in sync (${p.dialect}); ${p.summary.drift} drift item(s) reported`
+      : `-- ${p.target}: ${p.summary.statements} statement(s) (${p.summary.grants} grant, ${p.summary.revokes} revoke${kinds === '' ? '' : `; ${kinds}`}), ${p.summary.drift} drift item(s), ${p.summary.warnings} warning(s)`,
+  );
+  return lines.join('\n');
+}
+
+function keyValues(values: readonly string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i <= 0) throw new StewardError('STEWARD_E_VALIDATION', `${what} \`${v}\` is not FROM=TO`);
+    out[v.slice(0, i).trim()] = v.slice(i + 1).trim();
+  }
+  return out;
+}
+
+interface AddOptions {
+  catalog: string;
+  env?: string;
+  secretFile?: string;
+  rolePrefix?: string;
+  userRole?: string;
+  mapUser?: string[];
+  mapSchema?: string[];
+  mapTable?: string[];
+  drift?: string;
+  batchSize?: string;
+  auto?: boolean;
+}
+
+export function registerWarehouseCommands(program: Command): void {
+  const wh = program.command('warehouse').description('PostgreSQL warehouse targets that Steward keeps in sync');
+  wh.command('add <name>')
+    .description('create or replace a target; credentials come from an environment variable or a secret file holding a postgres:// URL')
+    .requiredOption('--catalog <catalog>', 'the Steward catalog to mirror')
+    .option('--env <variable>', 'environment variable holding the connection URL')
+    .option('--secret-file <path>', 'file holding the connection URL')
+    .option('--role-prefix <prefix>', 'prefix of every role and policy Steward creates (default stw_)')
+    .option('--user-role <template>', 'login role of a user; {user} is the user name (default {user})')
+    .option('--map-user <user=role>', 'login role of one user', list)
+    .option('--map-schema <database=schema>', 'warehouse schema of a catalog database', list)
+    .option('--map-table <database.table=schema.table>', 'warehouse table of a catalog table', list)
+    .option('--drift <policy>', 'revoke (default) or report hand-made grants')
+    .option('--batch-size <n>', 'statements per transaction for large plans (default 5000)')
+    .option('--auto', 'sync automatically after every policy change')
+    .action(async (name: string, o: AddOptions, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        if ((o.env === undefined) === (o.secretFile === undefined)) throw new StewardError('STEWARD_E_VALIDATION', 'give exactly one of --env or --secret-file');
+        const body = {
+          catalog: o.catalog,
+          credentials: o.env !== undefined ? { kind: 'env', name: o.env } : { kind: 'file', path: o.secretFile },
+          ...(o.rolePrefix === undefined ? {} : { rolePrefix: o.rolePrefix }),
+          ...(o.userRole === undefined ? {} : { userRoleTemplate: o.userRole }),
+          userRoles: keyValues(o.mapUser ?? [], 'user mapping'),
+          schemaMap: keyValues(o.mapSchema ?? [], 'schema mapping'),
+          tableMap: keyValues(o.mapTable ?? [], 'table mapping'),
+          ...(o.drift === undefined ? {} : { drift: o.drift }),
+          ...(o.batchSize === undefined ? {} : { batchSize: Number(o.batchSize) }),
+          auto: o.auto === true,
+        };
+        const r = await client.call('PUT', `/v1/warehouse/targets/${enc(name)}`, body);
+        emit(out, r, () => `warehouse target ${name} saved`);
+      }),
+    );
+  wh.command('list').action(async (_o: unknown, cmd: Command) =>
+    withClient(cmd, async ({ client, out }) => {
+      const r = await client.call<{ targets: Record<string, unknown>[] }>('GET', '/v1/warehouse/targets');
+      emit(out, r, () =>
+        table(
+          r.targets.map((t) => {
+            const cred = t['credentials'] as { kind: string; name?: string; path?: string };
+            const status = t['status'] as { lastStatus: string | null; lastSyncedAt: string | null };
+            return {
+              name: String(t['name']),
+              catalog: String(t['catalog']),
+              credentials: cred.kind === 'env' ? `env ${cred.name}` : `file ${cred.path}`,
+              drift: String(t['drift']),
+              auto: Boolean(t['auto']),
+              last: status.lastStatus === null ? '' : `${status.lastStatus} ${status.lastSyncedAt}`,
+            };
+          }),
+          ['name', 'catalog', 'credentials', 'drift', 'auto', 'last'],
+        ),
+      );
+    }),
+  );
+  wh.command('rm <name>').action(async (name: string, _o: unknown, cmd: Command) =>
+    withClient(cmd, async ({ client, out }) => {
+      const r = await client.call('DELETE', `/v1/warehouse/targets/${enc(name)}`);
+      emit(out, r, () => `warehouse target ${name} removed (the warehouse is unchanged)`);
+    }),
+  );
+  wh.command('load <target> [tables...]')
+    .description('copy lake tables (all of the catalog, or `database.table`…) into the warehouse with COPY FROM STDIN')
+    .option('--chunk <rows>', 'rows per COPY', '50000')
+    .action(async (target: string, tables: string[], o: { chunk: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const chunk = Number(o.chunk);
+        if (!Number.isSafeInteger(chunk) || chunk < 1 || chunk > 1_000_000) throw new StewardError('STEWARD_E_VALIDATION', '--chunk must be between 1 and 1000000');
+        const plan = await client.call<{ tables: { table: string; schema: string; name: string; rows: number }[] }>('POST', `/v1/warehouse/targets/${enc(target)}/load-plan`, tables.length === 0 ? {} : { tables });
+        const total = plan.tables.reduce((n, t) => n + t.rows, 0);
+        const bar = progress(`load ${target}`, total);
+        const loaded: { table: string; into: string; rows: number }[] = [];
+        let done = 0;
+        try {
+          for (const t of plan.tables) {
+            let rows = 0;
+            let offset = 0;
+            do {
+              const r = await client.call<{ rows: number }>('POST', `/v1/warehouse/targets/${enc(target)}/load`, { table: t.table, offset, limit: chunk });
+              rows += r.rows;
+              offset += chunk;
+              done += r.rows;
+              bar.update(done);
+              if (r.rows < chunk) break;
+            } while (offset < t.rows);
+            loaded.push({ table: t.table, into: `${t.schema}.${t.name}`, rows });
+          }
+        } finally {
+          bar.stop();
+        }
+        emit(out, { tables: loaded }, () => table(loaded, ['table', 'into', 'rows']));
+      }),
+    );
+
+  const sync = program.command('sync').description('compile the policy into warehouse grants and row security');
+  sync
+    .command('plan <target>')
+    .description('print the exact SQL a sync would run, and a summary')
+    .option('--dialect <dialect>', 'postgres (default: a diff against the warehouse) or redshift (a full script)')
+    .action(async (target: string, o: { dialect?: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<PlanJson>('POST', `/v1/sync/${enc(target)}/plan`, o.dialect === undefined ? {} : { dialect: o.dialect });
+        emit(out, r, () => planText(r));
+      }),
+    );
+  sync
+    .command('apply <target>')
+    .description('run the plan: one transaction, or bounded resumable batches for large plans')
+    .action(async (target: string, _o: unknown, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<{ applied: number; batches: number; version: number; plan: PlanJson }>('POST', `/v1/sync/${enc(target)}/apply`, {});
+        emit(out, r, () =>
+          r.applied === 0 ? `${planText(r.plan)}\nNo changes.` : `${planText(r.plan)}\n\nApplied ${r.applied} statement(s) in ${r.batches} transaction(s) for policy version ${r.version}.`,
+        );
+      }),
+    );
+}
+
+/** `steward export trino-rules`: Trino file-based access control for one catalog. */
+export async function exportTrinoRules(opts: { out?: string; catalog?: string; trinoCatalog?: string }, cmd: Command): Promise<void> {
+  await withClient(cmd, async ({ client, out }) => {
+    if (opts.catalog === undefined) throw new StewardError('STEWARD_E_VALIDATION', '--catalog is required for `export trino-rules`');
+    const q = new URLSearchParams({ catalog: opts.catalog, ...(opts.trinoCatalog === undefined ? {} : { trinoCatalog: opts.trinoCatalog }) });
+    const rules = await client.call<{ tables: unknown[] }>('GET', `/v1/export/trino-rules?${q.toString()}`);
+    const text = `${JSON.stringify(rules, null, 2)}\n`;
+    if (opts.out !== undefined) {
+      await fs.writeFile(opts.out, text);
+      emit(out, { written: opts.out, rules: rules.tables.length }, () => `wrote ${opts.out} (${rules.tables.length} table rules)`);
+    } else process.stdout.write(text);
+  });
+}
