@@ -128,7 +128,13 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const snap = await deps.state.snapshot();
       requireCatalog(snap.world, def);
-      const conn = await connect(def);
+      let conn: WarehouseConnection;
+      try {
+        conn = await connect(def);
+      } catch (e) {
+        await deps.targets.recordSync(def.name, { version: snap.version, status: 'failed', statements: 0 }).catch(() => undefined);
+        throw e;
+      }
       try {
         await ensureConfigSchema(conn.client);
         const report = await withSyncLock(conn.client, def.name, async () => {
