@@ -260,8 +260,8 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
   }
 
   /** pending → approved → scheduled (→ active when the start time has come). */
-  async function approveAndSchedule(tx: Db, snap: Snapshot, eff: Effects, req: AccessRequest, actor: string, reason: string): Promise<AccessRequest> {
-    let r = step(req, 'approve', actor, reason, eff);
+  async function approveAndSchedule(tx: Db, snap: Snapshot, eff: Effects, req: AccessRequest, actor: string, reason: string, details: Record<string, unknown> = {}): Promise<AccessRequest> {
+    let r = step(req, 'approve', actor, reason, eff, details);
     r = step(r, 'schedule', 'system', `activation at ${r.startAt}`, eff);
     await store.deleteTimer(r.id, 'expire', tx);
     await store.setTimer(r.id, 'activate', r.startAt, tx);
@@ -440,7 +440,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
           await store.updateRequest(next, tx);
           return next;
         }
-        return approveAndSchedule(tx, snap, eff, fresh, actorLabel(actor), reason);
+        return approveAndSchedule(tx, snap, eff, fresh, actorLabel(actor), reason, auditDetails(actor));
       });
     },
 

@@ -112,6 +112,8 @@ export interface HarnessOptions {
   readonly db?: Db;
   readonly seed?: boolean;
   readonly config?: unknown;
+  /** The real SMTP/webhook deliverer instead of a no-op one. */
+  readonly realDelivery?: boolean;
   readonly deliverer?: Deliverer;
   readonly clock?: Clock;
 }
@@ -135,10 +137,11 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   await migrate(db);
   const state = stateServiceOver(db);
   const clock = options.clock ?? createClock();
-  const access = createAccessService({ db, state, now: clock.now, deliverer: options.deliverer ?? nullDeliverer });
+  const deliverer = options.realDelivery === true ? {} : { deliverer: options.deliverer ?? nullDeliverer };
+  const access = createAccessService({ db, state, now: clock.now, ...deliverer });
   if (options.seed !== false) {
     const w = (await state.snapshot()).world;
-    if (w.catalogs.length === 0) await state.change({ actor: 'test', action: 'seed', resource: 'lake', build: () => seedChanges() });
+    if (!w.catalogs.some((c) => c.name === 'lake')) await state.change({ actor: 'test', action: 'seed', resource: 'lake', build: () => seedChanges() });
     await access.putConfig(ADMIN, options.config ?? ACCESS_DOC);
   }
   return {
