@@ -48,7 +48,26 @@ export interface Analysis {
   readonly tables: readonly string[];
   /** Parameter names the query uses (`$name` or `$1`), sorted and unique. */
   readonly parameters: readonly string[];
+  /**
+   * Bare names DuckDB binds to a function when no column has that name
+   * (`current_user`, `user`, …). The caller refuses them unless a table of the
+   * query has such a column.
+   */
+  readonly valueFunctions: readonly string[];
 }
+
+/** SQL value functions written without parentheses; they bind as functions when no column matches. */
+export const VALUE_FUNCTIONS: ReadonlySet<string> = new Set([
+  'current_user',
+  'session_user',
+  'user',
+  'current_role',
+  'current_catalog',
+  'current_schema',
+  'current_database',
+  'current_query',
+  'current_setting',
+]);
 
 export const DEFAULT_CATALOG = 'lake';
 export const MAX_TREE_DEPTH = 200;
@@ -141,6 +160,7 @@ const JOIN_REF_TYPES = new Set(['REGULAR', 'NATURAL', 'CROSS', 'POSITIONAL', 'AS
 export function analyzeStatement(statement: Json, resolve: TableResolver): Analysis {
   const tables = new Set<string>();
   const parameters = new Set<string>();
+  const valueFunctions = new Set<string>();
   let cteCounter = 0;
   // Catalog tables referenced without an alias are reachable as `db.t.col` / `cat.db.t.col`; those refs are re-qualified at the end.
   const qualified = new Map<string, string>();
@@ -396,10 +416,14 @@ export function analyzeStatement(statement: Json, resolve: TableResolver): Analy
     if (!isObj(e)) throw refusal('unsupported expression');
     const d = depth + 1;
     switch (e['class']) {
-      case 'COLUMN_REF':
+      case 'COLUMN_REF': {
         only(e, 'a column reference', [...EXPR_KEYS, 'column_names']);
         columnRefs.push(e);
+        const names = arr(e, 'column_names');
+        const bare = names.length === 1 ? asciiLower(str(names[0])) : '';
+        if (VALUE_FUNCTIONS.has(bare)) valueFunctions.add(bare);
         return;
+      }
       case 'CONSTANT':
         only(e, 'a constant', [...EXPR_KEYS, 'value']);
         return;
@@ -558,5 +582,5 @@ export function analyzeStatement(statement: Json, resolve: TableResolver): Analy
     }
   }
 
-  return { statement, tables: [...tables].sort(), parameters: [...parameters].sort() };
+  return { statement, tables: [...tables].sort(), parameters: [...parameters].sort(), valueFunctions: [...valueFunctions].sort() };
 }

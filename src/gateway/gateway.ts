@@ -92,6 +92,8 @@ export interface QueryPlan {
   readonly sql: string;
   readonly tables: readonly string[];
   readonly parameters: readonly string[];
+  /** The policy snapshot the plan was authorized against. */
+  readonly snapshot: Snapshot;
   /** Bound values in DuckDB form: named, or positional for `$1, $2, …`. */
   readonly binds: Record<string, DuckDBValue> | DuckDBValue[] | undefined;
   /** Columns of referenced tables the principal may not read (used to explain binder errors). */
@@ -206,18 +208,23 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // Authorization runs synchronously inside the walk; subqueries are parsed afterwards and patched in.
     const pending: { node: Json; sql: string }[] = [];
     const hidden = new Map<string, string>();
+    const visibleNames = new Set<string>();
     const analysis = analyzeStatement(statements[0] as Json, (name, written, node) => {
-      const { sql: governed, hiddenColumns, full } = governedTable(snap, principal, name, written);
+      const { sql: governed, hiddenColumns, visibleColumns, full } = governedTable(snap, principal, name, written);
       for (const c of hiddenColumns) if (!hidden.has(c)) hidden.set(c, full);
+      for (const c of visibleColumns) visibleNames.add(c);
       pending.push({ node, sql: governed });
     });
+    for (const name of analysis.valueFunctions) {
+      if (!visibleNames.has(name)) throw refusal(`\`${name}\` reveals the environment and is not allowed in governed queries`);
+    }
     for (const p of pending) {
       const sub = await subqueryRef(p.sql);
       p.node['subquery'] = sub['subquery'];
     }
     const binds = bindValues(analysis.parameters, params);
     const finalSql = await parser.deserialize(stringifyLossless({ error: false, statements: [analysis.statement] }) ?? '');
-    return { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden };
+    return { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, snapshot: snap };
   };
 
   const record = async (req: QueryRequest, outcome: HistoryEntry['outcome'], tables: readonly string[], durationMs: number, rowCount: number, message: string): Promise<void> => {
@@ -302,7 +309,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     };
     let result: Awaited<ReturnType<DuckDBConnection['stream']>>;
     try {
-      box = await sandboxOf(await deps.snapshot());
+      box = await sandboxOf(p.snapshot);
       box.enter();
       con = await box.connect();
       timer = setTimeout(() => cancel('timeout'), timeoutMs);
@@ -500,7 +507,12 @@ function findTable(snap: Snapshot, name: TableName): Table | undefined {
 const GRANT_KINDS = 'a grant of SELECT on the table, its database or its catalog, a columns grant, a data-filter grant, or a tag grant matching its tags';
 
 /** Authorizes SELECT on one table and returns its governed SQL, or throws the explained refusal. */
-function governedTable(snap: Snapshot, principal: PrincipalRef, name: TableName, written: string): { sql: string; hiddenColumns: string[]; full: string } {
+function governedTable(
+  snap: Snapshot,
+  principal: PrincipalRef,
+  name: TableName,
+  written: string,
+): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string } {
   const full = `${name.catalog}.${name.database}.${name.table}`;
   const resource = { level: 'table' as const, catalog: name.catalog, database: name.database, table: name.table };
   const table = findTable(snap, name);
@@ -520,7 +532,7 @@ function governedTable(snap: Snapshot, principal: PrincipalRef, name: TableName,
   }
   const visible = new Set((decision.columns ?? []).map((c) => c.name));
   const hiddenColumns = table.columns.map((c) => c.name).filter((c) => !visible.has(c));
-  return { sql: governedSql(table, decision), hiddenColumns, full };
+  return { sql: governedSql(table, decision), hiddenColumns, visibleColumns: [...visible], full };
 }
 
 function whyDenied(d: Decision, grants: string): string {
