@@ -15,7 +15,9 @@
  * An unwritable lake fails step 2 with a clear error and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
+import { isPidAlive } from '../store/workspace.js';
 import type { Db } from '../store/db.js';
 import type { StoredDecision, DecisionResult } from '../store/decision-log.js';
 import { StewardError } from '../errors.js';
@@ -123,7 +125,12 @@ export function createFlusher(options: FlusherOptions): Flusher {
   const { db, lakeDir, writer } = options;
   const batchSize = options.batchSize ?? 50_000;
   const staleMs = options.staleMs ?? 5 * 60_000;
-  const owner = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const owner = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+  /** A batch claimed by a process that died on this host is taken over at once; elsewhere, after `staleMs`. */
+  const ownerGone = (other: string): boolean => {
+    const [host, pid] = other.split('/');
+    return host === os.hostname() && Number(pid) !== process.pid && !isPidAlive(Number(pid));
+  };
   const running = new Map<string, Promise<FlushResult>>();
 
   async function claim(source: string): Promise<{ src: SourceRow; pending: PendingBatch } | null> {
@@ -134,7 +141,7 @@ export function createFlusher(options: FlusherOptions): Flusher {
       const now = new Date();
       if (src.pending !== null) {
         const age = now.getTime() - Date.parse(src.pending.claimedAt);
-        if (src.pending.owner !== owner && age < staleMs) return null; // another process is writing it
+        if (src.pending.owner !== owner && age < staleMs && !ownerGone(src.pending.owner)) return null; // another process is writing it
         const pending = { ...src.pending, owner, claimedAt: now.toISOString() };
         await tx.query('UPDATE steward.audit_sources SET pending = $2::jsonb WHERE name = $1', [source, JSON.stringify(pending)]);
         return { src, pending };
