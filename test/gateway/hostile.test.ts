@@ -97,8 +97,12 @@ add('star expansion', 'alice gets hidden columns through * or COLUMNS()', 'alice
   `SELECT to_json(t) FROM ${T} t LIMIT 5`,
   `SELECT t FROM ${T} t LIMIT 5`,
   `SELECT * FROM ${T} UNION ALL BY NAME SELECT * FROM ${T} LIMIT 5`,
-  `SELECT struct_pack(t.*) FROM ${T} t LIMIT 5`,
   `SELECT * FROM ${T} AS t(a, b, c, d, e, f, g, h) LIMIT 5`,
+]);
+add('star in functions', 'alice packs a whole row (hidden columns included) into one value', 'alice', 'safe', [
+  `SELECT struct_pack(t.*) FROM ${T} t LIMIT 5`,
+  `SELECT row(t.*) FROM ${T} t LIMIT 5`,
+  `SELECT list_value(COLUMNS(*)) FROM ${T} LIMIT 5`,
 ]);
 
 // ------------------------------------------------------------ tables
