@@ -7,7 +7,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { describeTarget, parseDatabaseUrl } from '../store/db.js';
 import { StewardError } from '../errors.js';
 
 export type CredentialRef = { readonly kind: 'env'; readonly name: string } | { readonly kind: 'file'; readonly path: string };
@@ -45,6 +44,25 @@ function scrub(text: string, secret: string | undefined): string {
   return secret === undefined || secret === '' ? text : text.replaceAll(secret, '***');
 }
 
+/**
+ * `user@host:port/db` of a connection URL, and its password for scrubbing.
+ * (Not the store's parser: that module loads the embedded database, which a
+ * sync process has no use for.)
+ */
+export function describeUrl(url: string): { where: string; password: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/, '$1localhost'));
+  } catch {
+    throw new StewardError('STEWARD_E_CONFIG', 'the warehouse connection is not a valid url (expected `postgres://user:password@host:port/database`)');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new StewardError('STEWARD_E_CONFIG', 'the warehouse connection must be a `postgres://` url');
+  const user = decodeURIComponent(u.username) || 'postgres';
+  const host = u.searchParams.get('host') ?? (decodeURIComponent(u.hostname) || 'localhost');
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || user;
+  return { where: `${user}@${host}:${u.port === '' ? 5432 : Number(u.port)}/${database}`, password: u.password === '' ? undefined : decodeURIComponent(u.password) };
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An open connection plus a safe description of where it goes. */
@@ -59,8 +77,8 @@ export interface WarehouseConnection {
 
 /** Connects with retries; every failure message is scrubbed of the password. */
 export async function connectWarehouse(targetName: string, url: string, retry: RetryOptions = {}): Promise<WarehouseConnection> {
-  const parsed = parseDatabaseUrl(url);
-  const where = describeTarget(parsed);
+  const parsed = describeUrl(url);
+  const where = parsed.where;
   const explain = (e: unknown): string => scrub(e instanceof Error ? e.message : String(e), parsed.password);
   const attempts = Math.max(1, retry.attempts ?? 4);
   let delay = retry.baseDelayMs ?? 250;
