@@ -2,7 +2,7 @@
 # The whole test suite: unit, property, integration (real PostgreSQL, DuckDB, HTTP) and CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 bash scripts/ensure-postgres.sh
 npm run build --silent
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
