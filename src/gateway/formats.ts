@@ -179,13 +179,12 @@ async function* arrowChunks(columns: readonly ResultColumn[], first: Batch | nul
   const writer = new RecordBatchStreamWriter();
   let wrote = false;
   for await (const batch of all(first, rest)) {
-    const table = arrowTable(columns, types, batch);
-    writer.write(table);
+    for (const b of arrowTable(columns, types, batch).batches) writer.write(b);
     wrote = true;
     // Hand over what the writer produced so far: one IPC message per batch.
     yield* drain(writer);
   }
-  if (!wrote) writer.write(arrowTable(columns, types, []));
+  if (!wrote) writer.reset(undefined, arrowTable(columns, types, []).schema);
   writer.finish();
   yield* drain(writer);
   writer.close();
