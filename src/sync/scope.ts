@@ -4,7 +4,7 @@
  * when the change reaches roles and memberships (principals, guardrails),
  * where a table-by-table answer would not be cheaper than a full sync.
  */
-import { diffWorlds, entityKey, type Change } from '../policy/changes.js';
+import { diffWorlds, entityKey, ENTITY_KINDS, WORLD_FIELD, type Change } from '../policy/changes.js';
 import type { Grant, PolicyWorld, TagExpression } from '../policy/model.js';
 import { matchesTagExpression } from '../policy/tag-expression.js';
 import { effectiveTags, tagValues } from '../policy/tags.js';
@@ -47,7 +47,9 @@ function grantTables(world: PolicyWorld, catalog: string, g: Grant): string[] | 
 
 /** The scope of the change from `before` to `after` for a target mirroring `catalog`. */
 export function affectedScope(before: PolicyWorld, after: PolicyWorld, catalog: string): Scope {
-  const changes: Change[] = diffWorlds(before, after);
+  // Worlds built by applyChanges share the arrays of kinds a change did not touch: skip those.
+  const kinds = ENTITY_KINDS.filter((k) => before[WORLD_FIELD[k]] !== after[WORLD_FIELD[k]]);
+  const changes: Change[] = diffWorlds(before, after, kinds);
   const tables = new Set<string>();
   const allOf = (w: PolicyWorld, database?: string): void => {
     for (const t of w.tables) if (t.catalog === catalog && (database === undefined || t.database === database)) tables.add(`${t.database}.${t.name}`);
