@@ -152,6 +152,7 @@ export interface Gateway {
 }
 
 const TABLE_CACHE_MAX = 1000;
+const PLAN_CACHE_MAX = 2000;
 
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const limits: GatewayLimits = Object.freeze({ ...DEFAULT_LIMITS, ...deps.limits });
@@ -159,6 +160,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const limiter = createLimiter({ global: limits.maxConcurrent, perPrincipal: limits.maxPerPrincipal, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue });
   // Parsed governed subqueries by their SQL text (the text already encodes the table, decision and source).
   const subqueries = new Map<string, Json>();
+  const plans = new Map<string, QueryPlan>();
   let sandbox: Promise<Sandbox> | null = null;
   let sandboxFor = '';
   let closed = false;
@@ -205,6 +207,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw refusal(`only one statement may run at a time, found ${statements.length}: multiple statements are refused`);
     }
     const snap = await deps.snapshot();
+    // Same text, principal and policy version: same rewrite. Parameterized queries (saved queries, apps) skip parsing.
+    const cacheKey = `${snap.version}\u0000${principal}\u0000${sql}`;
+    const cached = plans.get(cacheKey);
+    if (cached !== undefined) {
+      return { ...cached, binds: bindValues(cached.parameters, params), snapshot: snap };
+    }
     // Authorization runs synchronously inside the walk; subqueries are parsed afterwards and patched in.
     const pending: { node: Json; sql: string }[] = [];
     const hidden = new Map<string, string>();
@@ -224,7 +232,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
     const binds = bindValues(analysis.parameters, params);
     const finalSql = await parser.deserialize(stringifyLossless({ error: false, statements: [analysis.statement] }) ?? '');
-    return { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, snapshot: snap };
+    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, snapshot: snap };
+    if (plans.size >= PLAN_CACHE_MAX) plans.clear();
+    plans.set(cacheKey, result);
+    return result;
   };
 
   const record = async (req: QueryRequest, outcome: HistoryEntry['outcome'], tables: readonly string[], durationMs: number, rowCount: number, message: string): Promise<void> => {
