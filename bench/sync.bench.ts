@@ -91,11 +91,12 @@ export function syncWorld(nTables: number, nGroups: number, seed = 42): PolicyWo
 
 const TARGET: TargetSpec = { name: 'bench', catalog: 'lake', rolePrefix: 'stwb_', userRoleTemplate: 'bench_{user}', userRoles: {}, schemaMap: {}, tableMap: {}, drift: 'revoke' };
 
-function actualWith(world: PolicyWorld, items: ActualState['items']): ActualState {
+function actualWith(world: PolicyWorld, items: ActualState['items'], only?: ReadonlySet<string>): ActualState {
   return {
     items,
     roles: new Set(world.users.map((u) => `bench_${u.name}`)),
-    tables: new Map(world.tables.map((t) => [tableKey(t.database, t.name), new Set(COLS)])),
+    // a table-scoped read (readActualState) only looks at the scoped tables
+    tables: new Map(world.tables.filter((t) => only === undefined || only.has(`${t.database}.${t.name}`)).map((t) => [tableKey(t.database, t.name), new Set(COLS)])),
     schemas: new Set(world.databases.map((d) => d.name)),
     ledger: new Set(),
   };
@@ -142,14 +143,21 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const scope = affectedScope(world, changed, 'lake');
   const scopeMs = performance.now() - t0;
   if (scope.kind !== 'tables') throw new Error('a tag change should be table-scoped');
+  const keys = new Set([...scope.tables].map((k) => tableKey(...(k.split('.') as [string, string]))));
+  const scopedActual = actualWith(
+    world,
+    new Map(
+      [...desired.items].filter(([, it]) => {
+        const t = itemTable(it);
+        return (t !== null && keys.has(t)) || (it.k === 'usage' && it.schema === moved.database);
+      }),
+    ),
+    scope.tables,
+  );
+  // timed: what a sync computes once the warehouse state of the scoped tables is read
   const t2 = performance.now();
   const personal = new Set([...desired.personal.keys()]);
   const scopedDesired = desiredState({ world: changed, engine: engine2, target: TARGET, now, tables: scope.tables, personalUsers: personal, loginRoles: new Set(world.users.map((u) => `bench_${u.name}`)) });
-  const keys = new Set([...scope.tables].map((k) => tableKey(...(k.split('.') as [string, string]))));
-  const scopedActual = actualWith(world, new Map([...desired.items].filter(([, it]) => {
-    const t = itemTable(it);
-    return (t !== null && keys.has(t)) || (it.k === 'usage' && it.schema === moved.database);
-  })));
   const incremental = diffStates(scopedDesired, scopedActual, { target: TARGET });
   const incrementalMs = performance.now() - t2;
   t0 = performance.now();

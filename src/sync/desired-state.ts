@@ -77,8 +77,9 @@ interface CatalogIndex {
   readonly kvTables: ReadonlyMap<string, number[]>;
 }
 
-function indexCatalog(world: PolicyWorld, catalog: string): CatalogIndex {
-  const tables = world.tables.filter((t) => t.catalog === catalog);
+function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<string>): CatalogIndex {
+  // a table-scoped run indexes only its tables: everything it computes is intersected with them anyway
+  const tables = world.tables.filter((t) => t.catalog === catalog && (only === undefined || only.has(`${t.database}.${t.name}`)));
   const byKey = new Map<string, number>();
   const byDb = new Map<string, number[]>();
   tables.forEach((t, i) => {
@@ -153,11 +154,13 @@ const carries = (g: Grant, a: Permission): boolean => g.permissions.includes(a);
 export function desiredState(input: DesiredInput): DesiredState {
   const { world, engine, target, now } = input;
   const catalog = target.catalog;
-  const ix = indexCatalog(world, catalog);
+  const ix = indexCatalog(world, catalog, input.tables);
   const graph: MembershipGraph = membershipGraph(world);
   const warnings: SyncWarning[] = [];
   const scoped = input.tables !== undefined;
   const scopeIdx = scoped ? [...(input.tables as ReadonlySet<string>)].map((k) => ix.byKey.get(k)).filter((i): i is number => i !== undefined).sort((a, b) => a - b) : null;
+  // databases whose DESCRIBE (schema USAGE) is in question
+  const scopeDbs = scopeIdx === null ? null : new Set(scopeIdx.map((t) => (ix.tables[t] as Table).database));
 
   // grants of this catalog by principal
   const grantsOf = new Map<PrincipalRef, Grant[]>();
@@ -236,10 +239,10 @@ export function desiredState(input: DesiredInput): DesiredState {
     const out = new Set<string>();
     for (const g of held) {
       const r = g.resource;
-      if (r.kind === 'catalog') for (const d of ix.dbTags.keys()) out.add(d);
+      if (r.kind === 'catalog') for (const d of scopeDbs ?? ix.dbTags.keys()) out.add(d);
       else if (r.kind === 'database') out.add(r.database);
       else if (r.kind === 'tag') {
-        for (const [d, tags] of ix.dbTags) if (matchesTagExpression(r.expression, tags)) out.add(d);
+        for (const d of scopeDbs ?? ix.dbTags.keys()) if (matchesTagExpression(r.expression, ix.dbTags.get(d) ?? new Map())) out.add(d);
         for (const t of covered(g)) out.add((ix.tables[t] as Table).database);
       } else out.add(r.database);
     }
@@ -277,7 +280,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     }
     const dbs = new Set<string>();
     for (const d of describedDbs(held)) {
-      if (scopeIdx !== null && !scopeIdx.some((t) => (ix.tables[t] as Table).database === d)) continue;
+      if (scopeDbs !== null && !scopeDbs.has(d)) continue;
       if (engine.authorize({ principal, action: 'DESCRIBE', resource: { level: 'database', catalog, database: d }, now }).decision === 'allow') dbs.add(d);
     }
     return { proj, dbs };
