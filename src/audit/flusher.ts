@@ -22,7 +22,7 @@ import type { Db } from '../store/db.js';
 import type { StoredDecision, DecisionResult } from '../store/decision-log.js';
 import { StewardError } from '../errors.js';
 import { eventDay, type OcsfEvent } from './ocsf.js';
-import { canonicalJson, chainHash, conform } from './lake-schema.js';
+import { chainHash, conform, conformedJson } from './lake-schema.js';
 import { decisionToEvent } from './steward-events.js';
 import { batchFileName, partitionDir, partitionValue, type ParquetWriter } from './parquet-writer.js';
 
@@ -110,7 +110,7 @@ export function chainEvents(
   const conformed: OcsfEvent[] = [];
   for (const e of events) {
     const c = conform(e).event;
-    const canonical = canonicalJson(c);
+    const canonical = conformedJson(c);
     const hash = chainHash(prev, canonical);
     seq += 1;
     // The chain columns lead the line; the event's own (sorted) keys follow unchanged.

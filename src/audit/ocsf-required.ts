@@ -33,9 +33,13 @@ export const AT_LEAST_ONE: Readonly<Record<string, readonly string[]>> = {
 
 const present = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
 
+const SPLIT = new Map<string, string[]>();
+
 function at(event: OcsfEvent, path: string): unknown {
+  let parts = SPLIT.get(path);
+  if (parts === undefined) SPLIT.set(path, (parts = path.split('.')));
   let cur: unknown = event;
-  for (const p of path.split('.')) {
+  for (const p of parts) {
     if (cur === null || typeof cur !== 'object') return undefined;
     cur = (cur as Record<string, unknown>)[p];
   }

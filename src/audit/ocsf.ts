@@ -78,9 +78,10 @@ export type SeverityId = keyof typeof SEVERITIES;
 export const STATUSES = { 0: 'Unknown', 1: 'Success', 2: 'Failure', 99: 'Other' } as const;
 export type StatusId = keyof typeof STATUSES;
 
+const BY_UID = new Map<number, ClassInfo & { key: ClassName }>(CLASS_NAMES.map((key) => [CLASSES[key].uid, { ...CLASSES[key], key }]));
+
 export function classByUid(uid: number): (ClassInfo & { key: ClassName }) | undefined {
-  for (const key of CLASS_NAMES) if (CLASSES[key].uid === uid) return { ...CLASSES[key], key };
-  return undefined;
+  return BY_UID.get(uid);
 }
 
 export interface Product {

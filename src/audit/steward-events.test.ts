@@ -74,3 +74,17 @@ describe('steward events: OCSF 1.1 mapping of decision-log rows', () => {
     }
   });
 });
+
+describe('conformed events: fast canonical form', () => {
+  it('JSON.stringify of a conformed event equals its canonical JSON, for every kind', async () => {
+    const { conformedJson } = await import('./lake-schema.js');
+    for (const r of Object.values(KINDS)) {
+      const c = conform(decisionToEvent(r)).event;
+      assert.equal(conformedJson(c), canonicalJson(c));
+    }
+    // Keys out of order and unknown attributes are still put right.
+    const messy = conform({ time: 1, zzz: { b: 1, a: 2 }, actor: { user: { uid: 'u', name: 'n' } }, class_uid: 6003 }).event;
+    assert.equal(conformedJson(messy), canonicalJson(messy));
+    assert.deepEqual(JSON.parse(messy['unmapped'] as string), { zzz: { a: 2, b: 1 } });
+  });
+});

@@ -248,9 +248,9 @@ function compileCondition(c: Condition): Pred {
   return (r) => (get(r, c.path) !== undefined && get(r, c.path) !== null) === c.exists;
 }
 
-function setPath(target: { [key: string]: Json }, path: string, value: Json | undefined): void {
+function setPath(target: { [key: string]: Json }, path: string | readonly string[], value: Json | undefined): void {
   if (value === undefined) return;
-  const parts = path.split('.');
+  const parts = typeof path === 'string' ? path.split('.') : path;
   let cur = target;
   for (let i = 0; i < parts.length - 1; i++) {
     const k = parts[i] as string;
@@ -267,12 +267,13 @@ export function compileMapping(m: Mapping): (record: unknown) => MapResult {
   const severity = m.severity === undefined ? (): Json => 1 : compileExpr(m.severity);
   const status = m.status === undefined ? (): Json | undefined => undefined : compileExpr(m.status);
   const version = m.product.version === undefined ? (): Json | undefined => undefined : compileExpr(m.product.version);
-  const common = Object.entries(m.common).map(([k, e]) => [k, compileExpr(e)] as const);
+  // Target paths are split once here, not per record.
+  const common = Object.entries(m.common).map(([k, e]) => [k.split('.'), compileExpr(e)] as const);
   const rules = m.rules.map((rule) => ({
     rule,
     when: rule.when === undefined ? (): boolean => true : compileCondition(rule.when),
     activity: compileExpr(rule.activity),
-    fields: Object.entries(rule.fields).map(([k, e]) => [k, compileExpr(e)] as const),
+    fields: Object.entries(rule.fields).map(([k, e]) => [k.split('.'), compileExpr(e)] as const),
   }));
   const unmapped = (m.unmapped ?? []).map((p) => [p, (r: unknown) => asJson(get(r, p))] as const);
 

@@ -1,0 +1,64 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createAuditBuffer } from './audit-buffer.js';
+import type { DecisionLogEntry } from '../store/decision-log.js';
+
+const entry = (i: number): DecisionLogEntry => ({ actor: 'user:a', action: 'authorize.SELECT', resource: `t${i}`, result: 'allow', reason: 'ok' });
+
+describe('audit buffer (group commit)', () => {
+  it('writes what arrives during a commit in the next single batch, in order', async () => {
+    const batches: string[][] = [];
+    const buf = createAuditBuffer(async (es) => {
+      batches.push(es.map((e) => e.resource));
+      await new Promise((r) => setTimeout(r, 5));
+    }, { maxBatch: 100, maxDelayMs: 1 });
+    const done = Array.from({ length: 250 }, (_, i) => buf.record(entry(i)));
+    await Promise.all(done);
+    assert.deepEqual(batches.flat(), Array.from({ length: 250 }, (_, i) => `t${i}`));
+    assert.ok(batches.length <= 4, `${batches.length} batches`);
+    assert.equal(buf.pending, 0);
+  });
+
+  it('a bad entry is refused alone; a failed commit rejects exactly its batch', async () => {
+    let fail = true;
+    const buf = createAuditBuffer(async () => {
+      if (fail) {
+        fail = false;
+        throw new Error('disk full');
+      }
+    }, { maxDelayMs: 1 });
+    await assert.rejects(buf.record({ ...entry(0), result: 'maybe' as 'allow' }), /unknown decision result/);
+    await assert.rejects(buf.record(entry(1)), /disk full/);
+    await buf.record(entry(2));
+    await buf.close();
+  });
+});
+
+describe('audit buffer: push', () => {
+  it('builds lazy entries in the drain and reports a failed commit of pushed entries', async () => {
+    const seen: string[] = [];
+    let built = 0;
+    const errors: number[] = [];
+    let fail = true;
+    const buf = createAuditBuffer(
+      async (es) => {
+        if (fail) {
+          fail = false;
+          throw new Error('down');
+        }
+        seen.push(...es.map((e) => e.resource));
+      },
+      { maxDelayMs: 1, onError: (_e, n) => errors.push(n) },
+    );
+    buf.push(() => {
+      built++;
+      return entry(0);
+    });
+    assert.equal(built, 0, 'not built on the caller\u2019s path');
+    await buf.drain();
+    assert.deepEqual(errors, [1]);
+    buf.push(entry(1));
+    await buf.drain();
+    assert.deepEqual(seen, ['t1']);
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * Group commit for decision-log appends on hot paths (a gateway authorizing
+ * every query). `record()` only pushes the entry into memory and returns at
+ * once; a background drain writes everything queued in one INSERT (the
+ * decision log's single-statement batch), then the next batch, so the cost of
+ * a commit is shared by every decision that arrived while the previous one
+ * was running.
+ *
+ * Durability semantics: an entry is durable when the promise `record()`
+ * returns resolves. A caller that must not answer before the audit row is
+ * safe (the HTTP routes today) awaits it; a caller that accepts a bounded
+ * window of loss on kill -9 (at most `maxBatch` entries or `maxDelayMs`,
+ * whichever comes first) does not, and pays only the push on its path.
+ * `close()` drains what is queued.
+ */
+import type { DecisionLogEntry, DecisionResult } from '../store/decision-log.js';
+import { DECISION_RESULTS } from '../store/decision-log.js';
+import { invalid } from '../errors.js';
+
+/** An entry, or a function that builds it: building then happens in the drain, off the decision path. */
+export type LazyEntry = DecisionLogEntry | (() => DecisionLogEntry);
+
+export interface AuditBuffer {
+  /** Queues an entry; the promise resolves when it is committed. */
+  record(entry: DecisionLogEntry): Promise<void>;
+  /**
+   * Queues an entry without a promise of its own (the cheapest call on a hot
+   * path); `drain()` tells when everything pushed so far is committed. A failed
+   * commit of pushed entries is reported through `onError`.
+   */
+  push(entry: LazyEntry): void;
+  /** Resolves when everything queued so far is committed. */
+  drain(): Promise<void>;
+  /** Entries queued and not yet committed. */
+  readonly pending: number;
+  close(): Promise<void>;
+}
+
+export interface AuditBufferOptions {
+  readonly maxBatch?: number;
+  readonly onError?: (e: unknown, lost: number) => void;
+  /** How long a lone entry may wait for company before it is written anyway. */
+  readonly maxDelayMs?: number;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+const NO_WAITER: Waiter = { resolve: () => {}, reject: () => {} };
+
+export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promise<void>, options: AuditBufferOptions = {}): AuditBuffer {
+  const maxBatch = options.maxBatch ?? 5_000;
+  const maxDelayMs = options.maxDelayMs ?? 5;
+  let queue: LazyEntry[] = [];
+  let waiters: Waiter[] = [];
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const run = (): Promise<void> => {
+    if (running !== undefined) return running;
+    running = (async () => {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, maxBatch);
+        const ws = waiters.slice(0, maxBatch);
+        queue = queue.slice(batch.length);
+        waiters = waiters.slice(ws.length);
+        try {
+          await append(batch.map((e) => (typeof e === 'function' ? e() : e)));
+          for (const w of ws) w.resolve();
+        } catch (e) {
+          for (const w of ws) w.reject(e);
+          const lost = ws.filter((w) => w === NO_WAITER).length;
+          if (lost > 0) (options.onError ?? ((err: unknown, n: number) => console.error(`[steward] ${n} audit entries not written: ${(err as Error).message}`)))(e, lost);
+        }
+      }
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const schedule = (): void => {
+    if (queue.length >= maxBatch) {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      void run();
+      return;
+    }
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      void run();
+    }, maxDelayMs);
+  };
+
+  return {
+    record(entry) {
+      // Refuse a bad entry alone, so it cannot fail the batch it would share.
+      if (!(DECISION_RESULTS as readonly string[]).includes(entry.result as DecisionResult)) {
+        return Promise.reject(invalid('result', `unknown decision result \`${String(entry.result)}\``));
+      }
+      const p = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
+      queue.push(entry);
+      schedule();
+      return p;
+    },
+    push(entry) {
+      queue.push(entry);
+      waiters.push(NO_WAITER);
+      schedule();
+    },
+    async drain() {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      while (queue.length > 0 || running !== undefined) await run();
+    },
+    get pending() {
+      return queue.length;
+    },
+    async close() {
+      await this.drain();
+    },
+  };
+}
