@@ -160,6 +160,10 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const scopedDesired = desiredState({ world: changed, engine: engine2, target: TARGET, now, tables: scope.tables, personalUsers: personal, loginRoles: new Set(world.users.map((u) => `bench_${u.name}`)) });
   const incremental = diffStates(scopedDesired, scopedActual, { target: TARGET });
   const incrementalMs = performance.now() - t2;
+  // again on the now-warm engine: the first run above also paid the engine's lazy per-principal caches
+  const t3 = performance.now();
+  diffStates(desiredState({ world: changed, engine: engine2, target: TARGET, now, tables: scope.tables, personalUsers: personal, loginRoles: new Set(world.users.map((u) => `bench_${u.name}`)) }), scopedActual, { target: TARGET });
+  const warmMs = performance.now() - t3;
   t0 = performance.now();
   const resync = diffStates(desiredState({ world: changed, engine: engine2, target: TARGET, now, loginRoles: new Set(world.users.map((u) => `bench_${u.name}`)) }), synced, { target: TARGET });
   const resyncMs = performance.now() - t0;
@@ -191,7 +195,7 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString() },
     world: { tables: nTables, roles: desired.roles.length, groups: nGroups, users: world.users.length, filters: world.filters.length, engineBuildMs: buildMs },
     fullPlan: { ms: fullMs, desiredMs, diffMs, heapMb: heapFull, statements: full.steps.length, items: desired.items.size },
-    tagChange: { scopeMs, planMs: incrementalMs, statements: incremental.steps.length, fullResyncStatements: resync.steps.length, fullResyncMs: resyncMs, sql: incremental.steps.map((s) => s.sql) },
+    tagChange: { scopeMs, planMs: incrementalMs, warmPlanMs: warmMs, statements: incremental.steps.length, fullResyncStatements: resync.steps.length, fullResyncMs: resyncMs, sql: incremental.steps.map((s) => s.sql) },
     apply,
     goals: { fullPlanMs: 3000, tagChangePlanMs: 50 },
   };
@@ -203,7 +207,7 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const f = (x: number, d = 0): string => x.toFixed(d);
   const rows: [string, string][] = [
     [`full plan, ${nTables} tables × ${desired.roles.length} roles (desired + diff)`, `${f(fullMs)} ms (desired ${f(desiredMs)} ms, diff ${f(diffMs)} ms), heap +${f(heapFull)} MB, ${full.steps.length} statements — goal ≤ 3000 ms`],
-    ['one tag change: plan of the affected table', `${f(incrementalMs, 1)} ms (scope ${f(scopeMs)} ms), ${incremental.steps.length} statements vs ${resync.steps.length} for a full re-sync (${f(resyncMs)} ms) — goal ≤ 50 ms`],
+    ['one tag change: plan of the affected table', `${f(incrementalMs, 1)} ms on a fresh engine, ${f(warmMs, 1)} ms warm (scope ${f(scopeMs)} ms), ${incremental.steps.length} statements vs ${resync.steps.length} for a full re-sync (${f(resyncMs)} ms) — goal ≤ 50 ms`],
     [`apply on local PostgreSQL (${sliceTables}-table slice)`, `${f(apply.perSecond)} statements/s (${apply.statements} in ${f(apply.seconds, 2)} s)`],
     ['engine build (not part of the plan)', `${f(buildMs)} ms`],
   ];
