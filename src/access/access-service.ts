@@ -26,7 +26,8 @@ import { insertDecisions, type DecisionLogEntry } from '../store/decision-log.js
 import { applyChanges, stableJson, type Change } from '../policy/changes.js';
 import { assertValidWorld } from '../policy/validate.js';
 import type { Grant, PolicyWorld, PrincipalRef } from '../policy/model.js';
-import { resourceToString } from '../policy/model.js';
+import { EMPTY_WORLD, resourceToString } from '../policy/model.js';
+import { createEngine } from '../policy/engine.js';
 import { membershipGraph, principalSet } from '../policy/principals.js';
 import { StewardError } from '../errors.js';
 import type { AccessConfig, AccessRequest, RequestStatus } from './access-types.js';
@@ -130,6 +131,9 @@ interface Effects {
 }
 
 const MAX_RETRIES = 8;
+
+/** Stands in for the world when a transaction provably needs none (grant deletes, nobody to notify). */
+const NO_WORLD: Snapshot = { version: -1, world: EMPTY_WORLD, engine: createEngine(EMPTY_WORLD) };
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -148,6 +152,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
   const clock = options.now ?? Date.now;
   const batchSize = options.batchSize ?? 500;
   let cachedSettings = toAccessConfig({}).settings.notifications;
+  let lastSnapshot: Snapshot | undefined;
   const deliverer = options.deliverer ?? createDeliverer(() => cachedSettings);
 
   const loadConfig = async (tx: Db = db): Promise<AccessConfig> => {
@@ -164,9 +169,15 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
    * entries, outbox rows) in the same transaction. Retries on version
    * conflicts, deadlocks and serialization failures.
    */
-  async function inTransaction<T>(fn: (tx: Db, snap: Snapshot, eff: Effects, config: AccessConfig) => Promise<T>): Promise<T> {
+  async function inTransaction<T>(fn: (tx: Db, snap: Snapshot, eff: Effects, config: AccessConfig) => Promise<T>, options: { staleWorldOk?: boolean } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const snap = await state.snapshot();
+      // Ends without guardrail lifts only delete grants (always valid, no version check) and
+      // use the world for notification recipients only, so a slightly stale snapshot is fine
+      // there and saves rebuilding a large world on every expiry tick.
+      const stale = options.staleWorldOk === true && attempt === 0;
+      const quiet = cachedSettings.smtp === undefined && (cachedSettings.webhooks ?? []).length === 0;
+      const snap = stale && lastSnapshot !== undefined ? lastSnapshot : stale && quiet ? NO_WORLD : await state.snapshot();
+      if (snap !== NO_WORLD) lastSnapshot = snap;
       const config = await loadConfig();
       try {
         return await db.transaction(async (tx) => {
@@ -257,6 +268,15 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       eff.needsVersion = true;
     }
     await store.deleteTimers(req.id, tx);
+  }
+
+  /** `withdraw` for many requests with a constant number of statements (the expiry hot path). */
+  async function withdrawMany(tx: Db, snap: Snapshot, eff: Effects, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) eff.changes.push({ op: 'delete', kind: 'grant', key: grantIdFor(id) });
+    const lifted = new Set((await store.liftRequestsAmong(ids, tx)).map((l) => l.requestId));
+    for (const id of lifted) await withdraw(tx, snap, eff, { id });
+    await store.deleteTimersOf(ids, tx);
   }
 
   /** pending → approved → scheduled (→ active when the start time has come). */
@@ -651,24 +671,38 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       let fired = 0;
       for (;;) {
         const now = nowArg ?? clock();
+        // Cheap checks outside any transaction: is anything due, and does it need the current world?
+        const { rows: due } = await db.query<{ due: number; world: number }>(
+          `SELECT count(*) AS due,
+                  count(*) FILTER (WHERE t.kind = 'activate' OR EXISTS (SELECT 1 FROM steward.access_lifts l WHERE l.request_id = t.request_id)) AS world
+           FROM (SELECT request_id, kind FROM steward.access_timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2) t`,
+          [iso(now), batchSize],
+        );
+        if ((due[0]?.due ?? 0) === 0) return fired;
+        const staleWorldOk = (due[0]?.world ?? 0) === 0;
         const n = await inTransaction(async (tx, snap, eff) => {
-          const timers = await store.claimDueTimers(now, batchSize, tx);
-          let done = 0;
-          for (const t of timers) {
-            // Another process (or an API call) holds the request: leave the timer for the next tick.
-            const req = await store.getRequest(t.requestId, tx, { lock: true, skipLocked: true });
-            if (req === null) continue;
-            done++;
-            await store.deleteTimer(t.requestId, t.kind, tx);
+          // One statement claims due timers and locks their requests; rows another process
+          // (or an API call) holds are skipped and stay for the next tick.
+          const claimed = await store.claimDue(now, batchSize, tx);
+          await store.deleteTimerPairs(claimed.map((c) => ({ requestId: c.request.id, kind: c.kind })), tx);
+          const current = new Map<string, AccessRequest>();
+          const changed = new Map<string, AccessRequest>();
+          const withdrawn: string[] = [];
+          const cleared: string[] = [];
+          for (const c of claimed) {
+            const req = current.get(c.request.id) ?? c.request;
             const ended = Date.parse(req.endAt) <= now;
-            switch (t.kind) {
+            let next: AccessRequest | undefined;
+            switch (c.kind) {
               case 'activate':
                 if (req.status !== 'scheduled') break;
                 if (ended) {
-                  const next = step(req, 'end', 'system', 'its window passed before it could be activated', eff);
-                  await withdraw(tx, snap, eff, req);
-                  await store.updateRequest(next, tx);
-                } else await activate(tx, snap, eff, req, 'system', 'start time reached');
+                  next = step(req, 'end', 'system', 'its window passed before it could be activated', eff);
+                  withdrawn.push(req.id);
+                } else {
+                  current.set(req.id, await activate(tx, snap, eff, req, 'system', 'start time reached'));
+                  changed.delete(req.id);
+                }
                 break;
               case 'end':
                 if (req.status !== 'active' && req.status !== 'scheduled') break;
@@ -676,11 +710,8 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
                   await store.setTimer(req.id, 'end', req.endAt, tx); // extended since the timer was set
                   break;
                 }
-                {
-                  const next = step(req, 'end', 'system', `end time ${req.endAt} reached`, eff, { lagMs: now - Date.parse(req.endAt) });
-                  await withdraw(tx, snap, eff, req);
-                  await store.updateRequest(next, tx);
-                }
+                next = step(req, 'end', 'system', `end time ${req.endAt} reached`, eff, { lagMs: now - Date.parse(req.endAt) });
+                withdrawn.push(req.id);
                 break;
               case 'expire':
                 if (req.status !== 'pending') break;
@@ -688,20 +719,24 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
                   await store.setTimer(req.id, 'expire', req.pendingUntil, tx);
                   break;
                 }
-                {
-                  const next = step(req, 'expire', 'system', `no decision before ${req.pendingUntil}`, eff);
-                  await store.deleteTimers(req.id, tx);
-                  await store.updateRequest(next, tx);
-                }
+                next = step(req, 'expire', 'system', `no decision before ${req.pendingUntil}`, eff);
+                cleared.push(req.id);
                 break;
               default: {
-                const never: never = t.kind;
+                const never: never = c.kind;
                 throw new StewardError('STEWARD_E_INTERNAL', `unknown timer kind \`${String(never)}\``);
               }
             }
+            if (next !== undefined) {
+              current.set(req.id, next);
+              changed.set(req.id, next);
+            }
           }
-          return { claimed: timers.length, done };
-        });
+          await withdrawMany(tx, snap, eff, withdrawn);
+          await store.deleteTimersOf(cleared, tx);
+          await store.updateRequests([...changed.values()], tx);
+          return { claimed: claimed.length, done: claimed.length };
+        }, { staleWorldOk });
         fired += n.done;
         if (n.claimed < batchSize || n.done === 0) return fired;
       }

@@ -230,6 +230,72 @@ export async function claimDueTimers(now: number, limit: number, tx: Db): Promis
   return rows.map((r) => ({ requestId: r.request_id, kind: r.kind, dueAt: r.due_at }));
 }
 
+/**
+ * Due timers joined with their requests, both locked for this transaction in
+ * one statement. `SKIP LOCKED` lets several server processes on one
+ * PostgreSQL each take a disjoint batch and skips requests an API call is
+ * changing; on PGlite (one connection) it changes nothing. Approvals are not
+ * loaded (timers never need them).
+ */
+export async function claimDue(now: number, limit: number, tx: Db): Promise<{ kind: TimerKind; request: AccessRequest }[]> {
+  const { rows } = await tx.query<RequestRow & { kind: TimerKind }>(
+    `SELECT t.kind, ${COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}
+     FROM steward.access_timers t JOIN steward.access_requests r ON r.id = t.request_id
+     WHERE t.due_at <= $1 ORDER BY t.due_at, t.request_id LIMIT $2
+     FOR UPDATE OF t, r SKIP LOCKED`,
+    [new Date(now).toISOString(), limit],
+  );
+  return rows.map((r) => ({ kind: r.kind, request: fromRow(r, []) }));
+}
+
+export async function deleteTimerPairs(pairs: readonly { requestId: string; kind: TimerKind }[], tx: Db): Promise<void> {
+  if (pairs.length === 0) return;
+  await tx.query(
+    `DELETE FROM steward.access_timers t USING jsonb_to_recordset($1::jsonb) AS x(request_id text, kind text)
+     WHERE t.request_id = x.request_id AND t.kind = x.kind`,
+    [JSON.stringify(pairs.map((p) => ({ request_id: p.requestId, kind: p.kind })))],
+  );
+}
+
+export async function deleteTimersOf(ids: readonly string[], tx: Db): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.query('DELETE FROM steward.access_timers WHERE request_id IN (SELECT jsonb_array_elements_text($1::jsonb))', [JSON.stringify(ids)]);
+}
+
+/** Writes the mutable fields of many requests in one statement. */
+export async function updateRequests(reqs: readonly AccessRequest[], tx: Db): Promise<void> {
+  if (reqs.length === 0) return;
+  await tx.query(
+    `UPDATE steward.access_requests AS r
+     SET status = x.status, start_at = x.start_at, end_at = x.end_at, duration_seconds = x.duration_seconds, extension = x.extension, error = x.error, updated_at = x.updated_at
+     FROM jsonb_to_recordset($1::jsonb) AS x(id text, status text, start_at timestamptz, end_at timestamptz, duration_seconds integer, extension jsonb, error text, updated_at timestamptz)
+     WHERE r.id = x.id`,
+    [
+      JSON.stringify(
+        reqs.map((r) => ({
+          id: r.id,
+          status: r.status,
+          start_at: r.startAt,
+          end_at: r.endAt,
+          duration_seconds: r.durationSeconds,
+          extension: r.extension ?? null,
+          error: r.error ?? null,
+          updated_at: r.updatedAt,
+        })),
+      ),
+    ],
+  );
+}
+
+export async function liftRequestsAmong(ids: readonly string[], tx: Db): Promise<{ requestId: string }[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await tx.query<{ request_id: string }>(
+    'SELECT DISTINCT request_id FROM steward.access_lifts WHERE request_id IN (SELECT jsonb_array_elements_text($1::jsonb))',
+    [JSON.stringify(ids)],
+  );
+  return rows.map((r) => ({ requestId: r.request_id }));
+}
+
 export async function nextTimerDue(tx: Db): Promise<number | null> {
   const { rows } = await tx.query<{ due_at: Date | null }>('SELECT min(due_at) AS due_at FROM steward.access_timers');
   const d = rows[0]?.due_at;
