@@ -11,6 +11,7 @@ import { registerPrincipalCommands } from './principal-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerCodeCommands } from './code-commands.js';
 import { registerDemoCommands } from './demo-commands.js';
+import { registerWarehouseCommands } from './warehouse-commands.js';
 import { registerAccessCommands } from './access-commands.js';
 import { registerQueryCommands } from './query-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerCatalogCommands(program);
   registerPrincipalCommands(program);
   registerPolicyCommands(program);
+  registerWarehouseCommands(program);
   registerAccessCommands(program);
   registerQueryCommands(program);
   registerAuditCommands(program);
