@@ -320,6 +320,23 @@ describe('personas', () => {
   });
 });
 
+describe('session activity', () => {
+  it('links what the requester did while active (gateway queries log details.principal), visible to approvers and auditors', async () => {
+    const r = await h.access.request(as('amy'), { scope: 'lake.claims', permissionSet: 'read', durationSeconds: 600, justification: 'x' });
+    await h.state.log([{ actor: 'user:amy', action: 'query', resource: 'lake.claims.payments', result: 'allow', reason: 'before activation' }]);
+    await new Promise((res) => setTimeout(res, 5));
+    await h.access.approve(as('carol'), r.id);
+    await h.state.log([
+      { actor: 'user:admin', action: 'query', resource: 'lake.claims.payments', result: 'allow', reason: 'as amy', details: { principal: 'user:amy' } },
+      { actor: 'user:bob', action: 'query', resource: 'lake.finance.revenue', result: 'allow', reason: 'someone else' },
+    ]);
+    const seen = await h.access.activity(as('dana'), r.id);
+    assert.deepEqual(seen.map((e) => e.reason), ['as amy']);
+    assert.deepEqual((await h.access.activity(as('carol'), r.id)).length, 1);
+    await refusal(h.access.activity(as('bob'), r.id), 'STEWARD_E_NOT_FOUND', /not found/);
+  });
+});
+
 describe('dry run and reconciliation', () => {
   it('shows what the request adds: tables, columns, rows', async () => {
     const r = await h.access.request(as('alice'), { scope: 'lake.claims', permissionSet: 'read-with-pii', durationSeconds: 600, justification: 'x' });
