@@ -602,8 +602,10 @@ function runtimeError(e: unknown, p: QueryPlan, principal: PrincipalRef): Stewar
     for (const q of quoted) {
       const table = p.hidden.get(q);
       if (table !== undefined) {
+        const [catalog = '', database = '', name = ''] = table.split('.');
+        const d = p.snapshot.engine.authorize({ principal, action: 'SELECT', resource: { level: 'column', catalog, database, table: name, column: q } });
         return refusal(
-          `permission denied: \`${principal}\` may not read column \`${q}\` of \`${table}\`; it needs SELECT on that column: a table grant, a columns grant that includes it, or a data-filter grant whose columns include it (a guardrail may also be removing it)`,
+          `permission denied: \`${principal}\` may not read column \`${q}\` of \`${table}\`; ${whyDenied(d, 'SELECT on that column: a table grant, a columns grant that includes it, or a data-filter grant whose columns include it')}`,
           [{ path: `${table}.${q}`, message: 'SELECT' }],
         );
       }

@@ -470,7 +470,7 @@ describe('hostile queries: specific answers', () => {
     const o = await viaHttp(f, 'alice', `SELECT ssn FROM ${T}`);
     assert.equal(o.status, 403);
     assert.match(o.message ?? '', /column `ssn` of `lake\.claims\.patient_claims`/);
-    assert.match(o.message ?? '', /columns grant/);
+    assert.match(o.message ?? "", /guardrail `pii-requires-privacy-officer`|columns grant/);
   });
   it('answers not-found for a table the principal cannot DESCRIBE, exactly as for a missing table', async () => {
     const hidden = await viaHttp(f, 'bob', `SELECT * FROM ${T}`);
