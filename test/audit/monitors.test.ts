@@ -58,7 +58,6 @@ describe('monitors', () => {
     });
     await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
     smtpPort = (smtp.server.address() as AddressInfo).port;
-    await s.call('POST', '/v1/demo', {});
   });
   after(async () => {
     await s.close();
