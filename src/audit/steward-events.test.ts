@@ -26,9 +26,12 @@ export const KINDS: Record<string, StoredDecision> = {
   tokenCreate: row({ actor: 'user:admin', action: 'token.create', resource: 'user:carol', result: 'ok', reason: 'token 1 (user)' }),
   catalogCreate: row({ actor: 'user:admin', action: 'catalog.create', resource: 'warehouse', result: 'ok', reason: '1 change(s)' }),
   whoCanAccess: row({ actor: 'user:admin', action: 'who-can-access.SELECT', resource: 'lake.claims.patient_claims', result: 'ok', reason: '3 principal(s)' }),
-  accessRequest: row({ actor: 'user:alice', action: 'access.request', resource: 'lake.finance.revenue', result: 'ok', reason: 'requested', details: { requestId: 'r1', principal: 'user:alice' } }),
-  accessApprove: row({ actor: 'user:carol', action: 'access.approve', resource: 'lake.finance.revenue', result: 'ok', reason: 'approved', details: { requestId: 'r1', principal: 'user:alice', permissions: ['SELECT'] } }),
-  accessExpire: row({ actor: 'system', action: 'access.expire', resource: 'lake.finance.revenue', result: 'ok', reason: 'expired', details: { requestId: 'r1', principal: 'user:alice' } }),
+  // The shapes src/access writes (`access.<event>`, resource `access-request:<id>`).
+  accessRequest: row({ actor: 'user:alice', action: 'access.request', resource: 'access-request:r1', result: 'ok', reason: 'requested', details: { requestId: 'r1', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
+  accessApprove: row({ actor: 'user:carol', action: 'access.approve', resource: 'access-request:r1', result: 'ok', reason: 'pending → approved', details: { requestId: 'r1', from: 'pending', to: 'approved', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
+  accessActivate: row({ actor: 'system', action: 'access.activate', resource: 'access-request:r1', result: 'ok', reason: 'approved → active', details: { requestId: 'r1', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
+  accessEnd: row({ actor: 'system', action: 'access.end', resource: 'access-request:r1', result: 'ok', reason: 'active → ended', details: { requestId: 'r1', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
+  accessExtendReject: row({ actor: 'user:carol', action: 'access.extend.reject', resource: 'access-request:r1', result: 'ok', reason: 'no', details: { requestId: 'r1' } }),
   unknownError: row({ actor: 'user:bob', action: 'gateway.query', resource: 'lake.finance.revenue', result: 'error', reason: 'timeout' }),
 };
 
@@ -51,9 +54,16 @@ describe('steward events: OCSF 1.1 mapping of decision-log rows', () => {
     assert.equal(cls('authFailure'), 3002);
     assert.equal(cls('userPut'), 3001);
     assert.equal(cls('grantCreate'), 3001);
-    assert.equal(cls('accessApprove'), 3005);
-    assert.equal(cls('accessExpire'), 3005);
+    assert.equal(cls('accessActivate'), 3005);
+    assert.equal(cls('accessEnd'), 3005);
+    assert.equal(cls('accessApprove'), 6003);
     assert.equal(cls('accessRequest'), 6003);
+    assert.equal(cls('accessExtendReject'), 6003);
+    const activate = decisionToEvent(KINDS['accessActivate'] as StoredDecision) as { activity_id: number; user: { uid: string }; privileges: string[]; resources: { uid: string }[] };
+    assert.equal(activate.activity_id, 1);
+    assert.equal(activate.user.uid, 'user:alice');
+    assert.deepEqual(activate.privileges, ['read']);
+    assert.equal(activate.resources[0]?.uid, 'lake.finance');
     assert.equal(cls('catalogCreate'), 6003);
   });
 

@@ -41,8 +41,8 @@ export function crudActivity(action: string): 1 | 2 | 3 | 4 | 99 {
   const verb = action.split(/[.:]/).pop()?.toLowerCase() ?? '';
   if (/^(create|put|add|register|insert|request|submit|bootstrap|create_table)$/.test(verb)) return 1;
   if (/^(select|describe|read|get|list|query|show|explain|effective-permissions)$/.test(verb) || action.startsWith('who-can-access')) return 2;
-  if (/^(update|alter|refresh|apply|assign|unassign|approve|deny|reject|cancel|change|set)$/.test(verb)) return 3;
-  if (/^(delete|drop|remove|revoke|expire|purge)$/.test(verb)) return 4;
+  if (/^(update|alter|refresh|apply|assign|unassign|approve|approve_partial|deny|reject|cancel|change|set|schedule|extend|expire|activate|end|fail|config|sweep)$/.test(verb)) return 3;
+  if (/^(delete|drop|remove|revoke|purge)$/.test(verb)) return 4;
   return 99;
 }
 
@@ -181,23 +181,27 @@ function accountChange(row: StoredDecision, activityId: number, activityName?: s
 }
 
 /**
- * Access requests (src/access): granting or ending access is User Access
- * Management (Assign / Revoke Privileges); the other steps of the lifecycle
- * (request, deny, cancel, comment) are API Activity on the request.
+ * Access requests (src/access, actions `access.<event>`): the moment access
+ * starts (`access.activate`) is User Access Management Assign Privileges, the
+ * moment it stops (`access.end`, `access.revoke`) Revoke Privileges. The other
+ * steps (`request`, `approve`, `approve_partial`, `reject`, `cancel`,
+ * `schedule`, `extend.*`, `expire` of an unanswered request, `fail`) are API
+ * Activity on the request (`access.request` Create, the rest Update).
  */
 function accessEvent(row: StoredDecision): OcsfEvent {
   const d = row.details ?? {};
+  if (row.action.split('.').length > 2) return apiActivity(row, crudActivity(row.action));
   const verb = row.action.split('.').pop() ?? '';
-  const requester = str(d['principal']) ?? str(d['requester']) ?? (/^(user|group):/.test(row.resource) ? row.resource : undefined);
-  const assign = /^(approve|approved|grant|granted|activate|activated)$/.test(verb);
-  const revoke = /^(expire|expired|revoke|revoked|end|ended)$/.test(verb);
+  const requester = str(d['requester']) ?? str(d['principal']) ?? (/^(user|group):/.test(row.resource) ? row.resource : undefined);
+  const assign = verb === 'activate';
+  const revoke = verb === 'end' || verb === 'revoke';
   if (!assign && !revoke) return apiActivity(row, crudActivity(row.action));
   const event = common(row, 'user_access', assign ? 1 : 2);
   event['actor'] = actorOf(row);
   event['user'] = requester === undefined ? { name: 'unrecorded', uid: 'unknown' } : userObject(requester);
   const perms = strings(d['permissions']);
-  event['privileges'] = perms.length > 0 ? perms : [str(d['permission']) ?? 'access'];
-  const target = str(d['resource']) ?? row.resource;
+  event['privileges'] = perms.length > 0 ? perms : [str(d['permissionSet']) ?? str(d['permission']) ?? 'access'];
+  const target = str(d['scope']) ?? str(d['resource']) ?? row.resource;
   event['resources'] = [{ type: resourceType(target), uid: target }];
   event['src_endpoint'] = srcEndpoint(row);
   const id = str(d['requestId']) ?? str(d['id']);
