@@ -230,10 +230,18 @@ export function canonicalManagedWorld(w: ManagedWorld): ManagedWorld {
   };
 }
 
-/** Only the managed fields of a world (a full `PolicyWorld` is accepted). */
+/**
+ * Grants with this id prefix belong to just-in-time access (docs/access.md):
+ * they come and go with approved requests, so policy files neither export nor
+ * remove them, and may not declare them.
+ */
+export const RUNTIME_GRANT_PREFIX = 'jit-';
+
+/** Only the managed fields of a world (a full `PolicyWorld` is accepted), without runtime grants. */
 export function managedPart(w: ManagedWorld): ManagedWorld {
   const out: Record<string, unknown> = {};
   for (const kind of MANAGED_KINDS) out[MANAGED_FIELD[kind]] = w[MANAGED_FIELD[kind]];
+  out['grants'] = w.grants.filter((g) => !g.id.startsWith(RUNTIME_GRANT_PREFIX));
   return out as unknown as ManagedWorld;
 }
 
@@ -304,7 +312,8 @@ export function derivedGrantId(principal: PrincipalRef, resource: GrantResource)
   const hash = createHash('sha256').update(stableJson({ principal, resource: r })).digest('hex').slice(0, 8);
   const who = principal.slice(principal.indexOf(':') + 1);
   const what = r.kind === 'catalog' ? r.catalog : r.kind === 'database' ? r.database : r.kind === 'tag' ? 'tags' : r.table;
-  return `${who.slice(0, 60)}-${what.slice(0, 50)}-${hash}`;
+  const id = `${who.slice(0, 60)}-${what.slice(0, 50)}-${hash}`;
+  return id.startsWith(RUNTIME_GRANT_PREFIX) ? `g-${id}` : id;
 }
 
 export function grantIdOf(g: Pick<DocGrant, 'id' | 'principal' | 'resource'>): string {
@@ -417,6 +426,9 @@ export function toManagedWorld(doc: PolicyDocument, options: ConvertOptions): Ma
   );
   const guardrails: Guardrail[] = Object.entries(doc.guardrails ?? {}).map(([name, g]) => guardrailFromDoc(name, g));
 
+  for (const g of grants) {
+    if (g.id.startsWith(RUNTIME_GRANT_PREFIX)) problems.add('grant', g.id, `grant ids starting with \`${RUNTIME_GRANT_PREFIX}\` are reserved for just-in-time access`);
+  }
   const world = canonicalManagedWorld({ users, groups, memberships, idpMappings, tagKeys, tagAssignments, filters, grants, guardrails });
   checkReferences(world, problems, options.catalog);
   if (problems.details.length > 0) throw policyError('STEWARD_E_VALIDATION', problems.details);

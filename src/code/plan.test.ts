@@ -84,3 +84,18 @@ test('the JSON form carries totals, per-kind summary, entries and the changes to
   assert.equal(json.changes.length, 4);
   assert.deepEqual(json.entries.find((e) => e.kind === 'tagKey'), { action: 'change', kind: 'tagKey', key: 'pii', detail: '', fields: ['values +internal'] });
 });
+
+test('policy files neither remove nor declare just-in-time grants (an apply must not end approved access)', () => {
+  const jit = { id: 'jit-ar-1', principal: 'user:alice' as const, resource: { kind: 'table' as const, catalog: 'lake', database: 'claims', table: 'patient_claims' }, permissions: ['SELECT' as const], grantable: [], notAfter: '2030-01-01T00:00:00Z' };
+  const world = { ...DEMO_CATALOG, users: [{ name: 'alice' }], grants: [jit] };
+  const desired = toManagedWorld({ apiVersion: 'steward/v1', users: { alice: {} } }, { parsePredicate: stubParsePredicate, catalog: DEMO_CATALOG });
+  assert.equal(planPolicy(world, desired).changes.length, 0);
+  assert.throws(
+    () =>
+      toManagedWorld(
+        { apiVersion: 'steward/v1', users: { alice: {} }, grants: [{ id: 'jit-mine', principal: 'user:alice', resource: 'lake.claims.patient_claims', permissions: ['SELECT'] }] },
+        { parsePredicate: stubParsePredicate, catalog: DEMO_CATALOG },
+      ),
+    /reserved for just-in-time/,
+  );
+});

@@ -23,10 +23,12 @@ export const REVENUE_COLUMNS = ['month', 'hospital', 'region', 'revenue', 'cost'
 /** Only the catalog: what a workspace has before any policy is applied. */
 export const DEMO_CATALOG: PolicyWorld = {
   ...EMPTY_WORLD,
-  catalogs: [{ name: 'lake' }],
+  // `steward.security` is the security lake's database (docs/security-lake.md), created before the demo policy is applied.
+  catalogs: [{ name: 'lake' }, { name: 'steward' }],
   databases: [
     { catalog: 'lake', name: 'claims' },
     { catalog: 'lake', name: 'finance' },
+    { catalog: 'steward', name: 'security' },
   ],
   tables: [table('claims', 'patient_claims', CLAIMS_COLUMNS), table('finance', 'revenue', REVENUE_COLUMNS)],
 };

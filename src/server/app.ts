@@ -122,11 +122,22 @@ export function tokenFrom(header: string | undefined): string | null {
 async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === '') return {};
+  let json: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    json = JSON.parse(text, forbidPrototypeKeys);
   } catch (e) {
+    if (isStewardError(e)) throw e;
     throw new StewardError('STEWARD_E_PARSE', `request body is not valid JSON: ${(e as Error).message}`);
   }
+  return json;
+}
+
+/** `__proto__` and friends have no business in a request; refusing them closes prototype-pollution paths in every handler at once. */
+function forbidPrototypeKeys(key: string, value: unknown): unknown {
+  if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+    throw new StewardError('STEWARD_E_VALIDATION', `body: field \`${key}\` is not allowed`, { details: [{ path: `body.${key}`, message: 'not allowed' }] });
+  }
+  return value;
 }
 
 function parseInput<T>(where: 'path' | 'query' | 'body', schema: z.ZodType<T> | undefined, value: unknown): T {
