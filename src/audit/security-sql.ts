@@ -1,9 +1,10 @@
 /**
  * SQL over the security lake for monitors: a private, sandboxed DuckDB whose
- * only tables are the security tables (`steward.security.<source>`, or just
- * `<source>`), and a check that refuses, before anything runs, SQL that does
- * not parse, is not one SELECT, calls a table function (`read_csv`, `query`,
- * ...) or names any other table.
+ * only tables are the security tables (`steward.security.<source>` or
+ * `security.<source>`), and a check that refuses, before anything runs, SQL
+ * that does not parse, is not one SELECT, calls a table function (`read_csv`,
+ * `query`, ...), names any other table, or uses a function outside the SQL
+ * gateway's allow-list (the gateway's own analyzer, src/gateway/analyze.ts).
  *
  * Defense in depth: the sandbox may read only the security folder
  * (`allowed_directories`), external access is off for everything else, and
@@ -16,6 +17,7 @@ import { openDuckDb, type DuckDb, type Row } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
 import { TABLE_COLUMNS } from './lake-schema.js';
 import { sourceDir } from './parquet-writer.js';
+import { analyzeStatement, refusal, type Json as TreeJson } from '../gateway/analyze.js';
 
 export const SECURITY_CATALOG = 'steward';
 export const SECURITY_DATABASE = 'security';
@@ -81,6 +83,16 @@ export async function checkSecuritySql(duckdb: DuckDb, sql: string, sources: rea
   });
   if (refused.length > 0) {
     throw new StewardError('STEWARD_E_FORBIDDEN', `monitor queries may read only the security tables (${SECURITY_CATALOG}.${SECURITY_DATABASE}.*); refused ${refused.slice(0, 5).join(', ')}`);
+  }
+  // Second, independent pass: the gateway's fail-closed analyzer (node kinds, function allow-list).
+  // It resolves `security.x` with its default catalog, so only the database and table are checked here.
+  try {
+    analyzeStatement(statements[0] as TreeJson, (name) => {
+      if (name.database !== SECURITY_DATABASE || !known.has(name.table)) throw refusal(`table \`${name.catalog}.${name.database}.${name.table}\` is not a security table`);
+    });
+  } catch (e) {
+    if (e instanceof StewardError) throw new StewardError('STEWARD_E_FORBIDDEN', `monitor query refused: ${e.message}`, { details: e.details });
+    throw e;
   }
   return { tables: [...tables].sort() };
 }

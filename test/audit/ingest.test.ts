@@ -125,7 +125,7 @@ describe('custom sources: ingest, quarantine, query, retention', () => {
     assert.equal(v.json.ok, true, JSON.stringify(v.json.problems));
     assert.equal(v.json.expired, 8);
     assert.equal(v.json.events, 1);
-    const q = await s.call('POST', '/v1/audit/query', { sql: 'SELECT count(*) AS n FROM cloudtrail' });
+    const q = await s.call('POST', '/v1/audit/query', { sql: 'SELECT count(*) AS n FROM security.cloudtrail' });
     assert.equal(q.json.rows[0].n, 1);
   });
 });

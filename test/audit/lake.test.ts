@@ -62,7 +62,7 @@ describe('security lake: outbox to Parquet, chain, governance', () => {
     const alice = q.json.rows.find((r: any) => r.actor.user.uid === 'user:alice');
     assert.equal(alice.status_id, 2);
     assert.equal(alice.actor.authorizations[0].policy.name, 'pii-requires-privacy-officer');
-    const auth = await s.call('POST', '/v1/audit/query', { sql: 'SELECT count(*) AS n FROM steward WHERE class_uid = 3002 AND status_id = 2' });
+    const auth = await s.call('POST', '/v1/audit/query', { sql: 'SELECT count(*) AS n FROM steward.security.steward WHERE class_uid = 3002 AND status_id = 2' });
     assert.ok(auth.json.rows[0].n >= 1, 'the bad token is an Authentication failure');
   });
 

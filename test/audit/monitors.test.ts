@@ -80,12 +80,14 @@ describe('monitors', () => {
       'SELECT * FROM steward.security.steward s JOIN claims.patient_claims c ON true',
       "SELECT * FROM steward.security.steward WHERE seq IN (SELECT 1 FROM read_parquet('/tmp/x.parquet'))",
       'SELECT * FROM steward.security.no_such_source',
+      "SELECT getenv('HOME') FROM steward.security.steward",
+      "SELECT current_setting('allowed_directories') FROM steward.security.steward",
     ]) {
       r = await create(sql);
       assert.equal(r.status, 403, sql);
       assert.equal(r.json.error.code, 'STEWARD_E_FORBIDDEN', sql);
     }
-    const ok = await create('WITH x AS (SELECT * FROM steward) SELECT count(*) FROM x');
+    const ok = await create('WITH x AS (SELECT * FROM steward.security.steward) SELECT count(*) FROM x');
     assert.equal(ok.status, 201, JSON.stringify(ok.json));
     assert.equal((await s.call('DELETE', '/v1/monitors/bad')).status, 200);
   });
@@ -155,7 +157,7 @@ describe('monitors', () => {
   });
 
   it('a webhook test notification, and an email through SMTP', async () => {
-    await s.call('POST', '/v1/monitors', { name: 'any-auth-failure', sql: 'SELECT * FROM steward WHERE class_uid = 3002', throttleSeconds: 0, action: { kind: 'webhook', url: `${url}/hook` } });
+    await s.call('POST', '/v1/monitors', { name: 'any-auth-failure', sql: 'SELECT * FROM security.steward WHERE class_uid = 3002', throttleSeconds: 0, action: { kind: 'webhook', url: `${url}/hook` } });
     const t = await s.call('POST', '/v1/monitors/any-auth-failure/test', {});
     assert.equal(t.status, 200, JSON.stringify(t.json));
     assert.equal(t.json.sent, true);
@@ -163,7 +165,7 @@ describe('monitors', () => {
     assert.equal(hook?.body.test, true);
     await s.call('POST', '/v1/monitors', {
       name: 'mail',
-      sql: 'SELECT count(*) AS n FROM steward',
+      sql: 'SELECT count(*) AS n FROM steward.security.steward',
       condition: { column: 'n', op: '>', value: 0 },
       action: { kind: 'email', to: ['soc@example.com'], from: 'steward@example.com', smtp: { host: '127.0.0.1', port: smtpPort } },
     });
