@@ -407,7 +407,7 @@ export async function run(options: PolicyBenchOptions = {}): Promise<PolicyBench
     }
     const engineSame = (reps * n) / (Number(process.hrtime.bigint() - e0) / 1e9);
     // the stateless call re-parses ~all policies per call; a handful of calls show its cost
-    const statelessCalls = quick ? 5 : 3;
+    const statelessCalls = quick ? 3 : 1;
     const policiesText = side.policyText;
     const s0 = performance.now();
     for (let i = 0; i < statelessCalls; i++) {
