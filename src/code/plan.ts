@@ -6,6 +6,7 @@
  * never delete one. Both sides are compared in canonical form, so a world that
  * means the same as the files (lists in another order) plans no changes.
  */
+import { describeGrantResource } from '../policy/grant-option.js';
 import type { Change, EntityTypes } from '../policy/changes.js';
 import { diffWorlds, entityKey, stableJson } from '../policy/changes.js';
 import type { Grant, GrantResource, PolicyWorld, TagExpression } from '../policy/model.js';
@@ -90,28 +91,8 @@ function findEntity(world: ManagedWorld, kind: ManagedKind, key: string): Entity
   return list.find((e) => entityKey(kind, e) === key);
 }
 
-export function grantResourceLabel(r: GrantResource): string {
-  switch (r.kind) {
-    case 'catalog':
-      return r.catalog;
-    case 'database':
-      return `${r.catalog}.${r.database}`;
-    case 'table':
-      return `${r.catalog}.${r.database}.${r.table}`;
-    case 'columns':
-      return r.columns !== undefined
-        ? `${r.catalog}.${r.database}.${r.table} columns (${r.columns.join(', ')})`
-        : `${r.catalog}.${r.database}.${r.table} except columns (${(r.excludedColumns ?? []).join(', ')})`;
-    case 'filter':
-      return `${r.catalog}.${r.database}.${r.table} through filter ${r.filter}`;
-    case 'tag':
-      return `tags ${expressionText(r.expression)} in ${r.catalog}`;
-    default: {
-      const never: never = r;
-      return never;
-    }
-  }
-}
+/** A grant's resource for people; one wording everywhere (the grant option uses it too). */
+export const grantResourceLabel = describeGrantResource;
 
 function describe(kind: ManagedKind, e: EntityTypes[ManagedKind]): string {
   switch (kind) {
