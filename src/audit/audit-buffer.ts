@@ -81,11 +81,17 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
     return running;
   };
 
+  // The drain never runs inside record()/push(): the caller that fills a batch
+  // does not pay for writing it (it runs on the next turn of the event loop).
+  let immediate: NodeJS.Immediate | undefined;
   const schedule = (): void => {
     if (queue.length >= maxBatch) {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
-      void run();
+      immediate ??= setImmediate(() => {
+        immediate = undefined;
+        void run();
+      });
       return;
     }
     timer ??= setTimeout(() => {
@@ -112,7 +118,9 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
     },
     async drain() {
       if (timer !== undefined) clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
       timer = undefined;
+      immediate = undefined;
       while (queue.length > 0 || running !== undefined) await run();
     },
     get pending() {
