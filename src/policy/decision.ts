@@ -14,6 +14,8 @@ export type Effect = 'allow' | 'deny';
 export type Reason =
   | { readonly code: 'GRANT'; readonly grantId: string; readonly via: PrincipalRef; readonly message: string }
   | { readonly code: 'GUARDRAIL'; readonly guardrail: string; readonly message: string }
+  /** A liftable guardrail denied the action, and a live time-bound grant that lifts it gave it anyway. */
+  | { readonly code: 'GUARDRAIL_LIFTED'; readonly guardrail: string; readonly grantId: string; readonly message: string }
   | { readonly code: 'NO_GRANT'; readonly message: string }
   | { readonly code: 'GRANT_EXPIRED'; readonly grantId: string; readonly message: string }
   | { readonly code: 'NOT_APPLICABLE'; readonly message: string }

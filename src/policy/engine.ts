@@ -15,7 +15,7 @@ import { ACTIONS_AT, GRANTABLE_ON, PERMISSIONS, resourceToString } from './model
 import type { Predicate } from './predicate.js';
 import { FALSE, toSql } from './predicate.js';
 import { compareText } from './principals.js';
-import { effectiveEntry, expiryOf, grantReason, guardrailReason, reasonText, selectColumns } from './reference-evaluator.js';
+import { effectiveEntry, expiryOf, grantReason, guardrailReason, liftedReason, reasonText, selectColumns } from './reference-evaluator.js';
 
 // ------------------------------------------------------------------ constants
 
@@ -135,6 +135,12 @@ interface PSet {
   readonly timed: Int32Array;
   /** Lazily built, by `action * catalogs + catalog`. */
   readonly tagPrograms: (TagProgram | undefined)[];
+  /**
+   * The latest expiry among held grants that lift a guardrail. While `now` is
+   * before it, decisions take the per-source path; otherwise no lift can
+   * apply and the fast path is exact.
+   */
+  readonly liftUntil: number;
 }
 
 interface Index {
@@ -199,6 +205,8 @@ interface Index {
   readonly gFilter: Int32Array;
   readonly gExpr: (CompiledExpr | undefined)[];
   readonly gReason: Reason[];
+  /** Per grant: the guardrails it lifts (W words), only for time-bound grants lifting a liftable guardrail. */
+  readonly gLift: (Int32Array | undefined)[];
   readonly byCatalog: number[][];
   readonly byDb: number[][];
   readonly byTable: (number[] | undefined)[];
@@ -253,6 +261,8 @@ interface Scratch {
   readonly tagAtCol: Int32Array;
   readonly visible: Uint8Array;
   readonly allRows: Uint8Array;
+  /** Lifts used by the last decision, as flat (guardrail, grant) pairs. */
+  readonly lifted: number[];
 }
 
 // ------------------------------------------------------------------- build
@@ -676,6 +686,19 @@ function buildIndex(world: PolicyWorld): Index {
   }
   const grByRank = new Int32Array(nGr);
   grRank.forEach((rank, g) => (grByRank[rank] = g));
+  const gLift: (Int32Array | undefined)[] = new Array(nG);
+  grants.forEach((g, i) => {
+    if (g.liftsGuardrails === undefined || g.liftsGuardrails.length === 0 || !Number.isFinite(gExpiry[i] as number)) return;
+    const mask = new Int32Array(W);
+    let any = false;
+    world.guardrails.forEach((gr, j) => {
+      if (gr.liftable === true && (g.liftsGuardrails as readonly string[]).includes(gr.name)) {
+        setBit(mask, 0, j);
+        any = true;
+      }
+    });
+    if (any) gLift[i] = mask;
+  });
   const maxCols = colNames.reduce((m, c) => Math.max(m, c.length), 0);
   const buffer = (): Int32Array => new Int32Array(nG + 1);
   return {
@@ -730,6 +753,7 @@ function buildIndex(world: PolicyWorld): Index {
     gFilter,
     gExpr,
     gReason,
+    gLift,
     byCatalog,
     byDb,
     byTable,
@@ -770,6 +794,7 @@ function buildIndex(world: PolicyWorld): Index {
       tagAtCol: buffer(),
       visible: new Uint8Array(maxCols),
       allRows: new Uint8Array(maxCols),
+      lifted: [],
     },
   };
 }
@@ -832,7 +857,12 @@ function psetOf(ix: Index, pid: number): PSet {
     for (let a = 0; a < N_ACTIONS; a++) if (((ix.gPerm[g] as number) & (1 << a)) !== 0) (tagBy[a] as number[]).push(g);
   }
   const held: number[] = [];
-  for (let g = 0; g < ix.grants.length; g++) if (bits[ix.gPid[g] as number] === 1) held.push(g);
+  let liftUntil = Number.NEGATIVE_INFINITY;
+  for (let g = 0; g < ix.grants.length; g++) {
+    if (bits[ix.gPid[g] as number] !== 1) continue;
+    held.push(g);
+    if (ix.gLift[g] !== undefined) liftUntil = Math.max(liftUntil, ix.gExpiry[g] as number);
+  }
   const ps: PSet = {
     bits,
     members: Int32Array.from(members),
@@ -841,6 +871,7 @@ function psetOf(ix: Index, pid: number): PSet {
     held: Int32Array.from(held),
     timed: Int32Array.from(held.filter((g) => (ix.gExpiry[g] as number) !== Number.POSITIVE_INFINITY)),
     tagPrograms: new Array<TagProgram | undefined>(N_ACTIONS * ix.catNames.length),
+    liftUntil,
   };
   ix.psets[pid] = ps;
   return ps;
@@ -924,6 +955,42 @@ function guardsIn(ix: Index, words: Int32Array): number[] {
     if (((words[g >>> 5] as number) & (1 << (g & 31))) !== 0) out.push(g);
   }
   return out;
+}
+
+// ------------------------------------------------------------ lifts
+
+/** Whether grant `g` lifts every guardrail set in `words` (true when none is). */
+function liftsAllOf(ix: Index, g: number, words: Int32Array): boolean {
+  const m = ix.gLift[g];
+  for (let w = 0; w < ix.W; w++) {
+    const need = words[w] as number;
+    if (need !== 0 && (m === undefined || (need & ~(m[w] as number)) !== 0)) return false;
+  }
+  return true;
+}
+
+/** Records that grant `g` was used through every guardrail set in `words`. */
+function recordLifts(ix: Index, g: number, words: Int32Array): void {
+  const l = ix.scratch.lifted;
+  for (let gr = 0; gr < ix.grName.length; gr++) if (((words[gr >>> 5] as number) & (1 << (gr & 31))) !== 0) l.push(gr, g);
+}
+
+/** GUARDRAIL_LIFTED reasons of the last decision, by guardrail name then grant id. */
+function liftReasons(ix: Index): Reason[] {
+  const l = ix.scratch.lifted;
+  const byKey = new Map<string, Reason>();
+  for (let i = 0; i < l.length; i += 2) {
+    const name = ix.grName[l[i] as number] as string;
+    const grant = ix.grants[l[i + 1] as number] as Grant;
+    const key = `${name}\u0000${grant.id}`;
+    if (!byKey.has(key)) byKey.set(key, liftedReason(name, grant));
+  }
+  return [...byKey.entries()].sort(([a], [b]) => compareText(a, b)).map(([, r]) => r);
+}
+
+/** Whether some held grant that lifts a guardrail may still be live. */
+function mayLift(ps: PSet, now: number): boolean {
+  return now < ps.liftUntil;
 }
 
 // ------------------------------------------------------------ grant helpers
@@ -1060,6 +1127,7 @@ function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetai
   const W = ix.W;
   const removed = s.removed;
   for (let w = 0; w < W; w++) removed[w] = 0;
+  if (mayLift(ps, now)) return selectLifting(ix, ps, r, now, details);
   if (denyingGuards(ix, ps, I_SELECT, r)) return DENY_GUARDRAIL;
   const t = r.table;
   const bits = ps.bits;
@@ -1150,6 +1218,140 @@ function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetai
   for (let i = 0; i < nWide; i++) mark(s, s.wide[i] as number);
   if (usedTableTags) for (let i = 0; i < nTagTable; i++) mark(s, s.tagAtTable[i] as number);
   if (details !== null) fillSelectDetails(ix, t, from, to, anyAllRows, single, details);
+  return ALLOW;
+}
+
+/**
+ * SELECT for a principal set that holds a live grant able to lift a
+ * guardrail: the per-source rule of docs/policy.md, source by source. A
+ * source survives a column's denying guardrails when its grant lifts them
+ * all. Slower than the aggregated path in `selectOn`, and taken only while
+ * such a grant is live.
+ */
+function selectLifting(ix: Index, ps: PSet, r: Res, now: number, details: SelectDetails | null): Status {
+  const s = ix.scratch;
+  const W = ix.W;
+  const t = r.table;
+  const single = r.level === LEVEL_COLUMN;
+  const ti = t * TABLE_STRIDE;
+  const base = ix.tableInfo[ti + TI_COL_BASE] as number;
+  const nCols = ix.tableInfo[ti + TI_N_COLS] as number;
+  const from = single ? r.col : 0;
+  const to = single ? r.col + 1 : nCols;
+  const SEL = 1 << I_SELECT;
+  const held = (list: readonly number[] | undefined, out: number[]): void => {
+    if (list === undefined) return;
+    for (const g of list) if (ps.bits[ix.gPid[g] as number] === 1 && ((ix.gPerm[g] as number) & SEL) !== 0 && now < (ix.gExpiry[g] as number)) out.push(g);
+  };
+  const wide: number[] = [];
+  held(ix.byCatalog[r.cat], wide);
+  held(ix.byDb[r.db], wide);
+  held(ix.byTable[t], wide);
+  const cols: number[] = [];
+  held(ix.colGrantsByTable[t], cols);
+  const fils: number[] = [];
+  held(ix.filterGrantsByTable[t], fils);
+  const prog = tagProgram(ix, ps, I_SELECT, r.cat);
+  // for a table: the guardrails on the table or an ancestor; for a column: those on the column too
+  denyingGuards(ix, ps, I_SELECT, single ? r : { level: LEVEL_TABLE, cat: r.cat, db: r.db, table: t, col: -1 });
+  const top = s.denied.slice(0, W);
+  let topLifted = top.every((w) => w === 0);
+  const sources: number[][] = [];
+  for (let c = from; c < to; c++) {
+    const list = [...wide];
+    const n = tagsFor(ix, prog, ix.colSig[base + c] as number, now, s.tagAtTable);
+    for (let i = 0; i < n; i++) list.push(s.tagAtTable[i] as number);
+    for (const g of cols) if ((ix.gColMask[g] as Uint8Array)[c] === 1) list.push(g);
+    for (const g of fils) if ((ix.fColMask[ix.gFilter[g] as number] as Uint8Array)[c] === 1) list.push(g);
+    sources.push(list);
+    if (!topLifted) for (const g of list) if (liftsAllOf(ix, g, top)) topLifted = true;
+  }
+  if (!topLifted) {
+    s.denied.set(top);
+    return DENY_GUARDRAIL;
+  }
+  const removed = s.removed;
+  const visible = s.visible;
+  const allRows = s.allRows;
+  const dc = new Int32Array(W);
+  const cells: number[][] = [];
+  let nVisible = 0;
+  let anyAllRows = false;
+  let anyRemoved = false;
+  for (let c = from; c < to; c++) {
+    const list = sources[c - from] as number[];
+    const cell: number[] = [];
+    cells.push(cell);
+    visible[c] = 0;
+    allRows[c] = 0;
+    if (list.length === 0) continue;
+    const sig = ix.colSig[base + c] as number;
+    for (let w = 0; w < W; w++) {
+      dc[w] = single
+        ? (top[w] as number)
+        : (top[w] as number) | ((ps.guardMask[I_SELECT * W + w] as number) & (ix.scopeGuard[r.cat * W + w] as number) & (ix.sigGuard[sig * W + w] as number));
+    }
+    let survived = 0;
+    let all = false;
+    for (const g of list) {
+      if (!liftsAllOf(ix, g, dc)) continue;
+      survived++;
+      mark(s, g);
+      recordLifts(ix, g, dc);
+      const f = ix.gKind[g] === KIND_FILTER ? (ix.gFilter[g] as number) : -1;
+      if (f < 0 || ix.fPred[f] === null) all = true;
+      else cell.push(f);
+    }
+    if (survived === 0) {
+      for (const g of list) {
+        const lift = ix.gLift[g];
+        for (let w = 0; w < W; w++) removed[w] = (removed[w] as number) | ((dc[w] as number) & ~(lift === undefined ? 0 : (lift[w] as number)));
+      }
+      anyRemoved = true;
+      continue;
+    }
+    visible[c] = 1;
+    allRows[c] = all ? 1 : 0;
+    if (all) anyAllRows = true;
+    nVisible++;
+  }
+  if (nVisible === 0) {
+    if (anyRemoved) {
+      s.denied.set(removed);
+      return DENY_GUARDRAIL;
+    }
+    return DENY_NO_GRANT;
+  }
+  if (details === null) return ALLOW;
+  const used = new Set<string>();
+  for (const g of fils) if (s.grantMark[g] === s.grantEpoch) used.add(ix.fName[ix.gFilter[g] as number] as string);
+  details.filters = used.size === 0 ? NONE : [...used].sort(compareText);
+  const names = ix.colNames[t] as string[];
+  if (single) {
+    details.columns = [{ name: names[from] as string, rowFilter: null }];
+    details.rowFilter = anyAllRows ? null : orOfFilters(ix, cells[0] as number[]).pred;
+    return ALLOW;
+  }
+  let rowSql: string | null = null;
+  if (anyAllRows) details.rowFilter = null;
+  else {
+    const every: number[] = [];
+    for (let c = from; c < to; c++) if (visible[c] === 1) every.push(...(cells[c - from] as number[]));
+    const row = orOfFilters(ix, every);
+    details.rowFilter = row.pred;
+    rowSql = row.sql;
+  }
+  const columns: ColumnAccess[] = [];
+  for (let c = from; c < to; c++) {
+    if (visible[c] !== 1) continue;
+    if (allRows[c] === 1) {
+      columns.push({ name: names[c] as string, rowFilter: null });
+      continue;
+    }
+    const cell = orOfFilters(ix, cells[c - from] as number[]);
+    columns.push({ name: names[c] as string, rowFilter: cell.sql === rowSql ? null : cell.pred });
+  }
+  details.columns = columns;
   return ALLOW;
 }
 
@@ -1256,10 +1458,44 @@ function cachedColumns(ix: Index, t: number, key: number, from: number, to: numb
 
 // ------------------------------------------------------------ other actions
 
-/** INSERT, DELETE, ALTER, DROP, CREATE_TABLE: marks the covering grants on allow. */
+/**
+ * INSERT, DELETE, ALTER, DROP, CREATE_TABLE: marks the covering grants on
+ * allow. Under a denying guardrail, only grants lifting all of them count.
+ */
 function plainOn(ix: Index, ps: PSet, a: number, r: Res, now: number): Status {
-  if (denyingGuards(ix, ps, a, r)) return DENY_GUARDRAIL;
+  if (denyingGuards(ix, ps, a, r)) {
+    if (!mayLift(ps, now)) return DENY_GUARDRAIL;
+    const s = ix.scratch;
+    const denied = s.denied.slice(0, ix.W);
+    let n = 0;
+    for (const g of containerGrants(ix, ps, a, r, now)) {
+      if (!liftsAllOf(ix, g, denied)) continue;
+      mark(s, g);
+      recordLifts(ix, g, denied);
+      n++;
+    }
+    s.denied.set(denied);
+    return n > 0 ? ALLOW : DENY_GUARDRAIL;
+  }
   return markContainerGrants(ix, ps, a, r, now) > 0 ? ALLOW : DENY_NO_GRANT;
+}
+
+/** The live catalog, database, table and tag grants of the set that cover `r` and carry `a`, unmarked. */
+function containerGrants(ix: Index, ps: PSet, a: number, r: Res, now: number): number[] {
+  const bit = 1 << a;
+  const out: number[] = [];
+  const add = (list: readonly number[] | undefined): void => {
+    if (list === undefined) return;
+    for (const g of list) if (ps.bits[ix.gPid[g] as number] === 1 && ((ix.gPerm[g] as number) & bit) !== 0 && now < (ix.gExpiry[g] as number)) out.push(g);
+  };
+  add(ix.byCatalog[r.cat]);
+  if (r.level === LEVEL_CATALOG) return out;
+  add(ix.byDb[r.db]);
+  if (r.level >= LEVEL_TABLE) add(ix.byTable[r.table]);
+  const buf = new Int32Array(ix.grants.length + 1);
+  const found = tagsFor(ix, tagProgram(ix, ps, a, r.cat), sigOf(ix, r), now, buf);
+  for (let i = 0; i < found; i++) out.push(buf[i] as number);
+  return out;
 }
 
 const TABLE_OTHER_ACTIONS = [2, 3, 4, 5] as const;
@@ -1272,7 +1508,36 @@ const DATABASE_OTHER_ACTIONS = [4, 5, 6] as const;
  * just add marks.
  */
 function describeOn(ix: Index, ps: PSet, r: Res, now: number): Status {
-  if (denyingGuards(ix, ps, I_DESCRIBE, r)) return DENY_GUARDRAIL;
+  const s = ix.scratch;
+  if (denyingGuards(ix, ps, I_DESCRIBE, r)) {
+    if (!mayLift(ps, now)) return DENY_GUARDRAIL;
+    // collect the candidates on their own, then keep those lifting every denying guardrail
+    const denied = s.denied.slice(0, ix.W);
+    const outer = [...s.matched];
+    resetMatched(s);
+    describeCandidates(ix, ps, r, now);
+    const candidates = [...s.matched];
+    resetMatched(s);
+    for (const g of outer) mark(s, g);
+    s.lifted.length = 0;
+    let n = 0;
+    for (const g of candidates) {
+      if (!liftsAllOf(ix, g, denied)) continue;
+      mark(s, g);
+      recordLifts(ix, g, denied);
+      n++;
+    }
+    s.denied.set(denied);
+    return n > 0 ? ALLOW : DENY_GUARDRAIL;
+  }
+  describeCandidates(ix, ps, r, now);
+  // lifts recorded by the implied decisions are theirs; DESCRIBE reports only its own
+  s.lifted.length = 0;
+  return s.matched.length > 0 ? ALLOW : DENY_NO_GRANT;
+}
+
+/** Marks every DESCRIBE candidate of `r`: direct grants, grants behind other allowed actions, and DESCRIBE inside. */
+function describeCandidates(ix: Index, ps: PSet, r: Res, now: number): void {
   const s = ix.scratch;
   markContainerGrants(ix, ps, I_DESCRIBE, r, now);
   switch (r.level) {
@@ -1300,7 +1565,6 @@ function describeOn(ix: Index, ps: PSet, r: Res, now: number): Status {
     default:
       break;
   }
-  return s.matched.length > 0 ? ALLOW : DENY_NO_GRANT;
 }
 
 /** True when every grant of `cap` is already matched: nothing further down can add one. */
@@ -1513,6 +1777,7 @@ function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string):
   const ps = psetOf(ix, pid);
   const s = ix.scratch;
   resetMatched(s);
+  s.lifted.length = 0;
   let details: SelectDetails | null = null;
   let status: Status;
   if (a === I_SELECT) {
@@ -1569,6 +1834,7 @@ function allowDecision(ix: Index, req: AuthorizeRequest, resource: string, detai
     deniedBy = guards.map((g) => ix.grName[g] as string);
     reasons = [...reasons, ...guards.map((g) => ix.grReason[g] as Reason)];
   }
+  if (s.lifted.length > 0) reasons = [...reasons, ...liftReasons(ix)];
   if (details === null) return { decision: 'allow', principal, action, resource, reasons, matchedGrants: ids, deniedBy, filters: NONE };
   return {
     decision: 'allow',
@@ -1595,7 +1861,18 @@ function describeFrom(ix: Index, ps: PSet, req: AuthorizeRequest, r: Res, now: n
   const s = ix.scratch;
   const resource = resourceToString(req.resource);
   resetMatched(s);
+  s.lifted.length = 0;
   if (denyingGuards(ix, ps, I_DESCRIBE, r)) {
+    if (mayLift(ps, now)) {
+      const denied = s.denied.slice(0, ix.W);
+      for (const g of [...containerGrants(ix, ps, I_DESCRIBE, r, now), ...implied]) {
+        if (!liftsAllOf(ix, g, denied)) continue;
+        mark(s, g);
+        recordLifts(ix, g, denied);
+      }
+      s.denied.set(denied);
+      if (s.matched.length > 0) return allowDecision(ix, req, resource, null);
+    }
     const guards = guardsIn(ix, s.denied);
     return denyDecision(req, guards.map((g) => ix.grReason[g] as Reason), guards.map((g) => ix.grName[g] as string), resource);
   }

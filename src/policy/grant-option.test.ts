@@ -125,3 +125,11 @@ test('works from an engine as well as from a world', () => {
   assert.deepStrictEqual(checkGrantOption(createEngine(w), 'user:alice', wanted({ kind: 'table', ...T }), NOW), { ok: true, via: 'h1' });
   assert.equal(checkGrantOption(createEngine(w), 'user:bob', wanted({ kind: 'table', ...T }), NOW).ok, false);
 });
+
+test('a re-grant lifts only guardrails its holder grant lifts (no laundering a guardrail exemption)', () => {
+  const plain = held({ kind: 'table', ...T }, ['SELECT'], { notAfter: '2025-02-01T00:00:00Z' });
+  const lifting = wanted({ kind: 'table', ...T }, ['SELECT'], { notAfter: '2025-01-20T00:00:00Z', liftsGuardrails: ['no-pii'] });
+  assert.deepStrictEqual(checkGrantOption(plain, 'user:alice', lifting, NOW), { ok: false, reason: 'the new grant lifts guardrail `no-pii`, which grant `h1` does not lift' });
+  const holder = held({ kind: 'table', ...T }, ['SELECT'], { notAfter: '2025-02-01T00:00:00Z', liftsGuardrails: ['no-pii'] });
+  assert.deepStrictEqual(checkGrantOption(holder, 'user:alice', lifting, NOW), { ok: true, via: 'h1' });
+});

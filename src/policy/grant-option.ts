@@ -99,6 +99,17 @@ export function checkGrantOption(source: PolicyWorld | Engine, grantor: Principa
     .filter((h) => set.has(h.principal) && now < expiryOf(h))
     .filter((h) => grant.permissions.every((p) => h.grantable.includes(p) && carries(h, p)))
     .filter((h) => containsGrantResource(world, h.resource, grant.resource));
+  // a re-grant may lift only guardrails its holder grant lifts itself
+  const lifting = holders.filter((h) => (grant.liftsGuardrails ?? []).every((name) => (h.liftsGuardrails ?? []).includes(name)));
+  const first = [...holders].sort((a, b) => compareText(a.id, b.id))[0];
+  if (lifting.length === 0 && first !== undefined) {
+    const missing = (grant.liftsGuardrails ?? []).find((name) => !(first.liftsGuardrails ?? []).includes(name)) ?? '';
+    return { ok: false, reason: `the new grant lifts guardrail \`${missing}\`, which grant \`${first.id}\` does not lift` };
+  }
+  return fromHolders(grant, grantor, lifting);
+}
+
+function fromHolders(grant: Grant, grantor: PrincipalRef, holders: readonly Grant[]): GrantOptionResult {
   const newExpiry = expiryOf(grant);
   const lasting = holders.filter((h) => newExpiry <= expiryOf(h)).sort((a, b) => compareText(a.id, b.id));
   const via = lasting[0];

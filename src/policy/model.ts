@@ -168,6 +168,12 @@ export interface Grant {
   readonly grantable: readonly Permission[];
   /** ISO-8601; the grant stops counting at this instant (time-bound access). */
   readonly notAfter?: string;
+  /**
+   * Names of guardrails this grant is exempt from. Only a live grant with a
+   * `notAfter` lifts, and only guardrails marked `liftable`; the exemption
+   * covers what this grant itself gives, nothing else (docs/policy.md).
+   */
+  readonly liftsGuardrails?: readonly string[];
   readonly description?: string;
 }
 
@@ -205,6 +211,11 @@ export interface Guardrail {
   readonly actions: readonly Permission[];
   readonly catalog?: string;
   readonly resources: TagExpression;
+  /**
+   * Whether approved, time-bound grants may be exempted from this guardrail
+   * (`Grant.liftsGuardrails`). Default false: no grant can ever exceed it.
+   */
+  readonly liftable?: boolean;
 }
 
 // ---------------------------------------------------------------------- world

@@ -38,6 +38,8 @@ import { ancestorsOf, effectiveTags, tagValues } from './tags.js';
 export const reasonText = {
   grant: (g: Grant): string => `grant \`${g.id}\` to \`${g.principal}\``,
   guardrail: (name: string): string => `guardrail \`${name}\` denies it`,
+  lifted: (name: string, g: Grant): string =>
+    `guardrail \`${name}\` lifted by time-bound grant \`${g.id}\` until ${g.notAfter ?? 'an invalid instant'}`,
   noGrant: (principal: string, action: Permission, resource: string): string =>
     `no grant gives \`${principal}\` ${action} on \`${resource}\``,
   expired: (g: Grant): string => `grant \`${g.id}\` expired at ${g.notAfter ?? 'an invalid instant'}`,
@@ -54,6 +56,10 @@ export function guardrailReason(name: string): Reason {
   return { code: 'GUARDRAIL', guardrail: name, message: reasonText.guardrail(name) };
 }
 
+export function liftedReason(name: string, g: Grant): Reason {
+  return { code: 'GUARDRAIL_LIFTED', guardrail: name, grantId: g.id, message: reasonText.lifted(name, g) };
+}
+
 // --------------------------------------------------------------- small rules
 
 /**
@@ -68,6 +74,15 @@ export function expiryOf(g: Grant): number {
 
 export function isExpired(g: Grant, now: number): boolean {
   return now >= expiryOf(g);
+}
+
+/**
+ * Whether grant `g` is exempt from guardrail `gr`: the grant is time-bound
+ * (a `notAfter` that parses), names the guardrail in `liftsGuardrails`, and
+ * the guardrail is `liftable`. The caller checks that the grant is live.
+ */
+export function lifts(g: Grant, gr: Guardrail): boolean {
+  return gr.liftable === true && Number.isFinite(expiryOf(g)) && (g.liftsGuardrails ?? []).includes(gr.name);
 }
 
 /** A grant carries an action only when it lists it and its kind may carry it. */
@@ -210,12 +225,27 @@ function guardrailMatches(world: PolicyWorld, gr: Guardrail, r: ResourceRef): bo
   return [r, ...ancestorsOf(r)].some((x) => matchesTagExpression(gr.resources, tagValues(effectiveTags(world, x))));
 }
 
-/** Names of the guardrails that apply to the principal and deny `action` on `r`, sorted. */
-function denyingGuardrails(ctx: Ctx, action: Permission, r: ResourceRef): string[] {
+/** The guardrails that apply to the principal and deny `action` on `r`, sorted by name. */
+function denyingGuardrails(ctx: Ctx, action: Permission, r: ResourceRef): Guardrail[] {
   return ctx.world.guardrails
     .filter((gr) => gr.actions.includes(action) && guardrailApplies(ctx, gr) && guardrailMatches(ctx.world, gr, r))
-    .map((gr) => gr.name)
-    .sort(compareText);
+    .sort((a, b) => compareText(a.name, b.name));
+}
+
+function namesOf(guardrails: readonly Guardrail[]): string[] {
+  return guardrails.map((gr) => gr.name);
+}
+
+/** Whether grant `g` lifts every guardrail of `denied` (true when there is none). */
+function liftsAll(g: Grant, denied: readonly Guardrail[]): boolean {
+  return denied.every((gr) => lifts(g, gr));
+}
+
+/** One (guardrail, grant) lift used by a decision. */
+type Lift = readonly [Guardrail, Grant];
+
+function liftsOf(denied: readonly Guardrail[], grants: readonly Grant[]): Lift[] {
+  return denied.flatMap((gr) => grants.map((g): Lift => [gr, g]));
 }
 
 // --------------------------------------------------------------- decisions
@@ -248,11 +278,14 @@ function noGrant(ctx: Ctx, action: Permission, r: ResourceRef, expired: readonly
   return { decision: 'deny', reasons, matchedGrants: [], deniedBy: [], filters: [] };
 }
 
-function allow(grants: readonly Grant[], deniedBy: readonly string[], extra: Partial<Outcome> = {}): Outcome {
+function allow(grants: readonly Grant[], deniedBy: readonly string[], extra: Partial<Outcome> = {}, lifted: readonly Lift[] = []): Outcome {
   const unique = [...new Map(grants.map((g) => [g.id, g])).values()].sort((a, b) => compareText(a.id, b.id));
+  const liftReasons = [...new Map(lifted.map(([gr, g]) => [`${gr.name}\u0000${g.id}`, liftedReason(gr.name, g)])).entries()]
+    .sort(([a], [b]) => compareText(a, b))
+    .map(([, r]) => r);
   return {
     decision: 'allow',
-    reasons: [...unique.map(grantReason), ...deniedBy.map(guardrailReason)],
+    reasons: [...unique.map(grantReason), ...deniedBy.map(guardrailReason), ...liftReasons],
     matchedGrants: unique.map((g) => g.id),
     deniedBy,
     filters: [],
@@ -288,21 +321,29 @@ function liveGrants(ctx: Ctx): Grant[] {
 /** SELECT on a table: the cell-level union of docs/policy.md. */
 function selectTable(ctx: Ctx, table: Table): Outcome {
   const tref: ResourceRef = { level: 'table', catalog: table.catalog, database: table.database, table: table.name };
-  const denied = denyingGuardrails(ctx, 'SELECT', tref);
-  if (denied.length > 0) return guardrailDeny(denied);
   const live = liveGrants(ctx);
+  const perColumn = table.columns.map((column) => ({
+    column,
+    sources: live.map((g) => columnSource(ctx.world, g, table, column)).filter((s): s is Source => s !== null),
+  }));
+  // a guardrail on the table (or an ancestor) denies outright unless some source's grant lifts all of them
+  const denied = denyingGuardrails(ctx, 'SELECT', tref);
+  if (denied.length > 0 && !perColumn.some((pc) => pc.sources.some((s) => liftsAll(s.grant, denied)))) return guardrailDeny(namesOf(denied));
   const removedBy = new Set<string>();
+  const lifted: Lift[] = [];
   const visible: { column: Column; sources: Source[] }[] = [];
-  for (const column of table.columns) {
-    const sources = live.map((g) => columnSource(ctx.world, g, table, column)).filter((s): s is Source => s !== null);
+  for (const { column, sources } of perColumn) {
     if (sources.length === 0) continue;
     const cref: ResourceRef = { ...tref, level: 'column', column: column.name };
     const colDenied = denyingGuardrails(ctx, 'SELECT', cref);
-    if (colDenied.length > 0) {
-      colDenied.forEach((n) => removedBy.add(n));
+    // guardrails act per source: a source survives when its grant lifts every guardrail denying the column
+    const surviving = sources.filter((s) => liftsAll(s.grant, colDenied));
+    if (surviving.length === 0) {
+      for (const s of sources) for (const gr of colDenied) if (!lifts(s.grant, gr)) removedBy.add(gr.name);
       continue;
     }
-    visible.push({ column, sources });
+    lifted.push(...liftsOf(colDenied, surviving.map((s) => s.grant)));
+    visible.push({ column, sources: surviving });
   }
   const deniedBy = [...removedBy].sort(compareText);
   if (visible.length === 0) {
@@ -319,6 +360,7 @@ function selectTable(ctx: Ctx, table: Table): Outcome {
     allSources.map((s) => s.grant),
     deniedBy,
     { filters, columns, rowFilter },
+    lifted,
   );
 }
 
@@ -326,25 +368,30 @@ function selectTable(ctx: Ctx, table: Table): Outcome {
 function selectColumn(ctx: Ctx, table: Table, column: Column): Outcome {
   const cref: ResourceRef = { level: 'column', catalog: table.catalog, database: table.database, table: table.name, column: column.name };
   const denied = denyingGuardrails(ctx, 'SELECT', cref);
-  if (denied.length > 0) return guardrailDeny(denied);
   const sources = liveGrants(ctx)
     .map((g) => columnSource(ctx.world, g, table, column))
-    .filter((s): s is Source => s !== null);
+    .filter((s): s is Source => s !== null)
+    .filter((s) => liftsAll(s.grant, denied));
+  if (denied.length > 0 && sources.length === 0) return guardrailDeny(namesOf(denied));
   if (sources.length === 0) return noGrant(ctx, 'SELECT', cref, expiredCovering(ctx, 'SELECT', cref));
   const filters = [...new Set(sources.flatMap((s) => (s.filter === null ? [] : [s.filter])))].sort(compareText);
   return allow(
     sources.map((s) => s.grant),
     [],
     { filters, columns: [{ name: column.name, rowFilter: null }], rowFilter: anyOf(sources.map((s) => s.predicate)) },
+    liftsOf(denied, sources.map((s) => s.grant)),
   );
 }
 
-/** INSERT, DELETE, ALTER, DROP, CREATE_TABLE: a covering grant carries it and no guardrail denies it. */
+/**
+ * INSERT, DELETE, ALTER, DROP, CREATE_TABLE: a covering grant carries it and
+ * no guardrail denies it, or the grant lifts every guardrail that does.
+ */
 function plainAction(ctx: Ctx, action: Permission, r: ResourceRef): Outcome {
   const denied = denyingGuardrails(ctx, action, r);
-  if (denied.length > 0) return guardrailDeny(denied);
-  const matched = liveGrants(ctx).filter((g) => carries(g, action) && covers(ctx.world, g, r));
-  return matched.length > 0 ? allow(matched, []) : noGrant(ctx, action, r, expiredCovering(ctx, action, r));
+  const matched = liveGrants(ctx).filter((g) => carries(g, action) && covers(ctx.world, g, r) && liftsAll(g, denied));
+  if (denied.length > 0 && matched.length === 0) return guardrailDeny(namesOf(denied));
+  return matched.length > 0 ? allow(matched, [], {}, liftsOf(denied, matched)) : noGrant(ctx, action, r, expiredCovering(ctx, action, r));
 }
 
 /** Resources directly inside `r` where DESCRIBE is decided (columns have none). */
@@ -371,11 +418,11 @@ function describableChildren(world: PolicyWorld, r: ResourceRef): ResourceRef[] 
 /**
  * DESCRIBE: a covering grant carrying it, or any other action allowed on the
  * resource, or DESCRIBE allowed on something inside it; unless a guardrail
- * denies DESCRIBE there. The matched grants are the union of all of these.
+ * denies DESCRIBE there. The matched grants are the union of all of these;
+ * under a denying guardrail, only those of them that lift it.
  */
 function describe(ctx: Ctx, r: ResourceRef): Outcome {
   const denied = denyingGuardrails(ctx, 'DESCRIBE', r);
-  if (denied.length > 0) return guardrailDeny(denied);
   const byId = new Map(ctx.world.grants.map((g) => [g.id, g]));
   const matched: Grant[] = liveGrants(ctx).filter((g) => carries(g, 'DESCRIBE') && covers(ctx.world, g, r));
   const implied: Outcome[] = [
@@ -385,7 +432,9 @@ function describe(ctx: Ctx, r: ResourceRef): Outcome {
   for (const o of implied) {
     if (o.decision === 'allow') o.matchedGrants.forEach((id) => matched.push(byId.get(id) as Grant));
   }
-  return matched.length > 0 ? allow(matched, []) : noGrant(ctx, 'DESCRIBE', r, expiredCovering(ctx, 'DESCRIBE', r));
+  const lifting = matched.filter((g) => liftsAll(g, denied));
+  if (denied.length > 0 && lifting.length === 0) return guardrailDeny(namesOf(denied));
+  return lifting.length > 0 ? allow(lifting, [], {}, liftsOf(denied, lifting)) : noGrant(ctx, 'DESCRIBE', r, expiredCovering(ctx, 'DESCRIBE', r));
 }
 
 /** The decision for a known principal, an applicable action and an existing resource. */

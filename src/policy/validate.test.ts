@@ -185,6 +185,22 @@ test('guardrails: actions, principals, catalog and expression are checked', () =
   assert.deepStrictEqual(bad({ resources: { pii: ['yes'] } }), ['STEWARD_E_UNKNOWN_TAG_VALUE guardrails[no-pii].resources.pii[0]']);
 });
 
+test('a grant lifts only existing, liftable guardrails, and only when time-bound', () => {
+  const g = valid.grants[1]!;
+  const liftable = { ...valid.guardrails[0]!, liftable: true };
+  const world = (grant: object, guardrail = liftable): PolicyWorld => ({ ...valid, grants: [{ ...g, ...grant }], guardrails: [guardrail] });
+  assert.deepStrictEqual(codes(world({ liftsGuardrails: ['no-pii'] })), []);
+  const { notAfter: _n, ...forever } = g;
+  const unbounded = validateWorld({ ...world({}), grants: [{ ...forever, liftsGuardrails: ['no-pii'] }] });
+  assert.deepStrictEqual(unbounded.map((i) => `${i.code} ${i.path}`), ['STEWARD_E_VALIDATION grants[g2].liftsGuardrails']);
+  assert.equal(unbounded[0]?.message, 'a grant that lifts guardrails must be time-bound, set `notAfter`');
+  const notLiftable = validateWorld(world({ liftsGuardrails: ['no-pii'] }, valid.guardrails[0]!));
+  assert.deepStrictEqual(notLiftable.map((i) => `${i.code} ${i.path}`), ['STEWARD_E_VALIDATION grants[g2].liftsGuardrails[0]']);
+  assert.equal(notLiftable[0]?.message, 'guardrail `no-pii` is not liftable, mark it `liftable: true` to let time-bound grants lift it');
+  assert.deepStrictEqual(codes(world({ liftsGuardrails: ['nope'] })), ['STEWARD_E_VALIDATION grants[g2].liftsGuardrails[0]']);
+  assert.deepStrictEqual(codes(world({ liftsGuardrails: ['no-pii', 'no-pii'] })), ['STEWARD_E_VALIDATION grants[g2].liftsGuardrails[1]']);
+});
+
 test('assertValidWorld throws one StewardError carrying every issue', () => {
   const w = withField('grants', [{ ...valid.grants[1]!, principal: 'user:ghost', grantable: ['DROP'] }]);
   assert.throws(

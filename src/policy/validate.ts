@@ -80,6 +80,7 @@ interface Lookups {
   readonly groups: ReadonlySet<string>;
   readonly filters: ReadonlyMap<string, DataFilter>;
   readonly tagValues: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly guardrails: ReadonlyMap<string, Guardrail>;
 }
 
 function lookups(world: PolicyWorld): Lookups {
@@ -91,6 +92,7 @@ function lookups(world: PolicyWorld): Lookups {
     groups: new Set(world.groups.map((g) => g.name)),
     filters: new Map(world.filters.map((f) => [`${f.catalog}.${f.database}.${f.table}/${f.name}`, f])),
     tagValues: new Map(world.tagKeys.map((k) => [k.key, new Set(k.values)])),
+    guardrails: new Map(world.guardrails.map((g) => [g.name, g])),
   };
 }
 
@@ -332,6 +334,25 @@ function checkGrant(g: Grant, ix: Lookups, report: Report): void {
   if (g.notAfter !== undefined && Number.isNaN(Date.parse(g.notAfter))) {
     report(`${path}.notAfter`, 'STEWARD_E_VALIDATION', `invalid instant \`${g.notAfter}\`, expected ISO-8601`);
   }
+  checkLifts(g, ix, report);
+}
+
+/** A grant may lift only existing, liftable guardrails, and only when it ends (`notAfter`). */
+function checkLifts(g: Grant, ix: Lookups, report: Report): void {
+  const names = g.liftsGuardrails;
+  if (names === undefined) return;
+  const path = `grants[${g.id}].liftsGuardrails`;
+  if (names.length > 0 && g.notAfter === undefined) {
+    report(path, 'STEWARD_E_VALIDATION', 'a grant that lifts guardrails must be time-bound, set `notAfter`');
+  }
+  const seen = new Set<string>();
+  names.forEach((name, i) => {
+    const gr = ix.guardrails.get(name);
+    if (gr === undefined) report(`${path}[${i}]`, 'STEWARD_E_VALIDATION', `guardrail \`${name}\` not found, so it cannot be lifted`);
+    else if (gr.liftable !== true) report(`${path}[${i}]`, 'STEWARD_E_VALIDATION', `guardrail \`${name}\` is not liftable, mark it \`liftable: true\` to let time-bound grants lift it`);
+    if (seen.has(name)) report(`${path}[${i}]`, 'STEWARD_E_VALIDATION', `guardrail \`${name}\` is listed twice`);
+    seen.add(name);
+  });
 }
 
 // ---------------------------------------------------------------- guardrails

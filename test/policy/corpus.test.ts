@@ -12,11 +12,12 @@
  *   tagKeys: { "pii": ["true", "false"] }
  *   tags: { "lake.claims.members.ssn": { "pii": "true" } }    (2 parts: database, 3: table, 4: column)
  *   filters: [{ name, table: "c.d.t", predicate: <Predicate JSON> | null, columns?, excludedColumns? }]
- *   grants: [{ id, principal, on, permissions, grantable?, notAfter? }] where `on` is
+ *   grants: [{ id, principal, on, permissions, grantable?, notAfter?, liftsGuardrails? }] where `on` is
  *     "lake" | "lake.claims" | "lake.claims.t" | "lake.claims.t(a, b)" | "lake.claims.t(-ssn)"
  *     | "lake.claims.t/filter-name" | "tag lake: domain=claims AND pii=false"
- *   guardrails: [{ name, principals?, except?, actions, catalog?, resources: "pii=true" }]
- * A reason is written "CODE" or "CODE id" (grant id or guardrail name).
+ *   guardrails: [{ name, principals?, except?, actions, catalog?, resources: "pii=true", liftable? }]
+ * A reason is written "CODE" or "CODE id" (grant id or guardrail name), and a
+ * lift "GUARDRAIL_LIFTED guardrail-name grant-id".
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -43,8 +44,8 @@ interface CompactWorld {
   tagKeys?: Record<string, string[]>;
   tags?: Record<string, Record<string, string>>;
   filters?: { name: string; table: string; predicate: Predicate | null; columns?: string[]; excludedColumns?: string[] }[];
-  grants?: { id: string; principal: PrincipalRef; on: string; permissions: Permission[]; grantable?: Permission[]; notAfter?: string }[];
-  guardrails?: { name: string; principals?: PrincipalRef[]; except?: PrincipalRef[]; actions: Permission[]; catalog?: string; resources: string }[];
+  grants?: { id: string; principal: PrincipalRef; on: string; permissions: Permission[]; grantable?: Permission[]; notAfter?: string; liftsGuardrails?: string[] }[];
+  guardrails?: { name: string; principals?: PrincipalRef[]; except?: PrincipalRef[]; actions: Permission[]; catalog?: string; resources: string; liftable?: boolean }[];
 }
 
 interface Expect {
@@ -132,6 +133,7 @@ export function expandWorld(w: CompactWorld): PolicyWorld {
     permissions: g.permissions,
     grantable: g.grantable ?? [],
     ...(g.notAfter ? { notAfter: g.notAfter } : {}),
+    ...(g.liftsGuardrails ? { liftsGuardrails: g.liftsGuardrails } : {}),
   }));
   const guardrails: Guardrail[] = (w.guardrails ?? []).map((g) => ({
     name: g.name,
@@ -140,6 +142,7 @@ export function expandWorld(w: CompactWorld): PolicyWorld {
     ...(g.principals ? { principals: g.principals } : {}),
     ...(g.except ? { except: g.except } : {}),
     ...(g.catalog ? { catalog: g.catalog } : {}),
+    ...(g.liftable !== undefined ? { liftable: g.liftable } : {}),
   }));
   return {
     catalogs: (w.catalogs ?? []).map((name) => ({ name })),
@@ -170,6 +173,8 @@ function reasonText(r: Reason): string {
       return `${r.code} ${r.grantId}`;
     case 'GUARDRAIL':
       return `${r.code} ${r.guardrail}`;
+    case 'GUARDRAIL_LIFTED':
+      return `${r.code} ${r.guardrail} ${r.grantId}`;
     case 'NO_GRANT':
     case 'NOT_APPLICABLE':
     case 'UNKNOWN_PRINCIPAL':

@@ -5,7 +5,9 @@
  * 1-3 catalogs, a few databases, tables and columns, 2-4 tag keys assigned at
  * every level (so overrides happen), nested groups without cycles, every grant
  * kind (filters with predicates, time-bound grants already expired or not) and
- * guardrails with principals and exceptions. Everything is derived from the
+ * guardrails with principals and exceptions, some liftable, and time-bound
+ * grants lifting them (plus lifts that must be ignored: of a non-liftable or
+ * unknown guardrail, or by a grant without `notAfter`). Everything is derived from the
  * seed, so a failing seed reproduces exactly.
  *
  * `generateLargeWorld` builds the benchmark world (100k tables, ~1M columns).
@@ -215,9 +217,31 @@ export function randomWorld(seed: number): PolicyWorld {
       actions: nonEmptySubset(rng, ['SELECT', 'SELECT', 'DESCRIBE', 'INSERT', 'ALTER', 'CREATE_TABLE'] as Permission[], 0.35).filter((a, j, all) => all.indexOf(a) === j),
       ...(catalog === undefined ? {} : { catalog }),
       resources: randomExpression(rng, tagKeys, 2),
+      ...(rng.chance(0.7) ? { liftable: true } : rng.chance(0.3) ? { liftable: false } : {}),
     });
   }
-  return { catalogs, databases, tables, users, groups, memberships, idpMappings: [], tagKeys, tagAssignments, filters, grants, guardrails };
+  // lifting grants: mostly time-bound and live, so lifts are exercised, sometimes not (they must then lift nothing)
+  const liftNames = [...guardrails.map((g) => g.name), 'no-such-guardrail'];
+  const lifted = grants.map((g): Grant => {
+    if (guardrails.length === 0 || !rng.chance(0.5)) return g;
+    const names = nonEmptySubset(rng, liftNames, 0.7);
+    const notAfter = g.notAfter ?? (rng.chance(0.85) ? new Date(NOW + rng.int(1, 10) * 3_600_000).toISOString() : undefined);
+    return { ...g, liftsGuardrails: names, ...(notAfter === undefined ? {} : { notAfter }) };
+  });
+  // a just-in-time style grant: broad, time-bound, lifting most guardrails (what the access service creates)
+  if (guardrails.length > 0 && rng.chance(0.6)) {
+    const gr = rng.pick(guardrails);
+    lifted.push({
+      id: 'jit-1',
+      principal: rng.pick(principals),
+      resource: rng.chance(0.5) ? { kind: 'catalog', catalog: gr.catalog ?? rng.pick(catalogs).name } : (randomGrantResource(rng, catalogs, databases, tables, filters, tagKeys) ?? { kind: 'catalog', catalog: rng.pick(catalogs).name }),
+      permissions: rng.chance(0.7) ? ['SELECT', 'DESCRIBE'] : [...PERMISSIONS],
+      grantable: [],
+      notAfter: new Date(NOW + (rng.chance(0.8) ? 1 : -1) * rng.int(1, 10) * 3_600_000).toISOString(),
+      liftsGuardrails: nonEmptySubset(rng, liftNames, 0.8),
+    });
+  }
+  return { catalogs, databases, tables, users, groups, memberships, idpMappings: [], tagKeys, tagAssignments, filters, grants: lifted, guardrails };
 }
 
 /** SELECT and DESCRIBE are what most grants carry; the rest still show up. */
@@ -287,8 +311,10 @@ export function randomRequests(world: PolicyWorld, rng: Rng, n: number): Authori
   const resources = resourcesOf(world);
   const principals = principalsOf(world);
   const tables = resources.filter((r) => r.level === 'table');
+  // holders of lifting grants are asked about more often, so lifts are exercised
+  const lifters = world.grants.filter((g) => (g.liftsGuardrails ?? []).length > 0).map((g) => g.principal);
   return Array.from({ length: n }, (): AuthorizeRequest => ({
-    principal: rng.pick(principals),
+    principal: lifters.length > 0 && rng.chance(0.4) ? rng.pick(lifters) : rng.pick(principals),
     action: rng.chance(0.4) ? 'SELECT' : rng.pick(PERMISSIONS),
     resource: rng.chance(0.4) && tables.length > 0 ? rng.pick(tables) : rng.pick(resources),
     now: NOW,
