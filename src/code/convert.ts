@@ -170,6 +170,8 @@ function canonicalize(kind: ManagedKind, e: EntityTypes[ManagedKind]): EntityTyp
         permissions: sortPermissions(g.permissions),
         grantable: sortPermissions(g.grantable),
         notAfter: g.notAfter,
+        // no list and an empty list lift nothing alike
+        liftsGuardrails: g.liftsGuardrails === undefined || g.liftsGuardrails.length === 0 ? undefined : uniqueSorted(g.liftsGuardrails),
         description: g.description,
       });
     }
@@ -184,6 +186,8 @@ function canonicalize(kind: ManagedKind, e: EntityTypes[ManagedKind]): EntityTyp
         actions: sortPermissions(g.actions),
         catalog: g.catalog,
         resources: canonicalExpression(g.resources),
+        // false and absent mean the same: not liftable
+        liftable: g.liftable === true ? true : undefined,
       });
     }
     default: {
@@ -378,6 +382,7 @@ function guardrailFromDoc(name: string, g: DocGuardrail): Guardrail {
       actions: g.actions,
       catalog: g.catalog,
       resources: g.resources,
+      liftable: g.liftable,
     }),
   );
 }
@@ -420,6 +425,7 @@ export function toManagedWorld(doc: PolicyDocument, options: ConvertOptions): Ma
         permissions: g.permissions,
         grantable: g.grantable ?? [],
         notAfter: g.notAfter,
+        liftsGuardrails: g.liftsGuardrails,
         description: g.description,
       }),
     ),
@@ -650,6 +656,7 @@ export function fromWorld(world: ManagedWorld): PolicyDocument {
         permissions: [...g.permissions],
         grantable: g.grantable.length === 0 ? undefined : [...g.grantable],
         notAfter: g.notAfter,
+        liftsGuardrails: g.liftsGuardrails === undefined || g.liftsGuardrails.length === 0 ? undefined : [...g.liftsGuardrails],
         description: g.description,
       }),
     );
@@ -665,6 +672,7 @@ export function fromWorld(world: ManagedWorld): PolicyDocument {
           actions: [...g.actions],
           catalog: g.catalog,
           resources: canonicalExpression(g.resources),
+          liftable: g.liftable === true ? true : undefined,
         }),
       ]),
     );

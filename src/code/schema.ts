@@ -204,9 +204,14 @@ const GrantSpec = z
     permissions: Permissions,
     grantable: z.array(Permission).max(PERMISSIONS.length * 2).optional(),
     notAfter: z.iso.datetime({ offset: true, message: 'not an ISO-8601 instant (e.g. `2027-01-01T00:00:00Z`)' }).max(40).optional(),
+    /** Guardrails (marked `liftable`) this time-bound grant is exempt from, for what it grants, until `notAfter`. */
+    liftsGuardrails: z.array(Label).max(MAX_LIST).optional().describe('Names of liftable guardrails this grant is exempt from until `notAfter` (requires `notAfter`)'),
     description: Text.optional(),
   })
   .superRefine((g, ctx) => {
+    if ((g.liftsGuardrails ?? []).length > 0 && g.notAfter === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a grant that lifts guardrails must be time-bound, set `notAfter`', path: ['liftsGuardrails'] });
+    }
     for (const p of g.grantable ?? []) {
       if (!g.permissions.includes(p)) ctx.addIssue({ code: 'custom', message: `\`${p}\` is grantable but not in \`permissions\``, path: ['grantable'] });
     }
@@ -221,6 +226,8 @@ const GuardrailSpec = z.strictObject({
   catalog: CatalogName.optional(),
   /** Tag expression over the effective tags of a resource or its ancestors. */
   resources: TagExpressionSchema.describe('Tag expression: `pii=true AND domain IN (claims, finance)` or `{ pii: [true] }`'),
+  /** Whether approved, time-bound grants may lift it (`liftsGuardrails`); default false: no grant can ever exceed it. */
+  liftable: z.boolean().optional().describe('Whether time-bound grants may lift this guardrail (`liftsGuardrails`); default false'),
 });
 
 export const PolicyDocumentSchema = z

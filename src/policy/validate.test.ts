@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { StewardError } from '../errors.js';
-import type { PolicyWorld } from './model.js';
+import type { Guardrail, PolicyWorld } from './model.js';
 import { assertValidWorld, validateWorld } from './validate.js';
 
 const valid: PolicyWorld = {
@@ -188,7 +188,7 @@ test('guardrails: actions, principals, catalog and expression are checked', () =
 test('a grant lifts only existing, liftable guardrails, and only when time-bound', () => {
   const g = valid.grants[1]!;
   const liftable = { ...valid.guardrails[0]!, liftable: true };
-  const world = (grant: object, guardrail = liftable): PolicyWorld => ({ ...valid, grants: [{ ...g, ...grant }], guardrails: [guardrail] });
+  const world = (grant: object, guardrail: Guardrail = liftable): PolicyWorld => ({ ...valid, grants: [{ ...g, ...grant }], guardrails: [guardrail] });
   assert.deepStrictEqual(codes(world({ liftsGuardrails: ['no-pii'] })), []);
   const { notAfter: _n, ...forever } = g;
   const unbounded = validateWorld({ ...world({}), grants: [{ ...forever, liftsGuardrails: ['no-pii'] }] });
