@@ -4,7 +4,7 @@
  *
  * Atomicity. A transition (request row, its timers, its decision-log entry,
  * its outbox rows) and the policy change it implies (the `jit-<id>` grant,
- * guardrail lifts) commit in ONE transaction: the state service's
+ * which carries the request's guardrail lifts and its `notAfter`) commit in ONE transaction: the state service's
  * `change()` opens its own transaction and cannot join ours, so this service
  * uses the same two steps it does — apply the changes to the snapshot world
  * and `assertValidWorld` it, then `StateStore.applyChanges` with the snapshot
@@ -229,30 +229,37 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
 
   const workingWorld = (snap: Snapshot, eff: Effects): PolicyWorld => (eff.changes.length === 0 ? snap.world : applyChanges(snap.world, eff.changes));
 
+  /** The request's grant, lifting the permission set's guardrails that `world` marks liftable. */
+  const jitGrant = (req: Parameters<typeof grantFor>[0], world: PolicyWorld): Grant =>
+    grantFor(req, (name) => world.guardrails.some((g) => g.name === name && g.liftable === true));
+
   // ------------------------------------------------------------ side effects
 
   async function activate(tx: Db, snap: Snapshot, eff: Effects, req: AccessRequest, actor: string, reason: string): Promise<AccessRequest> {
-    const grant = grantFor(req);
-    const next = step(req, 'activate', actor, reason, eff, { grant: grant.id, notAfter: grant.notAfter });
+    const world = workingWorld(snap, eff);
+    const grant = jitGrant(req, world);
+    // A guardrail that is missing or not liftable stays in force: deny wins, and the log says so.
+    const notLifted = (req.rule.permissionSet.liftGuardrails ?? []).filter((n) => !(grant.liftsGuardrails ?? []).includes(n));
+    const next = step(req, 'activate', actor, reason, eff, {
+      grant: grant.id,
+      notAfter: grant.notAfter,
+      ...(grant.liftsGuardrails === undefined ? {} : { liftsGuardrails: grant.liftsGuardrails }),
+      ...(notLifted.length === 0 ? {} : { notLifted }),
+    });
     eff.changes.push({ op: 'put', kind: 'grant', entity: grant });
     eff.needsVersion = true;
-    for (const g of req.rule.permissionSet.liftGuardrails ?? []) {
-      const gr = workingWorld(snap, eff).guardrails.find((x) => x.name === g);
-      if (gr === undefined) continue;
-      const others = await store.liftsOn(g, req.requester, tx);
-      const present = (gr.except ?? []).includes(req.requester);
-      // Present without a lift record means a permanent exception: ending this request must leave it alone.
-      const added = !present || others.some((o) => o.added);
-      await store.insertLift({ requestId: req.id, guardrail: g, principal: req.requester, added }, tx);
-      if (!present) eff.changes.push({ op: 'put', kind: 'guardrail', entity: { ...gr, except: [...(gr.except ?? []), req.requester] } });
-    }
     await store.deleteTimer(req.id, 'activate', tx);
     await store.setTimer(req.id, 'end', req.endAt, tx);
     await store.updateRequest(next, tx);
     return next;
   }
 
-  /** Removes what an active request added: its grant, and lifts no other active request still needs. */
+  /**
+   * Removes what an active request added: its grant (which carries its lifts).
+   * Requests activated by an older version may still have `except` entries
+   * recorded in `access_lifts`; those are unwound here as they were then. No
+   * new row is ever written there.
+   */
   async function withdraw(tx: Db, snap: Snapshot, eff: Effects, req: Pick<AccessRequest, 'id'>): Promise<void> {
     eff.changes.push({ op: 'delete', kind: 'grant', key: grantIdFor(req.id) });
     const removed = await store.deleteLifts(req.id, tx);
@@ -574,16 +581,8 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
     async dryRun(actor, id) {
       const { req, snap } = await visible(actor, id);
       const now = Math.max(clock(), Date.parse(req.startAt));
-      const grant: Grant = { ...grantFor(req), notAfter: iso(Date.parse(req.endAt) + 1) };
+      const grant: Grant = { ...jitGrant(req, snap.world), notAfter: iso(Date.parse(req.endAt) + 1) };
       const changes: Change[] = [{ op: 'put', kind: 'grant', entity: grant }];
-      let world = applyChanges(snap.world, changes);
-      for (const g of req.rule.permissionSet.liftGuardrails ?? []) {
-        const gr = world.guardrails.find((x) => x.name === g);
-        if (gr === undefined || (gr.except ?? []).includes(req.requester)) continue;
-        const put: Change = { op: 'put', kind: 'guardrail', entity: { ...gr, except: [...(gr.except ?? []), req.requester] } };
-        changes.push(put);
-        world = applyChanges(world, [put]);
-      }
       // "Current access" excludes this request's own grant, so the answer is the same before and during activation.
       const base = applyChanges(snap.world, [{ op: 'delete', kind: 'grant', key: grant.id }]);
       return dryRun(base, req.requester, changes, now);
@@ -759,11 +758,11 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
         const present = new Set(jit.map((g) => g.id));
         for (const r of active) {
           if (present.has(grantIdFor(r.id)) || Date.parse(r.endAt) <= now) continue;
-          eff.changes.push({ op: 'put', kind: 'grant', entity: grantFor(r) });
+          eff.changes.push({ op: 'put', kind: 'grant', entity: jitGrant(r, snap.world) });
           eff.needsVersion = true;
           restored.push(grantIdFor(r.id));
         }
-        // Lifts whose request is no longer active.
+        // Legacy `except` lifts (older versions) whose request is no longer active.
         for (const l of await store.allLifts(tx)) {
           if (activeIds.has(l.requestId)) continue;
           const req = await store.getRequest(l.requestId, tx);
@@ -835,7 +834,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
     const next = step(extended, 'extend', actor, `${reason}; new end ${endAt}`, eff, { seconds: ext.seconds, endAt, ...details });
     if (req.status === 'active') {
       // The same grant with a later notAfter: no revoke and re-grant, so access never blinks.
-      eff.changes.push({ op: 'put', kind: 'grant', entity: grantFor(next) });
+      eff.changes.push({ op: 'put', kind: 'grant', entity: jitGrant(next, workingWorld(snap, eff)) });
       eff.needsVersion = true;
       await store.setTimer(req.id, 'end', endAt, tx);
     }

@@ -307,7 +307,7 @@ export async function timersOf(requestId: string, tx: Db): Promise<{ kind: Timer
   return rows.map((r) => ({ kind: r.kind, dueAt: r.due_at.toISOString() }));
 }
 
-// -------------------------------------------------------------------- lifts
+// ------------------------------------------------ legacy lifts (read and unwound only)
 
 export interface LiftRow {
   readonly requestId: string;
@@ -329,15 +329,6 @@ export async function allLifts(tx: Db): Promise<LiftRow[]> {
     'SELECT request_id, guardrail, principal, added FROM steward.access_lifts',
   );
   return rows.map((r) => ({ requestId: r.request_id, guardrail: r.guardrail, principal: r.principal, added: r.added }));
-}
-
-export async function insertLift(l: LiftRow, tx: Db): Promise<void> {
-  await tx.query('INSERT INTO steward.access_lifts (request_id, guardrail, principal, added) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
-    l.requestId,
-    l.guardrail,
-    l.principal,
-    l.added,
-  ]);
 }
 
 export async function deleteLifts(requestId: string, tx: Db): Promise<LiftRow[]> {

@@ -14,10 +14,10 @@ export interface PermissionSet {
   /** SELECT through this data filter (the request scope must be the filter's table). */
   readonly filter?: string;
   /**
-   * Guardrails this set lifts for the requester while the request is active
-   * (added to the guardrail's `except`). Unlike grants, guardrail exceptions
-   * carry no expiry in the policy model, so they end by the scheduler and the
-   * reconciliation sweep only (see docs/access.md, "Limits").
+   * Guardrails this set lifts while the request is active: the request's
+   * time-bound grant lists them in `liftsGuardrails`, so the exception covers
+   * that grant's scope only and ends at its `notAfter` in every decision, with
+   * no scheduler involved. Only guardrails marked `liftable` are lifted.
    */
   readonly liftGuardrails?: readonly string[];
 }

@@ -251,7 +251,16 @@ export function evaluateRequest(world: PolicyWorld, config: AccessConfig, input:
 // -------------------------------------------------------------------- grants
 
 /** The time-bound grant that backs an active request. */
-export function grantFor(req: { id: string; requester: PrincipalRef; scope: string; endAt: string; rule: Pick<RequestRule, 'permissionSet'> }): Grant {
+/**
+ * The request's `jit-<id>` grant. Guardrails the permission set lifts go on the
+ * grant itself (`liftsGuardrails`), so the exception has the grant's scope and
+ * ends at its `notAfter` in every decision; `canLift` keeps only those the
+ * world lets a grant lift (existing and `liftable`).
+ */
+export function grantFor(
+  req: { id: string; requester: PrincipalRef; scope: string; endAt: string; rule: Pick<RequestRule, 'permissionSet'> },
+  canLift: (guardrail: string) => boolean = () => true,
+): Grant {
   const s = parseScope(req.scope);
   const set: PermissionSet = req.rule.permissionSet;
   let resource: GrantResource;
@@ -261,6 +270,7 @@ export function grantFor(req: { id: string; requester: PrincipalRef; scope: stri
   else if (s.level === 'database') resource = { kind: 'database', catalog: s.catalog, database: s.database };
   else resource = { kind: 'table', catalog: s.catalog, database: s.database, table: s.table };
   const permissions = resource.kind === 'filter' ? (['SELECT'] as const) : set.permissions;
+  const lifts = [...new Set(set.liftGuardrails ?? [])].filter(canLift);
   return {
     id: grantIdFor(req.id),
     principal: req.requester,
@@ -268,6 +278,7 @@ export function grantFor(req: { id: string; requester: PrincipalRef; scope: stri
     permissions: [...permissions],
     grantable: [],
     notAfter: req.endAt,
+    ...(lifts.length === 0 ? {} : { liftsGuardrails: lifts }),
     description: `just-in-time access request ${req.id} (${set.name})`,
   };
 }

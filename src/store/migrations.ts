@@ -15,6 +15,7 @@ import { GATEWAY } from './migrations/002-gateway.js';
 import { ACCESS } from './migrations/003-access.js';
 import { AUDIT } from './migrations/004-audit.js';
 import { SYNC } from './migrations/005-sync.js';
+import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -29,6 +30,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'access', sql: ACCESS },
   { version: 4, name: 'audit', sql: AUDIT },
   { version: 5, name: 'sync', sql: SYNC },
+  { version: 6, name: 'guardrail-lifts', sql: GUARDRAIL_LIFTS },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

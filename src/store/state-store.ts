@@ -54,7 +54,7 @@ export interface ApplyOptions {
 
 // --------------------------------------------------------------- row mapping
 
-type SqlType = 'text' | 'jsonb' | 'timestamptz';
+type SqlType = 'text' | 'jsonb' | 'timestamptz' | 'boolean';
 type Row = Readonly<Record<string, unknown>>;
 
 interface Mapping<K extends EntityKind> {
@@ -187,6 +187,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       grantable: 'jsonb',
       not_after: 'timestamptz',
       not_after_text: 'text',
+      lifts_guardrails: 'jsonb',
       description: 'text',
     },
     toRow: (e) => ({
@@ -197,6 +198,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       grantable: e.grantable,
       not_after: e.notAfter === undefined ? undefined : instant(e.notAfter, `grants[${e.id}].notAfter`),
       not_after_text: e.notAfter,
+      lifts_guardrails: e.liftsGuardrails,
       description: e.description,
     }),
     fromRow: (r): Grant => ({
@@ -206,6 +208,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       permissions: json<Permission[]>(r, 'permissions'),
       grantable: json<Permission[]>(r, 'grantable'),
       ...optText('notAfter', r.not_after_text),
+      ...optJson<string[], 'liftsGuardrails'>('liftsGuardrails', r.lifts_guardrails),
       ...optText('description', r.description),
     }),
   },
@@ -219,6 +222,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       actions: 'jsonb',
       catalog: 'text',
       resources: 'jsonb',
+      liftable: 'boolean',
     },
     toRow: (e) => ({
       name: e.name,
@@ -228,6 +232,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       actions: e.actions,
       catalog: e.catalog,
       resources: e.resources,
+      liftable: e.liftable === true,
     }),
     fromRow: (r): Guardrail => ({
       name: str(r, 'name'),
@@ -237,6 +242,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       actions: json<Permission[]>(r, 'actions'),
       ...optText('catalog', r.catalog),
       resources: json<TagExpression>(r, 'resources'),
+      ...(r.liftable === true ? { liftable: true } : {}),
     }),
   },
 };

@@ -64,7 +64,7 @@ export function seedChanges(): Change[] {
     {
       op: 'put',
       kind: 'guardrail',
-      entity: { name: 'pii-requires-privacy-officer', except: ['group:privacy-officers'], actions: ['SELECT'], catalog: 'lake', resources: { pii: ['true'] } },
+      entity: { name: 'pii-requires-privacy-officer', except: ['group:privacy-officers'], actions: ['SELECT'], catalog: 'lake', resources: { pii: ['true'] }, liftable: true },
     },
     {
       op: 'put',

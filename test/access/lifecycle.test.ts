@@ -142,12 +142,15 @@ describe('reference counting, extension, revocation', () => {
     assert.equal(await decide('user:amy', 'SELECT', payments, h.clock.now()), 'deny');
   });
 
-  it('guardrail lifts are reference-counted and a permanent exception is never removed', async () => {
+  it('guardrail lifts ride on each request\'s own grant: overlapping requests, and the guardrail itself is never edited', async () => {
     const a = await h.access.request(as('alice'), { scope: 'lake.claims', permissionSet: 'read-with-pii', durationSeconds: 3600, justification: 'a' });
     const b = await h.access.request(as('alice'), { scope: 'lake.claims', permissionSet: 'read-with-pii', durationSeconds: 7200, justification: 'b' });
     assert.equal(await decide('user:alice', 'SELECT', ssn, T0), 'deny');
     await h.access.approve(as('carol'), a.id);
     await h.access.approve(as('carol'), b.id);
+    const world = (await h.state.snapshot()).world;
+    assert.deepEqual(world.grants.find((g) => g.id === `jit-${a.id}`)?.liftsGuardrails, ['pii-requires-privacy-officer']);
+    assert.deepEqual(world.guardrails[0]?.except, ['group:privacy-officers'], 'no except-list editing');
     assert.equal(await decide('user:alice', 'SELECT', ssn, T0 + 1), 'allow');
     h.clock.set(T0 + H + 1);
     await h.access.runDue();
@@ -157,6 +160,44 @@ describe('reference counting, extension, revocation', () => {
     assert.equal(await decide('user:alice', 'SELECT', ssn, h.clock.now()), 'deny');
     const gr = (await h.state.snapshot()).world.guardrails[0];
     assert.deepEqual(gr?.except, ['group:privacy-officers']);
+    const n = await h.db.query<{ n: number }>('SELECT count(*)::int AS n FROM steward.access_lifts');
+    assert.equal(n.rows[0]?.n, 0, 'no lift bookkeeping is written any more');
+  });
+
+  it('crash-safe: with the scheduler stopped and the clock past the end, alice\'s SELECT on ssn is denied', async () => {
+    const r = await h.access.request(as('alice'), { scope: 'lake.claims.patient_claims', permissionSet: 'read-with-pii', durationSeconds: 3600, justification: 'case 7' });
+    await h.access.approve(as('carol'), r.id);
+    assert.equal(await decide('user:alice', 'SELECT', ssn, T0 + H - 1), 'allow', 'lifted until the end');
+    // no runDue, no sweep: the grant (and its lift) is still in the world, yet the decision ends it
+    h.clock.set(T0 + H);
+    assert.deepEqual(await grantIds(), [`jit-${r.id}`], 'nothing removed the grant');
+    assert.equal(await decide('user:alice', 'SELECT', ssn, h.clock.now()), 'deny');
+    const d = (await h.state.snapshot()).engine.authorize({ principal: 'user:alice', action: 'SELECT', resource: claims, now: h.clock.now() });
+    assert.equal(d.decision, 'allow', 'the analysts grant still reads the table');
+    assert.deepEqual(d.deniedBy, ['pii-requires-privacy-officer']);
+    assert.ok(!(d.columns ?? []).some((c) => c.name === 'ssn' || c.name === 'patient_name'), 'PII stripped again');
+  });
+
+  it('a lift is scoped to the request: read-with-pii on payments does not expose ssn on patient_claims', async () => {
+    const r = await h.access.request(as('alice'), { scope: 'lake.claims.payments', permissionSet: 'read-with-pii', durationSeconds: 3600, justification: 'payments' });
+    await h.access.approve(as('carol'), r.id);
+    assert.equal(await decide('user:alice', 'SELECT', payments, T0 + 1), 'allow');
+    assert.equal(await decide('user:alice', 'SELECT', ssn, T0 + 1), 'deny');
+    const d = (await h.state.snapshot()).engine.authorize({ principal: 'user:alice', action: 'SELECT', resource: payments, now: T0 + 1 });
+    assert.ok(!d.reasons.some((x) => x.code === 'GUARDRAIL_LIFTED'), 'nothing to lift on payments');
+  });
+
+  it('a guardrail that is not liftable stays in force, and the activation log says so', async () => {
+    const gr = (await h.state.snapshot()).world.guardrails[0]!;
+    const { liftable: _l, ...fixed } = gr;
+    await h.state.change({ actor: 'user:admin', action: 'guardrail.put', resource: gr.name, build: () => [{ op: 'put', kind: 'guardrail', entity: fixed }] });
+    const r = await h.access.request(as('alice'), { scope: 'lake.claims', permissionSet: 'read-with-pii', durationSeconds: 3600, justification: 'a' });
+    const active = await h.access.approve(as('carol'), r.id);
+    assert.equal(active.status, 'active');
+    assert.equal((await h.state.snapshot()).world.grants.find((g) => g.id === `jit-${r.id}`)?.liftsGuardrails, undefined);
+    assert.equal(await decide('user:alice', 'SELECT', ssn, T0 + 1), 'deny');
+    const { rows } = await h.db.query<{ details: { notLifted?: string[] } }>(`SELECT details FROM steward.decision_log WHERE resource = $1 AND action = 'access.activate'`, [`access-request:${r.id}`]);
+    assert.deepEqual(rows[0]?.details.notLifted, ['pii-requires-privacy-officer']);
   });
 
   it('extension by a new approval moves notAfter without a revoke and re-grant', async () => {
