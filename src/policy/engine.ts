@@ -141,7 +141,21 @@ interface PSet {
    * apply and the fast path is exact.
    */
   readonly liftUntil: number;
+  /** The distinct finite expiries of held grants, sorted: decisions only change when `now` crosses one. */
+  readonly expiries: Float64Array;
+  /** Table and column decisions already made, by `memoKey`, each valid for `now` in [lo, hi). */
+  readonly memo: Map<number, Memo>;
 }
+
+/** A decision and the window of `now` (between two consecutive expiries of held grants) in which it holds. */
+interface Memo {
+  readonly lo: number;
+  readonly hi: number;
+  readonly decision: Decision;
+}
+
+/** Per principal set; past this many entries its memo starts over (bounds memory on wide scans). */
+const MEMO_LIMIT = 200_000;
 
 interface Index {
   readonly world: PolicyWorld;
@@ -872,6 +886,8 @@ function psetOf(ix: Index, pid: number): PSet {
     timed: Int32Array.from(held.filter((g) => (ix.gExpiry[g] as number) !== Number.POSITIVE_INFINITY)),
     tagPrograms: new Array<TagProgram | undefined>(N_ACTIONS * ix.catNames.length),
     liftUntil,
+    expiries: Float64Array.from(new Set(held.map((g) => ix.gExpiry[g] as number).filter((e) => Number.isFinite(e)))).sort(),
+    memo: new Map(),
   };
   ix.psets[pid] = ps;
   return ps;
@@ -1772,9 +1788,37 @@ function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string):
     const text = resourceText ?? resourceToString(req.resource);
     return denyDecision(req, [{ code: 'UNKNOWN_RESOURCE', message: reasonText.unknownResource(text) }], NONE, text);
   }
-  const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
   const now = req.now ?? Date.now();
   const ps = psetOf(ix, pid);
+  // Table and column decisions are memoized per principal set: everything they read is fixed for
+  // this engine (one world) except which grants are live, and that only changes at an expiry.
+  if (r.level < LEVEL_TABLE) return decideAt(ix, req, r, a, ps, now, resourceText);
+  const key = r.level === LEVEL_TABLE ? r.table * N_ACTIONS + a : (ix.tableKey.length + (ix.colBase[r.table] as number) + r.col) * N_ACTIONS + a;
+  const hit = ps.memo.get(key);
+  if (hit !== undefined && now >= hit.lo && now < hit.hi) return hit.decision;
+  const decision = decideAt(ix, req, r, a, ps, now, resourceText);
+  if (ps.memo.size >= MEMO_LIMIT) ps.memo.clear();
+  const { lo, hi } = windowOf(ps.expiries, now);
+  ps.memo.set(key, { lo, hi, decision });
+  return decision;
+}
+
+/** The instants around `now` between which no held grant expires: [largest expiry <= now, smallest expiry > now). */
+function windowOf(expiries: Float64Array, now: number): { lo: number; hi: number } {
+  let l = 0;
+  let h = expiries.length;
+  while (l < h) {
+    const m = (l + h) >>> 1;
+    if ((expiries[m] as number) <= now) l = m + 1;
+    else h = m;
+  }
+  return { lo: l === 0 ? Number.NEGATIVE_INFINITY : (expiries[l - 1] as number), hi: l === expiries.length ? Number.POSITIVE_INFINITY : (expiries[l] as number) };
+}
+
+/** The decision proper, for a known principal, an applicable action and an existing resource. */
+function decideAt(ix: Index, req: AuthorizeRequest, r: Res, a: number, ps: PSet, now: number, resourceText: string | undefined): Decision {
+  const { principal, action } = req;
+  const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
   const s = ix.scratch;
   resetMatched(s);
   s.lifted.length = 0;

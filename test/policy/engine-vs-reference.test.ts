@@ -39,6 +39,16 @@ function checkWorld(seed: number): void {
   for (const req of randomRequests(world, rng, 6)) {
     same(normalizeDecision(engine.authorize(req)), normalizeDecision(reference.authorize(req)), `seed ${seed}: authorize ${JSON.stringify(req)}`);
   }
+  // the same engine again at instants around every expiry: a memoized decision must not outlive its window
+  const instants = [...new Set(world.grants.flatMap((g) => (g.notAfter === undefined ? [] : [Date.parse(g.notAfter) - 1, Date.parse(g.notAfter)])))].filter((t) => !Number.isNaN(t));
+  if (instants.length > 0) {
+    for (const req of randomRequests(world, createRng(seed ^ 0x7a11), 4)) {
+      for (const now of [rng.pick(instants), NOW, rng.pick(instants)]) {
+        const at = { ...req, now };
+        same(normalizeDecision(engine.authorize(at)), normalizeDecision(reference.authorize(at)), `seed ${seed}: authorize at ${now} ${JSON.stringify(req)}`);
+      }
+    }
+  }
   // the listings are expensive in the reference, so each world checks one of them
   switch (seed % 6) {
     case 0: {
