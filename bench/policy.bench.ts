@@ -82,7 +82,7 @@ export interface PolicyBenchResult {
 
 type Kind = 'table SELECT' | 'column SELECT' | 'DESCRIBE' | 'INSERT';
 
-interface Req {
+export interface Req {
   readonly kind: Kind;
   readonly req: AuthorizeRequest;
   readonly table: Table;
@@ -100,7 +100,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 }
 
-function makeRequests(world: PolicyWorld, n: number, seed: number): Req[] {
+export function makeRequests(world: PolicyWorld, n: number, seed: number): Req[] {
   const rng = createRng(seed);
   const out: Req[] = [];
   for (let i = 0; i < n; i++) {
