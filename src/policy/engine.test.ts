@@ -33,3 +33,20 @@ test('principalSetOf answers for known principals only', () => {
   assert.deepStrictEqual([...(engine.principalSetOf('user:alice') ?? [])].sort(), ['group:a', 'group:b', 'user:alice']);
   assert.equal(engine.principalSetOf('user:bob'), null);
 });
+
+test('a caller mutating a remembered decision cannot change the next caller’s answer (memo poisoning)', () => {
+  const world = generateLargeWorld({ tables: 50, columnsPerTable: 4, principals: 20, tagGrants: 20, guardrails: 3, seed: 7 });
+  const engine = createEngine(world);
+  const t = world.tables[0]!;
+  const resource = { level: 'table' as const, catalog: t.catalog, database: t.database, table: t.name };
+  const principal = `user:${world.users[0]!.name}` as const;
+  const first = engine.authorize({ principal, action: 'SELECT', resource, now: NOW });
+  assert.throws(() => {
+    (first as { decision: string }).decision = 'allow';
+  }, TypeError);
+  assert.throws(() => {
+    (first.reasons as unknown[]).push({ code: 'GRANT' });
+  }, TypeError);
+  const second = engine.authorize({ principal, action: 'SELECT', resource, now: NOW });
+  assert.deepStrictEqual(second, first);
+});

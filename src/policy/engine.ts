@@ -1796,11 +1796,20 @@ function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string):
   const key = r.level === LEVEL_TABLE ? r.table * N_ACTIONS + a : (ix.tableKey.length + (ix.colBase[r.table] as number) + r.col) * N_ACTIONS + a;
   const hit = ps.memo.get(key);
   if (hit !== undefined && now >= hit.lo && now < hit.hi) return hit.decision;
-  const decision = decideAt(ix, req, r, a, ps, now, resourceText);
+  // Frozen because later callers get this very object: one caller mutating it must not change another's answer.
+  const decision = deepFreeze(decideAt(ix, req, r, a, ps, now, resourceText));
   if (ps.memo.size >= MEMO_LIMIT) ps.memo.clear();
   const { lo, hi } = windowOf(ps.expiries, now);
   ps.memo.set(key, { lo, hi, decision });
   return decision;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** The instants around `now` between which no held grant expires: [largest expiry <= now, smallest expiry > now). */
