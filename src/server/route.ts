@@ -11,7 +11,7 @@ import type { Services } from './services.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
 
-/** public: no token (health only). user: any valid token. admin: an admin token. */
+/** public: no token (health only). user: a valid token of either role. admin: an admin token. */
 export type AuthMode = 'public' | 'user' | 'admin';
 
 export interface HandlerContext<P, Q, B> {
