@@ -160,7 +160,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const limiter = createLimiter({ global: limits.maxConcurrent, perPrincipal: limits.maxPerPrincipal, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue });
   // Parsed governed subqueries by their SQL text (the text already encodes the table, decision and source).
   const subqueries = new Map<string, Json>();
-  const plans = new Map<string, QueryPlan>();
+  const plans = new Map<string, { readonly plan: QueryPlan; readonly validUntil: number }>();
   let sandbox: Promise<Sandbox> | null = null;
   let sandboxFor = '';
   let closed = false;
@@ -209,9 +209,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const snap = await deps.snapshot();
     // Same text, principal and policy version: same rewrite. Parameterized queries (saved queries, apps) skip parsing.
     const cacheKey = `${snap.version}\u0000${principal}\u0000${sql}`;
+    const now = Date.now();
     const cached = plans.get(cacheKey);
-    if (cached !== undefined) {
-      return { ...cached, binds: bindValues(cached.parameters, params), snapshot: snap };
+    // A time-bound grant can expire without the policy version changing: a plan is only reused before the next expiry.
+    if (cached !== undefined && now < cached.validUntil) {
+      return { ...cached.plan, binds: bindValues(cached.plan.parameters, params), snapshot: snap };
     }
     // Authorization runs synchronously inside the walk; subqueries are parsed afterwards and patched in.
     const pending: { node: Json; sql: string }[] = [];
@@ -234,7 +236,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const finalSql = await parser.deserialize(stringifyLossless({ error: false, statements: [analysis.statement] }) ?? '');
     const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, snapshot: snap };
     if (plans.size >= PLAN_CACHE_MAX) plans.clear();
-    plans.set(cacheKey, result);
+    plans.set(cacheKey, { plan: result, validUntil: nextExpiry(snap.world.grants, now) });
     return result;
   };
 
@@ -621,4 +623,17 @@ function runtimeError(e: unknown, p: QueryPlan, principal: PrincipalRef): Stewar
 /** Generated CTE names are ours, not the user's. */
 function scrub(message: string): string {
   return message.replace(/__steward_cte_\d+/g, 'cte');
+}
+
+/** The first instant after `now` at which some grant stops counting (Infinity when none will). */
+export function nextExpiry(grants: readonly { readonly notAfter?: string }[], now: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const g of grants) {
+    if (g.notAfter === undefined) continue;
+    const t = Date.parse(g.notAfter);
+    // An unparseable notAfter already counts as expired in the engine; never cache across it.
+    if (Number.isNaN(t)) return now;
+    if (t > now && t < next) next = t;
+  }
+  return next;
 }
