@@ -150,7 +150,14 @@ export function applyChanges(world: PolicyWorld, changes: readonly Change[]): Po
   return next as unknown as PolicyWorld;
 }
 
-/** Changes that turn `from` into `to`, parents first for puts and children first for deletes. */
+/**
+ * Changes that turn `from` into `to`: every put first (parents before
+ * children), then every delete (children before parents). Puts go first
+ * because an update may move a reference away from an entity that is being
+ * deleted (an IdP mapping re-pointed from group `a` to `sales` while `a` goes):
+ * deleting first would trip the store's foreign keys. All unique constraints
+ * are entity keys, so a put never collides with a row that is about to go.
+ */
 export function diffWorlds(from: PolicyWorld, to: PolicyWorld, kinds: readonly EntityKind[] = ENTITY_KINDS): Change[] {
   const puts: Change[] = [];
   const deletes: Change[] = [];
@@ -166,7 +173,7 @@ export function diffWorlds(from: PolicyWorld, to: PolicyWorld, kinds: readonly E
     }
     for (const key of before.keys()) if (!seen.has(key)) deletes.unshift({ op: 'delete', kind, key } as Change);
   }
-  return [...deletes, ...puts];
+  return [...puts, ...deletes];
 }
 
 /** JSON with sorted object keys and undefined fields dropped, for comparing entities. */

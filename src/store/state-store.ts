@@ -392,15 +392,18 @@ export function createStateStore(db: Db): StateStore {
             });
           }
           const byKind = collapse(changes);
-          // INVARIANT: ENTITY_KINDS lists parents first, so children are deleted before
-          // their parents and parents are written before their children.
-          for (const kind of [...ENTITY_KINDS].reverse()) {
-            const keys = [...(byKind.get(kind)?.entries() ?? [])].filter(([, c]) => c.op === 'delete').map(([k]) => k);
-            await remove(kind, keys, tx);
-          }
+          // INVARIANT: ENTITY_KINDS lists parents first, so parents are written before
+          // their children and children are deleted before their parents. Writes come
+          // before deletes: an update may move a reference off an entity that goes in
+          // the same change (see diffWorlds), and entity keys are the only unique
+          // constraints, so a write never collides with a row about to be deleted.
           for (const kind of ENTITY_KINDS) {
             const puts = [...(byKind.get(kind)?.values() ?? [])].flatMap((c) => (c.op === 'put' ? [c.entity] : []));
             await upsert(kind, puts as EntityTypes[typeof kind][], tx);
+          }
+          for (const kind of [...ENTITY_KINDS].reverse()) {
+            const keys = [...(byKind.get(kind)?.entries() ?? [])].filter(([, c]) => c.op === 'delete').map(([k]) => k);
+            await remove(kind, keys, tx);
           }
           if (opts.log !== undefined) await insertDecisions(opts.log, tx);
           if (changes.length === 0) return current;

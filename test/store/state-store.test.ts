@@ -239,6 +239,23 @@ forEachStore('round trip: writing any world then loading it gives the same world
   );
 });
 
+forEachStore('one change can re-point a reference and delete what it pointed at', async ({ db }) => {
+  // Found by the round-trip property on PostgreSQL: an IdP mapping moved from
+  // group `a` to group `sales` in the same change that deletes `a`.
+  const store = createStateStore(db);
+  const before: PolicyWorld = { ...EMPTY_WORLD, groups: [{ name: 'a' }], idpMappings: [{ provider: 'entra', externalGroup: 'Analysts', group: 'a' }] };
+  const after: PolicyWorld = { ...EMPTY_WORLD, groups: [{ name: 'sales' }], idpMappings: [{ provider: 'entra', externalGroup: 'Analysts', group: 'sales' }] };
+  const v1 = await store.applyChanges(diffWorlds(EMPTY_WORLD, before));
+  // The store must not depend on the order the caller lists changes in.
+  const changes = diffWorlds(before, after);
+  for (const order of [changes, [...changes].reverse()]) {
+    await store.applyChanges(diffWorlds((await store.loadWorld()).world, before));
+    await store.applyChanges(order);
+    assert.deepStrictEqual((await store.loadWorld()).world, sortWorld(after));
+  }
+  assert.ok(v1 > 0);
+});
+
 forEachStore('optional fields come back absent, not null', async ({ db }) => {
   const store = createStateStore(db);
   const world: PolicyWorld = {
