@@ -82,6 +82,8 @@ export interface ActivityEntry {
   readonly resource: string;
   readonly result: string;
   readonly reason: string;
+  /** True when the request's own grant allowed this action (the gateway logs the grants each query used). */
+  readonly elevated: boolean;
 }
 
 export interface AccessService {
@@ -99,7 +101,6 @@ export interface AccessService {
   activity(actor: AccessActor, id: string): Promise<ActivityEntry[]>;
   notifications(actor: AccessActor, id: string): Promise<Awaited<ReturnType<typeof store.outboxOf>>>;
   /** Requests of `principal` active at `now`: the gateway links queries to them. */
-  activeRequestsFor(principal: PrincipalRef, now?: number): Promise<AccessRequest[]>;
   getConfig(actor: AccessActor): Promise<Record<string, unknown>>;
   putConfig(actor: AccessActor, document: unknown): Promise<Record<string, unknown>>;
   /** Adds the named entries of `document` that are missing; returns true when anything changed. */
@@ -598,12 +599,12 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       if (started === undefined) return [];
       const stopped = acts.find((a) => a.action !== 'access.activate');
       const until = stopped?.at ?? new Date(Math.max(Date.parse(req.endAt), clock()));
-      const { rows } = await db.query<{ id: number; at: Date; actor: string; action: string; resource: string; result: string; reason: string }>(
-        `SELECT id, at, actor, action, resource, result, reason FROM steward.decision_log
+      const { rows } = await db.query<{ id: number; at: Date; actor: string; action: string; resource: string; result: string; reason: string; elevated: boolean }>(
+        `SELECT id, at, actor, action, resource, result, reason, coalesce(details->'grants' ? $5, false) AS elevated FROM steward.decision_log
          WHERE at >= $1 AND at <= $2 AND action NOT LIKE 'access.%'
-           AND (actor = $3 OR actor LIKE $4 OR details->>'principal' = $3 OR details->'accessRequests' ? $5)
+           AND (actor = $3 OR actor LIKE $4 OR details->>'principal' = $3 OR details->'grants' ? $5)
          ORDER BY id LIMIT 1000`,
-        [started.at.toISOString(), until.toISOString(), req.requester, `${req.requester} %`, req.id],
+        [started.at.toISOString(), until.toISOString(), req.requester, `${req.requester} %`, grantIdFor(req.id)],
       );
       return rows.map((r) => ({ ...r, at: r.at.toISOString() }));
     },
@@ -611,19 +612,6 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
     async notifications(actor, id) {
       const { req } = await visible(actor, id);
       return store.outboxOf(req.id, db);
-    },
-
-    async activeRequestsFor(principal, now = clock()) {
-      const { rows } = await db.query<{ id: string }>(
-        `SELECT id FROM steward.access_requests WHERE requester = $1 AND status = 'active' AND start_at <= $2 AND end_at > $2 ORDER BY start_at`,
-        [principal, iso(now)],
-      );
-      const out: AccessRequest[] = [];
-      for (const r of rows) {
-        const req = await store.getRequest(r.id, db);
-        if (req !== null) out.push(req);
-      }
-      return out;
     },
 
     async getConfig(actor) {

@@ -98,7 +98,13 @@ export interface QueryPlan {
   readonly binds: Record<string, DuckDBValue> | DuckDBValue[] | undefined;
   /** Columns of referenced tables the principal may not read (used to explain binder errors). */
   readonly hidden: ReadonlyMap<string, string>;
+  /** The grants that allowed the query, logged so access reviews (and just-in-time requests) can see what each query used. */
+  readonly grants: readonly string[];
 }
+
+/** What a query used, for the log: the tables it read and the grants that allowed them. */
+type Used = Pick<QueryPlan, 'tables' | 'grants'>;
+const NOTHING_USED: Used = { tables: [], grants: [] };
 
 export interface ResultColumn {
   readonly name: string;
@@ -219,8 +225,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const pending: { node: Json; sql: string }[] = [];
     const hidden = new Map<string, string>();
     const visibleNames = new Set<string>();
+    const grants = new Set<string>();
     const analysis = analyzeStatement(statements[0] as Json, (name, written, node) => {
-      const { sql: governed, hiddenColumns, visibleColumns, full } = governedTable(snap, principal, name, written);
+      const { sql: governed, hiddenColumns, visibleColumns, full, matchedGrants } = governedTable(snap, principal, name, written);
+      for (const g of matchedGrants) grants.add(g);
       for (const c of hiddenColumns) if (!hidden.has(c)) hidden.set(c, full);
       for (const c of visibleColumns) visibleNames.add(c);
       pending.push({ node, sql: governed });
@@ -234,14 +242,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
     const binds = bindValues(analysis.parameters, params);
     const finalSql = await parser.deserialize(stringifyLossless({ error: false, statements: [analysis.statement] }) ?? '');
-    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, snapshot: snap };
+    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, grants: [...grants].sort(), snapshot: snap };
     if (plans.size >= PLAN_CACHE_MAX) plans.clear();
     plans.set(cacheKey, { plan: result, validUntil: nextExpiry(snap.world.grants, now) });
     return result;
   };
 
-  const record = async (req: QueryRequest, outcome: HistoryEntry['outcome'], tables: readonly string[], durationMs: number, rowCount: number, message: string): Promise<void> => {
+  const record = async (req: QueryRequest, outcome: HistoryEntry['outcome'], used: Used, durationMs: number, rowCount: number, message: string): Promise<void> => {
+    const { tables } = used;
     const details: Record<string, unknown> = { principal: req.principal, sql: req.sql.slice(0, 4000), tables, durationMs, rows: rowCount };
+    if (used.grants.length > 0) details['grants'] = used.grants;
     if (req.impersonatedBy !== undefined) details['impersonatedBy'] = req.impersonatedBy;
     if (req.savedQuery !== undefined) details['savedQuery'] = req.savedQuery;
     const entry: DecisionLogEntry = {
@@ -279,7 +289,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       p = await plan(req.principal, req.sql, req.params ?? {});
     } catch (e) {
       const outcome = isStewardError(e) && ['STEWARD_E_FORBIDDEN', 'STEWARD_E_NOT_FOUND'].includes(e.code) ? 'refused' : 'failed';
-      await record(req, outcome, [], performance.now() - started, 0, messageOf(e));
+      await record(req, outcome, NOTHING_USED, performance.now() - started, 0, messageOf(e));
       throw e;
     }
     const maxRows = Math.max(0, Math.min(req.maxRows ?? limits.maxRows, limits.maxRows));
@@ -288,7 +298,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     try {
       release = await limiter.acquire(req.principal, req.signal);
     } catch (e) {
-      await record(req, 'failed', p.tables, performance.now() - started, 0, messageOf(e));
+      await record(req, 'failed', p, performance.now() - started, 0, messageOf(e));
       throw e;
     }
     let box: Sandbox | undefined;
@@ -333,7 +343,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       const err = fail(e);
       cleanup();
       const refused = err.code === 'STEWARD_E_FORBIDDEN';
-      await record(req, refused ? 'refused' : 'failed', p.tables, performance.now() - started, 0, messageOf(err));
+      await record(req, refused ? 'refused' : 'failed', p, performance.now() - started, 0, messageOf(err));
       throw err;
     }
     const names = result.deduplicatedColumnNames();
@@ -372,12 +382,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         }
         const durationMs = performance.now() - started;
         cleanup();
-        await record(req, 'allowed', p.tables, durationMs, rowCount, truncated ? `${rowCount} row(s), truncated` : `${rowCount} row(s)`);
+        await record(req, 'allowed', p, durationMs, rowCount, truncated ? `${rowCount} row(s), truncated` : `${rowCount} row(s)`);
         settle({ rowCount, truncated, durationMs });
       } catch (e) {
         const err = isStewardError(e) ? e : fail(e);
         cleanup();
-        await record(req, err.code === 'STEWARD_E_FORBIDDEN' ? 'refused' : 'failed', p.tables, performance.now() - started, rowCount, messageOf(err)).catch(() => undefined);
+        await record(req, err.code === 'STEWARD_E_FORBIDDEN' ? 'refused' : 'failed', p, performance.now() - started, rowCount, messageOf(err)).catch(() => undefined);
         reject(err);
         throw err;
       } finally {
@@ -385,7 +395,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
           // The reader stopped early (client went away): free the connection now.
           cancel('cancel');
           cleanup();
-          await record(req, 'failed', p.tables, performance.now() - started, rowCount, 'query cancelled').catch(() => undefined);
+          await record(req, 'failed', p, performance.now() - started, rowCount, 'query cancelled').catch(() => undefined);
           reject(new StewardError('STEWARD_E_TIMEOUT', 'query cancelled'));
         }
       }
@@ -399,7 +409,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         if (!consumed) {
           consumed = true;
           cleanup();
-          void record(req, 'failed', p.tables, performance.now() - started, 0, 'query cancelled').catch(() => undefined);
+          void record(req, 'failed', p, performance.now() - started, 0, 'query cancelled').catch(() => undefined);
           reject(new StewardError('STEWARD_E_TIMEOUT', 'query cancelled'));
         }
       },
@@ -525,7 +535,7 @@ function governedTable(
   principal: PrincipalRef,
   name: TableName,
   written: string,
-): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string } {
+): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string; matchedGrants: readonly string[] } {
   const full = `${name.catalog}.${name.database}.${name.table}`;
   const resource = { level: 'table' as const, catalog: name.catalog, database: name.database, table: name.table };
   const table = findTable(snap, name);
@@ -545,7 +555,7 @@ function governedTable(
   }
   const visible = new Set((decision.columns ?? []).map((c) => c.name));
   const hiddenColumns = table.columns.map((c) => c.name).filter((c) => !visible.has(c));
-  return { sql: governedSql(table, decision), hiddenColumns, visibleColumns: [...visible], full };
+  return { sql: governedSql(table, decision), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants };
 }
 
 function whyDenied(d: Decision, grants: string): string {

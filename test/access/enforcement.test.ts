@@ -44,3 +44,30 @@ describe('expiry in the query gateway', () => {
     assert.doesNotMatch(JSON.stringify(afterExpiry.json), /\d{3}-\d{2}-\d{4}/);
   });
 });
+
+describe('session activity links the queries a request allowed', () => {
+  it('alice reads ssn through her approved read-with-pii request; approvers see that query marked as elevated', async () => {
+    const token = async (name: string) => (await s.ws.services.tokens.createToken({ name: `t-${name}`, principal: `user:${name}`, role: 'user' })).token;
+    const [alice, carol] = [await token('alice'), await token('carol')];
+    const made = await s.call('POST', '/v1/access/requests', { scope: 'lake.claims', permissionSet: 'read-with-pii', duration: '1h', justification: 'case 4711' }, alice);
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const id = made.json.id as string;
+    // Before activation: a query that succeeds is not elevated, and is not linked (the request is not active yet).
+    assert.equal((await s.call('POST', '/v1/query', { sql: 'SELECT count(*) AS n FROM claims.patient_claims', format: 'json' }, alice)).status, 200);
+    const approved = await s.call('POST', `/v1/access/requests/${id}/approve`, {}, carol);
+    assert.equal(approved.status, 200, JSON.stringify(approved.json));
+    assert.equal(approved.json.status, 'active');
+    const pii = await s.call('POST', '/v1/query', { sql: 'SELECT ssn FROM claims.patient_claims LIMIT 1', format: 'json' }, alice);
+    assert.equal(pii.status, 200, JSON.stringify(pii.json).slice(0, 300));
+    const activity = await s.call('GET', `/v1/access/requests/${id}/activity`, undefined, carol);
+    assert.equal(activity.status, 200, JSON.stringify(activity.json));
+    const linked = (activity.json.activity as { action: string; resource: string; elevated: boolean; reason: string }[]).filter((a) => a.action === 'query.run');
+    assert.deepEqual(
+      linked.map((a) => [a.resource, a.elevated]),
+      [['lake.claims.patient_claims', true]],
+    );
+    // Someone outside the request's audience sees nothing.
+    const bob = await token('bob');
+    assert.equal((await s.call('GET', `/v1/access/requests/${id}/activity`, undefined, bob)).status, 404);
+  });
+});

@@ -351,14 +351,6 @@ describe('personas', () => {
     assert.deepEqual(await h.access.personas(as('carol')), { principal: 'user:carol', requester: false, approver: true, auditor: false, admin: false });
     assert.deepEqual(await h.access.personas(as('dana')), { principal: 'user:dana', requester: false, approver: false, auditor: true, admin: false });
   });
-
-  it('activeRequestsFor lists what the gateway links queries to', async () => {
-    const r = await h.access.request(as('amy'), { scope: 'lake.claims', permissionSet: 'read', durationSeconds: 600, justification: 'x' });
-    assert.deepEqual(await h.access.activeRequestsFor('user:amy', T0), []);
-    await h.access.approve(as('carol'), r.id);
-    assert.deepEqual((await h.access.activeRequestsFor('user:amy', T0 + 1)).map((x) => x.id), [r.id]);
-    assert.deepEqual(await h.access.activeRequestsFor('user:amy', T0 + 600_000), []);
-  });
 });
 
 describe('session activity', () => {
