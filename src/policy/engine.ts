@@ -143,15 +143,26 @@ interface PSet {
   readonly liftUntil: number;
   /** The distinct finite expiries of held grants, sorted: decisions only change when `now` crosses one. */
   readonly expiries: Float64Array;
-  /** Table and column decisions already made, by `memoKey`, each valid for `now` in [lo, hi). */
-  readonly memo: Map<number, Memo>;
+  /**
+   * Table and column decisions already made, by bare table name. Keyed by the
+   * name the caller passes, so a remembered decision costs one lookup: no
+   * catalog, database or table resolution.
+   */
+  readonly memo: Map<string, TableMemo>;
+  /** The window of `now` (between two consecutive expiries of held grants) in which every remembered decision holds. */
+  memoLo: number;
+  memoHi: number;
+  memoSize: number;
 }
 
-/** A decision and the window of `now` (between two consecutive expiries of held grants) in which it holds. */
-interface Memo {
-  readonly lo: number;
-  readonly hi: number;
-  readonly decision: Decision;
+/** One table's remembered decisions: slot `action` for the table, `N_ACTIONS * (1 + column) + action` for a column. */
+interface TableMemo {
+  readonly catalog: string;
+  readonly database: string;
+  readonly table: number;
+  readonly slots: (Decision | undefined)[];
+  /** The next table with the same bare name, in another database. */
+  readonly next: TableMemo | undefined;
 }
 
 /** Per principal set; past this many entries its memo starts over (bounds memory on wide scans). */
@@ -169,6 +180,14 @@ interface Index {
   readonly dbKey: string[];
   readonly tablesOfDb: number[][];
   readonly tableByName: Map<string, number>[];
+  /**
+   * Table id by bare name, then `tableSameName[id]` for the next table with
+   * that name (-1 ends). Resolving a table is then one map lookup and two
+   * string comparisons instead of three lookups: the lookups, not the
+   * decision, dominate a memoized authorize on large catalogs.
+   */
+  readonly tableByBare: Map<string, number>;
+  readonly tableSameName: Int32Array;
   readonly tableDb: Int32Array;
   readonly tableCat: Int32Array;
   readonly tableKey: string[];
@@ -369,6 +388,14 @@ function buildIndex(world: PolicyWorld): Index {
     nCols += t.columns.length;
   }
   const nTables = tableKey.length;
+  const tableByBare = new Map<string, number>();
+  const tableSameName = new Int32Array(nTables).fill(-1);
+  for (let id = nTables - 1; id >= 0; id--) {
+    const bare = (tableObjs[id] as Table).name;
+    const next = tableByBare.get(bare);
+    if (next !== undefined) tableSameName[id] = next;
+    tableByBare.set(bare, id);
+  }
   const partial = {
     catByName,
     dbByName,
@@ -726,6 +753,8 @@ function buildIndex(world: PolicyWorld): Index {
     dbKey,
     tablesOfDb,
     tableByName,
+    tableByBare,
+    tableSameName,
     tableDb: Int32Array.from(tableDbL),
     tableCat: Int32Array.from(tableCatL),
     tableKey,
@@ -888,6 +917,9 @@ function psetOf(ix: Index, pid: number): PSet {
     liftUntil,
     expiries: Float64Array.from(new Set(held.map((g) => ix.gExpiry[g] as number).filter((e) => Number.isFinite(e)))).sort(),
     memo: new Map(),
+    memoLo: 0,
+    memoHi: -1,
+    memoSize: 0,
   };
   ix.psets[pid] = ps;
   return ps;
@@ -912,8 +944,9 @@ function resolve(ix: Index, r: ResourceRef): Res | null {
   const db = ix.dbByName[cat]?.get(r.database);
   if (db === undefined) return null;
   if (r.level === 'database') return { level: LEVEL_DATABASE, cat, db, table: -1, col: -1 };
-  const table = ix.tableByName[db]?.get(r.table);
-  if (table === undefined) return null;
+  let table = ix.tableByBare.get(r.table) ?? -1;
+  while (table >= 0 && ix.tableDb[table] !== db) table = ix.tableSameName[table] as number;
+  if (table < 0) return null;
   if (r.level === 'table') return { level: LEVEL_TABLE, cat, db, table, col: -1 };
   const col = columnIndex(ix, table, r.column);
   return col < 0 ? null : { level: LEVEL_COLUMN, cat, db, table, col };
@@ -1752,17 +1785,37 @@ function sourceOf(ix: Index, g: number, r: Res, c: number): boolean {
 
 // ------------------------------------------------------------ decisions
 
-const LEVEL_INDEX: ReadonlyMap<string, number> = new Map([
-  ['catalog', LEVEL_CATALOG],
-  ['database', LEVEL_DATABASE],
-  ['table', LEVEL_TABLE],
-  ['column', LEVEL_COLUMN],
-]);
-const ACTION_BY_NAME: ReadonlyMap<string, number> = new Map(Object.entries(ACTION_INDEX));
+// Switches rather than maps: the names are interned literals, so a switch is a few
+// pointer comparisons, where a map lookup hashes on every call.
+function levelIndex(level: string): number {
+  switch (level) {
+    case 'table':
+      return LEVEL_TABLE;
+    case 'column':
+      return LEVEL_COLUMN;
+    case 'database':
+      return LEVEL_DATABASE;
+    case 'catalog':
+      return LEVEL_CATALOG;
+    default:
+      return -1;
+  }
+}
+
+function actionIndex(action: string): number {
+  switch (action) {
+    case 'SELECT':
+      return I_SELECT;
+    case 'DESCRIBE':
+      return I_DESCRIBE;
+    default:
+      return Object.hasOwn(ACTION_INDEX, action) ? ACTION_INDEX[action as Permission] : -1;
+  }
+}
 /** APPLICABLE[level * N_ACTIONS + action]: the pairs `authorize` decides. */
 const APPLICABLE = new Uint8Array(4 * N_ACTIONS);
 for (const [level, actions] of Object.entries(ACTIONS_AT)) {
-  for (const a of actions) APPLICABLE[(LEVEL_INDEX.get(level) as number) * N_ACTIONS + ACTION_INDEX[a]] = 1;
+  for (const a of actions) APPLICABLE[levelIndex(level) * N_ACTIONS + ACTION_INDEX[a]] = 1;
 }
 
 function denyDecision(req: AuthorizeRequest, reasons: readonly Reason[], deniedBy: readonly string[], resource: string): Decision {
@@ -1778,30 +1831,63 @@ function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string):
   if (pid === undefined || ix.pExists[pid] !== 1) {
     return denyDecision(req, [{ code: 'UNKNOWN_PRINCIPAL', message: reasonText.unknownPrincipal(principal) }], NONE, resourceText ?? resourceToString(req.resource));
   }
-  const a = ACTION_BY_NAME.get(action);
-  const level = LEVEL_INDEX.get(req.resource.level);
-  if (a === undefined || level === undefined || APPLICABLE[level * N_ACTIONS + a] !== 1) {
+  const a = actionIndex(action);
+  const level = levelIndex(req.resource.level);
+  if (a < 0 || level < 0 || APPLICABLE[level * N_ACTIONS + a] !== 1) {
     return denyDecision(req, [{ code: 'NOT_APPLICABLE', message: reasonText.notApplicable(action, req.resource.level) }], NONE, resourceText ?? resourceToString(req.resource));
+  }
+  const now = req.now ?? Date.now();
+  const ps = psetOf(ix, pid);
+  // Table and column decisions are memoized per principal set: everything they read is fixed for
+  // this engine (one world) except which grants are live, and that only changes at an expiry.
+  if (level >= LEVEL_TABLE) {
+    if (now < ps.memoLo || now >= ps.memoHi) forget(ps, now);
+    const hit = remembered(ix, ps, req.resource as TableLevelRef, a);
+    if (hit !== undefined) return hit;
   }
   const r = resolve(ix, req.resource);
   if (r === null) {
     const text = resourceText ?? resourceToString(req.resource);
     return denyDecision(req, [{ code: 'UNKNOWN_RESOURCE', message: reasonText.unknownResource(text) }], NONE, text);
   }
-  const now = req.now ?? Date.now();
-  const ps = psetOf(ix, pid);
-  // Table and column decisions are memoized per principal set: everything they read is fixed for
-  // this engine (one world) except which grants are live, and that only changes at an expiry.
   if (r.level < LEVEL_TABLE) return decideAt(ix, req, r, a, ps, now, resourceText);
-  const key = r.level === LEVEL_TABLE ? r.table * N_ACTIONS + a : (ix.tableKey.length + (ix.colBase[r.table] as number) + r.col) * N_ACTIONS + a;
-  const hit = ps.memo.get(key);
-  if (hit !== undefined && now >= hit.lo && now < hit.hi) return hit.decision;
   // Frozen because later callers get this very object: one caller mutating it must not change another's answer.
   const decision = deepFreeze(decideAt(ix, req, r, a, ps, now, resourceText));
-  if (ps.memo.size >= MEMO_LIMIT) ps.memo.clear();
-  const { lo, hi } = windowOf(ps.expiries, now);
-  ps.memo.set(key, { lo, hi, decision });
+  remember(ix, ps, r, a, decision);
   return decision;
+}
+
+type TableLevelRef = Extract<ResourceRef, { level: 'table' | 'column' }>;
+
+function forget(ps: PSet, now: number): void {
+  const { lo, hi } = windowOf(ps.expiries, now);
+  ps.memo.clear();
+  ps.memoSize = 0;
+  ps.memoLo = lo;
+  ps.memoHi = hi;
+}
+
+function remembered(ix: Index, ps: PSet, ref: TableLevelRef, a: number): Decision | undefined {
+  let m = ps.memo.get(ref.table);
+  while (m !== undefined && (m.database !== ref.database || m.catalog !== ref.catalog)) m = m.next;
+  if (m === undefined) return undefined;
+  if (ref.level === 'table') return m.slots[a];
+  const col = columnIndex(ix, m.table, ref.column);
+  return col < 0 ? undefined : m.slots[N_ACTIONS * (1 + col) + a];
+}
+
+function remember(ix: Index, ps: PSet, r: Res, a: number, decision: Decision): void {
+  if (ps.memoSize >= MEMO_LIMIT) forget(ps, ps.memoLo);
+  const name = (ix.tables[r.table] as Table).name;
+  const head = ps.memo.get(name);
+  let m = head;
+  while (m !== undefined && m.table !== r.table) m = m.next;
+  if (m === undefined) {
+    m = { catalog: ix.catNames[r.cat] as string, database: ix.dbNames[r.db] as string, table: r.table, slots: [], next: head };
+    ps.memo.set(name, m);
+  }
+  m.slots[r.level === LEVEL_TABLE ? a : N_ACTIONS * (1 + r.col) + a] = decision;
+  ps.memoSize++;
 }
 
 function deepFreeze<T>(value: T): T {
