@@ -17,7 +17,7 @@
  * role about the given tables only.
  */
 import type { Evaluator } from '../policy/decision.js';
-import type { Grant, Guardrail, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
+import type { Column, Grant, Guardrail, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
 import { toSql, TRUE, type Predicate } from '../policy/predicate.js';
 import { membershipGraph, principalSet, type MembershipGraph } from '../policy/principals.js';
 import { matchesTagExpression } from '../policy/tag-expression.js';
@@ -62,24 +62,37 @@ interface RoleSpec {
 }
 
 const TABLE_ACTIONS = ['SELECT', 'INSERT', 'DELETE'] as const;
-type TableAction = (typeof TABLE_ACTIONS)[number];
 
 /** Tags and tables of one catalog, indexed for "which tables can a tag grant reach". */
 interface CatalogIndex {
   readonly tables: readonly Table[];
   readonly byKey: ReadonlyMap<string, number>;
   readonly byDb: ReadonlyMap<string, number[]>;
-  /** Effective tags of each table, then of each column that has its own. */
+  /** Effective tags of each table (shared with its database's map when the table has no tags of its own). */
   readonly tableTags: readonly ReadonlyMap<string, string>[];
+  /** Effective tags of each column that has tags of its own, in column order. */
   readonly columnTags: readonly (readonly ReadonlyMap<string, string>[])[];
   readonly dbTags: ReadonlyMap<string, ReadonlyMap<string, string>>;
-  /** `key=value` → tables whose own or column tags carry it. */
-  readonly kvTables: ReadonlyMap<string, number[]>;
+  /** `key=value` → databases whose own tags carry it. */
+  readonly kvDbs: ReadonlyMap<string, string[]>;
+  /** `key=value` → tables whose own (or own column) effective tags carry it: tables with tags of their own only. */
+  readonly kvOwn: ReadonlyMap<string, number[]>;
+  /** Tables that carry tags of their own (table or column level). */
+  readonly ownTagged: ReadonlySet<number>;
+  /**
+   * Decision class of each table. Two tables of one class get the same decision from every
+   * principal, up to the table's name: same database, same columns, same own tag assignments
+   * (so the same effective tags on the table and every column), and neither is named by a grant
+   * or a data filter. Only such names, tags and the database reach a table's decisions
+   * (docs/policy.md), so the desired state asks the engine once per class instead of per table.
+   */
+  readonly classOf: Int32Array;
 }
 
 function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<string>): CatalogIndex {
   // a table-scoped run indexes only its tables: everything it computes is intersected with them anyway
-  const tables = world.tables.filter((t) => t.catalog === catalog && (only === undefined || only.has(`${t.database}.${t.name}`)));
+  const tables: Table[] = [];
+  for (const t of world.tables) if (t.catalog === catalog && (only === undefined || only.has(`${t.database}.${t.name}`))) tables.push(t);
   const byKey = new Map<string, number>();
   const byDb = new Map<string, number[]>();
   tables.forEach((t, i) => {
@@ -88,57 +101,161 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
     if (l === undefined) byDb.set(t.database, [i]);
     else l.push(i);
   });
-  const own = new Map<string, Map<string, string>>();
+  // own tag assignments, first one per key wins (as the engine reads them)
+  const dbOwn = new Map<string, Map<string, string>>();
+  const tableOwn = new Map<number, Map<string, string>>();
+  const colOwn = new Map<number, Map<string, Map<string, string>>>();
+  const setFirst = (m: Map<string, string>, k: string, v: string): void => {
+    if (!m.has(k)) m.set(k, v);
+  };
   for (const a of world.tagAssignments) {
-    if (a.resource.catalog !== catalog) continue;
     const r = a.resource;
-    const key = r.level === 'database' ? r.database : r.level === 'table' ? `${r.database}.${r.table}` : `${r.database}.${r.table}.${r.column}`;
-    let m = own.get(`${r.level}:${key}`);
-    if (m === undefined) own.set(`${r.level}:${key}`, (m = new Map()));
-    if (!m.has(a.key)) m.set(a.key, a.value);
+    if (r.catalog !== catalog) continue;
+    if (r.level === 'database') {
+      let m = dbOwn.get(r.database);
+      if (m === undefined) dbOwn.set(r.database, (m = new Map()));
+      setFirst(m, a.key, a.value);
+      continue;
+    }
+    const t = byKey.get(`${r.database}.${r.table}`);
+    if (t === undefined) continue;
+    if (r.level === 'table') {
+      let m = tableOwn.get(t);
+      if (m === undefined) tableOwn.set(t, (m = new Map()));
+      setFirst(m, a.key, a.value);
+    } else {
+      let cols = colOwn.get(t);
+      if (cols === undefined) colOwn.set(t, (cols = new Map()));
+      let m = cols.get(r.column);
+      if (m === undefined) cols.set(r.column, (m = new Map()));
+      setFirst(m, a.key, a.value);
+    }
   }
+  const EMPTY = new Map<string, string>();
   const dbTags = new Map<string, ReadonlyMap<string, string>>();
-  for (const d of world.databases) if (d.catalog === catalog) dbTags.set(d.name, own.get(`database:${d.name}`) ?? new Map());
-  const kvTables = new Map<string, number[]>();
+  for (const d of world.databases) if (d.catalog === catalog) dbTags.set(d.name, dbOwn.get(d.name) ?? EMPTY);
+  const kvDbs = new Map<string, string[]>();
+  for (const [d, tags] of dbTags) for (const [k, v] of tags) push(kvDbs, `${k}=${v}`, d);
+  const kvOwn = new Map<string, number[]>();
   const note = (tags: ReadonlyMap<string, string>, t: number): void => {
     for (const [k, v] of tags) {
-      const l = kvTables.get(`${k}=${v}`);
-      if (l === undefined) kvTables.set(`${k}=${v}`, [t]);
+      const kv = `${k}=${v}`;
+      const l = kvOwn.get(kv);
+      if (l === undefined) kvOwn.set(kv, [t]);
       else if (l[l.length - 1] !== t) l.push(t);
     }
   };
-  const tableTags: Map<string, string>[] = [];
-  const columnTags: Map<string, string>[][] = [];
+  // tables named by a grant or a data filter decide alone
+  const named = new Set<number>();
+  const name = (database: string, table: string): void => {
+    const t = byKey.get(`${database}.${table}`);
+    if (t !== undefined) named.add(t);
+  };
+  for (const g of world.grants) {
+    const r = g.resource;
+    if (r.catalog === catalog && (r.kind === 'table' || r.kind === 'columns' || r.kind === 'filter')) name(r.database, r.table);
+  }
+  for (const f of world.filters) if (f.catalog === catalog) name(f.database, f.table);
+
+  const tableTags: ReadonlyMap<string, string>[] = new Array(tables.length);
+  const columnTags: (readonly ReadonlyMap<string, string>[])[] = new Array(tables.length);
+  const ownTagged = new Set<number>();
+  const classOf = new Int32Array(tables.length);
+  const classes = new Map<string, number>();
+  const plain = new Map<string, { columns: readonly Column[]; id: number }[]>();
+  let nextClass = 0;
+  const NONE: readonly ReadonlyMap<string, string>[] = [];
+  const sig = (m: ReadonlyMap<string, string> | undefined): string => (m === undefined ? '' : [...m].map(([k, v]) => `${k}=${v}`).sort().join('\u0002'));
   tables.forEach((t, i) => {
-    const base = new Map(dbTags.get(t.database) ?? []);
-    for (const [k, v] of own.get(`table:${t.database}.${t.name}`) ?? []) base.set(k, v);
-    tableTags.push(base);
-    note(base, i);
-    const cols: Map<string, string>[] = [];
-    for (const c of t.columns) {
-      const o = own.get(`column:${t.database}.${t.name}.${c.name}`);
-      if (o === undefined) continue;
-      const m = new Map(base);
-      for (const [k, v] of o) m.set(k, v);
-      cols.push(m);
-      note(m, i);
+    const dbMap = dbTags.get(t.database) ?? EMPTY;
+    const tOwn = tableOwn.get(i);
+    const cOwn = colOwn.get(i);
+    let base: ReadonlyMap<string, string> = dbMap;
+    if (tOwn !== undefined) {
+      const m = new Map(dbMap);
+      for (const [k, v] of tOwn) m.set(k, v);
+      base = m;
     }
-    columnTags.push(cols);
+    tableTags[i] = base;
+    let cols = NONE;
+    if (cOwn !== undefined) {
+      const list: Map<string, string>[] = [];
+      for (const c of t.columns) {
+        const o = cOwn.get(c.name);
+        if (o === undefined) continue;
+        const m = new Map(base);
+        for (const [k, v] of o) m.set(k, v);
+        list.push(m);
+      }
+      cols = list;
+    }
+    columnTags[i] = cols;
+    if (tOwn !== undefined || cols.length > 0) {
+      ownTagged.add(i);
+      note(base, i);
+      for (const m of cols) note(m, i);
+    }
+    if (named.has(i)) {
+      classOf[i] = nextClass++;
+      return;
+    }
+    if (tOwn === undefined && cOwn === undefined) {
+      // the common case: compare columns with the few plain classes of the database, no key text
+      let reps = plain.get(t.database);
+      if (reps === undefined) plain.set(t.database, (reps = []));
+      if (reps.length <= 16) {
+        const same = reps.find((r) => sameColumns(r.columns, t.columns));
+        if (same !== undefined) classOf[i] = same.id;
+        else reps.push({ columns: t.columns, id: (classOf[i] = nextClass++) });
+        return;
+      }
+    }
+    let key = `${t.database}\u0000${t.columns.map((c) => c.name).join('\u0001')}\u0000${sig(tOwn)}`;
+    if (cOwn !== undefined) for (const c of t.columns) key += `\u0000${sig(cOwn.get(c.name))}`;
+    let k = classes.get(key);
+    if (k === undefined) classes.set(key, (k = nextClass++));
+    classOf[i] = k;
   });
-  return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvTables };
+  return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf };
 }
 
+function sameColumns(a: readonly Column[], b: readonly Column[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if ((a[i] as Column).name !== (b[i] as Column).name) return false;
+  return true;
+}
+
+function push<K, V>(map: Map<K, V[]>, k: K, v: V): void {
+  const l = map.get(k);
+  if (l === undefined) map.set(k, [v]);
+  else l.push(v);
+}
+
+/** Databases whose own tags match the expression. */
+function dbMatches(ix: CatalogIndex, expr: TagExpression): string[] {
+  const keys = Object.keys(expr);
+  if (keys.length === 0) return [...ix.dbTags.keys()];
+  const first = keys[0] as string;
+  const out = new Set<string>();
+  for (const v of expr[first] ?? []) for (const d of ix.kvDbs.get(`${first}=${v}`) ?? []) if (matchesTagExpression(expr, ix.dbTags.get(d) as ReadonlyMap<string, string>)) out.add(d);
+  return [...out];
+}
+
+/** Tables whose effective tags, or one of whose columns' effective tags, match the expression. */
 function tagMatches(ix: CatalogIndex, expr: TagExpression): number[] {
   const keys = Object.keys(expr);
   if (keys.length === 0) return ix.tables.map((_, i) => i);
   const first = keys[0] as string;
   const seen = new Set<number>();
-  for (const v of expr[first] ?? []) for (const t of ix.kvTables.get(`${first}=${v}`) ?? []) seen.add(t);
-  const out: number[] = [];
-  for (const t of seen) {
-    if (matchesTagExpression(expr, ix.tableTags[t] as ReadonlyMap<string, string>) || (ix.columnTags[t] ?? []).some((m) => matchesTagExpression(expr, m))) out.push(t);
+  const hit = (t: number): boolean => matchesTagExpression(expr, ix.tableTags[t] as ReadonlyMap<string, string>) || (ix.columnTags[t] ?? []).some((m) => matchesTagExpression(expr, m));
+  // tables without tags of their own have their database's tags: one check per database
+  for (const d of dbMatches(ix, expr)) for (const t of ix.byDb.get(d) ?? []) if (!ix.ownTagged.has(t)) seen.add(t);
+  for (const v of expr[first] ?? []) {
+    for (const d of ix.kvDbs.get(`${first}=${v}`) ?? []) for (const t of ix.byDb.get(d) ?? []) if (ix.ownTagged.has(t) && !seen.has(t) && hit(t)) seen.add(t);
+    for (const t of ix.kvOwn.get(`${first}=${v}`) ?? []) if (!seen.has(t) && hit(t)) seen.add(t);
   }
-  return out.sort((a, b) => a - b);
+  return [...seen].sort((a, b) => a - b);
 }
 
 /** Does a guardrail apply to a principal set? (docs/policy.md, Guardrails) */
@@ -205,6 +322,7 @@ export function desiredState(input: DesiredInput): DesiredState {
   }
 
   // ---- roles
+  const identity = Object.keys(target.tableMap).length === 0 && Object.keys(target.schemaMap).length === 0;
   const roles: RoleSpec[] = [];
   for (const g of world.groups) roles.push({ role: groupRole(target.rolePrefix, g.name), principal: `group:${g.name}`, pset: groupPset.get(g.name) as ReadonlySet<PrincipalRef> });
 
@@ -235,27 +353,35 @@ export function desiredState(input: DesiredInput): DesiredState {
       }
     }
   };
+  /** Databases a grant can make DESCRIBE-able (cached per grant: group grants are held by many roles). */
+  const dbCache = new Map<Grant, readonly string[]>();
+  const grantDbs = (g: Grant): readonly string[] => {
+    const r = g.resource;
+    if (r.kind === 'catalog') return [...(scopeDbs ?? ix.dbTags.keys())];
+    if (r.kind !== 'tag') return [r.database];
+    let l = dbCache.get(g);
+    if (l === undefined) {
+      const out = new Set<string>();
+      for (const d of dbMatches(ix, r.expression)) if (scopeDbs === null || scopeDbs.has(d)) out.add(d);
+      for (const t of covered(g)) out.add((ix.tables[t] as Table).database);
+      dbCache.set(g, (l = [...out]));
+    }
+    return l;
+  };
   const describedDbs = (held: readonly Grant[]): Set<string> => {
     const out = new Set<string>();
-    for (const g of held) {
-      const r = g.resource;
-      if (r.kind === 'catalog') for (const d of scopeDbs ?? ix.dbTags.keys()) out.add(d);
-      else if (r.kind === 'database') out.add(r.database);
-      else if (r.kind === 'tag') {
-        for (const d of scopeDbs ?? ix.dbTags.keys()) if (matchesTagExpression(r.expression, ix.dbTags.get(d) ?? new Map())) out.add(d);
-        for (const t of covered(g)) out.add((ix.tables[t] as Table).database);
-      } else out.add(r.database);
-    }
+    for (const g of held) for (const d of grantDbs(g)) out.add(d);
     return out;
   };
 
-  const projectionOf = (principal: PrincipalRef, t: number, actions: ReadonlySet<TableAction>): Projection => {
+  /** `actions`: a mask of SELECT (1), INSERT (2), DELETE (4). */
+  const projectionOf = (principal: PrincipalRef, t: number, actions: number): Projection => {
     const table = ix.tables[t] as Table;
-    if (actions.size === 0) return NO_ACCESS;
+    if (actions === 0) return NO_ACCESS;
     const resource = { level: 'table', catalog, database: table.database, table: table.name } as const;
-    const select = actions.has('SELECT') ? engine.authorize({ principal, action: 'SELECT', resource, now }) : null;
-    const ins = actions.has('INSERT') && engine.authorize({ principal, action: 'INSERT', resource, now }).decision === 'allow';
-    const del = actions.has('DELETE') && engine.authorize({ principal, action: 'DELETE', resource, now }).decision === 'allow';
+    const select = (actions & 1) !== 0 ? engine.authorize({ principal, action: 'SELECT', resource, now }) : null;
+    const ins = (actions & 2) !== 0 && engine.authorize({ principal, action: 'INSERT', resource, now }).decision === 'allow';
+    const del = (actions & 4) !== 0 && engine.authorize({ principal, action: 'DELETE', resource, now }).decision === 'allow';
     return project(table, select, ins, del);
   };
 
@@ -263,24 +389,34 @@ export function desiredState(input: DesiredInput): DesiredState {
   const projectionsOf = (principal: PrincipalRef, pset: ReadonlySet<PrincipalRef>): { proj: Map<number, Projection>; dbs: Set<string> } => {
     const held = heldBy(pset);
     const proj = new Map<number, Projection>();
-    const byAction = new Map<number, Set<TableAction>>();
+    const byAction = new Map<number, number>();
     for (const g of held) {
-      const actions = TABLE_ACTIONS.filter((a) => carries(g, a) && (a === 'SELECT' || (g.resource.kind !== 'columns' && g.resource.kind !== 'filter')));
-      if (actions.length === 0) continue;
+      let actions = 0;
+      TABLE_ACTIONS.forEach((a, bit) => {
+        if (carries(g, a) && (a === 'SELECT' || (g.resource.kind !== 'columns' && g.resource.kind !== 'filter'))) actions |= 1 << bit;
+      });
+      if (actions === 0) continue;
       if (scopeIdx !== null) {
         const cov = new Set(covered(g));
-        for (const t of scopeIdx) if (cov.has(t)) addActions(byAction, t, actions);
+        for (const t of scopeIdx) if (cov.has(t)) byAction.set(t, (byAction.get(t) ?? 0) | actions);
       } else {
-        for (const t of covered(g)) addActions(byAction, t, actions);
+        for (const t of covered(g)) byAction.set(t, (byAction.get(t) ?? 0) | actions);
       }
     }
+    // one decision per (decision class, actions): every table of a class gets the same projection
+    const memo = new Map<number, Projection>();
     for (const [t, actions] of byAction) {
-      const p = projectionOf(principal, t, actions);
+      const key = (ix.classOf[t] as number) * 8 + actions;
+      let p = memo.get(key);
+      if (p === undefined) memo.set(key, (p = projectionOf(principal, t, actions)));
       if (hasAccess(p)) proj.set(t, p);
     }
     const dbs = new Set<string>();
+    // a schema with a granted table gets USAGE anyway: ask DESCRIBE only about the others
+    const withTables = new Set<string>();
+    if (identity) for (const t of proj.keys()) withTables.add((ix.tables[t] as Table).database);
     for (const d of describedDbs(held)) {
-      if (scopeDbs !== null && !scopeDbs.has(d)) continue;
+      if ((scopeDbs !== null && !scopeDbs.has(d)) || withTables.has(d)) continue;
       if (engine.authorize({ principal, action: 'DESCRIBE', resource: { level: 'database', catalog, database: d }, now }).decision === 'allow') dbs.add(d);
     }
     return { proj, dbs };
@@ -305,7 +441,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     }
     for (const [t, list] of perTable) {
       if (list.length < 2 || !list.some((p) => p.rowFilter !== null)) continue;
-      const mine = projectionOf(`user:${u.name}`, t, new Set(TABLE_ACTIONS));
+      const mine = projectionOf(`user:${u.name}`, t, 7);
       if (!sameProjection(unionOf(ix.tables[t] as Table, list), mine)) {
         personal.set(u.name, `row filters of its groups meet on \`${catalog}.${(ix.tables[t] as Table).database}.${(ix.tables[t] as Table).name}\``);
         break;
@@ -333,7 +469,7 @@ export function desiredState(input: DesiredInput): DesiredState {
   const add = (it: Item): void => {
     items.set(itemKey(it), it);
   };
-  const mapped = ix.tables.map((t) => mapTable(target, catalog, t.database, t.name));
+  const mapped = ix.tables.map((t): MappedTable => (identity ? { catalog, database: t.database, table: t.name, schema: t.database, name: t.name } : mapTable(target, catalog, t.database, t.name)));
   if (!scoped) {
     for (const r of roles) add({ k: 'role', role: r.role });
     for (const u of users) {
@@ -342,6 +478,9 @@ export function desiredState(input: DesiredInput): DesiredState {
       else for (const g of directGroups.get(u.name) ?? []) add({ k: 'member', role: groupRole(target.rolePrefix, g), member: login });
     }
   }
+  // predicates and policy names repeat across the tables of a class: print and hash each once
+  const sqlOf = new WeakMap<Predicate, string>();
+  const policyNames = new Map<string, string>();
   const rlsTables = new Set<number>();
   for (const r of results.values()) for (const [t, p] of r.proj) if (p.rowFilter !== null) rlsTables.add(t);
   for (const { spec, proj, dbs } of results.values()) {
@@ -364,8 +503,12 @@ export function desiredState(input: DesiredInput): DesiredState {
       if (p.delete) add({ k: 'table', role, schema: m.schema, table: m.name, priv: 'DELETE' });
       if (rlsTables.has(t)) {
         const policy = (cmd: 'SELECT' | 'INSERT' | 'DELETE', pred: Predicate): void => {
-          const expr = toSql(pred, 'postgres');
-          add({ k: 'policy', schema: m.schema, table: m.name, name: policyName(target.rolePrefix, role, cmd, expr), role, cmd, expr, pred });
+          let expr = sqlOf.get(pred);
+          if (expr === undefined) sqlOf.set(pred, (expr = toSql(pred, 'postgres')));
+          const nameKey = `${role}\u0000${cmd}\u0000${expr}`;
+          let name = policyNames.get(nameKey);
+          if (name === undefined) policyNames.set(nameKey, (name = policyName(target.rolePrefix, role, cmd, expr)));
+          add({ k: 'policy', schema: m.schema, table: m.name, name, role, cmd, expr, pred });
         };
         if (p.columns.length > 0) for (const d of p.rowFilter === null ? [TRUE] : disjuncts(p.rowFilter)) policy('SELECT', d);
         if (p.insert) policy('INSERT', TRUE);
@@ -390,11 +533,6 @@ export function desiredState(input: DesiredInput): DesiredState {
   };
 }
 
-function addActions(map: Map<number, Set<TableAction>>, t: number, actions: readonly TableAction[]): void {
-  let s = map.get(t);
-  if (s === undefined) map.set(t, (s = new Set()));
-  for (const a of actions) s.add(a);
-}
 
 /** Effective tags of each table in scope and of each column with tags of its own, for `steward_config.resource_tags`. */
 export function tagRows(world: PolicyWorld, target: TargetSpec, tables?: ReadonlySet<string>): { schema: string; table: string; column: string; key: string; value: string }[] {

@@ -106,13 +106,14 @@ export interface DiffOptions {
 export function diffStates(desired: DesiredState, actual: ActualState, options: DiffOptions): Plan {
   const { target } = options;
   const managedRole = (r: string): boolean => r.startsWith(target.rolePrefix);
-  const managedTables = new Set(desired.tables.map((t) => tableKey(t.schema, t.name)));
+  let managedSet: Set<string> | undefined;
+  const managedTables = { has: (k: string): boolean => (managedSet ??= new Set(desired.tables.map((t) => tableKey(t.schema, t.name)))).has(k) };
   const managedSchemas = new Set(desired.schemas);
   const warnings: SyncWarning[] = [...desired.warnings];
   const steps: Step[] = [];
   const drift: DriftItem[] = [];
-  const step = (op: 'grant' | 'revoke', it: Item): void => {
-    steps.push({ op, item: it, key: itemKey(it), sql: postgresSql(op, it) });
+  const step = (op: 'grant' | 'revoke', it: Item, key: string = itemKey(it)): void => {
+    steps.push({ op, item: it, key, sql: postgresSql(op, it) });
   };
 
   // Desired items on tables or schemas the warehouse lacks are reported, not fatal.
@@ -124,8 +125,10 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
     }
   }
   const usable = (it: Item): boolean => {
-    const t = itemTable(it);
-    if (t !== null && missingTables.has(t)) return false;
+    if (missingTables.size > 0) {
+      const t = itemTable(it);
+      if (t !== null && missingTables.has(t)) return false;
+    }
     if (it.k === 'usage' && !actual.schemas.has(it.schema)) return false;
     if (it.k === 'member' && !actual.roles.has(it.member) && !managedRole(it.member)) return false;
     return true;
@@ -143,7 +146,7 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
     }
     return out;
   };
-  const wantCols = colSets([...desired.items.values()].filter(usable));
+  const wantCols = colSets(filtered(desired.items.values(), usable));
   const haveCols = colSets(actual.items.values());
   const ordered = (cols: Iterable<string>, schema: string, table: string): string[] => {
     const all = actual.tables.get(tableKey(schema, table));
@@ -176,12 +179,12 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
   for (const [key, it] of desired.items) {
     if (it.k === 'columns' || actual.items.has(key) || !usable(it)) continue;
     if (it.k === 'role' && actual.roles.has(it.role)) continue;
-    step('grant', it);
+    step('grant', it, key);
   }
   for (const [key, it] of actual.items) {
     if (it.k === 'columns' || desired.items.has(key)) continue;
     if (it.k === 'role') continue; // roles are never dropped: a group removed from Steward leaves an empty role
-    if (actual.ledger.has(key)) step('revoke', it);
+    if (actual.ledger.has(key)) step('revoke', it, key);
     else classify(it);
   }
 
@@ -215,7 +218,7 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
     }
   }
 
-  steps.sort((a, b) => ORDER[`${a.op}:${a.item.k}`] - ORDER[`${b.op}:${b.item.k}`] || (a.sql < b.sql ? -1 : a.sql > b.sql ? 1 : 0));
+  sortSteps(steps);
   drift.sort((a, b) => (a.key < b.key ? -1 : 1));
   return { target: target.name, dialect: 'postgres', scope: desired.scope, steps, drift, warnings, summary: summarize(steps, drift, warnings) };
 }
@@ -242,6 +245,21 @@ function driftMessage(it: Item, inScope: boolean): string {
       return never;
     }
   }
+}
+
+/** Sorts steps by rank (see the module comment), then by SQL text, for a stable plan. */
+function sortSteps(steps: Step[]): void {
+  const buckets: Step[][] = Array.from({ length: Object.keys(ORDER).length }, () => []);
+  for (const s of steps) (buckets[ORDER[`${s.op}:${s.item.k}`]] as Step[]).push(s);
+  let i = 0;
+  for (const b of buckets) {
+    b.sort((x, y) => (x.sql < y.sql ? -1 : x.sql > y.sql ? 1 : 0));
+    for (const s of b) steps[i++] = s;
+  }
+}
+
+function* filtered<T>(items: Iterable<T>, keep: (x: T) => boolean): Iterable<T> {
+  for (const x of items) if (keep(x)) yield x;
 }
 
 export function summarize(steps: readonly Step[], drift: readonly DriftItem[], warnings: readonly SyncWarning[]): PlanSummary {
