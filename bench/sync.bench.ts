@@ -29,7 +29,7 @@ import { desiredState } from '../src/sync/desired-state.js';
 import { diffStates, type ActualState } from '../src/sync/diff.js';
 import { affectedScope } from '../src/sync/scope.js';
 import { itemTable, tableKey } from '../src/sync/names.js';
-import { applySteps } from '../src/sync/apply.js';
+import { applySteps, DEFAULT_STATEMENTS_PER_TRIP } from '../src/sync/apply.js';
 import { ensureConfigSchema } from '../src/sync/ledger.js';
 import type { TargetSpec } from '../src/sync/sync-types.js';
 import { createRng } from '../test/support/random-world.js';
@@ -173,19 +173,31 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const slice = syncWorld(sliceTables, quick ? 10 : 40, 7);
   const server = await startPostgres();
   const client = new pg.Client({ connectionString: server.url });
-  let apply: { statements: number; seconds: number; perSecond: number };
+  let apply: { statements: number; seconds: number; perSecond: number; oneByOne: { seconds: number; perSecond: number }; statementsPerTrip: number };
   try {
     await client.connect();
     for (const d of slice.databases) await client.query(`CREATE SCHEMA "${d.name}"`);
     await client.query(slice.tables.map((t) => `CREATE TABLE "${t.database}"."${t.name}" (id bigint, region text, amount text, secret text)`).join(';'));
     await client.query(slice.users.map((u) => `CREATE ROLE "bench_${u.name}"`).join(';'));
     await ensureConfigSchema(client);
-    const sd = desiredState({ world: slice, engine: createEngine(slice), target: TARGET, now });
-    const plan = diffStates(sd, actualWith(slice, new Map()), { target: TARGET });
-    t0 = performance.now();
-    await applySteps(client, 'bench', plan.steps, { batchSize: 5000 });
-    const seconds = (performance.now() - t0) / 1000;
-    apply = { statements: plan.steps.length, seconds, perSecond: plan.steps.length / seconds };
+    // the same plan twice, for two sets of roles on the same tables: one statement per round trip
+    // (as before batching), then DEFAULT_STATEMENTS_PER_TRIP per round trip
+    const timed = async (prefix: string, perTrip: number): Promise<{ n: number; seconds: number }> => {
+      const target = { ...TARGET, rolePrefix: prefix };
+      const plan = diffStates(desiredState({ world: slice, engine: createEngine(slice), target, now }), actualWith(slice, new Map()), { target });
+      const start = performance.now();
+      await applySteps(client, `bench-${prefix}`, plan.steps, { batchSize: 5000, statementsPerTrip: perTrip });
+      return { n: plan.steps.length, seconds: (performance.now() - start) / 1000 };
+    };
+    const one = await timed('stwo_', 1);
+    const many = await timed('stwb_', DEFAULT_STATEMENTS_PER_TRIP);
+    apply = {
+      statements: many.n,
+      seconds: many.seconds,
+      perSecond: many.n / many.seconds,
+      oneByOne: { seconds: one.seconds, perSecond: one.n / one.seconds },
+      statementsPerTrip: DEFAULT_STATEMENTS_PER_TRIP,
+    };
   } finally {
     await client.end().catch(() => undefined);
     await server.stop();
@@ -208,7 +220,10 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const rows: [string, string][] = [
     [`full plan, ${nTables} tables × ${desired.roles.length} roles (desired + diff)`, `${f(fullMs)} ms (desired ${f(desiredMs)} ms, diff ${f(diffMs)} ms), heap +${f(heapFull)} MB, ${full.steps.length} statements — goal ≤ 3000 ms`],
     ['one tag change: plan of the affected table', `${f(incrementalMs, 1)} ms on a fresh engine, ${f(warmMs, 1)} ms warm (scope ${f(scopeMs)} ms), ${incremental.steps.length} statements vs ${resync.steps.length} for a full re-sync (${f(resyncMs)} ms) — goal ≤ 50 ms`],
-    [`apply on local PostgreSQL (${sliceTables}-table slice)`, `${f(apply.perSecond)} statements/s (${apply.statements} in ${f(apply.seconds, 2)} s)`],
+    [
+      `apply on local PostgreSQL (${sliceTables}-table slice)`,
+      `${f(apply.perSecond)} statements/s with ${apply.statementsPerTrip} per round trip (${apply.statements} in ${f(apply.seconds, 2)} s) vs ${f(apply.oneByOne.perSecond)} statements/s one per round trip (${f(apply.oneByOne.seconds, 2)} s)`,
+    ],
     ['engine build (not part of the plan)', `${f(buildMs)} ms`],
   ];
   log(['| measure | result |', '|---|---|', ...rows.map(([a, b]) => `| ${a} | ${b} |`)].join('\n'));

@@ -1,6 +1,7 @@
 /**
  * Running a plan. One transaction when the plan fits in one batch; otherwise
  * bounded batches, each its own transaction together with its ledger rows.
+ * Inside a batch, statements go to the server several per round trip.
  * A crash (or a kill) loses at most the open batch, which rolls back, and the
  * next plan — computed again from pg_catalog — contains exactly what is left:
  * resuming is re-running.
@@ -18,6 +19,8 @@ export const DEFAULT_BATCH_SIZE = 5000;
 export interface ApplyOptions {
   readonly batchSize?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /** Statements sent per round trip (default DEFAULT_STATEMENTS_PER_TRIP); 1 sends each on its own. */
+  readonly statementsPerTrip?: number;
   /** Error text safe to show (password scrubbed). */
   readonly explain?: (e: unknown) => string;
 }
@@ -38,26 +41,67 @@ export async function withSyncLock<T>(client: pg.Client, target: string, fn: () 
   }
 }
 
+/**
+ * Statements per round trip inside a batch transaction: sent together as one
+ * multi-statement simple query, which PostgreSQL runs in order and aborts at
+ * the first error (the transaction then rolls back as a whole).
+ */
+export const DEFAULT_STATEMENTS_PER_TRIP = 500;
+/** A round trip also stops growing past this many bytes of SQL. */
+const MAX_TRIP_BYTES = 1 << 20;
+
+/** Splits a batch into round trips of at most `perTrip` statements and about MAX_TRIP_BYTES of text. */
+export function roundTrips(batch: readonly Step[], perTrip: number): Step[][] {
+  const trips: Step[][] = [];
+  let current: Step[] = [];
+  let bytes = 0;
+  for (const s of batch) {
+    if (current.length > 0 && (current.length >= perTrip || bytes + s.sql.length > MAX_TRIP_BYTES)) {
+      trips.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(s);
+    bytes += s.sql.length + 2;
+  }
+  if (current.length > 0) trips.push(current);
+  return trips;
+}
+
 export async function applySteps(client: pg.Client, target: string, steps: readonly Step[], options: ApplyOptions = {}): Promise<ApplyResult> {
   const explain = options.explain ?? ((e: unknown) => (e instanceof Error ? e.message : String(e)));
   const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+  const perTrip = Math.max(1, options.statementsPerTrip ?? DEFAULT_STATEMENTS_PER_TRIP);
   const run = await client.query<{ id: number }>(`INSERT INTO ${CONFIG_SCHEMA}.runs (target, statements) VALUES ($1, $2) RETURNING id::int8 AS id`, [target, steps.length]);
   const runId = Number(run.rows[0]?.id);
   let applied = 0;
   let batches = 0;
+  /** One batch in one transaction, `trip` statements per round trip; the ledger rows go in the same transaction. */
+  const runBatch = async (batch: readonly Step[], trip: number): Promise<void> => {
+    await client.query('BEGIN');
+    for (const t of roundTrips(batch, trip)) {
+      current = t.length === 1 ? t[0] : undefined;
+      await client.query(t.length === 1 ? (t[0] as Step).sql : t.map((x) => x.sql).join(';\n'));
+    }
+    current = undefined;
+    await recordSteps(client, target, batch);
+    await client.query(`UPDATE ${CONFIG_SCHEMA}.runs SET applied = applied + $2 WHERE id = $1`, [runId, batch.length]);
+    await client.query('COMMIT');
+  };
+  let current: Step | undefined;
   for (let start = 0; start < steps.length; start += batchSize) {
     const batch = steps.slice(start, start + batchSize);
-    let current: Step | undefined;
     try {
-      await client.query('BEGIN');
-      for (const s of batch) {
-        current = s;
-        await client.query(s.sql);
+      try {
+        await runBatch(batch, perTrip);
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        // a multi-statement round trip does not say which statement failed: run the batch again one
+        // statement per trip (nothing of it was committed), which names the statement or, when the
+        // failure was transient, applies the batch
+        if (perTrip === 1 || current !== undefined || !isStatementError(e)) throw e;
+        await runBatch(batch, 1);
       }
-      current = undefined;
-      await recordSteps(client, target, batch);
-      await client.query(`UPDATE ${CONFIG_SCHEMA}.runs SET applied = applied + $2 WHERE id = $1`, [runId, batch.length]);
-      await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       const message = current === undefined ? explain(e) : `\`${current.sql}\` failed: ${explain(e)}`;
@@ -72,4 +116,9 @@ export async function applySteps(client: pg.Client, target: string, steps: reado
   }
   await client.query(`UPDATE ${CONFIG_SCHEMA}.runs SET status = 'ok', finished_at = now() WHERE id = $1`, [runId]);
   return { applied, batches, runId };
+}
+
+/** An error PostgreSQL reported for a statement (it has an SQLSTATE), as opposed to a lost connection. */
+function isStatementError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((e as { code: string }).code);
 }
