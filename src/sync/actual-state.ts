@@ -142,6 +142,20 @@ export async function readActualState(client: pg.Client, o: ReadOptions): Promis
     }
   }
 
+  // managed roles PostgreSQL could not drop from here: they own objects or hold privileges in another database
+  const rolesInUse = new Set<string>();
+  if (full) {
+    const { rows } = await client.query<{ rolname: string }>(
+      `SELECT r.rolname FROM pg_roles r
+        WHERE left(r.rolname, length($1)) = $1
+          AND EXISTS (SELECT 1 FROM pg_shdepend d
+                       WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid
+                         AND ((d.dbid <> 0 AND d.dbid <> (SELECT oid FROM pg_database WHERE datname = current_database())) OR (d.dbid = 0 AND d.deptype = 'o')))`,
+      [prefix],
+    );
+    for (const r of rows) rolesInUse.add(r.rolname);
+  }
+
   const ledger = new Set<string>();
   const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass('${CONFIG_SCHEMA}.grants')::text AS t`)).rows[0]?.t;
   if (exists !== null && exists !== undefined) {
@@ -155,5 +169,5 @@ export async function readActualState(client: pg.Client, o: ReadOptions): Promis
         );
     for (const r of rows) ledger.add(r.item_key);
   }
-  return { items, roles, tables, schemas: existingSchemas, ledger };
+  return { items, roles, tables, schemas: existingSchemas, ledger, rolesInUse };
 }

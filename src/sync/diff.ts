@@ -30,6 +30,8 @@ export interface ActualState {
   readonly schemas: ReadonlySet<string>;
   /** What Steward recorded as performed (`ledgerKeys`), from `steward_config.grants`. */
   readonly ledger: ReadonlySet<string>;
+  /** Managed roles that own objects or hold privileges outside this database (PostgreSQL refuses to drop them). */
+  readonly rolesInUse?: ReadonlySet<string>;
 }
 
 export const EMPTY_ACTUAL: ActualState = {
@@ -69,7 +71,9 @@ export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
   const g = op === 'grant';
   switch (it.k) {
     case 'role':
-      return g ? `CREATE ROLE ${qi(it.role)} NOLOGIN` : `DROP ROLE IF EXISTS ${qi(it.role)}`;
+      // objects the role owns go to the applying role (never dropped); then its privileges in this
+      // database go, then the role with its memberships
+      return g ? `CREATE ROLE ${qi(it.role)} NOLOGIN` : `REASSIGN OWNED BY ${qi(it.role)} TO CURRENT_USER; DROP OWNED BY ${qi(it.role)}; DROP ROLE ${qi(it.role)}`;
     case 'member':
       return g ? `GRANT ${qi(it.role)} TO ${qi(it.member)}` : `REVOKE ${qi(it.role)} FROM ${qi(it.member)}`;
     case 'usage':
@@ -183,9 +187,31 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
   }
   for (const [key, it] of actual.items) {
     if (it.k === 'columns' || desired.items.has(key)) continue;
-    if (it.k === 'role') continue; // roles are never dropped: a group removed from Steward leaves an empty role
+    if (it.k === 'role') {
+      dropRole(it, key);
+      continue;
+    }
     if (actual.ledger.has(key)) step('revoke', it, key);
     else classify(it);
+  }
+
+  /**
+   * A managed role the desired state no longer has (its group or user is gone, or a personal role
+   * is no longer needed). Only a full plan sees every role, so only a full plan drops one; only a
+   * role Steward created (it is in the ledger) is dropped, and only under drift policy `revoke`.
+   */
+  function dropRole(it: Extract<Item, { k: 'role' }>, key: string): void {
+    if (desired.scope !== 'full') return;
+    if (!actual.ledger.has(key)) {
+      drift.push({ item: it, key, action: 'report', message: `role \`${it.role}\` has Steward's prefix but was not created by Steward: reported, never dropped` });
+      return;
+    }
+    if (actual.rolesInUse?.has(it.role) === true) {
+      drift.push({ item: it, key, action: 'report', message: `role \`${it.role}\` corresponds to no Steward principal, but it owns objects or holds privileges in another database: drop it by hand` });
+      return;
+    }
+    if (target.drift === 'revoke') step('revoke', it, key);
+    else drift.push({ item: it, key, action: 'report', message: `role \`${it.role}\` corresponds to no Steward principal any more; drift policy \`report\` leaves it in place` });
   }
 
   function classify(it: Item): void {

@@ -80,6 +80,9 @@ export async function recordSteps(client: pg.Client, target: string, steps: read
     }
   }
   if (del.length > 0) await client.query(`DELETE FROM ${CONFIG_SCHEMA}.grants WHERE target = $1 AND item_key = ANY($2::text[])`, [target, del]);
+  // a dropped role takes every privilege it held with it (DROP OWNED), recorded or not
+  const dropped = steps.filter((s) => s.op === 'revoke' && s.item.k === 'role').map((s) => (s.item as { role: string }).role);
+  if (dropped.length > 0) await client.query(`DELETE FROM ${CONFIG_SCHEMA}.grants WHERE target = $1 AND role_name = ANY($2::text[])`, [target, dropped]);
   if (ins.key.length > 0) {
     await client.query(
       `INSERT INTO ${CONFIG_SCHEMA}.grants (target, item_key, kind, role_name, schema_name, table_name)
