@@ -16,6 +16,8 @@ const ConfigSchema = z
     host: z.string().max(255),
     port: z.coerce.number().int().min(0).max(65535),
     lakeDir: z.string().max(4096),
+    /** Folders lake tables may be registered from (see src/catalog/lake-roots.ts). */
+    lakeRoots: z.array(z.string().min(1).max(4096)).min(1).max(64),
   })
   .strict();
 
@@ -24,6 +26,7 @@ export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 /** Reads STEWARD_* variables. `overrides` wins (CLI flags). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const home = path.resolve(overrides.home ?? env['STEWARD_HOME'] ?? '.steward');
+  const lakeDir = path.resolve(overrides.lakeDir ?? env['STEWARD_LAKE_DIR'] ?? path.join(home, 'lake'));
   const raw = {
     home,
     databaseUrl: emptyToUndefined(overrides.databaseUrl ?? env['STEWARD_DATABASE_URL']),
@@ -31,7 +34,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     token: emptyToUndefined(overrides.token ?? env['STEWARD_TOKEN']),
     host: overrides.host ?? env['STEWARD_HOST'] ?? '127.0.0.1',
     port: overrides.port ?? env['STEWARD_PORT'] ?? 8470,
-    lakeDir: path.resolve(overrides.lakeDir ?? env['STEWARD_LAKE_DIR'] ?? path.join(home, 'lake')),
+    lakeDir,
+    // The workspace's own lake folder (demo data, the security lake) is always a root.
+    lakeRoots: [...new Set([lakeDir, ...(overrides.lakeRoots ?? lakeRootsFrom(env['STEWARD_LAKE_ROOTS']) ?? [])])],
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -42,6 +47,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new StewardError('STEWARD_E_CONFIG', `invalid configuration: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, { details });
   }
   return Object.freeze(parsed.data);
+}
+
+/** `STEWARD_LAKE_ROOTS`: folders separated by the platform's path delimiter (`:` on Linux). */
+function lakeRootsFrom(value: string | undefined): string[] | undefined {
+  const v = emptyToUndefined(value);
+  if (v === undefined) return undefined;
+  return v
+    .split(path.delimiter)
+    .filter((r) => r.trim() !== '')
+    .map((r) => path.resolve(r.trim()));
 }
 
 function emptyToUndefined(v: string | undefined): string | undefined {

@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import fs from 'node:fs/promises';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isStewardError } from '../errors.js';
 import { openDuckDb } from '../lake/duckdb.js';
@@ -148,11 +149,35 @@ describe('inspectLake', () => {
   });
 
   test('rejects a location outside the allowed roots, including through `..`', async () => {
-    const roots = [path.join(dir, 'single')];
-    await fails(inspectLake({ location: path.join(dir, 'single/../events.json') }, { db, allowedRoots: roots }), /outside the allowed lake roots/);
-    await fails(inspectLake({ location: '/etc/passwd', format: 'csv' }, { db, allowedRoots: roots }), /outside the allowed lake roots/);
-    await fails(inspectLake({ location: 's3://bucket/x.parquet' }, { db, allowedRoots: roots }), /is remote/);
-    const ok = await inspectLake({ location: path.join(dir, 'single/data.parquet') }, { db, allowedRoots: roots });
+    const allowedRoots = { roots: [path.join(dir, 'single')], private: [] };
+    await fails(inspectLake({ location: path.join(dir, 'single/../events.json') }, { db, allowedRoots }), /outside the lake roots/);
+    await fails(inspectLake({ location: '/etc/passwd', format: 'csv' }, { db, allowedRoots }), /outside the lake roots/);
+    await fails(inspectLake({ location: 's3://bucket/x.parquet' }, { db, allowedRoots }), /is remote/);
+    const ok = await inspectLake({ location: path.join(dir, 'single/data.parquet') }, { db, allowedRoots });
+    assert.equal(ok.files, 1);
+  });
+
+  test('a symlink under a root cannot reach outside it, by its own path or through a glob', async () => {
+    // Threat: an admin token (or a policy file in review) registers a link that points at /etc.
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-roots-'));
+    try {
+      await fs.symlink('/etc', path.join(root, 'etc-link'));
+      await fs.mkdir(path.join(root, 'ok'));
+      await fs.copyFile(path.join(dir, 'single/data.parquet'), path.join(root, 'ok/data.parquet'));
+      const allowedRoots = { roots: [root], private: [] };
+      await fails(inspectLake({ location: path.join(root, 'etc-link/passwd'), format: 'csv' }, { db, allowedRoots }), /outside the lake roots/);
+      await fails(inspectLake({ location: path.join(root, '*/passwd'), format: 'csv' }, { db, allowedRoots }), /outside the lake roots/);
+      assert.equal((await inspectLake({ location: path.join(root, 'ok/*.parquet') }, { db, allowedRoots })).files, 1);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test("the workspace's private folder is refused even under a broad root, except through a root inside it", async () => {
+    // Threat: STEWARD_LAKE_ROOTS=/ lets an admin register server.json (the local admin token) as a CSV table.
+    const home = path.join(dir, 'single');
+    await fails(inspectLake({ location: path.join(home, 'data.parquet') }, { db, allowedRoots: { roots: ['/'], private: [home] } }), /private folder/);
+    const ok = await inspectLake({ location: path.join(home, 'data.parquet') }, { db, allowedRoots: { roots: ['/', home], private: [home] } });
     assert.equal(ok.files, 1);
   });
 

@@ -17,6 +17,7 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { assertLakeLocation, type LakeRoots } from './lake-roots.js';
 import { StewardError } from '../errors.js';
 import { CATALOG_NAME_PATTERN, NAME_PATTERN } from '../policy/model.js';
 import type { Column, Table, TableSource } from '../policy/model.js';
@@ -45,7 +46,7 @@ export interface InspectOptions {
    * Local directories the location must lie in. Registering a lake table lets
    * DuckDB read the path with the server's rights, so deployments should set this.
    */
-  readonly allowedRoots?: readonly string[];
+  readonly allowedRoots?: LakeRoots;
   /** Count rows of CSV/JSON too (a full scan); Parquet rows come from metadata and are always counted. */
   readonly countRows?: boolean;
 }
@@ -105,17 +106,6 @@ function duckMessage(e: unknown): string {
   return (text.split('\n')[0] ?? text).trim();
 }
 
-function checkAllowed(location: string, roots: readonly string[] | undefined): void {
-  if (roots === undefined) return;
-  if (isRemote(location)) throw sourceError(`location \`${location}\` is remote; only local paths under the allowed roots may be registered`);
-  const resolved = path.resolve(location);
-  const ok = roots.some((root) => {
-    const rel = path.relative(path.resolve(root), resolved);
-    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-  });
-  if (!ok) throw sourceError(`location \`${location}\` is outside the allowed lake roots`);
-}
-
 function isLocalDirectory(location: string): boolean {
   if (isRemote(location) || isGlob(location)) return false;
   try {
@@ -149,7 +139,7 @@ async function inspectWith(db: DuckDb, input: LakeLocation, options: InspectOpti
   if (raw.length === 0) throw sourceError('location is empty');
   if (raw.length > MAX_LOCATION_LENGTH) throw sourceError(`location is longer than ${MAX_LOCATION_LENGTH} characters`);
   if (raw.includes('\u0000')) throw sourceError('location contains a NUL character');
-  checkAllowed(raw.replace(/[*?[].*$/, ''), options.allowedRoots);
+  if (options.allowedRoots !== undefined) assertLakeLocation(raw, options.allowedRoots);
 
   const folder = raw.endsWith('/') || isLocalDirectory(raw);
   const base = raw.replace(/\/+$/, '');
@@ -162,6 +152,8 @@ async function inspectWith(db: DuckDb, input: LakeLocation, options: InspectOpti
   } catch (e) {
     throw sourceError(`cannot list \`${raw}\`: ${duckMessage(e)}`, e);
   }
+  // A glob can walk through a symlinked folder that the location's own prefix does not show.
+  if (options.allowedRoots !== undefined) for (const f of files) assertLakeLocation(f, options.allowedRoots);
 
   // Which formats do the matched files have? One location is one format.
   const byFormat = new Map<LakeFormat, string[]>();

@@ -9,6 +9,7 @@ import { inspectLake, type LakeInspection, type LakeSpec } from '../catalog/lake
 import { inspectPostgresSchema } from '../catalog/postgres-source.js';
 import type { Column, Table } from '../policy/model.js';
 import type { Predicate } from '../policy/predicate.js';
+import type { LakeRoots } from '../catalog/lake-roots.js';
 import { StewardError } from '../errors.js';
 
 export interface LakeShell {
@@ -21,12 +22,13 @@ export interface LakeShell {
   close(): Promise<void>;
 }
 
-export async function createLakeShell(): Promise<LakeShell> {
+/** `roots`: where lake tables may be registered from; unset only in tools that never serve users. */
+export async function createLakeShell(roots?: LakeRoots): Promise<LakeShell> {
   const duckdb = await openDuckDb({ config: { threads: '1' } });
   const shell: LakeShell = {
     duckdb,
     parsePredicate: (sql) => parsePredicate(sql, duckdb),
-    inspectLake: (spec) => inspectLake(spec, duckdb),
+    inspectLake: (spec) => inspectLake(spec, roots === undefined ? { db: duckdb } : { db: duckdb, allowedRoots: roots }),
     inspectPostgresSchema: (url, schema) => inspectPostgresSchema(url, schema),
     columnsOf: async (table) => {
       const source = table.source;

@@ -10,6 +10,7 @@ import { createTokenStore } from '../store/token-store.js';
 import { createDecisionLog } from '../store/decision-log.js';
 import { acquireWorkspaceLock } from '../store/workspace.js';
 import { createLakeShell } from '../lake/lake-shell.js';
+import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
 import { createSyncService } from '../sync/sync-service.js';
 import { createTargetRepo } from '../sync/target-repo.js';
@@ -45,13 +46,17 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const stateStore = createStateStore(db);
     const decisionLog = createDecisionLog(db);
     const tokens = createTokenStore(db);
-    const lake = await createLakeShell();
-    const state = createStateService({
-      loadWorld: () => stateStore.loadWorld(),
-      version: () => stateStore.version(),
-      applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
-      appendDecisions: (entries) => decisionLog.appendDecisions(entries),
-    });
+    const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
+    const lake = await createLakeShell(roots);
+    const state = createStateService(
+      {
+        loadWorld: () => stateStore.loadWorld(),
+        version: () => stateStore.version(),
+        applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
+        appendDecisions: (entries) => decisionLog.appendDecisions(entries),
+      },
+      { admit: (changes) => admitLakeLocations(changes, roots) },
+    );
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });

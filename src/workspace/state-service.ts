@@ -49,9 +49,22 @@ export interface StateService {
 
 const MAX_CONFLICT_RETRIES = 3;
 
-export function createStateService(store: Pick<StateStore, 'loadWorld' | 'version' | 'applyChanges'> & {
-  appendDecisions(entries: DecisionLogEntry[]): Promise<void>;
-}): StateService {
+export interface StateServiceOptions {
+  /**
+   * Deployment rules a change must also pass, beyond the world's own validity
+   * (which does not depend on where Steward runs): e.g. lake locations must
+   * lie under the configured roots. Sees only the changes, so tightening a
+   * rule never blocks edits to entities that were accepted before.
+   */
+  readonly admit?: (changes: readonly Change[]) => void;
+}
+
+export function createStateService(
+  store: Pick<StateStore, 'loadWorld' | 'version' | 'applyChanges'> & {
+    appendDecisions(entries: DecisionLogEntry[]): Promise<void>;
+  },
+  options: StateServiceOptions = {},
+): StateService {
   let current: Snapshot | undefined;
   let loading: Promise<Snapshot> | undefined;
 
@@ -91,6 +104,7 @@ export function createStateService(store: Pick<StateStore, 'loadWorld' | 'versio
       const base = await snapshot();
       const changes = await req.build(base.world, base);
       if (changes.length === 0) return { version: base.version, changes };
+      options.admit?.(changes);
       const next = applyChanges(base.world, changes);
       assertValidWorld(next);
       try {

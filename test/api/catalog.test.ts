@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openDuckDb } from '../../src/lake/duckdb.js';
@@ -17,7 +18,8 @@ let dir: string;
 
 before(async () => {
   s = await startTestServer();
-  dir = path.join(s.home, 'files');
+  // Outside the workspace folder: files there are the workspace's private state, never lake data.
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-files-'));
   await fs.mkdir(path.join(dir, 'events', 'year=2024'), { recursive: true });
   await fs.mkdir(path.join(dir, 'events', 'year=2025'), { recursive: true });
   const db = await openDuckDb();
@@ -35,6 +37,7 @@ before(async () => {
 
 after(async () => {
   await s.close();
+  await fs.rm(dir, { recursive: true, force: true });
 });
 
 const register = (table: string, location: string, extra: Record<string, unknown> = {}) =>
@@ -94,6 +97,25 @@ describe('lake registration', () => {
     assert.deepEqual(r.json.retyped.map((c: { name: string }) => c.name), ['id']);
     const again = await s.call('POST', '/v1/tables/lake/raw/people/refresh');
     assert.equal(again.json.added.length + again.json.removed.length + again.json.retyped.length, 0);
+  });
+
+  it('refuses files outside the lake roots and inside the workspace folder, and writes nothing', async () => {
+    // Threat: a stolen admin token turns registration into a host file read (/etc/passwd, the
+    // workspace's own store or token file), then grants the table to itself.
+    await fs.writeFile(path.join(s.home, 'secret.csv'), 'token\nsupersecret\n');
+    const before = (await s.call('GET', '/v1/tables')).json;
+    for (const [location, why] of [
+      ['/etc/passwd', /outside the lake roots/],
+      [path.join(s.home, 'secret.csv'), /private folder/],
+      [path.join(s.home, '*.csv'), /private folder/],
+      ['s3://bucket/data.parquet', /remote/],
+    ] as const) {
+      const r = await register('stolen', location, { format: 'csv' });
+      assert.equal(r.status, 422, `${location}: ${JSON.stringify(r.json)}`);
+      assert.match(r.json.error.message, why);
+      assert.doesNotMatch(JSON.stringify(r.json), /supersecret|root:x:0/);
+    }
+    assert.deepEqual((await s.call('GET', '/v1/tables')).json, before);
   });
 
   it('drops a table only with cascade while policy points at it', async () => {

@@ -22,7 +22,8 @@ export interface TestServer {
 
 export async function startTestServer(options: { databaseUrl?: string } = {}): Promise<TestServer> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-test-'));
-  const config = loadConfig({}, { home, ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }) });
+  // Tests register fixtures from their own temporary folders; the workspace's private folder stays refused.
+  const config = loadConfig({}, { home, lakeRoots: [os.tmpdir()], ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }) });
   const ws = await openWorkspace(config, { purpose: 'server' });
   const admin = await ws.services.tokens.createToken({ name: 'test-admin', principal: 'user:admin', role: 'admin' });
   const server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
