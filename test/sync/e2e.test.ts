@@ -1,6 +1,8 @@
 /**
  * End to end against a real PostgreSQL: the demo workspace is loaded into a
- * warehouse, synced, and the synced users query it under SET ROLE.
+ * warehouse, synced, and the synced users query it under SET ROLE. Then, on
+ * the same server (the demo workspace is costly to build) and a second
+ * warehouse: auto-sync, with nobody calling sync (see the second suite).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,16 +49,25 @@ async function cli(s: TestServer, args: string[]): Promise<{ code: number; stdou
   return { code, stdout, stderr };
 }
 
+let s: TestServer;
+
+before(async () => {
+  s = await startTestServer();
+  const demo = await s.call('POST', '/v1/demo', {});
+  assert.equal(demo.status, 200, JSON.stringify(demo.json));
+});
+
+after(async () => {
+  await s?.close();
+});
+
 describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
-  let s: TestServer;
   let wh: TestDatabase;
   let sync: SyncService;
   let admin: pg.Client;
 
   before(async () => {
-    [s, wh] = await Promise.all([startTestServer(), createTestDatabase()]);
-    const demo = await s.call('POST', '/v1/demo', {});
-    assert.equal(demo.status, 200, JSON.stringify(demo.json));
+    wh = await createTestDatabase();
     process.env[ENV] = wh.url;
     admin = new pg.Client({ connectionString: wh.url });
     await admin.connect();
@@ -79,7 +90,6 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
 
   after(async () => {
     await admin?.end();
-    await s?.close();
     await wh?.drop();
     // roles are cluster-wide: remove ours so a shared server stays clean
     const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
@@ -181,5 +191,152 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
     const password = new URL(wh.url).password;
     if (password !== '') assert.ok(!text.includes(password));
     assert.ok(!text.includes(ENV) || true);
+  });
+});
+
+/**
+ * Auto-sync: the server's background watcher syncs targets marked `auto`.
+ * Nobody calls sync here: policy changes, expiries and just-in-time requests
+ * reach the warehouse by themselves, checked with SET ROLE as the synced
+ * users. Threat: access that Steward has ended (an expired grant, a revoked
+ * request) lingering in the warehouse. Every wait polls with a deadline; none
+ * is a fixed sleep. Runs after the suite above, whose assertions assume the
+ * demo policy unchanged.
+ */
+const atag = randomBytes(3).toString('hex');
+const APREFIX = `stw${atag}_a_`;
+const alogin = (u: string): string => `a${atag}_${u}`;
+const AENV = `STEWARD_TEST_AUTO_${atag.toUpperCase()}`;
+/** Generous: the watcher ticks every second and debounces 500 ms, but the machine may be busy. */
+const DEADLINE_MS = 30_000;
+
+describe('auto-sync: the warehouse follows the policy without a manual sync (demo workspace, PostgreSQL)', () => {
+  let wh: TestDatabase;
+  let admin: pg.Client;
+  let sync: SyncService;
+
+  before(async () => {
+    wh = await createTestDatabase();
+    process.env[AENV] = wh.url;
+    admin = new pg.Client({ connectionString: wh.url });
+    await admin.connect();
+    for (const u of ['alice', 'bob', 'carol', 'north_admin', 'dana']) await admin.query(`CREATE ROLE "${alogin(u)}" LOGIN`);
+    sync = s.ws.services.sync as SyncService;
+    const def = {
+      name: 'auto',
+      catalog: 'lake',
+      credentials: { kind: 'env', name: AENV },
+      rolePrefix: APREFIX,
+      userRoleTemplate: `a${atag}_{user}`,
+      userRoles: {},
+      schemaMap: {},
+      tableMap: {},
+      drift: 'revoke',
+      batchSize: 5000,
+      auto: false,
+    } as const;
+    await sync.targets.put(def);
+    // a slice of each demo table is enough here (the full load is e2e.test.ts's)
+    for (const t of ['claims.patient_claims', 'finance.revenue']) await sync.loadChunk('auto', t, 0, 500);
+    // from now on the server's watcher syncs this target by itself
+    await sync.targets.put({ ...def, auto: true });
+  });
+
+  after(async () => {
+    await admin?.end();
+    await wh?.drop();
+    const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
+    await c.connect();
+    const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1 OR rolname LIKE $2', [`${APREFIX}%`, `a${atag}_%`]);
+    for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname.replaceAll('"', '""')}"`).catch(() => undefined);
+    await c.end();
+    delete process.env[AENV];
+  });
+
+  /** Runs `sql` as the user's login role; resolves true when it is allowed, false on "permission denied". */
+  const can = async (user: string, sql: string): Promise<boolean> => {
+    await admin.query('BEGIN');
+    try {
+      await admin.query(`SET LOCAL ROLE "${alogin(user)}"`);
+      await admin.query(sql);
+      return true;
+    } catch (e) {
+      if (e instanceof Error && /permission denied/.test(e.message)) return false;
+      throw e;
+    } finally {
+      await admin.query('ROLLBACK');
+    }
+  };
+
+  /** Polls until `user` can (or cannot) run `sql`; returns when it happened (epoch ms). */
+  const until = async (user: string, sql: string, allowed: boolean, what: string): Promise<number> => {
+    const deadline = Date.now() + DEADLINE_MS;
+    for (;;) {
+      if ((await can(user, sql)) === allowed) return Date.now();
+      if (Date.now() > deadline) {
+        const status = await sync.targets.get('auto').catch(() => null);
+        assert.fail(`${what}: not seen within ${DEADLINE_MS} ms (target: ${JSON.stringify(status)})`);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  };
+
+  test('the first sync happens by itself: alice reads claims without ssn, bob is refused', async () => {
+    await until('alice', 'SELECT claim_id, hospital FROM claims.patient_claims LIMIT 1', true, 'alice reading claims after the first auto sync');
+    assert.equal(await can('alice', 'SELECT ssn FROM claims.patient_claims LIMIT 1'), false);
+    assert.equal(await can('bob', 'SELECT claim_id FROM claims.patient_claims LIMIT 1'), false);
+  });
+
+  test('a policy change reaches the warehouse without a manual sync, and so does its revocation', async () => {
+    const sql = 'SELECT claim_id FROM claims.patient_claims LIMIT 1';
+    assert.equal(await can('bob', sql), false);
+    const g = await s.call('POST', '/v1/grants', { id: 'auto-bob-claims', principal: 'user:bob', resource: { table: 'lake.claims.patient_claims', columns: ['claim_id'] }, permissions: ['SELECT'] });
+    assert.equal(g.status, 201, JSON.stringify(g.json));
+    await until('bob', sql, true, 'bob reading claim_id after the grant');
+    assert.equal(await can('bob', 'SELECT hospital FROM claims.patient_claims LIMIT 1'), false, 'only the granted column');
+    assert.equal((await s.call('DELETE', '/v1/grants/auto-bob-claims')).status, 200);
+    await until('bob', sql, false, 'bob refused after the grant is revoked');
+  });
+
+  test('a time-bound grant works before notAfter and is gone from the warehouse after it, with no new policy version', async () => {
+    const sql = 'SELECT amount FROM claims.patient_claims LIMIT 1';
+    assert.equal(await can('dana', sql), false);
+    const notAfter = Date.now() + 10_000;
+    const g = await s.call('POST', '/v1/grants', {
+      id: 'auto-dana-temp',
+      principal: 'user:dana',
+      resource: { table: 'lake.claims.patient_claims', columns: ['claim_id', 'amount'] },
+      permissions: ['SELECT'],
+      notAfter: new Date(notAfter).toISOString(),
+    });
+    assert.equal(g.status, 201, JSON.stringify(g.json));
+    const granted = await until('dana', sql, true, 'dana reading amount before notAfter');
+    assert.ok(granted < notAfter, 'the grant reached the warehouse before it ended');
+    const version = (await s.ws.services.state.snapshot()).version;
+    const gone = await until('dana', sql, false, 'dana refused after notAfter');
+    assert.ok(gone >= notAfter, `access ended ${notAfter - gone} ms early`);
+    assert.equal((await s.ws.services.state.snapshot()).version, version, 'the expiry alone triggered the sync');
+  });
+
+  test('just-in-time access: alice’s approved read-with-pii request reaches the warehouse; revoking it removes it', async () => {
+    const token = async (name: string): Promise<string> => (await s.ws.services.tokens.createToken({ name: `t-${name}-${atag}`, principal: `user:${name}`, role: 'user' })).token;
+    const [alice, carol] = [await token('alice'), await token('carol')];
+    const pii = 'SELECT ssn FROM claims.patient_claims LIMIT 1';
+    const plain = 'SELECT claim_id FROM claims.patient_claims LIMIT 1';
+    assert.equal(await can('alice', pii), false);
+
+    const made = await s.call('POST', '/v1/access/requests', { scope: 'lake.claims', permissionSet: 'read-with-pii', duration: '1h', justification: 'claims audit 4711' }, alice);
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const id = made.json.id as string;
+    assert.equal(await can('alice', pii), false, 'a pending request gives nothing');
+    const approved = await s.call('POST', `/v1/access/requests/${id}/approve`, {}, carol);
+    assert.equal(approved.status, 200, JSON.stringify(approved.json));
+    assert.equal(approved.json.status, 'active');
+    await until('alice', pii, true, 'alice reading ssn once carol approved');
+
+    const revoked = await s.call('POST', `/v1/access/requests/${id}/revoke`, { reason: 'audit done' }, carol);
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.json));
+    await until('alice', pii, false, 'alice refused ssn once carol revoked');
+    assert.equal(await can('alice', plain), true, 'her standing access stays');
   });
 });
