@@ -21,18 +21,20 @@
  * Every query, allowed or refused, is appended to the decision log and to the
  * query history.
  */
+import { randomUUID } from 'node:crypto';
 import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { StewardError, isStewardError, type ErrorDetail } from '../errors.js';
 import type { Decision } from '../policy/decision.js';
 import type { PrincipalRef, Table } from '../policy/model.js';
-import { quoteIdent, quoteLiteral, toSql, type Predicate } from '../policy/predicate.js';
+import { quoteIdent, quoteLiteral, samePredicate, toSql, type Predicate } from '../policy/predicate.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import { analyzeStatement, asciiLower, refusal, type Json, type TableName } from './analyze.js';
 import { lakeAccessOf, openParser, openSandbox, sandboxKey, type Parser, type Sandbox } from './sandbox.js';
 import { createLimiter, type Limiter } from './limiter.js';
 import { placeholdersToParameters } from './template.js';
+import { isLeakproof, paramSignature, pinnedType, typeFamily, type ColumnFamilies } from './leakproof.js';
 
 export type ParamValue = string | number | boolean | null;
 
@@ -100,6 +102,8 @@ export interface QueryPlan {
   readonly hidden: ReadonlyMap<string, string>;
   /** The grants that allowed the query, logged so access reviews (and just-in-time requests) can see what each query used. */
   readonly grants: readonly string[];
+  /** True when the query took the fast path: columns whose mask is always true under the row predicate are exposed unmasked (leakproof.ts). */
+  readonly leakproof: boolean;
 }
 
 /** What a query used, for the log: the tables it read and the grants that allowed them. */
@@ -145,6 +149,8 @@ export interface GatewayDeps {
   readonly log: (entries: DecisionLogEntry[]) => Promise<void>;
   readonly recordHistory?: (entry: HistoryEntry) => Promise<void>;
   readonly limits?: Partial<GatewayLimits>;
+  /** Set to false to mask every column on every query (the fast path off: for comparisons in tests and benchmarks). */
+  readonly leakproofRewrite?: boolean;
 }
 
 export interface Gateway {
@@ -166,6 +172,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const limiter = createLimiter({ global: limits.maxConcurrent, perPrincipal: limits.maxPerPrincipal, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue });
   // Parsed governed subqueries by their SQL text (the text already encodes the table, decision and source).
   const subqueries = new Map<string, Json>();
+  // Names no user text can guess; see `rewrite`.
+  const placeholderSchema = `__steward_${randomUUID().replaceAll('-', '')}`;
   const plans = new Map<string, { readonly plan: QueryPlan; readonly validUntil: number }>();
   let sandbox: Promise<Sandbox> | null = null;
   let sandboxFor = '';
@@ -200,6 +208,43 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     return ref;
   };
 
+  /**
+   * SQL text for the rewritten tree. Each catalog table reference is first
+   * printed as a placeholder table (`__steward_<nonce>.s<i>e`, under the user's
+   * alias, sample and column aliases) and the placeholder is then replaced by
+   * the governed subquery's text: DuckDB prints a much smaller tree, and the
+   * governed subqueries are never parsed per query. A placeholder that does not
+   * occur exactly once in the printed text (user text can never produce one
+   * that matches, but if it did) falls back to printing the whole tree with the
+   * governed subqueries parsed into it.
+   */
+  const rewrite = async (statement: Json, pending: readonly { node: Json; sql: string }[]): Promise<string> => {
+    const saved = pending.map((p) => ({ ...p.node }));
+    pending.forEach((p, i) => {
+      Object.assign(p.node, { type: 'BASE_TABLE', catalog_name: '', schema_name: placeholderSchema, table_name: `s${i}e`, at_clause: null });
+    });
+    const printed = await parser.deserialize(stringifyLossless({ error: false, statements: [statement] }) ?? '');
+    let out = printed;
+    let ok = true;
+    pending.forEach((p, i) => {
+      const marker = `${placeholderSchema}.s${i}e`;
+      const at = out.indexOf(marker);
+      if (at < 0 || out.indexOf(marker, at + 1) >= 0 || printed.indexOf(marker) !== printed.lastIndexOf(marker)) {
+        ok = false;
+        return;
+      }
+      out = `${out.slice(0, at)}(${p.sql})${out.slice(at + marker.length)}`;
+    });
+    if (ok && !out.includes(placeholderSchema)) return out;
+    // Fallback: the governed subqueries parsed into the tree, the whole tree printed.
+    for (const [i, p] of pending.entries()) {
+      for (const k of Object.keys(p.node)) delete p.node[k];
+      Object.assign(p.node, saved[i]);
+      p.node['subquery'] = (await subqueryRef(p.sql))['subquery'];
+    }
+    return parser.deserialize(stringifyLossless({ error: false, statements: [statement] }) ?? '');
+  };
+
   const plan = async (principal: PrincipalRef, sqlText: string, params: Readonly<Record<string, ParamValue>> = {}): Promise<QueryPlan> => {
     checkText(sqlText, limits.maxSqlLength);
     const paramNames = Object.keys(params);
@@ -214,7 +259,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
     const snap = await deps.snapshot();
     // Same text, principal and policy version: same rewrite. Parameterized queries (saved queries, apps) skip parsing.
-    const cacheKey = `${snap.version}\u0000${principal}\u0000${sql}`;
+    // The fast path (unmasked columns) depends on the parameters' types, so they are part of the key.
+    const cacheKey = `${snap.version}\u0000${principal}\u0000${paramSignature(params)}\u0000${sql}`;
     const now = Date.now();
     const cached = plans.get(cacheKey);
     // A time-bound grant can expire without the policy version changing: a plan is only reused before the next expiry.
@@ -226,8 +272,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const hidden = new Map<string, string>();
     const visibleNames = new Set<string>();
     const grants = new Set<string>();
+    // Decided on the tree as written, before the rewrite changes it (see leakproof.ts).
+    const leakproof = deps.leakproofRewrite !== false && isLeakproof(statements[0], (name) => columnFamilies(snap, name), params);
     const analysis = analyzeStatement(statements[0] as Json, (name, written, node) => {
-      const { sql: governed, hiddenColumns, visibleColumns, full, matchedGrants } = governedTable(snap, principal, name, written);
+      const { sql: governed, hiddenColumns, visibleColumns, full, matchedGrants } = governedTable(snap, principal, name, written, leakproof);
       for (const g of matchedGrants) grants.add(g);
       for (const c of hiddenColumns) if (!hidden.has(c)) hidden.set(c, full);
       for (const c of visibleColumns) visibleNames.add(c);
@@ -236,13 +284,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     for (const name of analysis.valueFunctions) {
       if (!visibleNames.has(name)) throw refusal(`\`${name}\` reveals the environment and is not allowed in governed queries`);
     }
-    for (const p of pending) {
-      const sub = await subqueryRef(p.sql);
-      p.node['subquery'] = sub['subquery'];
-    }
     const binds = bindValues(analysis.parameters, params);
-    const finalSql = await parser.deserialize(stringifyLossless({ error: false, statements: [analysis.statement] }) ?? '');
-    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, grants: [...grants].sort(), snapshot: snap };
+    const finalSql = await rewrite(analysis.statement, pending);
+    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, grants: [...grants].sort(), snapshot: snap, leakproof };
     if (plans.size >= PLAN_CACHE_MAX) plans.clear();
     plans.set(cacheKey, { plan: result, validUntil: nextExpiry(snap.world.grants, now) });
     return result;
@@ -527,6 +571,13 @@ function findTable(snap: Snapshot, name: TableName): Table | undefined {
   return snap.world.tables.find((t) => t.catalog === name.catalog && t.database === name.database && t.name === name.table);
 }
 
+/** Every column of a catalog table (visible or not) with its type family, for the leakproof check. */
+function columnFamilies(snap: Snapshot, name: TableName): ColumnFamilies | undefined {
+  const table = findTable(snap, name);
+  if (table === undefined || table.source.kind !== 'lake') return undefined;
+  return new Map(table.columns.map((c) => [asciiLower(c.name), typeFamily(c.type)]));
+}
+
 const GRANT_KINDS = 'a grant of SELECT on the table, its database or its catalog, a columns grant, a data-filter grant, or a tag grant matching its tags';
 
 /** Authorizes SELECT on one table and returns its governed SQL, or throws the explained refusal. */
@@ -535,6 +586,7 @@ function governedTable(
   principal: PrincipalRef,
   name: TableName,
   written: string,
+  leakproof: boolean,
 ): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string; matchedGrants: readonly string[] } {
   const full = `${name.catalog}.${name.database}.${name.table}`;
   const resource = { level: 'table' as const, catalog: name.catalog, database: name.database, table: name.table };
@@ -555,7 +607,7 @@ function governedTable(
   }
   const visible = new Set((decision.columns ?? []).map((c) => c.name));
   const hiddenColumns = table.columns.map((c) => c.name).filter((c) => !visible.has(c));
-  return { sql: governedSql(table, decision), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants };
+  return { sql: governedSql(table, decision, leakproof), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants };
 }
 
 function whyDenied(d: Decision, grants: string): string {
@@ -568,12 +620,18 @@ function whyDenied(d: Decision, grants: string): string {
  * The subquery that stands for a catalog table: the visible columns, each cell
  * masked by its predicate, over the rows the row predicate admits.
  *
+ * With `leakproof` (the query passed `isLeakproof`), a column whose mask is
+ * always true under the row predicate (no cell predicate, or the row predicate
+ * itself) is exposed unmasked, pinned to its catalog type: DuckDB can then push
+ * the user's filters into the Parquet scan. Other cell predicates keep their mask.
+ *
  * @example
  *   SELECT CASE WHEN ("hospital" = 'North Hospital') THEN "amount" END AS "amount", …
  *   FROM read_parquet('/lake/claims.parquet', hive_partitioning = false)
  *   WHERE ("hospital" = 'North Hospital')
+ *   -- leakproof: SELECT TRY_CAST("amount" AS DOUBLE) AS "amount", … (same FROM and WHERE)
  */
-export function governedSql(table: Table, decision: Decision): string {
+export function governedSql(table: Table, decision: Decision, leakproof = false): string {
   const source = table.source;
   if (source.kind !== 'lake') throw new StewardError('STEWARD_E_INTERNAL', 'not a lake table');
   const hive = `hive_partitioning = ${source.hivePartitioning ? 'true' : 'false'}`;
@@ -592,9 +650,14 @@ export function governedSql(table: Table, decision: Decision): string {
     }
   })();
   const rowFilter: Predicate | null = decision.rowFilter ?? null;
+  const types = new Map(table.columns.map((c) => [c.name, c.type]));
   const columns = (decision.columns ?? []).map((c) => {
     const cell = c.rowFilter ?? rowFilter;
     const id = quoteIdent(c.name);
+    if (leakproof && (cell === null || samePredicate(cell, rowFilter))) {
+      const pinned = pinnedType(types.get(c.name) ?? '');
+      return pinned === null ? id : `TRY_CAST(${id} AS ${pinned}) AS ${id}`;
+    }
     return cell === null ? id : `CASE WHEN ${toSql(cell)} THEN ${id} END AS ${id}`;
   });
   if (columns.length === 0) throw new StewardError('STEWARD_E_INTERNAL', 'an allowed SELECT without visible columns');
