@@ -10,11 +10,13 @@ import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
 import type { LakeShell } from '../lake/lake-shell.js';
 import { StewardError, invalid, notFound } from '../errors.js';
-import { ensureParents, findTable, makeTable } from '../catalog/catalog-service.js';
+import { ensureParents, makeTable } from '../catalog/catalog-service.js';
+import type { PolicyWorld, Table } from '../policy/model.js';
 import type { Change } from '../policy/changes.js';
 import { createFlusher, STEWARD_SOURCE, type FlushResult, type Flusher, type SourceRow } from './flusher.js';
 import { createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
-import { readChainRows, verifyChain, type VerifyReport } from './verify.js';
+import { readChainRows, verifyBatches, verifyChain, type StoredBatch, type VerifyReport } from './verify.js';
+import { conform } from './lake-schema.js';
 import { MAPPINGS, mapperFor, type MappingName } from './mappings/index.js';
 import { recordsOf, type MapResult } from './mappings/mapping.js';
 import { eventDay } from './ocsf.js';
@@ -108,6 +110,11 @@ export interface AuditService {
   stop(): Promise<void>;
 }
 
+/** The security table of a source, if registered (a scan: off the hot path; no dependency on the catalog service's helpers). */
+function findTable(world: PolicyWorld, p: { catalog: string; database: string; table: string }): Table | undefined {
+  return world.tables.find((t) => t.catalog === p.catalog && t.database === p.database && t.name === p.table);
+}
+
 const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 function cut(text: string, max: number): string {
@@ -166,7 +173,7 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
         if (writer === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'the parquet writer is not open');
         return writer.duckdb;
       },
-      write: async (dir, file, lines) => (await getWriter()).write(dir, file, lines),
+      writeBatch: async (dir, input) => (await getWriter()).writeBatch(dir, input),
       close: () => writer?.close(),
     },
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
@@ -227,7 +234,8 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       const records = recordsOf(MAPPINGS[src.mapping as MappingName] ?? {}, parsed);
       for (const rec of records) {
         const r = map(rec);
-        if (r.ok) events.push(r.event);
+        // Stored conformed: the flush reads outbox events with the schema's column types.
+        if (r.ok) events.push(conform(r.event).event);
         else quarantine.push({ line, reason: r.reason, record: cut(JSON.stringify(rec) ?? text, MAX_QUARANTINED_RECORD) });
       }
     });
@@ -306,10 +314,41 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     async verify(source) {
       const src = await sourceRow(source);
       const w = await getWriter();
-      const rows = await readChainRows(w.duckdb, `${sourceDir(lakeDir, source)}/**/*.parquet`);
-      const pruned = await db.query<{ seq_ranges: [number, number][] }>('SELECT seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
+      const root = sourceDir(lakeDir, source);
+      const glob = `${root}/**/*.parquet`;
+      const rows = await readChainRows(w.duckdb, glob);
+      const pruned = await db.query<{ partition: string; seq_ranges: [number, number][] }>('SELECT partition, seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
       const expired = pruned.rows.flatMap((r) => r.seq_ranges);
-      return verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
+      const report = verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
+      const { rows: batches } = await db.query<{
+        batch: number;
+        first_seq: number;
+        last_seq: number;
+        last_hash: string;
+        files: { file: string; sha256: string; events: number }[];
+        prev_hash: string;
+        hash: string;
+      }>('SELECT batch, first_seq, last_seq, last_hash, files, prev_hash, hash FROM steward.audit_batches WHERE source = $1 ORDER BY batch', [source]);
+      const stored: StoredBatch[] = batches.map((b) => ({
+        source,
+        batch: Number(b.batch),
+        firstSeq: Number(b.first_seq),
+        lastSeq: Number(b.last_seq),
+        lastHash: b.last_hash,
+        files: b.files,
+        prevHash: b.prev_hash,
+        hash: b.hash,
+      }));
+      const present = (await w.duckdb.all<{ file: string }>('SELECT file FROM glob($1)', [glob])).map((r) => r.file);
+      const more = await verifyBatches(
+        root,
+        stored,
+        { batchHash: src.batch_hash, ...(src.pending === null ? {} : { pendingBatch: src.pending.batch }) },
+        present,
+        new Set(pruned.rows.map((r) => r.partition.split(path.sep).join('/'))),
+        report.problems,
+      );
+      return more.length === 0 ? report : { ...report, ok: false, problems: [...report.problems, ...more] };
     },
     listSources,
     sourceNames: async () => (await db.query<{ name: string }>('SELECT name FROM steward.audit_sources ORDER BY name')).rows.map((r) => r.name),

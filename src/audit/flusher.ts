@@ -4,27 +4,27 @@
  *   1. claim (one transaction): take up to `batchSize` unclaimed rows, stamp
  *      them with a batch number, and record the batch as `pending` on the
  *      source together with the chain position it starts from;
- *   2. write: map, conform and chain the rows in id order, and write one file
- *      per partition named after the batch (`b000000000042.parquet`);
- *   3. commit (one transaction): advance the chain head, clear `pending`,
- *      and drop ingested rows from the outbox.
+ *   2. write: the state store hands the batch over as NDJSON in one query, and
+ *      DuckDB maps, chains and writes it in bulk (parquet-writer.ts,
+ *      lake-sql.ts), one file per partition named after the batch
+ *      (`b000000000042.parquet`), then the sha256 of each file;
+ *   3. commit (one transaction): record the batch in the batch chain
+ *      (`audit_batches`: its files and their sha256, hash chained over the
+ *      previous batch), advance the source's heads, clear `pending`, and drop
+ *      ingested rows from the outbox.
  *
  * A crash after 1 or 2 leaves `pending` set; the next flush redoes that very
- * batch (same rows, same start of chain, so the same bytes under the same
+ * batch (same rows, same start of chain, so the same events under the same
  * names) before anything else, so a batch is never lost and never doubled.
  * An unwritable lake fails step 2 with a clear error and changes nothing.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { isPidAlive } from '../store/workspace.js';
 import type { Db } from '../store/db.js';
-import type { StoredDecision, DecisionResult } from '../store/decision-log.js';
 import { StewardError } from '../errors.js';
-import { eventDay, type OcsfEvent } from './ocsf.js';
-import { chainHash, conform, conformedJson } from './lake-schema.js';
-import { decisionToEvent } from './steward-events.js';
-import { batchFileName, partitionDir, partitionValue, type ParquetWriter } from './parquet-writer.js';
+import type { ParquetWriter, WrittenFile, BatchTimings } from './parquet-writer.js';
 
 export const STEWARD_SOURCE = 'steward';
 
@@ -37,6 +37,7 @@ export interface SourceRow {
   retention_days: number | null;
   head_seq: number;
   head_hash: string;
+  batch_hash: string;
   next_batch: number;
   pending: PendingBatch | null;
   registered: boolean;
@@ -79,46 +80,26 @@ export interface Flusher {
   backlog(): Promise<Record<string, number>>;
 }
 
-interface DecisionRow {
-  id: number;
-  at: Date;
-  actor: string;
-  action: string;
-  resource: string;
-  result: DecisionResult;
-  reason: string;
-  details: Record<string, unknown> | null;
-}
-
-interface Chained {
-  readonly partition: string;
-  readonly dir: string;
-  readonly line: string;
+/** One written batch as the state store records it. */
+export interface BatchRecord {
+  readonly source: string;
+  readonly batch: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  /** Digest of the batch's last event. */
+  readonly lastHash: string;
+  readonly files: readonly { readonly file: string; readonly sha256: string; readonly events: number }[];
 }
 
 /**
- * Conforms and chains events in order, returning the NDJSON line of each and
- * the new head. Pure apart from hashing; shared by the flusher and the benchmark.
+ * The batch chain: sha256(previous batch hash ‖ the batch's source, number,
+ * seq range and last event digest ‖ each file's relative path, sha256 and
+ * event count, sorted by path).
  */
-export function chainEvents(
-  events: readonly OcsfEvent[],
-  start: { seq: number; hash: string },
-): { lines: string[]; conformed: OcsfEvent[]; headSeq: number; headHash: string } {
-  let prev = start.hash;
-  let seq = start.seq;
-  const lines: string[] = [];
-  const conformed: OcsfEvent[] = [];
-  for (const e of events) {
-    const c = conform(e).event;
-    const canonical = conformedJson(c);
-    const hash = chainHash(prev, canonical);
-    seq += 1;
-    // The chain columns lead the line; the event's own (sorted) keys follow unchanged.
-    lines.push(`{"hash":"${hash}","prev_hash":"${prev}","seq":${seq}${canonical.length > 2 ? `,${canonical.slice(1)}` : '}'}`);
-    conformed.push(c);
-    prev = hash;
-  }
-  return { lines, conformed, headSeq: seq, headHash: prev };
+export function batchHash(prevHash: string, b: BatchRecord): string {
+  const h = createHash('sha256').update(`${prevHash}\n${b.source}\n${b.batch}\n${b.firstSeq}\n${b.lastSeq}\n${b.lastHash}\n`);
+  for (const f of [...b.files].sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0))) h.update(`${f.file} ${f.sha256} ${f.events}\n`);
+  return h.digest('hex');
 }
 
 export function createFlusher(options: FlusherOptions): Flusher {
@@ -168,71 +149,71 @@ export function createFlusher(options: FlusherOptions): Flusher {
     });
   }
 
-  async function loadEvents(source: string, batch: number): Promise<OcsfEvent[]> {
+  /** The claimed rows as NDJSON, built by the state store in one query (no per-row work here). */
+  async function loadBatch(source: string, batch: number): Promise<string> {
     if (source === STEWARD_SOURCE) {
-      const { rows } = await db.query<DecisionRow>(
-        'SELECT id, at, actor, action, resource, result, reason, details FROM steward.decision_log WHERE audit_batch = $1 ORDER BY id',
+      const { rows } = await db.query<{ lines: string | null }>(
+        `SELECT string_agg(json_build_object('id', id, 'at', at, 'actor', actor, 'action', action, 'resource', resource, 'result', result, 'reason', reason, 'details', details)::text, E'\\n' ORDER BY id) AS lines
+         FROM steward.decision_log WHERE audit_batch = $1`,
         [batch],
       );
-      return rows.map((r) =>
-        decisionToEvent({
-          id: Number(r.id),
-          at: r.at.toISOString(),
-          actor: r.actor,
-          action: r.action,
-          resource: r.resource,
-          result: r.result,
-          reason: r.reason,
-          ...(r.details === null ? {} : { details: r.details }),
-        } satisfies StoredDecision),
-      );
+      return rows[0]?.lines ?? '';
     }
-    const { rows } = await db.query<{ event: OcsfEvent }>('SELECT event FROM steward.audit_outbox WHERE source = $1 AND batch = $2 ORDER BY id', [
-      source,
-      batch,
-    ]);
-    return rows.map((r) => r.event);
+    const { rows } = await db.query<{ lines: string | null }>(
+      `SELECT string_agg((event || jsonb_build_object('ord', id))::text, E'\\n' ORDER BY id) AS lines FROM steward.audit_outbox WHERE source = $1 AND batch = $2`,
+      [source, batch],
+    );
+    return rows[0]?.lines ?? '';
   }
 
-  function partitionOf(src: SourceRow, e: OcsfEvent): { key: string; dir: string } {
-    const cloud = (e['cloud'] ?? {}) as { region?: unknown; account?: { uid?: unknown } };
-    const region = partitionValue(typeof cloud.region === 'string' ? cloud.region : undefined, src.region);
-    const accountId = partitionValue(typeof cloud.account?.uid === 'string' ? cloud.account.uid : undefined, src.account_id);
-    const time = typeof e['time'] === 'number' ? e['time'] : 0;
-    const day = eventDay(time);
-    return { key: `${region}/${accountId}/${day}`, dir: partitionDir(lakeDir, src.name, { region, accountId, eventDay: day }) };
-  }
-
-  async function flushBatch(source: string): Promise<{ events: number; files: string[]; headSeq: number } | null> {
+  async function flushBatch(source: string): Promise<{ events: number; files: WrittenFile[]; headSeq: number; timings: BatchTimings } | null> {
     const claimed = await claim(source);
     if (claimed === null) return null;
     const { src, pending } = claimed;
-    const events = await loadEvents(source, pending.batch);
-    const chained = chainEvents(events, { seq: pending.firstSeq - 1, hash: pending.prevHash });
-    const groups = new Map<string, { dir: string; lines: string[] }>();
-    chained.conformed.forEach((e, i) => {
-      const p = partitionOf(src, e);
-      let g = groups.get(p.key);
-      if (g === undefined) groups.set(p.key, (g = { dir: p.dir, lines: [] }));
-      g.lines.push(chained.lines[i] as string);
+    const ndjson = await loadBatch(source, pending.batch);
+    const out = await writer.writeBatch(lakeDir, {
+      kind: source === STEWARD_SOURCE ? 'steward' : 'events',
+      source,
+      batch: pending.batch,
+      ndjson,
+      firstSeq: pending.firstSeq,
+      prevHash: pending.prevHash,
+      region: src.region,
+      accountId: src.account_id,
     });
-    const files: string[] = [];
-    for (const g of groups.values()) files.push(await writer.write(g.dir, batchFileName(pending.batch), g.lines));
     await options.afterWrite?.(pending.batch);
     await db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ pending: PendingBatch | null }>('SELECT pending FROM steward.audit_sources WHERE name = $1 FOR UPDATE', [source]);
+      const { rows } = await tx.query<{ pending: PendingBatch | null; batch_hash: string }>(
+        'SELECT pending, batch_hash FROM steward.audit_sources WHERE name = $1 FOR UPDATE',
+        [source],
+      );
       if (rows[0]?.pending?.batch !== pending.batch || rows[0].pending.owner !== owner) {
         throw new StewardError('STEWARD_E_CONFLICT', `batch ${pending.batch} of audit source \`${source}\` was taken over by another process`);
       }
-      await tx.query('UPDATE steward.audit_sources SET head_seq = $2, head_hash = $3, pending = NULL WHERE name = $1', [
+      const record: BatchRecord = {
         source,
-        chained.headSeq,
-        chained.headHash,
+        batch: pending.batch,
+        firstSeq: pending.firstSeq,
+        lastSeq: out.lastSeq,
+        lastHash: out.lastHash,
+        files: out.files.map((f) => ({ file: f.file, sha256: f.sha256, events: f.events })),
+      };
+      const prev = rows[0].batch_hash;
+      const hash = batchHash(prev, record);
+      await tx.query(
+        `INSERT INTO steward.audit_batches (source, batch, first_seq, last_seq, last_hash, files, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`,
+        [source, pending.batch, record.firstSeq, record.lastSeq, record.lastHash, JSON.stringify(record.files), prev, hash],
+      );
+      await tx.query('UPDATE steward.audit_sources SET head_seq = $2, head_hash = $3, batch_hash = $4, pending = NULL WHERE name = $1', [
+        source,
+        out.lastSeq,
+        out.lastHash,
+        hash,
       ]);
       if (source !== STEWARD_SOURCE) await tx.query('DELETE FROM steward.audit_outbox WHERE source = $1 AND batch = $2', [source, pending.batch]);
     });
     if (!src.registered) await options.onFirstFiles?.(source);
-    return { events: events.length, files, headSeq: chained.headSeq };
+    return { events: out.events, files: [...out.files], headSeq: out.lastSeq, timings: out.timings };
   }
 
   async function flushSource(source: string): Promise<FlushResult> {
@@ -246,7 +227,7 @@ export function createFlusher(options: FlusherOptions): Flusher {
       batches += 1;
       count += r.events;
       headSeq = r.headSeq;
-      files.push(...r.files.map((f) => path.relative(lakeDir, f)));
+      files.push(...r.files.map((f) => path.relative(lakeDir, f.path)));
     }
     if (batches === 0) {
       const { rows } = await db.query<{ head_seq: number }>('SELECT head_seq FROM steward.audit_sources WHERE name = $1', [source]);

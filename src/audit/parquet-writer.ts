@@ -1,18 +1,25 @@
 /**
- * Writes chained, conformed events to Parquet with DuckDB:
+ * Writes one flush batch to Parquet with DuckDB, in bulk:
  *
- *   NDJSON staging file → COPY (SELECT * FROM read_json(…)) TO '.b42.parquet.tmp' → rename to 'b42.parquet'
+ *   NDJSON staging file (made by the state store) → read_json (positions
+ *   given on the narrow rows) → OCSF columns in SQL (lake-sql.ts) with each
+ *   event's digest and partition → previous digests (a window over the narrow
+ *   digests) → one partitioned COPY … TO parquet into a staging folder →
+ *   fsync → rename each file to `<partition>/b42.parquet` → sha256 of it.
  *
  * Paths are bound parameters of constant SQL. The rename makes a file appear
  * whole or not at all, and the deterministic name (one per batch and
  * partition) makes a retried batch overwrite its own file instead of adding a
- * second copy.
+ * second copy (a file appears whole or not at all: it is renamed only once
+ * complete). One batch at a time per writer (its DuckDB temp tables are
+ * shared).
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { openDuckDb, type DuckDb } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
-import { READ_JSON_COLUMNS } from './lake-schema.js';
+import { CUSTOM_EVENTS_SQL, DECISION_COLUMNS, EVENT_COLUMNS, OCSF_COLUMN_NAMES, partitionSql, quoteIdent, ROW_HASH_SQL, STEWARD_EVENTS_SQL } from './lake-sql.js';
 
 export interface PartitionKey {
   readonly region: string;
@@ -37,52 +44,195 @@ export function partitionValue(v: string | undefined, fallback: string): string 
   return cleaned.length === 0 ? fallback : cleaned;
 }
 
-function lakeError(dir: string, e: unknown): StewardError {
+export function lakeError(dir: string, e: unknown): StewardError {
   const text = e instanceof Error ? (e.message.split('\n')[0] ?? e.message) : String(e);
   return new StewardError('STEWARD_E_SOURCE', `cannot write the security lake at \`${dir}\`: ${text}; the events stay in the outbox and are written once it is writable`, {
     cause: e,
   });
 }
 
+export interface BatchInput {
+  /** `steward`: raw decision-log rows (DECISION_COLUMNS); `events`: conformed OCSF events with an `ord` key. */
+  readonly kind: 'steward' | 'events';
+  readonly source: string;
+  readonly batch: number;
+  /** NDJSON, one row per line, as the state store produced it. */
+  readonly ndjson: string;
+  readonly firstSeq: number;
+  /** Digest of the event before this batch (genesis: 64 zeros). */
+  readonly prevHash: string;
+  /** Partition fallbacks when an event names no cloud region or account. */
+  readonly region: string;
+  readonly accountId: string;
+}
+
+export interface WrittenFile {
+  /** Absolute path. */
+  readonly path: string;
+  /** `region=…/accountId=…/eventDay=…/b….parquet`, relative to the source folder, `/`-separated. */
+  readonly file: string;
+  readonly sha256: string;
+  readonly events: number;
+}
+
+export interface BatchTimings {
+  /** Staging file + read_json. */
+  readonly loadSeconds: number;
+  /** OCSF columns and partition values (INSERT … SELECT). */
+  readonly mapSeconds: number;
+  /** seq, per-event digest, previous digest. */
+  readonly chainSeconds: number;
+  /** COPY … TO parquet, fsync, rename, sha256 of each file. */
+  readonly writeSeconds: number;
+}
+
+export interface BatchOutput {
+  readonly events: number;
+  readonly lastSeq: number;
+  readonly lastHash: string;
+  readonly files: readonly WrittenFile[];
+  readonly timings: BatchTimings;
+}
+
 export interface ParquetWriter {
-  /** Writes NDJSON lines (one chained event each) as one Parquet file; returns its path. */
-  write(dir: string, fileName: string, lines: readonly string[]): Promise<string>;
+  /** Maps, chains and writes one batch under `<lake>/security/ext/<source>/`. */
+  writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput>;
   readonly duckdb: DuckDb;
   close(): void;
+}
+
+const EVENT_DAY_SQL = `coalesce(CASE WHEN time BETWEEN -62135596800000 AND 253402300799999 THEN strftime(make_timestamp(time * 1000), '%Y%m%d') END, '19700101')`;
+const now = (): number => performance.now();
+
+export async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await fs.readFile(file)).digest('hex');
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await fs.open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Every `*.parquet` under `dir`, relative, `/`-separated. */
+async function parquetFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('.parquet')) out.push(path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+  }
+  return out.sort();
 }
 
 export async function createParquetWriter(options: { stagingDir: string; compression?: 'zstd' | 'snappy' }): Promise<ParquetWriter> {
   const duckdb = await openDuckDb({ config: { threads: '1' } });
   const compression = options.compression ?? 'zstd';
-  // Constant SQL: the column spec is built from the schema, the paths are bound.
-  const copySql = `COPY (SELECT * FROM read_json($1, format = 'newline_delimited', columns = ${READ_JSON_COLUMNS})) TO $2 (FORMAT parquet, COMPRESSION ${compression})`;
   let counter = 0;
-  return {
-    duckdb,
-    async write(dir, fileName, lines) {
-      const staging = path.join(options.stagingDir, `${process.pid}-${++counter}.ndjson`);
-      const target = path.join(dir, fileName);
-      const temp = path.join(dir, `.${fileName}.tmp`);
+  let lock: Promise<unknown> = Promise.resolve();
+
+  async function writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput> {
+    const root = sourceDir(lakeDir, input.source);
+    const id = `${process.pid}-${++counter}`;
+    const staging = path.join(options.stagingDir, `${id}.ndjson`);
+    const stagedDir = path.join(options.stagingDir, `${id}.out`);
+    const mapped = input.kind === 'steward' ? STEWARD_EVENTS_SQL : CUSTOM_EVENTS_SQL;
+    let t = now();
+    const timings = { loadSeconds: 0, mapSeconds: 0, chainSeconds: 0, writeSeconds: 0 };
+    const lap = (k: keyof typeof timings): void => {
+      const n = now();
+      timings[k] += (n - t) / 1000;
+      t = n;
+    };
+    try {
       try {
         await fs.mkdir(options.stagingDir, { recursive: true });
-        await fs.mkdir(dir, { recursive: true });
-        await fs.writeFile(staging, lines.join('\n'));
-        await duckdb.run(copySql, [staging, temp]);
-        // Durable before it counts: the batch is marked written only after this returns.
-        const fh = await fs.open(temp, 'r');
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
+        await fs.writeFile(staging, input.ndjson);
+        // Positions are given on the narrow input, so no wide row is ever sorted or copied.
+        const columns = input.kind === 'steward' ? DECISION_COLUMNS : `{'ord': 'BIGINT', ${EVENT_COLUMNS.slice(1)}`;
+        const table = input.kind === 'steward' ? 'decisions' : 'outbox_events';
+        await duckdb.run(
+          `CREATE OR REPLACE TEMP TABLE ${table} AS
+           SELECT ($1::BIGINT + row_number() OVER (ORDER BY ${input.kind === 'steward' ? 'id' : 'ord'}) - 1)::BIGINT AS seq, *
+           FROM read_json($2, format = 'newline_delimited', columns = ${columns})`,
+          [BigInt(input.firstSeq), staging],
+        );
+        lap('loadSeconds');
+        // Map once for the digests and partitions (narrow result), then link each event to the previous digest.
+        await duckdb.run(
+          `CREATE OR REPLACE TEMP TABLE batch_links AS
+           SELECT seq, hash, coalesce(lag(hash) OVER (ORDER BY seq), $3) AS prev_hash, region, accountId, eventDay
+           FROM (SELECT seq, ${ROW_HASH_SQL} AS hash, ${partitionSql('m.cloud.region', '$1')} AS region,
+                        ${partitionSql('m.cloud.account.uid', '$2')} AS accountId, ${EVENT_DAY_SQL} AS eventDay
+                 FROM (${mapped}) m)`,
+          [input.region, input.accountId, input.prevHash],
+        );
+        lap('mapSeconds');
+        const [last] = await duckdb.all<{ seq: number; hash: string; n: number }>('SELECT seq, hash, (SELECT count(*) FROM batch_links) AS n FROM batch_links ORDER BY seq DESC LIMIT 1');
+        lap('chainSeconds');
+        // Map again while writing (cheaper than keeping the wide rows): the mapped rows and their links come
+        // out in the same (seq) order, so a positional join pairs them; the WHERE proves it row by row.
+        const parts = await duckdb.all<{ region: string; accountId: string; eventDay: string; n: number }>(
+          'SELECT region, accountId, eventDay, count(*) AS n FROM batch_links GROUP BY ALL ORDER BY ALL',
+        );
+        const select = `SELECT l.hash, l.prev_hash, ${['seq', ...OCSF_COLUMN_NAMES].map((c) => `m.${quoteIdent(c)}`).join(', ')}, l.region, l.accountId, l.eventDay
+                 FROM (${mapped}) m POSITIONAL JOIN batch_links l
+                 WHERE CASE WHEN l.seq = m.seq THEN true ELSE error('security lake: mapped rows and chain links are out of step') END`;
+        const staged: { rel: string; from: string }[] = [];
+        if (parts.length === 1) {
+          const p = parts[0] as { region: string; accountId: string; eventDay: string };
+          const rel = `region=${p.region}/accountId=${p.accountId}/eventDay=${p.eventDay}/part_0.parquet`;
+          const from = path.join(stagedDir, 'one.parquet');
+          await fs.mkdir(stagedDir, { recursive: true });
+          await duckdb.run(`COPY (SELECT * EXCLUDE (region, accountId, eventDay) FROM (${select})) TO $1 (FORMAT parquet, COMPRESSION ${compression})`, [from]);
+          staged.push({ rel, from });
+        } else if (parts.length > 1) {
+          await duckdb.run(`COPY (${select}) TO $1 (FORMAT parquet, COMPRESSION ${compression}, PARTITION_BY (region, accountId, eventDay), FILENAME_PATTERN 'part_{i}', OVERWRITE)`, [stagedDir]);
+          for (const rel of await parquetFiles(stagedDir)) staged.push({ rel, from: path.join(stagedDir, ...rel.split('/')) });
         }
-        await fs.rename(temp, target);
-        return target;
+        const out = last === undefined ? { seq: input.firstSeq - 1, hash: input.prevHash, n: 0 } : last;
+        const counts = new Map(parts.map((c) => [`region=${c.region}/accountId=${c.accountId}/eventDay=${c.eventDay}`, Number(c.n)]));
+        const files: WrittenFile[] = [];
+        const name = batchFileName(input.batch);
+        for (const { rel, from } of staged) {
+          const m = /^region=([^/]+)\/accountId=([^/]+)\/eventDay=(\d{8})\/part_0\.parquet$/.exec(rel);
+          // Defense in depth: the SQL already cleaned the values exactly like partitionValue().
+          if (m === null || partitionValue(m[1], '_') !== m[1] || partitionValue(m[2], '_') !== m[2]) {
+            throw new StewardError('STEWARD_E_INTERNAL', `refusing the staged file \`${rel}\``);
+          }
+          const p = { region: m[1] as string, accountId: m[2] as string, eventDay: m[3] as string };
+          const dir = partitionDir(lakeDir, input.source, p);
+          const target = path.join(dir, name);
+          try {
+            // Durable before it counts: the batch is marked written only after this returns.
+            await fsyncFile(from);
+            await fs.mkdir(dir, { recursive: true });
+            await fs.rename(from, target);
+          } catch (e) {
+            throw lakeError(dir, e);
+          }
+          files.push({ path: target, file: path.relative(root, target).split(path.sep).join('/'), sha256: await sha256File(target), events: counts.get(path.posix.dirname(rel)) ?? 0 });
+        }
+        lap('writeSeconds');
+        return { events: Number(out.n), lastSeq: Number(out.seq), lastHash: out.hash, files, timings };
       } catch (e) {
-        await fs.rm(temp, { force: true }).catch(() => {});
-        throw lakeError(dir, e);
-      } finally {
-        await fs.rm(staging, { force: true }).catch(() => {});
+        if (e instanceof StewardError) throw e;
+        throw lakeError(root, e);
       }
+    } finally {
+      await fs.rm(staging, { force: true }).catch(() => {});
+      await fs.rm(stagedDir, { recursive: true, force: true }).catch(() => {});
+      await duckdb.run('DROP TABLE IF EXISTS decisions; DROP TABLE IF EXISTS outbox_events; DROP TABLE IF EXISTS batch_links').catch(() => {});
+    }
+  }
+
+  return {
+    duckdb,
+    writeBatch(lakeDir, input) {
+      const next = lock.then(() => writeBatch(lakeDir, input));
+      lock = next.catch(() => {});
+      return next;
     },
     close: () => duckdb.close(),
   };

@@ -5,35 +5,9 @@ import { conform, canonicalJson } from './lake-schema.js';
 import { missingRequired } from './ocsf-required.js';
 import type { StoredDecision } from '../store/decision-log.js';
 import { validateOcsf } from '../../test/audit/ocsf-validator.js';
+import { KINDS } from '../../test/audit/fixtures/decision-kinds.js';
 
-let id = 0;
-const row = (r: Omit<StoredDecision, 'id' | 'at'>): StoredDecision => ({ id: ++id, at: '2025-03-04T05:06:07.000Z', ...r });
-
-/** One row of every kind the decision log holds (and the access-request steps of src/access). */
-export const KINDS: Record<string, StoredDecision> = {
-  authorizeAllow: row({ actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.claims.patient_claims', result: 'allow', reason: 'granted', details: { principal: 'user:alice', grants: ['analysts-read-patient-claims'], guardrails: [] } }),
-  authorizeDenyGuardrail: row({ actor: 'user:admin', action: 'authorize.SELECT', resource: 'lake.claims.patient_claims.ssn', result: 'deny', reason: 'guardrail', details: { principal: 'user:alice', grants: [], guardrails: ['pii-requires-privacy-officer'] } }),
-  authorizeDefaultDeny: row({ actor: 'user:erin', action: 'authorize.INSERT', resource: 'lake.finance.revenue', result: 'deny', reason: 'no grant', details: { principal: 'user:erin', grants: [], guardrails: [] } }),
-  authFailure: row({ actor: 'anonymous', action: 'auth.token', resource: 'api', result: 'deny', reason: 'invalid, expired or revoked token' }),
-  ingestKeyFailure: row({ actor: 'anonymous', action: 'auth.ingest-key', resource: 'cloudtrail', result: 'deny', reason: 'invalid or revoked ingest key' }),
-  userPut: row({ actor: 'user:local-admin (local)', action: 'user.put', resource: 'user:bob', result: 'ok', reason: '1 change(s)', details: { changes: ['put user bob'] } }),
-  groupDelete: row({ actor: 'user:admin', action: 'group.delete', resource: 'group:finance', result: 'ok', reason: '1 change(s)' }),
-  memberAdd: row({ actor: 'user:admin', action: 'group.member.add', resource: 'group:analysts', result: 'ok', reason: '1 change(s)' }),
-  grantCreate: row({ actor: 'user:admin', action: 'grant.create', resource: 'group:auditors', result: 'ok', reason: '1 change(s)', details: { id: 'auditors-read-security' } }),
-  grantRevoke: row({ actor: 'user:admin', action: 'grant.revoke', resource: 'auditors-read-security', result: 'ok', reason: '1 change(s)' }),
-  guardrailPut: row({ actor: 'user:admin', action: 'guardrail.put', resource: 'no-pii', result: 'ok', reason: '1 change(s)' }),
-  policyApply: row({ actor: 'user:admin', action: 'policy.apply', resource: 'grants.yaml', result: 'ok', reason: '3 change(s)' }),
-  tokenCreate: row({ actor: 'user:admin', action: 'token.create', resource: 'user:carol', result: 'ok', reason: 'token 1 (user)' }),
-  catalogCreate: row({ actor: 'user:admin', action: 'catalog.create', resource: 'warehouse', result: 'ok', reason: '1 change(s)' }),
-  whoCanAccess: row({ actor: 'user:admin', action: 'who-can-access.SELECT', resource: 'lake.claims.patient_claims', result: 'ok', reason: '3 principal(s)' }),
-  // The shapes src/access writes (`access.<event>`, resource `access-request:<id>`).
-  accessRequest: row({ actor: 'user:alice', action: 'access.request', resource: 'access-request:r1', result: 'ok', reason: 'requested', details: { requestId: 'r1', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
-  accessApprove: row({ actor: 'user:carol', action: 'access.approve', resource: 'access-request:r1', result: 'ok', reason: 'pending → approved', details: { requestId: 'r1', from: 'pending', to: 'approved', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
-  accessActivate: row({ actor: 'system', action: 'access.activate', resource: 'access-request:r1', result: 'ok', reason: 'approved → active', details: { requestId: 'r1', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
-  accessEnd: row({ actor: 'system', action: 'access.end', resource: 'access-request:r1', result: 'ok', reason: 'active → ended', details: { requestId: 'r1', requester: 'user:alice', scope: 'lake.finance', permissionSet: 'read' } }),
-  accessExtendReject: row({ actor: 'user:carol', action: 'access.extend.reject', resource: 'access-request:r1', result: 'ok', reason: 'no', details: { requestId: 'r1' } }),
-  unknownError: row({ actor: 'user:bob', action: 'gateway.query', resource: 'lake.finance.revenue', result: 'error', reason: 'timeout' }),
-};
+export { KINDS };
 
 describe('steward events: OCSF 1.1 mapping of decision-log rows', () => {
   for (const [kind, r] of Object.entries(KINDS)) {

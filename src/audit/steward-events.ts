@@ -159,8 +159,9 @@ function accountChange(row: StoredDecision, activityId: number, activityName?: s
   const event = common(row, 'account_change', activityId, activityName);
   event['actor'] = actorOf(row);
   event['src_endpoint'] = srcEndpoint(row);
-  const target = /^(user|group):/.test(row.resource) ? row.resource : undefined;
-  // The target account is recorded for principal changes and grants; guardrails apply to everyone they name.
+  // The target account: the grantee a grant change records (grant.revoke's resource is the grant id), else a principal resource.
+  const target = str(d['grantee']) ?? (/^(user|group):/.test(row.resource) ? row.resource : undefined);
+  // Guardrails apply to everyone they name.
   event['user'] =
     target !== undefined
       ? userObject(target)

@@ -1,10 +1,13 @@
 /**
- * Hash-chain verification of one source. Every stored event carries `seq`,
- * `prev_hash` and `hash` = sha256(prev_hash ‖ "\n" ‖ canonical JSON of the
- * event). Walking the events in `seq` order:
+ * Chain verification of one source, at two levels.
  *
- * - the recomputed hash differs from the stored one → that event was
- *   **modified** (its content, or its prev_hash);
+ * Events: every stored event carries `seq`, `hash` = md5 of its row
+ * (ROW_HASH_SQL, recomputed by DuckDB over the columns read back) and
+ * `prev_hash` = the previous event's `hash`. Walking the events in `seq`
+ * order:
+ *
+ * - the recomputed digest differs from the stored one → that event was
+ *   **modified**;
  * - positions are missing (a gap in `seq`, or fewer events than the chain
  *   head recorded in the state store) → events were **deleted**, unless
  *   retention removed exactly those positions;
@@ -12,13 +15,25 @@
  *   predecessor → events were **reordered** (their positions swapped);
  * - two events at one position → **duplicated**.
  *
- * The head (`head_seq`, `head_hash`) lives in the state store, so truncating
- * or rewriting the lake's tail cannot go unnoticed by someone who can only
- * write the lake. Someone who can rewrite both the lake and the database can
- * rebuild the whole chain: a hash chain is tamper evidence, not a signature.
+ * Batches: the state store records every written batch with the sha256 of
+ * each of its files, in a sha256 chain over batches (flusher.ts `batchHash`)
+ * whose head is on the source. A file whose bytes changed, that is missing,
+ * or that no batch recorded is reported even when its events look intact
+ * (someone recomputed their digests), and an altered batch record breaks the
+ * chain. The event level names the event; the batch level is the proof.
+ *
+ * The heads live in the state store, so truncating or rewriting the lake
+ * cannot go unnoticed by someone who can only write the lake. Someone who can
+ * rewrite both the lake and the database can rebuild everything: a hash chain
+ * is tamper evidence, not a signature.
  */
-import { canonicalJson, chainHash, EVENT_SCHEMA, GENESIS_HASH, stripNulls } from './lake-schema.js';
-import type { DuckDb, Row } from '../lake/duckdb.js';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { GENESIS_HASH } from './lake-schema.js';
+import { ROW_HASH_SQL } from './lake-sql.js';
+import { batchHash, type BatchRecord } from './flusher.js';
+import { sha256File } from './parquet-writer.js';
+import type { DuckDb } from '../lake/duckdb.js';
 
 export type ProblemKind = 'modified' | 'deleted' | 'reordered' | 'duplicated' | 'truncated';
 
@@ -46,7 +61,10 @@ export interface ChainRow {
   readonly seq: number;
   readonly prevHash: string;
   readonly hash: string;
-  readonly event: Record<string, unknown>;
+  /** Whether the event's recomputed digest equals `hash`. */
+  readonly intact: boolean;
+  /** `metadata.uid`. */
+  readonly uid?: string;
   readonly file?: string;
 }
 
@@ -90,8 +108,7 @@ export function verifyChain(
   let prevIntact = true;
   let lastSeq = 0;
   for (const r of sorted) {
-    const uid = ((r.event['metadata'] as { uid?: unknown } | undefined)?.uid as string | undefined) ?? undefined;
-    const named = { ...(uid === undefined ? {} : { eventUid: uid }), ...(r.file === undefined ? {} : { file: r.file }) };
+    const named = { ...(r.uid === undefined ? {} : { eventUid: r.uid }), ...(r.file === undefined ? {} : { file: r.file }) };
     if (r.seq === lastSeq && lastSeq !== 0) {
       add({ kind: 'duplicated', seq: r.seq, message: `event ${r.seq} appears more than once`, ...named });
       continue;
@@ -109,7 +126,7 @@ export function verifyChain(
         });
       }
     }
-    const intact = chainHash(r.prevHash, canonicalJson(r.event)) === r.hash;
+    const intact = r.intact;
     const pos = chainPos.get(r);
     if (!intact) {
       add({ kind: 'modified', seq: r.seq, message: `event ${r.seq} was modified: its content no longer matches its hash`, ...named });
@@ -147,22 +164,85 @@ export function verifyChain(
   return { source, ok: problems.length === 0, events: sorted.length, headSeq: head.seq, expired: expiredCount, problems };
 }
 
-const OCSF_COLUMNS = Object.keys(EVENT_SCHEMA);
-
-/** Reads every event of a source folder (hive partitions) as chain rows. */
+/** Reads every event of a source folder (hive partitions) as chain rows, the digest recomputed by DuckDB. */
 export async function readChainRows(duckdb: DuckDb, glob: string): Promise<ChainRow[]> {
   const files = await duckdb.all<{ file: string }>('SELECT file FROM glob($1)', [glob]);
   if (files.length === 0) return [];
-  const rows = await duckdb.all<Row>(
-    `SELECT * EXCLUDE (region, accountid, eventday), filename FROM read_parquet($1, hive_partitioning = true, filename = true, union_by_name = true)`,
+  const rows = await duckdb.all<{ seq: number; prev_hash: string; hash: string; intact: boolean | null; uid: string | null; filename: string }>(
+    `SELECT seq, prev_hash, hash, ${ROW_HASH_SQL} = hash AS intact, metadata.uid AS uid, filename
+     FROM read_parquet($1, filename = true, union_by_name = true)`,
     [glob],
   );
-  return rows.map((r) => {
-    const event: Record<string, unknown> = {};
-    for (const c of OCSF_COLUMNS) {
-      const v = stripNulls(r[c]);
-      if (v !== undefined) event[c] = v;
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    prevHash: String(r.prev_hash),
+    hash: String(r.hash),
+    intact: r.intact === true,
+    ...(r.uid === null ? {} : { uid: r.uid }),
+    file: r.filename,
+  }));
+}
+
+export interface StoredBatch extends BatchRecord {
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/**
+ * The batch level: the chain of batch records (from the genesis to the head
+ * on the source), and each recorded file against the bytes on disk. `root` is
+ * the source folder; `present` every Parquet file under it (absolute paths);
+ * `expiredPartitions` the partitions retention removed (relative, `/`).
+ * File problems are reported only when the event level found nothing (it
+ * names the event; the file level then adds nothing but noise).
+ */
+export async function verifyBatches(
+  root: string,
+  batches: readonly StoredBatch[],
+  head: { batchHash: string; pendingBatch?: number },
+  present: readonly string[],
+  expiredPartitions: ReadonlySet<string>,
+  eventProblems: readonly ChainProblem[],
+): Promise<ChainProblem[]> {
+  const problems: ChainProblem[] = [];
+  let prev = GENESIS_HASH;
+  const recorded = new Set<string>();
+  for (const b of batches) {
+    if (b.prevHash !== prev || batchHash(b.prevHash, b) !== b.hash) {
+      problems.push({ kind: 'modified', seq: b.firstSeq, message: `the record of batch ${b.batch} (events ${b.firstSeq} to ${b.lastSeq}) in the state store does not match the batch chain` });
     }
-    return { seq: Number(r['seq']), prevHash: String(r['prev_hash']), hash: String(r['hash']), event, file: String(r['filename']) };
-  });
+    prev = b.hash;
+    for (const f of b.files) {
+      const abs = path.resolve(root, ...f.file.split('/'));
+      recorded.add(abs);
+      if (expiredPartitions.has(path.posix.dirname(f.file)) || eventProblems.length > 0) continue;
+      let sha: string | undefined;
+      try {
+        sha = await sha256File(abs);
+      } catch {
+        sha = undefined;
+      }
+      if (sha === undefined) {
+        problems.push({ kind: 'deleted', seq: b.firstSeq, message: `file ${f.file} of batch ${b.batch} (${f.events} events) is missing`, file: abs });
+      } else if (sha !== f.sha256) {
+        problems.push({ kind: 'modified', seq: b.firstSeq, message: `file ${f.file} of batch ${b.batch} was rewritten: its sha256 no longer matches the batch chain`, file: abs });
+      }
+    }
+  }
+  if (prev !== head.batchHash) problems.push({ kind: 'truncated', seq: batches[batches.length - 1]?.lastSeq ?? 0, message: 'the batch chain does not end at the head recorded on the source' });
+  const pendingName = head.pendingBatch === undefined ? undefined : `b${String(head.pendingBatch).padStart(12, '0')}.parquet`;
+  for (const f of eventProblems.length > 0 ? [] : present) {
+    const abs = path.resolve(f);
+    if (recorded.has(abs) || path.basename(abs) === pendingName) continue;
+    problems.push({ kind: 'duplicated', seq: 0, message: `file ${path.relative(root, abs).split(path.sep).join('/')} is not part of the recorded chain`, file: abs });
+  }
+  return problems;
+}
+
+/** Whether a path exists (a missing source folder verifies as empty). */
+export async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 }

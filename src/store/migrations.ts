@@ -16,6 +16,7 @@ import { ACCESS } from './migrations/003-access.js';
 import { AUDIT } from './migrations/004-audit.js';
 import { SYNC } from './migrations/005-sync.js';
 import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
+import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -31,6 +32,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'audit', sql: AUDIT },
   { version: 5, name: 'sync', sql: SYNC },
   { version: 6, name: 'guardrail-lifts', sql: GUARDRAIL_LIFTS },
+  { version: 7, name: 'audit-batches', sql: AUDIT_BATCHES },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */
