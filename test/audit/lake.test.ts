@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { openDuckDb } from '../../src/lake/duckdb.js';
 import { validateOcsf } from './ocsf-validator.js';
+import { ROW_HASH_SQL } from '../../src/audit/lake-sql.js';
 
 const glob = (s: TestServer, source = 'steward'): string => path.join(s.ws.services.config.lakeDir, 'security', 'ext', source, '**', '*.parquet');
 
@@ -193,6 +194,35 @@ describe('security lake: tamper evidence', () => {
       assert.equal(v.ok, false);
       assert.deepEqual([v.problems[0]?.kind, v.problems[0]?.seq], ['deleted', 6]);
     });
+  });
+
+  it('reports a rewritten file even when the forger recomputed the event digests and links', async () => {
+    // Threat: someone with write access to the lake edits an event and fixes its (non-secret) digest and the next link.
+    const forged = `WITH x AS (SELECT * REPLACE (CASE WHEN seq = 5 THEN struct_update(actor, invoked_by := 'mallory') ELSE actor END AS actor) FROM t),
+      y AS (SELECT * REPLACE (${ROW_HASH_SQL} AS hash) FROM x)
+      SELECT * REPLACE (CASE WHEN seq = 6 THEN (SELECT hash FROM y WHERE seq = 5) ELSE prev_hash END AS prev_hash) FROM y ORDER BY seq`;
+    await tampered(forged, async () => {
+      const v = await verify();
+      assert.equal(v.ok, false);
+      assert.deepEqual(v.problems.map((p) => p.kind), ['modified']);
+      assert.match(v.problems[0]?.message ?? '', /file region=local\/accountId=steward\/eventDay=\d{8}\/b000000000001\.parquet of batch 1 was rewritten/);
+    });
+    assert.equal((await verify()).ok, true);
+  });
+
+  it('reports a batch record altered in the state store', async () => {
+    // Threat: someone with write access to the database alone edits a batch record to match a forged file.
+    const { rows } = await s.ws.db.query<{ files: { sha256: string }[] }>("SELECT files FROM steward.audit_batches WHERE source = 'steward' AND batch = 1");
+    const original = rows[0]?.files;
+    await s.ws.db.query("UPDATE steward.audit_batches SET files = jsonb_set(files, '{0,sha256}', to_jsonb(repeat('0', 64))) WHERE source = 'steward' AND batch = 1");
+    try {
+      const v = await verify();
+      assert.equal(v.ok, false);
+      assert.ok(v.problems.some((p) => p.kind === 'modified' && /the record of batch 1 .* does not match the batch chain/.test(p.message)), JSON.stringify(v.problems));
+    } finally {
+      await s.ws.db.query("UPDATE steward.audit_batches SET files = $1::jsonb WHERE source = 'steward' AND batch = 1", [JSON.stringify(original)]);
+    }
+    assert.equal((await verify()).ok, true);
   });
 
   it('reports a truncated tail against the head kept in the state store', async () => {
