@@ -6,17 +6,17 @@
  */
 import { changeKey, entityKey, type Change } from '../policy/changes.js';
 import type { Catalog, Column, Database, PolicyWorld, Table, TableSource, TagAssignment } from '../policy/model.js';
+import { findTable } from '../policy/model.js';
 import { StewardError, notFound } from '../errors.js';
 import { diffColumns, type ColumnDiff } from './refresh.js';
+
+// Re-exported: callers that look tables up by path import it from the catalog.
+export { findTable };
 
 export interface TablePath {
   readonly catalog: string;
   readonly database: string;
   readonly table: string;
-}
-
-export function findTable(world: PolicyWorld, p: TablePath): Table | undefined {
-  return world.tables.find((t) => t.catalog === p.catalog && t.database === p.database && t.name === p.table);
 }
 
 export function requireTable(world: PolicyWorld, p: TablePath): Table {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { commit, route, type RouteDef } from '../server/route.js';
 import { DescriptionSchema, NameSchema, OkSchema, ResourceSchema } from '../server/schemas.js';
 import { entityKey, type Change } from '../policy/changes.js';
-import { MAX_TAG_VALUES, resourceToString, type PolicyWorld, type ResourceRef, type TaggableRef } from '../policy/model.js';
+import { MAX_TAG_VALUES, resourceExists, resourceToString, type PolicyWorld, type ResourceRef, type TaggableRef } from '../policy/model.js';
 import { effectiveTags } from '../policy/tags.js';
 import { StewardError, notFound } from '../errors.js';
 
@@ -17,25 +17,6 @@ const TagValueSchema = z.union([z.string().trim().min(1).max(256), z.boolean().t
 function taggable(r: ResourceRef): TaggableRef {
   if (r.level === 'catalog') throw new StewardError('STEWARD_E_VALIDATION', 'resource: tags go on databases, tables and columns, not catalogs');
   return r;
-}
-
-function resourceExists(world: PolicyWorld, r: ResourceRef): boolean {
-  switch (r.level) {
-    case 'catalog':
-      return world.catalogs.some((c) => c.name === r.catalog);
-    case 'database':
-      return world.databases.some((d) => d.catalog === r.catalog && d.name === r.database);
-    case 'table':
-      return world.tables.some((t) => t.catalog === r.catalog && t.database === r.database && t.name === r.table);
-    case 'column':
-      return world.tables.some(
-        (t) => t.catalog === r.catalog && t.database === r.database && t.name === r.table && t.columns.some((c) => c.name === r.column),
-      );
-    default: {
-      const never: never = r;
-      return never;
-    }
-  }
 }
 
 /**

@@ -260,6 +260,25 @@ export type ResourceRef =
   | { readonly level: 'table'; readonly catalog: string; readonly database: string; readonly table: string }
   | { readonly level: 'column'; readonly catalog: string; readonly database: string; readonly table: string; readonly column: string };
 
+/** The table a path names, by a linear scan: for code off the hot path (the engine has indexes). */
+export function findTable(world: PolicyWorld, p: { readonly catalog: string; readonly database: string; readonly table: string }): Table | undefined {
+  return world.tables.find((t) => t.catalog === p.catalog && t.database === p.database && t.name === p.table);
+}
+
+/** Whether the catalog, database, table or column a reference names exists in the world. */
+export function resourceExists(world: PolicyWorld, r: ResourceRef): boolean {
+  switch (r.level) {
+    case 'catalog':
+      return world.catalogs.some((c) => c.name === r.catalog);
+    case 'database':
+      return world.databases.some((d) => d.catalog === r.catalog && d.name === r.database);
+    case 'table':
+      return findTable(world, r) !== undefined;
+    case 'column':
+      return findTable(world, r)?.columns.some((c) => c.name === r.column) ?? false;
+  }
+}
+
 export function resourceToString(r: ResourceRef | TaggableRef): string {
   switch (r.level) {
     case 'catalog':

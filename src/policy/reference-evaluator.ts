@@ -26,7 +26,7 @@ import type {
   ResourceRef,
   Table,
 } from './model.js';
-import { ACTIONS_AT, GRANTABLE_ON, PERMISSIONS, resourceToString } from './model.js';
+import { ACTIONS_AT, findTable, GRANTABLE_ON, PERMISSIONS, resourceExists, resourceToString } from './model.js';
 import type { Predicate } from './predicate.js';
 import { anyOf, FALSE, samePredicate } from './predicate.js';
 import { compareText, membershipGraph, principalExists, principalSet, splitPrincipal } from './principals.js';
@@ -114,27 +114,6 @@ interface Ctx {
   readonly principal: PrincipalRef;
   readonly set: ReadonlySet<PrincipalRef>;
   readonly now: number;
-}
-
-function findTable(world: PolicyWorld, catalog: string, database: string, table: string): Table | undefined {
-  return world.tables.find((t) => t.catalog === catalog && t.database === database && t.name === table);
-}
-
-function resourceExists(world: PolicyWorld, r: ResourceRef): boolean {
-  switch (r.level) {
-    case 'catalog':
-      return world.catalogs.some((c) => c.name === r.catalog);
-    case 'database':
-      return world.databases.some((d) => d.catalog === r.catalog && d.name === r.database);
-    case 'table':
-      return findTable(world, r.catalog, r.database, r.table) !== undefined;
-    case 'column':
-      return findTable(world, r.catalog, r.database, r.table)?.columns.some((c) => c.name === r.column) ?? false;
-    default: {
-      const never: never = r;
-      return never;
-    }
-  }
 }
 
 /** Grants held through the principal set, live or not. */
@@ -302,7 +281,7 @@ function wouldCover(world: PolicyWorld, g: Grant, action: Permission, r: Resourc
     return ACTIONS_AT[r.level].some((a) => (a === 'DESCRIBE' ? carries(g, a) && covers(world, g, r) : wouldCover(world, g, a, r)));
   }
   if (action === 'SELECT' && (r.level === 'table' || r.level === 'column')) {
-    const table = findTable(world, r.catalog, r.database, r.table);
+    const table = findTable(world, r);
     if (table === undefined) return false;
     const cols = r.level === 'table' ? table.columns : table.columns.filter((c) => c.name === r.column);
     return cols.some((c) => columnSource(world, g, table, c) !== null);
@@ -444,7 +423,7 @@ function decide(ctx: Ctx, action: Permission, r: ResourceRef): Outcome {
       return describe(ctx, r);
     case 'SELECT': {
       if (r.level !== 'table' && r.level !== 'column') return denyWith({ code: 'NOT_APPLICABLE', message: reasonText.notApplicable(action, r.level) });
-      const table = findTable(ctx.world, r.catalog, r.database, r.table) as Table;
+      const table = findTable(ctx.world, r) as Table;
       if (r.level === 'table') return selectTable(ctx, table);
       return selectColumn(ctx, table, table.columns.find((c) => c.name === r.column) as Column);
     }
