@@ -9,8 +9,7 @@
  *   any non-terminal ──fail──► error
  *
  * Terminal states (ended, revoked, rejected, cancelled, expired, error) accept
- * no event. The table is a `switch` on the state with a `never` check, so a new
- * state or event does not compile until every case is decided.
+ * no event.
  */
 import type { RequestStatus } from './access-types.js';
 
@@ -31,90 +30,33 @@ export type AccessEvent = (typeof ACCESS_EVENTS)[number];
 
 export type TransitionResult = { readonly ok: true; readonly to: RequestStatus } | { readonly ok: false; readonly reason: string };
 
-const to = (s: RequestStatus): TransitionResult => ({ ok: true, to: s });
-const refuse = (from: RequestStatus, event: AccessEvent): TransitionResult => ({
-  ok: false,
-  reason:
-    from === 'ended' || from === 'revoked' || from === 'rejected' || from === 'cancelled' || from === 'expired' || from === 'error'
-      ? `the request is ${from}; no further action is possible`
-      : `cannot ${event.replace('_', ' ')} a request that is ${from}`,
-});
+/**
+ * Every state's accepted events and where they lead. A `Record` over every
+ * state, so a new state does not compile until its row is written; terminal
+ * states have empty rows.
+ */
+const TRANSITIONS: Readonly<Record<RequestStatus, Readonly<Partial<Record<AccessEvent, RequestStatus>>>>> = {
+  pending: { approve_partial: 'pending', approve: 'approved', reject: 'rejected', cancel: 'cancelled', expire: 'expired', fail: 'error' },
+  approved: { schedule: 'scheduled', cancel: 'cancelled', revoke: 'revoked', fail: 'error' },
+  scheduled: { activate: 'active', extend: 'scheduled', cancel: 'cancelled', revoke: 'revoked', end: 'ended', fail: 'error' },
+  active: { extend: 'active', end: 'ended', revoke: 'revoked', fail: 'error' },
+  ended: {},
+  revoked: {},
+  rejected: {},
+  cancelled: {},
+  expired: {},
+  error: {},
+};
 
 /** The next state for `event` in `from`, or why the event is refused there. Pure. */
 export function transition(from: RequestStatus, event: AccessEvent): TransitionResult {
-  switch (from) {
-    case 'pending':
-      switch (event) {
-        case 'approve_partial':
-          return to('pending');
-        case 'approve':
-          return to('approved');
-        case 'reject':
-          return to('rejected');
-        case 'cancel':
-          return to('cancelled');
-        case 'expire':
-          return to('expired');
-        case 'fail':
-          return to('error');
-        default:
-          return refuse(from, event);
-      }
-    case 'approved':
-      switch (event) {
-        case 'schedule':
-          return to('scheduled');
-        case 'cancel':
-          return to('cancelled');
-        case 'revoke':
-          return to('revoked');
-        case 'fail':
-          return to('error');
-        default:
-          return refuse(from, event);
-      }
-    case 'scheduled':
-      switch (event) {
-        case 'activate':
-          return to('active');
-        case 'extend':
-          return to('scheduled');
-        case 'cancel':
-          return to('cancelled');
-        case 'revoke':
-          return to('revoked');
-        case 'end':
-          return to('ended');
-        case 'fail':
-          return to('error');
-        default:
-          return refuse(from, event);
-      }
-    case 'active':
-      switch (event) {
-        case 'extend':
-          return to('active');
-        case 'end':
-          return to('ended');
-        case 'revoke':
-          return to('revoked');
-        case 'fail':
-          return to('error');
-        default:
-          return refuse(from, event);
-      }
-    case 'ended':
-    case 'revoked':
-    case 'rejected':
-    case 'cancelled':
-    case 'expired':
-    case 'error':
-      return refuse(from, event);
-    default: {
-      const never: never = from;
-      return never;
-    }
-  }
+  const row = TRANSITIONS[from];
+  const next = Object.hasOwn(row, event) ? row[event] : undefined;
+  if (next !== undefined) return { ok: true, to: next };
+  return {
+    ok: false,
+    reason: Object.keys(row).length === 0 ? `the request is ${from}; no further action is possible` : `cannot ${event.replace('_', ' ')} a request that is ${from}`,
+  };
 }
 
 /** Whether a request in this state holds (or is about to hold) a grant in the policy world. */
