@@ -95,11 +95,22 @@ export const policyRoutes: readonly RouteDef[] = [
     auth: 'admin',
     params: z.object({ id: LabelSchema }).strict(),
     response: OkSchema,
-    handler: ({ services, actor, params }) =>
-      commit({ services, actor }, 'grant.revoke', params.id, (world) => {
-        if (!world.grants.some((g) => g.id === params.id)) throw notFound('grant', params.id);
-        return [{ op: 'delete', kind: 'grant', key: params.id }];
-      }),
+    handler: async ({ services, actor, params }) => {
+      // The decision log names the grantee (the security lake's Account Change `user`); the resource stays the grant id.
+      const grantee = (await services.state.snapshot()).world.grants.find((g) => g.id === params.id)?.principal;
+      return commit(
+        { services, actor },
+        'grant.revoke',
+        params.id,
+        (world) => {
+          const grant = world.grants.find((g) => g.id === params.id);
+          if (grant === undefined) throw notFound('grant', params.id);
+          if (grant.principal !== grantee) throw new StewardError('STEWARD_E_CONFLICT', `grant \`${params.id}\` changed while it was being revoked; retry`);
+          return [{ op: 'delete', kind: 'grant', key: params.id }];
+        },
+        { id: params.id, ...(grantee === undefined ? {} : { grantee }) },
+      );
+    },
   }),
   route({
     method: 'get',

@@ -14,6 +14,7 @@ import { buildOpenApi } from './openapi.js';
 import type { RouteDef } from './route.js';
 import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
+import { createTokenUseAudit, type TokenUseAudit } from '../audit/token-use.js';
 
 /** In-process callers (the embedded CLI) pass this as Hono's env; the network adapter never can. */
 export interface LocalBindings {
@@ -34,6 +35,8 @@ export interface AppOptions {
 export function createApp(services: Services, routes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
   const app = new Hono<{ Bindings: LocalBindings }>();
   const openapi = buildOpenApi(routes);
+  // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
+  const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
 
   app.use(
     '*',
@@ -50,17 +53,17 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/openapi.json', async (c) => {
-    await authenticate(c, services, options);
+    await authenticate(c, services, options, tokenUse);
     return c.json(openapi);
   });
   app.get('/docs', async (c) => {
-    await authenticate(c, services, options);
+    await authenticate(c, services, options, tokenUse);
     return c.html(docsPage(openapi));
   });
 
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {
-      const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c, services, options);
+      const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c, services, options, tokenUse);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
       }
@@ -75,7 +78,7 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
   return app;
 }
 
-async function authenticate(c: Context<{ Bindings: LocalBindings }>, services: Services, options: AppOptions): Promise<Actor> {
+async function authenticate(c: Context<{ Bindings: LocalBindings }>, services: Services, options: AppOptions, tokenUse: TokenUseAudit): Promise<Actor> {
   const local = c.env?.stewardLocalActor;
   if (local !== undefined) return local;
   const token = tokenFrom(c.req.header('authorization'));
@@ -93,7 +96,9 @@ async function authenticate(c: Context<{ Bindings: LocalBindings }>, services: S
   }
   const principal = parsePrincipal(found.principal);
   if (principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'token names an invalid principal');
-  return { principal: principalRef(principal.kind, principal.name), role: found.role, via: found.id };
+  const ref = principalRef(principal.kind, principal.name);
+  await tokenUse.accepted({ tokenId: found.id, principal: ref, role: found.role });
+  return { principal: ref, role: found.role, via: found.id };
 }
 
 function sameSecret(a: string, b: string): boolean {

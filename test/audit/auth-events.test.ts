@@ -1,0 +1,61 @@
+/**
+ * Security events of authentication and grant revocation over HTTP, read back
+ * from the lake: a token's successful use is one Authentication Success per
+ * token per interval (failures every time), and grant.revoke names the grantee.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { validateOcsf } from './ocsf-validator.js';
+
+describe('security lake: authentication successes and revoked grantees', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    await s.ws.services.audit?.service.stop(); // flushed by hand below
+  });
+  after(async () => s.close());
+
+  async function lake(sql: string): Promise<any[]> {
+    const f = await s.call('POST', '/v1/audit/flush', {});
+    assert.equal(f.status, 200, JSON.stringify(f.json));
+    const q = await s.call('POST', '/v1/audit/query', { sql });
+    assert.equal(q.status, 200, JSON.stringify(q.json));
+    return q.json.rows;
+  }
+
+  it('a token used many times is one Authentication Success; every failure is an Authentication Failure', async () => {
+    const created = await s.call('POST', '/v1/tokens', { name: 'alice-cli', principal: 'user:alice', role: 'user' });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    for (let i = 0; i < 5; i++) assert.equal((await s.call('GET', '/v1/me', undefined, created.json.token)).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await s.call('GET', '/v1/me', undefined, 'stw_0000000000000000_not-a-real-token-not-a-real-token-not-a-rea')).status, 401);
+    const rows = await lake(
+      "SELECT * EXCLUDE (region, accountId, eventDay) FROM steward.security.steward WHERE class_uid = 3002 ORDER BY seq",
+    );
+    const alice = rows.filter((r) => r.user.uid === 'user:alice');
+    assert.equal(alice.length, 1, JSON.stringify(rows.map((r) => [r.user.uid, r.status])));
+    assert.equal(alice[0].status_id, 1);
+    assert.equal(alice[0].activity_id, 1);
+    assert.equal(alice[0].status, 'Success');
+    assert.equal(rows.filter((r) => r.status_id === 2).length, 2);
+    const strip = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(strip) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, strip(x)])) : v;
+    for (const r of rows) assert.deepEqual(validateOcsf(strip(r) as Record<string, unknown>), []);
+  });
+
+  it('grant.revoke is an Account Change Detach Policy whose user is the grantee', async () => {
+    assert.equal((await s.call('POST', '/v1/demo', {})).status, 200);
+    const g = await s.call('POST', '/v1/grants', { id: 'bob-claims-amount', principal: 'user:bob', resource: { table: 'lake.claims.patient_claims', columns: ['amount'] }, permissions: ['SELECT'] });
+    assert.equal(g.status, 201, JSON.stringify(g.json));
+    assert.equal((await s.call('DELETE', '/v1/grants/bob-claims-amount')).status, 200);
+    const { rows: logged } = await s.ws.db.query<{ details: { grantee?: string; id?: string } }>("SELECT details FROM steward.decision_log WHERE action = 'grant.revoke'");
+    assert.deepEqual({ grantee: logged[0]?.details.grantee, id: logged[0]?.details.id }, { grantee: 'user:bob', id: 'bob-claims-amount' });
+    const rows = await lake("SELECT * FROM steward.security.steward WHERE metadata.event_code = 'grant.revoke'");
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].class_uid, 3001);
+    assert.equal(rows[0].activity_id, 8);
+    assert.equal(rows[0].user.uid, 'user:bob');
+    assert.equal(rows[0].user.name, 'bob');
+    assert.equal(rows[0].policy.uid, 'grant:bob-claims-amount');
+  });
+});
