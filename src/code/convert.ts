@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { EntityKind, EntityTypes } from '../policy/changes.js';
-import { entityKey, stableJson } from '../policy/changes.js';
+import { entityKey, stableJson, WORLD_FIELD } from '../policy/changes.js';
 import type {
   DataFilter,
   Grant,
@@ -197,17 +197,10 @@ function canonicalize(kind: ManagedKind, e: EntityTypes[ManagedKind]): EntityTyp
   }
 }
 
-const MANAGED_FIELD = {
-  user: 'users',
-  group: 'groups',
-  membership: 'memberships',
-  idpMapping: 'idpMappings',
-  tagKey: 'tagKeys',
-  tagAssignment: 'tagAssignments',
-  filter: 'filters',
-  grant: 'grants',
-  guardrail: 'guardrails',
-} as const satisfies Record<ManagedKind, keyof ManagedWorld>;
+/** The world field that holds a managed kind's entities. */
+export function managedField(kind: ManagedKind): keyof ManagedWorld {
+  return WORLD_FIELD[kind] as keyof ManagedWorld;
+}
 
 function canonicalList<K extends ManagedKind>(kind: K, list: readonly EntityTypes[K][]): EntityTypes[K][] {
   return list
@@ -244,7 +237,7 @@ export const RUNTIME_GRANT_PREFIX = 'jit-';
 /** Only the managed fields of a world (a full `PolicyWorld` is accepted), without runtime grants. */
 export function managedPart(w: ManagedWorld): ManagedWorld {
   const out: Record<string, unknown> = {};
-  for (const kind of MANAGED_KINDS) out[MANAGED_FIELD[kind]] = w[MANAGED_FIELD[kind]];
+  for (const kind of MANAGED_KINDS) out[managedField(kind)] = w[managedField(kind)];
   out['grants'] = w.grants.filter((g) => !g.id.startsWith(RUNTIME_GRANT_PREFIX));
   return out as unknown as ManagedWorld;
 }

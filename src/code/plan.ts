@@ -11,7 +11,7 @@ import type { Change, EntityTypes } from '../policy/changes.js';
 import { diffWorlds, entityKey, stableJson } from '../policy/changes.js';
 import type { Grant, GrantResource, PolicyWorld, TagExpression } from '../policy/model.js';
 import type { ManagedKind, ManagedWorld } from './convert.js';
-import { MANAGED_KINDS, canonicalManagedWorld, managedPart } from './convert.js';
+import { MANAGED_KINDS, canonicalManagedWorld, managedField, managedPart } from './convert.js';
 import { expressionText } from './export.js';
 
 export type PlanAction = 'add' | 'change' | 'remove';
@@ -74,20 +74,8 @@ export function planPolicy(current: PolicyWorld, desired: ManagedWorld): Plan {
   return { changes, summary, entries };
 }
 
-const FIELD_OF: Readonly<Record<ManagedKind, keyof ManagedWorld>> = {
-  user: 'users',
-  group: 'groups',
-  membership: 'memberships',
-  idpMapping: 'idpMappings',
-  tagKey: 'tagKeys',
-  tagAssignment: 'tagAssignments',
-  filter: 'filters',
-  grant: 'grants',
-  guardrail: 'guardrails',
-};
-
 function findEntity(world: ManagedWorld, kind: ManagedKind, key: string): EntityTypes[ManagedKind] | undefined {
-  const list = world[FIELD_OF[kind]] as readonly EntityTypes[ManagedKind][];
+  const list = world[managedField(kind)] as readonly EntityTypes[ManagedKind][];
   return list.find((e) => entityKey(kind, e) === key);
 }
 
