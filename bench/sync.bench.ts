@@ -139,6 +139,7 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   };
   const engine2 = createEngine(changed);
   const synced = actualWith(world, desired.items); // the warehouse as the first sync left it
+  gc();
   t0 = performance.now();
   const scope = affectedScope(world, changed, 'lake');
   const scopeMs = performance.now() - t0;
@@ -154,13 +155,16 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
     ),
     scope.tables,
   );
-  // timed: what a sync computes once the warehouse state of the scoped tables is read
+  // timed: what a sync computes once the warehouse state of the scoped tables is read. The full
+  // states above are still alive here: collect first, so their garbage is not charged to this step
+  gc();
   const t2 = performance.now();
   const personal = new Set([...desired.personal.keys()]);
   const scopedDesired = desiredState({ world: changed, engine: engine2, target: TARGET, now, tables: scope.tables, personalUsers: personal, loginRoles: new Set(world.users.map((u) => `bench_${u.name}`)) });
   const incremental = diffStates(scopedDesired, scopedActual, { target: TARGET });
   const incrementalMs = performance.now() - t2;
   // again on the now-warm engine: the first run above also paid the engine's lazy per-principal caches
+  gc();
   const t3 = performance.now();
   diffStates(desiredState({ world: changed, engine: engine2, target: TARGET, now, tables: scope.tables, personalUsers: personal, loginRoles: new Set(world.users.map((u) => `bench_${u.name}`)) }), scopedActual, { target: TARGET });
   const warmMs = performance.now() - t3;

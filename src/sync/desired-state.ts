@@ -17,7 +17,7 @@
  * role about the given tables only.
  */
 import type { Evaluator } from '../policy/decision.js';
-import type { Column, Grant, Guardrail, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
+import type { Column, Grant, Guardrail, Membership, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
 import { toSql, TRUE, type Predicate } from '../policy/predicate.js';
 import { membershipGraph, principalSet, type MembershipGraph } from '../policy/principals.js';
 import { matchesTagExpression } from '../policy/tag-expression.js';
@@ -92,7 +92,12 @@ interface CatalogIndex {
 function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<string>): CatalogIndex {
   // a table-scoped run indexes only its tables: everything it computes is intersected with them anyway
   const tables: Table[] = [];
-  for (const t of world.tables) if (t.catalog === catalog && (only === undefined || only.has(`${t.database}.${t.name}`))) tables.push(t);
+  // a scoped run looks at its databases first, so most tables and tags are passed over without building a key
+  const onlyDbs = only === undefined ? null : new Set([...only].map((k) => k.slice(0, k.indexOf('.'))));
+  for (const t of world.tables) {
+    if (t.catalog !== catalog) continue;
+    if (only === undefined || (onlyDbs?.has(t.database) === true && only.has(`${t.database}.${t.name}`))) tables.push(t);
+  }
   const byKey = new Map<string, number>();
   const byDb = new Map<string, number[]>();
   tables.forEach((t, i) => {
@@ -117,6 +122,7 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
       setFirst(m, a.key, a.value);
       continue;
     }
+    if (onlyDbs !== null && !onlyDbs.has(r.database)) continue;
     const t = byKey.get(`${r.database}.${r.table}`);
     if (t === undefined) continue;
     if (r.level === 'table') {
@@ -258,6 +264,33 @@ function tagMatches(ix: CatalogIndex, expr: TagExpression): number[] {
   return [...seen].sort((a, b) => a - b);
 }
 
+/** What the memberships say, per memberships array: worlds built by applyChanges share it until a membership changes. */
+interface Principals {
+  readonly directGroups: ReadonlyMap<string, readonly string[]>;
+  /** The principal set of a user or group (computed once, then remembered). */
+  readonly pset: (ref: PrincipalRef) => ReadonlySet<PrincipalRef>;
+}
+const principalCache = new WeakMap<readonly Membership[], Principals>();
+function principalsOf(world: PolicyWorld): Principals {
+  const hit = principalCache.get(world.memberships);
+  if (hit !== undefined) return hit;
+  const graph: MembershipGraph = membershipGraph(world);
+  const directGroups = new Map<string, string[]>();
+  for (const m of world.memberships) {
+    if (!m.member.startsWith('user:')) continue;
+    push(directGroups, m.member.slice(5), m.group);
+  }
+  const sets = new Map<PrincipalRef, ReadonlySet<PrincipalRef>>();
+  const pset = (ref: PrincipalRef): ReadonlySet<PrincipalRef> => {
+    let p = sets.get(ref);
+    if (p === undefined) sets.set(ref, (p = principalSet(graph, ref)));
+    return p;
+  };
+  const out = { directGroups, pset };
+  principalCache.set(world.memberships, out);
+  return out;
+}
+
 /** Does a guardrail apply to a principal set? (docs/policy.md, Guardrails) */
 function guardrailApplies(g: Guardrail, pset: ReadonlySet<PrincipalRef>): boolean {
   const meets = (list: readonly PrincipalRef[] | undefined): boolean => (list ?? []).some((p) => pset.has(p));
@@ -271,8 +304,8 @@ const carries = (g: Grant, a: Permission): boolean => g.permissions.includes(a);
 export function desiredState(input: DesiredInput): DesiredState {
   const { world, engine, target, now } = input;
   const catalog = target.catalog;
-  const ix = indexCatalog(world, catalog, input.tables);
-  const graph: MembershipGraph = membershipGraph(world);
+  const ix = input.tables === undefined ? fullIndex(world, catalog) : indexCatalog(world, catalog, input.tables);
+  const principals = principalsOf(world);
   const warnings: SyncWarning[] = [];
   const scoped = input.tables !== undefined;
   const scopeIdx = scoped ? [...(input.tables as ReadonlySet<string>)].map((k) => ix.byKey.get(k)).filter((i): i is number => i !== undefined).sort((a, b) => a - b) : null;
@@ -290,16 +323,8 @@ export function desiredState(input: DesiredInput): DesiredState {
   const guardrails = world.guardrails.filter((g) => g.catalog === undefined || g.catalog === catalog);
 
   // ---- who needs a personal role
-  const directGroups = new Map<string, string[]>();
-  for (const m of world.memberships) {
-    if (!m.member.startsWith('user:')) continue;
-    const u = m.member.slice(5);
-    const l = directGroups.get(u);
-    if (l === undefined) directGroups.set(u, [m.group]);
-    else l.push(m.group);
-  }
-  const groupPset = new Map<string, ReadonlySet<PrincipalRef>>();
-  for (const g of world.groups) groupPset.set(g.name, principalSet(graph, `group:${g.name}`));
+  const directGroups = principals.directGroups;
+  const pset = principals.pset;
   const users = world.users.filter((u) => {
     if (input.loginRoles === undefined) return true;
     const login = loginRole(target, u.name);
@@ -316,15 +341,16 @@ export function desiredState(input: DesiredInput): DesiredState {
       personal.set(u.name, 'holds grants of its own');
       continue;
     }
-    const uset = principalSet(graph, `user:${u.name}`);
-    const g = guardrails.find((gr) => groups.some((grp) => guardrailApplies(gr, uset) !== guardrailApplies(gr, groupPset.get(grp) ?? new Set())));
+    if (guardrails.length === 0) continue;
+    const uset = pset(`user:${u.name}`);
+    const g = guardrails.find((gr) => groups.some((grp) => guardrailApplies(gr, uset) !== guardrailApplies(gr, pset(`group:${grp}`))));
     if (g !== undefined) personal.set(u.name, `guardrail \`${g.name}\` treats the user and its groups differently`);
   }
 
   // ---- roles
   const identity = Object.keys(target.tableMap).length === 0 && Object.keys(target.schemaMap).length === 0;
   const roles: RoleSpec[] = [];
-  for (const g of world.groups) roles.push({ role: groupRole(target.rolePrefix, g.name), principal: `group:${g.name}`, pset: groupPset.get(g.name) as ReadonlySet<PrincipalRef> });
+  for (const g of world.groups) roles.push({ role: groupRole(target.rolePrefix, g.name), principal: `group:${g.name}`, pset: pset(`group:${g.name}`) });
 
   // what each role's grants can reach
   const heldBy = (pset: ReadonlySet<PrincipalRef>): Grant[] => [...pset].flatMap((p) => grantsOf.get(p) ?? []);
@@ -458,7 +484,7 @@ export function desiredState(input: DesiredInput): DesiredState {
   }
   // personal roles: computed after the group check, since it needs the group projections
   for (const [name, why] of [...personal].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const spec: RoleSpec = { role: personalRole(target.rolePrefix, name), principal: `user:${name}`, pset: principalSet(graph, `user:${name}`) };
+    const spec: RoleSpec = { role: personalRole(target.rolePrefix, name), principal: `user:${name}`, pset: pset(`user:${name}`) };
     roles.push(spec);
     results.set(spec.role, { spec, ...projectionsOf(spec.principal, spec.pset) });
     warnings.push({ code: 'PERSONAL_ROLE', message: `user \`${name}\` gets personal role \`${spec.role}\`: ${why}` });
@@ -534,9 +560,25 @@ export function desiredState(input: DesiredInput): DesiredState {
 }
 
 
+/** Full-catalog indexes, per world: a world is immutable, so one index serves every question about it. */
+const indexes = new WeakMap<PolicyWorld, Map<string, CatalogIndex>>();
+function fullIndex(world: PolicyWorld, catalog: string): CatalogIndex {
+  let m = indexes.get(world);
+  if (m === undefined) indexes.set(world, (m = new Map()));
+  let ix = m.get(catalog);
+  if (ix === undefined) m.set(catalog, (ix = indexCatalog(world, catalog)));
+  return ix;
+}
+
+/** Tables (`database.table`) of the catalog whose effective tags, or one of whose columns' effective tags, match. */
+export function tablesMatchingTags(world: PolicyWorld, catalog: string, expr: TagExpression): string[] {
+  const ix = fullIndex(world, catalog);
+  return tagMatches(ix, expr).map((t) => `${(ix.tables[t] as Table).database}.${(ix.tables[t] as Table).name}`);
+}
+
 /** Effective tags of each table in scope and of each column with tags of its own, for `steward_config.resource_tags`. */
 export function tagRows(world: PolicyWorld, target: TargetSpec, tables?: ReadonlySet<string>): { schema: string; table: string; column: string; key: string; value: string }[] {
-  const ix = indexCatalog(world, target.catalog);
+  const ix = fullIndex(world, target.catalog);
   const out: { schema: string; table: string; column: string; key: string; value: string }[] = [];
   const colOwn = new Set<string>();
   for (const a of world.tagAssignments) if (a.resource.level === 'column' && a.resource.catalog === target.catalog) colOwn.add(`${a.resource.database}.${a.resource.table}.${a.resource.column}`);

@@ -4,25 +4,11 @@
  * when the change reaches roles and memberships (principals, guardrails),
  * where a table-by-table answer would not be cheaper than a full sync.
  */
-import { diffWorlds, entityKey, ENTITY_KINDS, WORLD_FIELD, type Change } from '../policy/changes.js';
-import type { Grant, PolicyWorld, TagExpression } from '../policy/model.js';
-import { matchesTagExpression } from '../policy/tag-expression.js';
-import { effectiveTags, tagValues } from '../policy/tags.js';
+import { diffWorlds, entityKey, ENTITY_KINDS, WORLD_FIELD, type Change, type EntityKind } from '../policy/changes.js';
+import { EMPTY_WORLD, type Grant, type PolicyWorld } from '../policy/model.js';
+import { tablesMatchingTags } from './desired-state.js';
 
 export type Scope = { readonly kind: 'full'; readonly reason: string } | { readonly kind: 'tables'; readonly tables: ReadonlySet<string> };
-
-function tablesMatching(world: PolicyWorld, catalog: string, expr: TagExpression): string[] {
-  const out: string[] = [];
-  for (const t of world.tables) {
-    if (t.catalog !== catalog) continue;
-    const ref = { level: 'table', catalog, database: t.database, table: t.name } as const;
-    const hit =
-      matchesTagExpression(expr, tagValues(effectiveTags(world, ref))) ||
-      t.columns.some((c) => matchesTagExpression(expr, tagValues(effectiveTags(world, { ...ref, level: 'column', column: c.name }))));
-    if (hit) out.push(`${t.database}.${t.name}`);
-  }
-  return out;
-}
 
 function grantTables(world: PolicyWorld, catalog: string, g: Grant): string[] | 'all' {
   const r = g.resource;
@@ -37,7 +23,7 @@ function grantTables(world: PolicyWorld, catalog: string, g: Grant): string[] | 
     case 'filter':
       return [`${r.database}.${r.table}`];
     case 'tag':
-      return tablesMatching(world, catalog, r.expression);
+      return tablesMatchingTags(world, catalog, r.expression);
     default: {
       const never: never = r;
       return never;
@@ -45,11 +31,34 @@ function grantTables(world: PolicyWorld, catalog: string, g: Grant): string[] | 
   }
 }
 
+/**
+ * The same changes as `diffWorlds(before, after, kinds)`, compared only where the entity objects
+ * differ. Worlds built by applyChanges share every entity a change did not touch, so one tag change
+ * in 100k compares one entity, not 100k (a world loaded afresh falls back to comparing everything).
+ * Sound because keys are unique within a kind: an entity present in both worlds by identity is
+ * unchanged, and any entity it could be confused with would share its key.
+ */
+function changedEntities(before: PolicyWorld, after: PolicyWorld, kinds: readonly EntityKind[]): Change[] {
+  const puts: Change[] = [];
+  const deletes: Change[] = [];
+  for (const kind of kinds) {
+    const field = WORLD_FIELD[kind];
+    const was = before[field] as readonly object[];
+    const now = after[field] as readonly object[];
+    const inAfter = new Set<object>(now);
+    const inBefore = new Set<object>(was);
+    const mini = (list: readonly object[]): PolicyWorld => ({ ...EMPTY_WORLD, [field]: list }) as PolicyWorld;
+    const changes = diffWorlds(mini(was.filter((e) => !inAfter.has(e))), mini(now.filter((e) => !inBefore.has(e))), [kind]);
+    for (const c of changes) (c.op === 'put' ? puts : deletes).push(c);
+  }
+  return [...puts, ...deletes];
+}
+
 /** The scope of the change from `before` to `after` for a target mirroring `catalog`. */
 export function affectedScope(before: PolicyWorld, after: PolicyWorld, catalog: string): Scope {
   // Worlds built by applyChanges share the arrays of kinds a change did not touch: skip those.
   const kinds = ENTITY_KINDS.filter((k) => before[WORLD_FIELD[k]] !== after[WORLD_FIELD[k]]);
-  const changes: Change[] = diffWorlds(before, after, kinds);
+  const changes: Change[] = changedEntities(before, after, kinds);
   const tables = new Set<string>();
   const allOf = (w: PolicyWorld, database?: string): void => {
     for (const t of w.tables) if (t.catalog === catalog && (database === undefined || t.database === database)) tables.add(`${t.database}.${t.name}`);

@@ -301,7 +301,7 @@ describe('auto-sync: the warehouse follows the policy without a manual sync (dem
   test('a time-bound grant works before notAfter and is gone from the warehouse after it, with no new policy version', async () => {
     const sql = 'SELECT amount FROM claims.patient_claims LIMIT 1';
     assert.equal(await can('dana', sql), false);
-    const notAfter = Date.now() + 10_000;
+    const notAfter = Date.now() + 12_000;
     const g = await s.call('POST', '/v1/grants', {
       id: 'auto-dana-temp',
       principal: 'user:dana',
