@@ -179,10 +179,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   let sandboxFor = '';
   let closed = false;
 
+  // Lake access per policy world (worlds are immutable snapshots): computed once, not per query.
+  const accessByWorld = new WeakMap<object, { access: ReturnType<typeof lakeAccessOf>; key: string }>();
   const sandboxOf = async (snap: Snapshot): Promise<Sandbox> => {
-    const locations = snap.world.tables.flatMap((t) => (t.source.kind === 'lake' ? [t.source.location] : []));
-    const access = lakeAccessOf(locations);
-    const key = sandboxKey(access);
+    let known = accessByWorld.get(snap.world);
+    if (known === undefined) {
+      const access = lakeAccessOf(snap.world.tables.flatMap((t) => (t.source.kind === 'lake' ? [t.source.location] : [])));
+      known = { access, key: sandboxKey(access) };
+      accessByWorld.set(snap.world, known);
+    }
+    const { access, key } = known;
     if (sandbox === null || key !== sandboxFor) {
       const previous = sandbox;
       sandboxFor = key;

@@ -466,6 +466,36 @@ describe('hostile queries: specific answers', () => {
     assert.equal(o.rows[0]?.['n'], 0);
     assert.equal(o.rows[0]?.['m'], f.northRows);
   });
+  it('fast path: a leakproof filter aimed at hidden rows finds none (threat: unmasked columns let the filter reach other hospitals)', async () => {
+    const ids = [...f.hiddenClaimIds].slice(0, 50);
+    const probes = [
+      `SELECT count(*) AS n FROM ${T} WHERE hospital <> 'North Hospital'`,
+      `SELECT count(*) AS n FROM ${T} WHERE claim_id IN (${ids.join(', ')})`,
+      `SELECT count(*) AS n FROM ${T} WHERE hospital = 'South Hospital' OR hospital IS NULL`,
+    ];
+    for (const sql of probes) {
+      const p = await f.gateway.plan('user:north_admin', sql);
+      assert.equal(p.leakproof, true, sql);
+      for (const via of [viaLibrary, viaHttp]) {
+        const o = await via(f, 'north_admin', sql);
+        assert.equal(o.ok, true, o.message);
+        assert.equal(o.rows[0]?.['n'], 0, sql);
+      }
+    }
+    const all = await viaLibrary(f, 'north_admin', `SELECT count(*) AS n FROM ${T} WHERE claim_id >= 0`);
+    assert.equal(all.rows[0]?.['n'], f.northRows);
+  });
+  it('fast path: error and cast probes keep every mask (threat: the fast path taken for an expression that can fail)', async () => {
+    for (const sql of [
+      `SELECT count(*) FROM ${T} WHERE CASE WHEN hospital <> 'North Hospital' THEN error('leak') END IS NULL`,
+      `SELECT count(*) FROM ${T} WHERE CAST(CASE WHEN hospital = 'South Hospital' THEN 'boom' ELSE '1' END AS INTEGER) = 1`,
+      `SELECT count(*) FROM ${T} WHERE claim_id = 'abc'`,
+      `SELECT count(*) FROM ${T} WHERE hospital = 1`,
+    ]) {
+      const p = await f.gateway.plan('user:north_admin', sql);
+      assert.equal(p.leakproof, false, sql);
+    }
+  });
   it('explains a hidden column refusal with the column and the grant that would allow it', async () => {
     const o = await viaHttp(f, 'alice', `SELECT ssn FROM ${T}`);
     assert.equal(o.status, 403);
