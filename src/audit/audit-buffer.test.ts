@@ -62,3 +62,48 @@ describe('audit buffer: push', () => {
     assert.deepEqual(seen, ['t1']);
   });
 });
+
+describe('audit buffer: recordAll, as state.log uses it (maxDelayMs 0)', () => {
+  it('keeps each call\u2019s entries in order, groups a burst of calls, and resolves each call only once committed', async () => {
+    const batches: string[][] = [];
+    const committed = new Set<string>();
+    const buf = createAuditBuffer(
+      async (es) => {
+        batches.push(es.map((e) => e.resource));
+        await new Promise((r) => setTimeout(r, 3));
+        for (const e of es) committed.add(e.resource);
+      },
+      { maxDelayMs: 0 },
+    );
+    const calls = Array.from({ length: 200 }, (_, i) =>
+      buf.recordAll([entry(2 * i), entry(2 * i + 1)]).then(() => {
+        assert.ok(committed.has(`t${2 * i}`) && committed.has(`t${2 * i + 1}`), 'resolved before commit');
+      }),
+    );
+    await Promise.all(calls);
+    assert.deepEqual(batches.flat(), Array.from({ length: 400 }, (_, i) => `t${i}`));
+    assert.ok(batches.length <= 3, `${batches.length} inserts for a burst of 200 calls`);
+  });
+
+  it('refuses a call with a bad entry whole, writing none of it', async () => {
+    const seen: string[] = [];
+    const buf = createAuditBuffer(async (es) => void seen.push(...es.map((e) => e.resource)), { maxDelayMs: 0 });
+    await assert.rejects(buf.recordAll([entry(1), { ...entry(2), result: 'maybe' as 'allow' }]), /unknown decision result/);
+    await buf.recordAll([entry(3)]);
+    assert.deepEqual(seen, ['t3']);
+  });
+
+  it('close writes everything queued, and later entries are still written', async () => {
+    const seen: string[] = [];
+    const buf = createAuditBuffer(async (es) => void seen.push(...es.map((e) => e.resource)), { maxDelayMs: 50 });
+    buf.push(entry(1));
+    const p = buf.record(entry(2));
+    await buf.close();
+    await p;
+    assert.deepEqual(seen, ['t1', 't2']);
+    await buf.recordAll([entry(3)]);
+    buf.push(entry(4));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ['t1', 't2', 't3', 't4']);
+  });
+});

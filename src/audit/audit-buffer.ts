@@ -11,7 +11,16 @@
  * safe (the HTTP routes today) awaits it; a caller that accepts a bounded
  * window of loss on kill -9 (at most `maxBatch` entries or `maxDelayMs`,
  * whichever comes first) does not, and pays only the push on its path.
- * `close()` drains what is queued.
+ * `close()` drains what is queued; after it, entries are written one call at
+ * a time (nothing is ever dropped).
+ *
+ * Wiring: src/workspace/open.ts routes every `state.log()` (decisions,
+ * refusals, token events, gateway queries: everything that is not a policy
+ * change) through `recordAll` with `maxDelayMs: 0`, i.e. a lone entry is
+ * written on the next turn of the event loop and entries that arrive while a
+ * commit runs share the next one. Policy changes do not use it: they commit
+ * their decision-log row in the change's own transaction (state-store
+ * `applyChanges`).
  */
 import type { DecisionLogEntry, DecisionResult } from '../store/decision-log.js';
 import { DECISION_RESULTS } from '../store/decision-log.js';
@@ -23,6 +32,8 @@ export type LazyEntry = DecisionLogEntry | (() => DecisionLogEntry);
 export interface AuditBuffer {
   /** Queues an entry; the promise resolves when it is committed. */
   record(entry: DecisionLogEntry): Promise<void>;
+  /** Queues entries in order; the promise resolves when all are committed (rejects if any is refused or fails). */
+  recordAll(entries: readonly DecisionLogEntry[]): Promise<void>;
   /**
    * Queues an entry without a promise of its own (the cheapest call on a hot
    * path); `drain()` tells when everything pushed so far is committed. A failed
@@ -39,7 +50,7 @@ export interface AuditBuffer {
 export interface AuditBufferOptions {
   readonly maxBatch?: number;
   readonly onError?: (e: unknown, lost: number) => void;
-  /** How long a lone entry may wait for company before it is written anyway. */
+  /** How long a lone entry may wait for company before it is written anyway; 0: the next turn of the event loop. */
   readonly maxDelayMs?: number;
 }
 
@@ -57,6 +68,7 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
   let waiters: Waiter[] = [];
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let closed = false;
 
   const run = (): Promise<void> => {
     if (running !== undefined) return running;
@@ -85,7 +97,7 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
   // does not pay for writing it (it runs on the next turn of the event loop).
   let immediate: NodeJS.Immediate | undefined;
   const schedule = (): void => {
-    if (queue.length >= maxBatch) {
+    if (queue.length >= maxBatch || maxDelayMs === 0) {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       immediate ??= setImmediate(() => {
@@ -100,18 +112,42 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
     }, maxDelayMs);
   };
 
+  const refused = (entry: DecisionLogEntry): Error | undefined =>
+    (DECISION_RESULTS as readonly string[]).includes(entry.result as DecisionResult) ? undefined : invalid('result', `unknown decision result \`${String(entry.result)}\``);
+
+  const enqueue = (entry: DecisionLogEntry): Promise<void> => {
+    const p = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
+    queue.push(entry);
+    return p;
+  };
+
   return {
     record(entry) {
       // Refuse a bad entry alone, so it cannot fail the batch it would share.
-      if (!(DECISION_RESULTS as readonly string[]).includes(entry.result as DecisionResult)) {
-        return Promise.reject(invalid('result', `unknown decision result \`${String(entry.result)}\``));
-      }
-      const p = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
-      queue.push(entry);
+      const bad = refused(entry);
+      if (bad !== undefined) return Promise.reject(bad);
+      if (closed) return append([entry]);
+      const p = enqueue(entry);
       schedule();
       return p;
     },
+    async recordAll(entries) {
+      for (const e of entries) {
+        const bad = refused(e);
+        if (bad !== undefined) throw bad;
+      }
+      if (entries.length === 0) return;
+      if (closed) return append([...entries]);
+      const ps = entries.map(enqueue);
+      schedule();
+      await Promise.all(ps);
+    },
     push(entry) {
+      if (closed) {
+        const lost = (e: unknown): void => (options.onError ?? ((err: unknown) => console.error(`[steward] 1 audit entry not written: ${(err as Error).message}`)))(e, 1);
+        void append([typeof entry === 'function' ? entry() : entry]).catch(lost);
+        return;
+      }
       queue.push(entry);
       waiters.push(NO_WAITER);
       schedule();
@@ -127,6 +163,7 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
       return queue.length;
     },
     async close() {
+      closed = true;
       await this.drain();
     },
   };

@@ -8,6 +8,7 @@ import { openDb, type Db } from '../store/db.js';
 import { createStateStore } from '../store/state-store.js';
 import { createTokenStore } from '../store/token-store.js';
 import { createDecisionLog } from '../store/decision-log.js';
+import { createAuditBuffer } from '../audit/audit-buffer.js';
 import { acquireWorkspaceLock } from '../store/workspace.js';
 import { createLakeShell } from '../lake/lake-shell.js';
 import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
@@ -45,6 +46,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
     const stateStore = createStateStore(db);
     const decisionLog = createDecisionLog(db);
+    // Group commit for state.log (decisions, refusals): concurrent entries share one INSERT; each call still resolves only once committed.
+    const decisionBuffer = createAuditBuffer((entries) => decisionLog.appendDecisions(entries), { maxDelayMs: 0 });
     const tokens = createTokenStore(db);
     const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
     const lake = await createLakeShell(roots);
@@ -53,7 +56,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         loadWorld: () => stateStore.loadWorld(),
         version: () => stateStore.version(),
         applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
-        appendDecisions: (entries) => decisionLog.appendDecisions(entries),
+        appendDecisions: (entries) => decisionBuffer.recordAll(entries),
       },
       { admit: (changes) => admitLakeLocations(changes, roots) },
     );
@@ -74,6 +77,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       close: async () => {
         await stopSync?.();
         await accessRuntime.stop();
+        await decisionBuffer.close();
         await audit.stop();
         await gateway.close();
         await lake.close();
