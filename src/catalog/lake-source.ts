@@ -16,7 +16,6 @@
  * rename, because the gateway reads the files by their real column names.
  */
 import { statSync } from 'node:fs';
-import path from 'node:path';
 import { assertLakeLocation, type LakeRoots } from './lake-roots.js';
 import { StewardError } from '../errors.js';
 import { CATALOG_NAME_PATTERN, NAME_PATTERN } from '../policy/model.js';

@@ -11,12 +11,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import YAML from 'yaml';
-import { StewardError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { StewardError } from '../errors.js';
 import { LOCAL_ADMIN } from '../server/actor.js';
 import { readServerInfo } from '../store/workspace.js';
 import { emit, table } from './output.js';
 import { enc, list, withClient, type CommandContext } from './run.js';
-import type { Method } from './client.js';
+import { readResponse, type Method } from './client.js';
 
 const AS_HEADER = 'x-steward-as';
 
@@ -40,20 +40,6 @@ interface RequestJson {
   error?: string;
 }
 
-async function readBody<T>(res: Response): Promise<T> {
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text === '' ? {} : JSON.parse(text);
-  } catch {
-    throw new StewardError('STEWARD_E_INTERNAL', `unexpected response (${res.status}) from the server`);
-  }
-  if (res.ok) return json as T;
-  const err = (json as { error?: { code?: string; message?: string; details?: { path?: string; message: string }[] } }).error;
-  const code = err?.code !== undefined && err.code in ERROR_CODES ? (err.code as ErrorCode) : 'STEWARD_E_INTERNAL';
-  throw new StewardError(code, err?.message ?? `request failed with status ${res.status}`, { details: err?.details ?? [] });
-}
-
 /** Calls the API, acting as `as` when given (the same transports as client.ts, plus one header). */
 async function callAs<T>(ctx: CommandContext, as: string | undefined, method: Method, path: string, body?: unknown): Promise<T> {
   if (as === undefined) return ctx.client.call<T>(method, path, body);
@@ -61,7 +47,7 @@ async function callAs<T>(ctx: CommandContext, as: string | undefined, method: Me
   if (body !== undefined) headers['content-type'] = 'application/json';
   const init: RequestInit = { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
   const ws = ctx.client.workspace;
-  if (ws !== undefined) return readBody<T>(await ws.app.request(path, init, { stewardLocalActor: LOCAL_ADMIN }));
+  if (ws !== undefined) return readResponse<T>(await ws.app.request(path, init, { stewardLocalActor: LOCAL_ADMIN }));
   let url = ctx.config.url;
   let token = ctx.config.token;
   if (url === undefined) {
@@ -77,7 +63,7 @@ async function callAs<T>(ctx: CommandContext, as: string | undefined, method: Me
   } catch (e) {
     throw new StewardError('STEWARD_E_SOURCE', `cannot reach the Steward server at \`${url}\`: ${(e as Error).message}`, { cause: e });
   }
-  return readBody<T>(res);
+  return readResponse<T>(res);
 }
 
 function describe(r: RequestJson): string {

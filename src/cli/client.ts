@@ -72,7 +72,8 @@ function requestInit(method: Method, body: unknown): RequestInit {
     : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-async function readResponse<T>(res: Response): Promise<T> {
+/** The body of a successful response, or the server's error as a StewardError with its code. */
+export async function readResponse<T>(res: Response): Promise<T> {
   const text = await res.text();
   let json: unknown;
   try {
