@@ -661,7 +661,8 @@ export function governedSql(table: Table, decision: Decision, leakproof = false)
     const cell = c.rowFilter ?? rowFilter;
     const id = quoteIdent(c.name);
     if (leakproof && (cell === null || samePredicate(cell, rowFilter))) {
-      const pinned = pinnedType(types.get(c.name) ?? '');
+      // Without a row predicate every row is visible: nothing to pin against.
+      const pinned = rowFilter === null ? null : pinnedType(types.get(c.name) ?? '');
       return pinned === null ? id : `TRY_CAST(${id} AS ${pinned}) AS ${id}`;
     }
     return cell === null ? id : `CASE WHEN ${toSql(cell)} THEN ${id} END AS ${id}`;

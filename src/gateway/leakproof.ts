@@ -34,10 +34,11 @@
  *
  * A column is only unmasked when its cell predicate is absent or is the row
  * predicate itself (the row predicate stays in WHERE, so the mask was always
- * true); other cell predicates keep their mask on every path. Unmasked
- * columns are pinned to their catalog type with `TRY_CAST` (a no-op when the
- * file agrees; a file whose type drifted yields NULLs, never errors), so the
- * type families this check relies on are the ones DuckDB binds.
+ * true); other cell predicates keep their mask on every path. Under a row
+ * predicate, unmasked columns are pinned to their catalog type with
+ * `TRY_CAST` (a no-op when the file agrees; a file whose type drifted yields
+ * NULLs, never errors), so the type families this check relies on are the
+ * ones DuckDB binds.
  *
  * Pure: no I/O.
  */

@@ -41,6 +41,8 @@ const COLUMNS: readonly [string, string][] = [
   ['f', 'DOUBLE'],
   ['d', 'DATE'],
   ['flag', 'BOOLEAN'],
+  // The catalog says BIGINT; the file holds VARCHAR ('x' on the hidden row): a type that drifted after registration.
+  ['drift', 'BIGINT'],
 ];
 const HIDDEN_VALUES = ['south', 'x', 's3', '170141183460469231731687303715884105727'];
 
@@ -114,7 +116,7 @@ before(async () => {
   const con = await inst.connect();
   const rows = `
       SELECT id::BIGINT AS id, site, code, n::INTEGER AS n, big::HUGEINT AS big, dec::DECIMAL(38,10) AS dec, secret,
-             ti::TINYINT AS ti, ub::UBIGINT AS ub, f::DOUBLE AS f, d::DATE AS d, flag::BOOLEAN AS flag
+             ti::TINYINT AS ti, ub::UBIGINT AS ub, f::DOUBLE AS f, d::DATE AS d, flag::BOOLEAN AS flag, code AS drift
       FROM (VALUES
         (1, 'north', '1', 1, '1', '1.0', 's1', '1', '1', '1.5', '2024-01-01', 'false'),
         (2, 'north', '2', 2, '2', '2.0', 's2', '2', '2', '2.5', '2024-01-02', 'false'),
@@ -246,6 +248,16 @@ describe('fast path: safe queries take it and answer as the masked rewrite', () 
     assert.deepEqual(probe.rows, [{ c: 0 }]);
   });
 
+  it('pins unmasked columns to their catalog type under a row predicate (threat: a file whose type drifted turns a safe comparison into a failing cast)', async () => {
+    const sql = 'SELECT id FROM db.t WHERE drift = 1';
+    const p = await fast.plan('user:north', sql);
+    assert.equal(p.leakproof, true);
+    assert.match(p.sql, /TRY_CAST\("drift" AS BIGINT\)/);
+    const got = await run(fast, 'user:north', sql);
+    assert.equal(got.ok, true, got.message);
+    assert.deepEqual(got.rows, [{ id: 1 }]);
+  });
+
   it('re-plans when a parameter changes type (threat: a cached fast plan reused with a string against a number)', async () => {
     const sql = 'SELECT id FROM db.t WHERE n = $v';
     assert.equal((await fast.plan('user:north', sql, { v: 1 })).leakproof, true);
@@ -261,7 +273,7 @@ describe('fast path: worst-case evaluation order', () => {
   // expressions, the worst order an optimizer could choose) over the table and
   // over an empty table of the same schema: the outcomes must agree. A query
   // that fails on the full table only means a type rule is unsound.
-  const columns = COLUMNS.map(([name]) => name);
+  const columns = COLUMNS.map(([name]) => name).filter((c) => c !== 'drift');
   const literals = [
     '0', '-1', '300', '99999999999', '9223372036854775807', '170141183460469231731687303715884105727', '1.5', '-1.5',
     '123456789012345678901234567890.5', '1e300', "'x'", "'1'", "'2024-01-01'", 'true', 'false', 'NULL',
