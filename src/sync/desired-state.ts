@@ -17,7 +17,7 @@
  * role about the given tables only.
  */
 import type { Evaluator } from '../policy/decision.js';
-import type { Column, Grant, Guardrail, Membership, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
+import type { Column, Grant, Guardrail, Membership, User, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
 import { toSql, TRUE, type Predicate } from '../policy/predicate.js';
 import { membershipGraph, principalSet, type MembershipGraph } from '../policy/principals.js';
 import { matchesTagExpression } from '../policy/tag-expression.js';
@@ -92,11 +92,17 @@ interface CatalogIndex {
 function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<string>): CatalogIndex {
   // a table-scoped run indexes only its tables: everything it computes is intersected with them anyway
   const tables: Table[] = [];
-  // a scoped run looks at its databases first, so most tables and tags are passed over without building a key
+  // a scoped run looks its tables up (by world.tables array, which a policy change that does not
+  // touch tables shares) and passes over other databases' tags without building a key
   const onlyDbs = only === undefined ? null : new Set([...only].map((k) => k.slice(0, k.indexOf('.'))));
-  for (const t of world.tables) {
-    if (t.catalog !== catalog) continue;
-    if (only === undefined || (onlyDbs?.has(t.database) === true && only.has(`${t.database}.${t.name}`))) tables.push(t);
+  if (only === undefined) {
+    for (const t of world.tables) if (t.catalog === catalog) tables.push(t);
+  } else {
+    const all = tablesByKey(world.tables, catalog);
+    for (const k of [...only].sort()) {
+      const t = all.get(k);
+      if (t !== undefined) tables.push(t);
+    }
   }
   const byKey = new Map<string, number>();
   const byDb = new Map<string, number[]>();
@@ -225,6 +231,20 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
   return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf };
 }
 
+/** `database.table` → table of one catalog, per tables array. */
+const tableKeys = new WeakMap<readonly Table[], Map<string, Map<string, Table>>>();
+function tablesByKey(tables: readonly Table[], catalog: string): ReadonlyMap<string, Table> {
+  let m = tableKeys.get(tables);
+  if (m === undefined) tableKeys.set(tables, (m = new Map()));
+  let byKey = m.get(catalog);
+  if (byKey === undefined) {
+    byKey = new Map();
+    for (const t of tables) if (t.catalog === catalog) byKey.set(`${t.database}.${t.name}`, t);
+    m.set(catalog, byKey);
+  }
+  return byKey;
+}
+
 function sameColumns(a: readonly Column[], b: readonly Column[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
@@ -238,12 +258,21 @@ function push<K, V>(map: Map<K, V[]>, k: K, v: V): void {
   else l.push(v);
 }
 
+/** Below this many tables (or databases) in scope, tag expressions are tested one by one instead of through the index. */
+const SMALL = 32;
+const NO_TAGS: ReadonlyMap<string, string> = new Map();
+
 /** Databases whose own tags match the expression. */
-function dbMatches(ix: CatalogIndex, expr: TagExpression): string[] {
+function dbMatches(ix: CatalogIndex, expr: TagExpression, restrict: ReadonlySet<string> | null = null): string[] {
   const keys = Object.keys(expr);
   if (keys.length === 0) return [...ix.dbTags.keys()];
   const first = keys[0] as string;
   const out = new Set<string>();
+  if (restrict !== null && restrict.size <= SMALL) {
+    // a scoped run: test the few databases in scope, no key text
+    for (const d of restrict) if (matchesTagExpression(expr, ix.dbTags.get(d) ?? NO_TAGS)) out.add(d);
+    return [...out];
+  }
   for (const v of expr[first] ?? []) for (const d of ix.kvDbs.get(`${first}=${v}`) ?? []) if (matchesTagExpression(expr, ix.dbTags.get(d) as ReadonlyMap<string, string>)) out.add(d);
   return [...out];
 }
@@ -254,6 +283,14 @@ function tagMatches(ix: CatalogIndex, expr: TagExpression): number[] {
   if (keys.length === 0) return ix.tables.map((_, i) => i);
   const first = keys[0] as string;
   const seen = new Set<number>();
+  if (ix.tables.length <= SMALL) {
+    // a scoped index holds a few tables: test each
+    const out: number[] = [];
+    for (let t = 0; t < ix.tables.length; t++) {
+      if (matchesTagExpression(expr, ix.tableTags[t] as ReadonlyMap<string, string>) || (ix.columnTags[t] ?? []).some((m) => matchesTagExpression(expr, m))) out.push(t);
+    }
+    return out;
+  }
   const hit = (t: number): boolean => matchesTagExpression(expr, ix.tableTags[t] as ReadonlyMap<string, string>) || (ix.columnTags[t] ?? []).some((m) => matchesTagExpression(expr, m));
   // tables without tags of their own have their database's tags: one check per database
   for (const d of dbMatches(ix, expr)) for (const t of ix.byDb.get(d) ?? []) if (!ix.ownTagged.has(t)) seen.add(t);
@@ -291,6 +328,46 @@ function principalsOf(world: PolicyWorld): Principals {
   return out;
 }
 
+/** Login roles of the users (in order), per users array and target naming. */
+const loginCache = new WeakMap<readonly User[], Map<string, readonly string[]>>();
+function loginRolesOf(users: readonly User[], target: TargetSpec): readonly string[] {
+  let m = loginCache.get(users);
+  if (m === undefined) loginCache.set(users, (m = new Map()));
+  const key = `${target.userRoleTemplate}\u0000${JSON.stringify(target.userRoles)}`;
+  let l = m.get(key);
+  if (l === undefined) m.set(key, (l = users.map((u) => loginRole(target, u.name))));
+  return l;
+}
+
+/**
+ * Users that some guardrail treats differently from one of their direct groups, with the first such
+ * guardrail. It depends on guardrails, memberships and users only (guardrails select principals, not
+ * tags), so it is remembered per those arrays: a tag or grant change reuses it.
+ */
+const splitCache = new WeakMap<readonly Guardrail[], WeakMap<readonly Membership[], WeakMap<readonly User[], Map<string, ReadonlyMap<string, string>>>>>();
+function guardrailSplitOf(world: PolicyWorld, catalog: string, principals: Principals): ReadonlyMap<string, string> {
+  let a = splitCache.get(world.guardrails);
+  if (a === undefined) splitCache.set(world.guardrails, (a = new WeakMap()));
+  let b = a.get(world.memberships);
+  if (b === undefined) a.set(world.memberships, (b = new WeakMap()));
+  let c = b.get(world.users);
+  if (c === undefined) b.set(world.users, (c = new Map()));
+  const hit = c.get(catalog);
+  if (hit !== undefined) return hit;
+  const out = new Map<string, string>();
+  const guardrails = world.guardrails.filter((g) => g.catalog === undefined || g.catalog === catalog);
+  if (guardrails.length > 0) {
+    for (const u of world.users) {
+      const groups = principals.directGroups.get(u.name) ?? [];
+      const uset = principals.pset(`user:${u.name}`);
+      const g = guardrails.find((gr) => groups.some((grp) => guardrailApplies(gr, uset) !== guardrailApplies(gr, principals.pset(`group:${grp}`))));
+      if (g !== undefined) out.set(u.name, g.name);
+    }
+  }
+  c.set(catalog, out);
+  return out;
+}
+
 /** Does a guardrail apply to a principal set? (docs/policy.md, Guardrails) */
 function guardrailApplies(g: Guardrail, pset: ReadonlySet<PrincipalRef>): boolean {
   const meets = (list: readonly PrincipalRef[] | undefined): boolean => (list ?? []).some((p) => pset.has(p));
@@ -320,14 +397,14 @@ export function desiredState(input: DesiredInput): DesiredState {
     if (l === undefined) grantsOf.set(g.principal, [g]);
     else l.push(g);
   }
-  const guardrails = world.guardrails.filter((g) => g.catalog === undefined || g.catalog === catalog);
 
   // ---- who needs a personal role
   const directGroups = principals.directGroups;
   const pset = principals.pset;
-  const users = world.users.filter((u) => {
+  const logins = loginRolesOf(world.users, target);
+  const users = world.users.filter((u, i) => {
     if (input.loginRoles === undefined) return true;
-    const login = loginRole(target, u.name);
+    const login = logins[i] as string;
     if (input.loginRoles.has(login)) return true;
     if ((directGroups.get(u.name) ?? []).length > 0 || grantsOf.has(`user:${u.name}`)) {
       warnings.push({ code: 'LOGIN_ROLE_MISSING', message: `login role \`${login}\` of user \`${u.name}\` does not exist in the warehouse; the user is skipped` });
@@ -335,16 +412,14 @@ export function desiredState(input: DesiredInput): DesiredState {
     return false;
   });
   const personal = new Map<string, string>();
+  const guardrailSplit = guardrailSplitOf(world, catalog, principals);
   for (const u of users) {
-    const groups = directGroups.get(u.name) ?? [];
     if (grantsOf.has(`user:${u.name}`)) {
       personal.set(u.name, 'holds grants of its own');
       continue;
     }
-    if (guardrails.length === 0) continue;
-    const uset = pset(`user:${u.name}`);
-    const g = guardrails.find((gr) => groups.some((grp) => guardrailApplies(gr, uset) !== guardrailApplies(gr, pset(`group:${grp}`))));
-    if (g !== undefined) personal.set(u.name, `guardrail \`${g.name}\` treats the user and its groups differently`);
+    const g = guardrailSplit.get(u.name);
+    if (g !== undefined) personal.set(u.name, `guardrail \`${g}\` treats the user and its groups differently`);
   }
 
   // ---- roles
@@ -388,7 +463,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     let l = dbCache.get(g);
     if (l === undefined) {
       const out = new Set<string>();
-      for (const d of dbMatches(ix, r.expression)) if (scopeDbs === null || scopeDbs.has(d)) out.add(d);
+      for (const d of dbMatches(ix, r.expression, scopeDbs)) if (scopeDbs === null || scopeDbs.has(d)) out.add(d);
       for (const t of covered(g)) out.add((ix.tables[t] as Table).database);
       dbCache.set(g, (l = [...out]));
     }
