@@ -91,27 +91,30 @@ interface CatalogIndex {
 
 function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<string>): CatalogIndex {
   // a table-scoped run indexes only its tables: everything it computes is intersected with them anyway
-  const tables: Table[] = [];
-  // a scoped run looks its tables up (by world.tables array, which a policy change that does not
-  // touch tables shares) and passes over other databases' tags without building a key
+  // the catalog's tables and their keys are remembered per world.tables array, which a policy change
+  // that does not touch tables shares; a scoped run looks its tables up there and passes over other
+  // databases' tags without building a key
   const onlyDbs = only === undefined ? null : new Set([...only].map((k) => k.slice(0, k.indexOf('.'))));
-  if (only === undefined) {
-    for (const t of world.tables) if (t.catalog === catalog) tables.push(t);
-  } else {
-    const all = tablesByKey(world.tables, catalog);
+  const all = catalogTables(world.tables, catalog);
+  let tables = all.tables;
+  let byKey = all.byKey;
+  let byDb = all.byDb;
+  if (only !== undefined) {
+    const picked: Table[] = [];
     for (const k of [...only].sort()) {
-      const t = all.get(k);
-      if (t !== undefined) tables.push(t);
+      const i = all.byKey.get(k);
+      if (i !== undefined) picked.push(all.tables[i] as Table);
     }
+    tables = picked;
+    const keys = new Map<string, number>();
+    const dbs = new Map<string, number[]>();
+    picked.forEach((t, i) => {
+      keys.set(`${t.database}.${t.name}`, i);
+      push(dbs, t.database, i);
+    });
+    byKey = keys;
+    byDb = dbs;
   }
-  const byKey = new Map<string, number>();
-  const byDb = new Map<string, number[]>();
-  tables.forEach((t, i) => {
-    byKey.set(`${t.database}.${t.name}`, i);
-    const l = byDb.get(t.database);
-    if (l === undefined) byDb.set(t.database, [i]);
-    else l.push(i);
-  });
   // own tag assignments, first one per key wins (as the engine reads them)
   const dbOwn = new Map<string, Map<string, string>>();
   const tableOwn = new Map<number, Map<string, string>>();
@@ -231,18 +234,30 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
   return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf };
 }
 
-/** `database.table` → table of one catalog, per tables array. */
-const tableKeys = new WeakMap<readonly Table[], Map<string, Map<string, Table>>>();
-function tablesByKey(tables: readonly Table[], catalog: string): ReadonlyMap<string, Table> {
-  let m = tableKeys.get(tables);
-  if (m === undefined) tableKeys.set(tables, (m = new Map()));
-  let byKey = m.get(catalog);
-  if (byKey === undefined) {
-    byKey = new Map();
-    for (const t of tables) if (t.catalog === catalog) byKey.set(`${t.database}.${t.name}`, t);
-    m.set(catalog, byKey);
+/** The tables of one catalog, by `database.table` and by database; remembered per tables array. */
+interface CatalogTables {
+  readonly tables: readonly Table[];
+  readonly byKey: ReadonlyMap<string, number>;
+  readonly byDb: ReadonlyMap<string, number[]>;
+}
+const tableCache = new WeakMap<readonly Table[], Map<string, CatalogTables>>();
+function catalogTables(all: readonly Table[], catalog: string): CatalogTables {
+  let m = tableCache.get(all);
+  if (m === undefined) tableCache.set(all, (m = new Map()));
+  let c = m.get(catalog);
+  if (c === undefined) {
+    const tables: Table[] = [];
+    const byKey = new Map<string, number>();
+    const byDb = new Map<string, number[]>();
+    for (const t of all) {
+      if (t.catalog !== catalog) continue;
+      byKey.set(`${t.database}.${t.name}`, tables.length);
+      push(byDb, t.database, tables.length);
+      tables.push(t);
+    }
+    m.set(catalog, (c = { tables, byKey, byDb }));
   }
-  return byKey;
+  return c;
 }
 
 function sameColumns(a: readonly Column[], b: readonly Column[]): boolean {
