@@ -256,15 +256,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const paramNames = Object.keys(params);
     if (paramNames.length > limits.maxParameters) throw new StewardError('STEWARD_E_VALIDATION', `at most ${limits.maxParameters} parameters are accepted`);
     const { sql } = placeholdersToParameters(sqlText);
-    const parsed = parseTree(await parser.serialize(sql));
-    if (parsed['error'] === true) throw parseError(parsed, sqlText);
-    const statements = parsed['statements'];
-    if (!Array.isArray(statements) || statements.length === 0) throw new StewardError('STEWARD_E_VALIDATION', 'the query is empty');
-    if (statements.length > 1) {
-      throw refusal(`only one statement may run at a time, found ${statements.length}: multiple statements are refused`);
-    }
     const snap = await deps.snapshot();
-    // Same text, principal and policy version: same rewrite. Parameterized queries (saved queries, apps) skip parsing.
+    // Same text, principal and policy version: same rewrite (parsing is a function of the text, and only texts that
+    // planned successfully are cached). Parameterized queries (saved queries, apps) and repeated texts skip parsing.
     // The fast path (unmasked columns) depends on the parameters' types, so they are part of the key.
     const cacheKey = `${snap.version}\u0000${principal}\u0000${paramSignature(params)}\u0000${sql}`;
     const now = Date.now();
@@ -272,6 +266,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // A time-bound grant can expire without the policy version changing: a plan is only reused before the next expiry.
     if (cached !== undefined && now < cached.validUntil) {
       return { ...cached.plan, binds: bindValues(cached.plan.parameters, params), snapshot: snap };
+    }
+    const parsed = parseTree(await parser.serialize(sql));
+    if (parsed['error'] === true) throw parseError(parsed, sqlText);
+    const statements = parsed['statements'];
+    if (!Array.isArray(statements) || statements.length === 0) throw new StewardError('STEWARD_E_VALIDATION', 'the query is empty');
+    if (statements.length > 1) {
+      throw refusal(`only one statement may run at a time, found ${statements.length}: multiple statements are refused`);
     }
     // Authorization runs synchronously inside the walk; subqueries are parsed afterwards and patched in.
     const pending: { node: Json; sql: string }[] = [];
