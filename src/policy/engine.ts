@@ -1650,26 +1650,43 @@ function reachable(ix: Index, ps: PSet, r: Res, now: number): number[] {
  * decisions are NO_GRANT.
  */
 function candidateTables(ix: Index, ps: PSet, r: Res, now: number): number[] {
-  const all = ix.tablesOfDb[r.db] as number[];
-  const hit = new Set<number>();
+  return candidateTablesByDb(ix, ps, r.cat, now)(r.db);
+}
+
+/**
+ * `candidateTables` for every database of a catalog from one pass over the
+ * set's grants. Effective permissions walk every database; asking per
+ * database matched every tag grant against the whole catalog again each time.
+ */
+function candidateTablesByDb(ix: Index, ps: PSet, cat: number, now: number): (db: number) => number[] {
+  let everywhere = false;
+  const whole = new Set<number>();
+  const hits = new Map<number, Set<number>>();
+  const hit = (t: number): void => {
+    const d = ix.tableDb[t] as number;
+    let set = hits.get(d);
+    if (set === undefined) hits.set(d, (set = new Set()));
+    set.add(t);
+  };
   for (const g of ps.held) {
-    if (!live(ix, g, now) || ix.gCat[g] !== r.cat) continue;
+    if (!live(ix, g, now) || ix.gCat[g] !== cat) continue;
     switch (ix.gKind[g]) {
       case KIND_CATALOG:
-        return all;
+        everywhere = true;
+        break;
       case KIND_DATABASE:
-        if (ix.gDb[g] === r.db) return all;
+        if ((ix.gDb[g] as number) >= 0) whole.add(ix.gDb[g] as number);
         break;
       case KIND_TAG:
-        for (const t of tablesMatching(ix, ix.gExpr[g] as CompiledExpr)) if (ix.tableDb[t] === r.db) hit.add(t);
+        for (const t of tablesMatching(ix, ix.gExpr[g] as CompiledExpr)) if (ix.tableCat[t] === cat) hit(t);
         break;
       default: {
         const t = ix.gTable[g] as number;
-        if (t >= 0 && ix.tableDb[t] === r.db) hit.add(t);
+        if (t >= 0) hit(t);
       }
     }
   }
-  return [...hit].sort((a, b) => a - b);
+  return (db) => (everywhere || whole.has(db) ? (ix.tablesOfDb[db] as number[]) : [...(hits.get(db) ?? [])].sort((x, y) => x - y));
 }
 
 function candidateDbs(ix: Index, ps: PSet, r: Res, now: number): number[] {
@@ -1891,10 +1908,11 @@ function remember(ix: Index, ps: PSet, r: Res, a: number, decision: Decision): v
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
-  }
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  // Indexed and for-in walks: Object.values would allocate an array per object, and decisions are made by the million.
+  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  else for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
   return value;
 }
 
@@ -2060,11 +2078,12 @@ function effectivePermissionsWith(ix: Index, principal: PrincipalRef, now: numbe
     const catalog = ix.catNames[cat] as string;
     const catRes: Res = { level: LEVEL_CATALOG, cat, db: -1, table: -1, col: -1 };
     const inCatalog: number[] = [];
+    const tablesOf = candidateTablesByDb(ix, ps, cat, now);
     for (const d of candidateDbs(ix, ps, catRes, now)) {
       const database = ix.dbNames[d] as string;
       const dbRes: Res = { level: LEVEL_DATABASE, cat, db: d, table: -1, col: -1 };
       const inDb: number[] = [];
-      for (const t of candidateTables(ix, ps, dbRes, now)) {
+      for (const t of tablesOf(d)) {
         const table = (ix.tables[t] as Table).name;
         const tRes: Res = { level: LEVEL_TABLE, cat, db: d, table: t, col: -1 };
         inDb.push(...entry({ level: 'table', catalog, database, table }, TABLE_ACTIONS, tRes, NONE));
