@@ -38,7 +38,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     // The workspace's own lake folder (demo data, the security lake) is always a root.
     lakeRoots: [...new Set([lakeDir, ...(overrides.lakeRoots ?? lakeRootsFrom(env['STEWARD_LAKE_ROOTS']) ?? [])])],
   };
-  const parsed = ConfigSchema.safeParse(raw);
+  const parsed = ConfigSchema.superRefine((c, ctx) => {
+    const rel = path.relative(c.lakeDir, c.home);
+    // The lake folder is served to granted users; the home holds the store and the local admin token.
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+      ctx.addIssue({ code: 'custom', path: ['lakeDir'], message: 'must not be the workspace folder (STEWARD_HOME) or contain it' });
+    }
+  }).safeParse(raw);
   if (!parsed.success) {
     const details = parsed.error.issues.map((i) => ({
       path: `STEWARD_${i.path.map((p) => String(p).replace(/[A-Z]/g, (c) => `_${c}`)).join('_').toUpperCase()}`,

@@ -26,7 +26,8 @@ export function lakeLocationProblem(location: string, policy: LakeRoots): string
   const admitting = roots.filter((r) => inside(real, r));
   if (admitting.length === 0) return `location \`${location}\` is outside the lake roots (${policy.roots.join(', ')}); set STEWARD_LAKE_ROOTS to allow another folder`;
   for (const p of policy.private.map(realDir)) {
-    if (inside(real, p) && !admitting.some((r) => inside(r, p))) return `location \`${location}\` is inside the workspace's private folder`;
+    // Only a root strictly inside the private folder (its `lake/`) admits what lies in it: a root equal to it would admit the store itself.
+    if (inside(real, p) && !admitting.some((r) => r !== p && inside(r, p))) return `location \`${location}\` is inside the workspace's private folder`;
   }
   return null;
 }

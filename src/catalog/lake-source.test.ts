@@ -175,9 +175,11 @@ describe('inspectLake', () => {
 
   test("the workspace's private folder is refused even under a broad root, except through a root inside it", async () => {
     // Threat: STEWARD_LAKE_ROOTS=/ lets an admin register server.json (the local admin token) as a CSV table.
-    const home = path.join(dir, 'single');
-    await fails(inspectLake({ location: path.join(home, 'data.parquet') }, { db, allowedRoots: { roots: ['/'], private: [home] } }), /private folder/);
-    const ok = await inspectLake({ location: path.join(home, 'data.parquet') }, { db, allowedRoots: { roots: ['/', home], private: [home] } });
+    const home = dir;
+    const file = path.join(dir, 'single', 'data.parquet');
+    await fails(inspectLake({ location: file }, { db, allowedRoots: { roots: ['/'], private: [home] } }), /private folder/);
+    await fails(inspectLake({ location: file }, { db, allowedRoots: { roots: [home], private: [home] } }), /private folder/);
+    const ok = await inspectLake({ location: file }, { db, allowedRoots: { roots: ['/', path.join(dir, 'single')], private: [home] } });
     assert.equal(ok.files, 1);
   });
 
