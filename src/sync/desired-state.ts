@@ -529,10 +529,9 @@ export function desiredState(input: DesiredInput): DesiredState {
     }
     const dbs = new Set<string>();
     // a schema with a granted table gets USAGE anyway: ask DESCRIBE only about the others
-    const withTables = new Set<string>();
-    if (identity) for (const t of proj.keys()) withTables.add((ix.tables[t] as Table).database);
+    const hasTableIn = (d: string): boolean => identity && (ix.byDb.get(d) ?? []).some((t) => proj.has(t));
     for (const d of describedDbs(held)) {
-      if ((scopeDbs !== null && !scopeDbs.has(d)) || withTables.has(d)) continue;
+      if ((scopeDbs !== null && !scopeDbs.has(d)) || hasTableIn(d)) continue;
       if (engine.authorize({ principal, action: 'DESCRIBE', resource: { level: 'database', catalog, database: d }, now }).decision === 'allow') dbs.add(d);
     }
     return { proj, dbs };
@@ -542,10 +541,20 @@ export function desiredState(input: DesiredInput): DesiredState {
   for (const spec of roles) results.set(spec.role, { spec, ...projectionsOf(spec.principal, spec.pset) });
 
   // row filters of two groups meeting on one table: compare the union with the user's own decisions
+  const filtered = new Set<string>();
+  for (const [role, r] of results) {
+    for (const p of r.proj.values()) {
+      if (p.rowFilter === null) continue;
+      filtered.add(role);
+      break;
+    }
+  }
   for (const u of users) {
     if (personal.has(u.name)) continue;
     const groups = directGroups.get(u.name) ?? [];
     if (groups.length < 2) continue;
+    // only row filters can make the union differ from the user's own decision
+    if (!groups.some((g) => filtered.has(groupRole(target.rolePrefix, g)))) continue;
     const perTable = new Map<number, Projection[]>();
     for (const g of groups) {
       const r = results.get(groupRole(target.rolePrefix, g));
