@@ -34,7 +34,9 @@ export interface AppOptions {
 
 export function createApp(services: Services, routes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
   const app = new Hono<{ Bindings: LocalBindings }>();
-  const openapi = buildOpenApi(routes);
+  // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
+  let openapi: ReturnType<typeof buildOpenApi> | undefined;
+  const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
 
@@ -54,11 +56,11 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/openapi.json', async (c) => {
     await authenticate(c, services, options, tokenUse);
-    return c.json(openapi);
+    return c.json(doc());
   });
   app.get('/docs', async (c) => {
     await authenticate(c, services, options, tokenUse);
-    return c.html(docsPage(openapi));
+    return c.html(docsPage(doc()));
   });
 
   for (const def of routes) {
