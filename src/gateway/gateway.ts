@@ -389,7 +389,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       timer = setTimeout(() => cancel('timeout'), timeoutMs);
       req.signal?.addEventListener('abort', onAbort, { once: true });
       if (req.signal?.aborted === true) cancel('cancel');
-      result = await con.stream(p.sql, p.binds);
+      // Prepared directly, not through `con.stream(sql)`, which first splits the text into statements (one more
+      // round trip and parse): the rewrite is one statement, and `prepare` refuses more than one.
+      const prepared = await con.prepare(p.sql);
+      try {
+        if (p.binds !== undefined) prepared.bind(p.binds);
+        result = await prepared.stream();
+      } finally {
+        prepared.destroySync();
+      }
     } catch (e) {
       const err = fail(e);
       cleanup();
