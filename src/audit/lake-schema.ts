@@ -6,15 +6,15 @@
  * `unmapped` (JSON text), never dropped.
  *
  * The stored form of an event is its *conformed* form: only schema attributes,
- * no nulls, no empty objects, `unmapped` as canonical JSON text. The hash chain
- * is computed over the canonical JSON of that form, so reading a row back and
- * conforming it again reproduces exactly the hashed bytes (see verify.ts).
+ * no nulls, no empty objects, `unmapped` as canonical JSON text. Custom
+ * sources store events conformed at ingest; Steward's own events are built in
+ * that form by SQL (lake-sql.ts). The chain digests are computed by DuckDB
+ * over the typed columns (lake-sql.ts `ROW_HASH_SQL`, verify.ts).
  *
  * Three columns sit beside the OCSF ones: `seq` (position in the source's
  * chain), `prev_hash` and `hash`. Partition values (`region`, `accountId`,
  * `eventDay`) live in the folder names, not in the files.
  */
-import { createHash } from 'node:crypto';
 import type { Json, OcsfEvent } from './ocsf.js';
 
 type Scalar = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'BOOLEAN';
@@ -99,9 +99,6 @@ export const TABLE_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ...Object.entries(CHAIN_COLUMNS).map(([k, v]) => [k, v] as const),
   ...Object.entries(EVENT_SCHEMA).map(([k, v]) => [k, duckType(v)] as const),
 ];
-
-/** `{'seq': 'BIGINT', ...}` for read_json's `columns` (constant text built from the schema, never from input). */
-export const READ_JSON_COLUMNS = `{${TABLE_COLUMNS.map(([k, t]) => `'${k}': '${t.replace(/'/g, "''")}'`).join(', ')}}`;
 
 export interface Conformed {
   readonly event: OcsfEvent;
@@ -225,13 +222,8 @@ export function canonicalJson(value: unknown): string {
   return `{${parts.join(',')}}`;
 }
 
-/** The genesis `prev_hash` of every source's chain. */
+/** The `prev_hash` of a source's first event, and the genesis of its batch chain. */
 export const GENESIS_HASH = '0'.repeat(64);
-
-/** hash = sha256(prev_hash ‖ "\n" ‖ canonical JSON of the conformed event), hex. */
-export function chainHash(prevHash: string, canonical: string): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonical).digest('hex');
-}
 
 /** Drops nulls and empty objects recursively: a row read back from Parquet becomes the conformed event again. */
 export function stripNulls(value: unknown): Json | undefined {

@@ -75,14 +75,15 @@ export interface WrittenFile {
   readonly events: number;
 }
 
+/** Where a batch's time goes. The chain's per-event work is fused into the first pass (`mapSeconds`). */
 export interface BatchTimings {
-  /** Staging file + read_json. */
+  /** Staging file, read_json and positions (seq) on the narrow input rows. */
   readonly loadSeconds: number;
-  /** OCSF columns and partition values (INSERT … SELECT). */
+  /** Pass 1: OCSF columns, each event's digest and partition, the previous-digest window (narrow result). */
   readonly mapSeconds: number;
-  /** seq, per-event digest, previous digest. */
+  /** Reading the new chain head (the batch hash itself is computed by the flusher when it commits the batch). */
   readonly chainSeconds: number;
-  /** COPY … TO parquet, fsync, rename, sha256 of each file. */
+  /** Pass 2: the OCSF columns again, paired with their links, COPY … TO parquet, fsync, rename, sha256 of each file. */
   readonly writeSeconds: number;
 }
 
