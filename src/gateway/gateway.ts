@@ -230,18 +230,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       Object.assign(p.node, { type: 'BASE_TABLE', catalog_name: '', schema_name: placeholderSchema, table_name: `s${i}e`, at_clause: null });
     });
     const printed = await parser.deserialize(stringifyLossless({ error: false, statements: [statement] }) ?? '');
-    let out = printed;
-    let ok = true;
-    pending.forEach((p, i) => {
-      const marker = `${placeholderSchema}.s${i}e`;
-      const at = out.indexOf(marker);
-      if (at < 0 || out.indexOf(marker, at + 1) >= 0 || printed.indexOf(marker) !== printed.lastIndexOf(marker)) {
-        ok = false;
-        return;
-      }
-      out = `${out.slice(0, at)}(${p.sql})${out.slice(at + marker.length)}`;
-    });
-    if (ok && !out.includes(placeholderSchema)) return out;
+    const out = splicePlaceholders(printed, placeholderSchema, pending.map((p) => p.sql));
+    if (out !== null) return out;
     // Fallback: the governed subqueries parsed into the tree, the whole tree printed.
     for (const [i, p] of pending.entries()) {
       for (const k of Object.keys(p.node)) delete p.node[k];
@@ -490,6 +480,32 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 }
 
 // ------------------------------------------------------------ helpers
+
+/**
+ * Replaces each placeholder table `<schema>.s<i>e` of the printed SQL with
+ * `(<subqueries[i]>)`. Null unless every placeholder occurs exactly once and
+ * the schema name nowhere else (the caller then prints the tree the slow way).
+ */
+export function splicePlaceholders(printed: string, schema: string, subqueries: readonly string[]): string | null {
+  const at: { index: number; marker: string; sql: string }[] = [];
+  for (const [i, sql] of subqueries.entries()) {
+    const marker = `${schema}.s${i}e`;
+    const index = printed.indexOf(marker);
+    if (index < 0 || printed.indexOf(marker, index + 1) >= 0) return null;
+    at.push({ index, marker, sql });
+  }
+  let count = 0;
+  for (let i = printed.indexOf(schema); i >= 0; i = printed.indexOf(schema, i + 1)) count++;
+  if (count !== subqueries.length) return null;
+  at.sort((a, b) => a.index - b.index);
+  let out = '';
+  let from = 0;
+  for (const { index, marker, sql } of at) {
+    out += `${printed.slice(from, index)}(${sql})`;
+    from = index + marker.length;
+  }
+  return out + printed.slice(from);
+}
 
 function parseTree(json: string): Json {
   const v = parseLossless(json);

@@ -23,7 +23,7 @@ import fc from 'fast-check';
 import { createEngine } from '../../src/policy/engine.js';
 import { EMPTY_WORLD, type PolicyWorld, type PrincipalRef } from '../../src/policy/model.js';
 import type { Predicate } from '../../src/policy/predicate.js';
-import { createGateway, type Gateway, type ParamValue } from '../../src/gateway/gateway.js';
+import { createGateway, splicePlaceholders, type Gateway, type ParamValue } from '../../src/gateway/gateway.js';
 import { toPlainValue, type PlainValue } from '../../src/lake/duckdb.js';
 import { isStewardError } from '../../src/errors.js';
 import type { Snapshot } from '../../src/workspace/state-service.js';
@@ -315,5 +315,19 @@ describe('fast path: worst-case evaluation order', () => {
       assert.equal((await run(fast, 'user:officer', sql)).ok, false, sql);
       assert.equal((await run(fast, 'user:officer', sql.replaceAll('db.t', 'db.e'))).ok, true, sql);
     }
+  });
+});
+
+describe('rewrite: placeholder splicing', () => {
+  const S = '__steward_abc';
+  it('replaces each placeholder by its subquery', () => {
+    assert.equal(splicePlaceholders(`SELECT * FROM ${S}.s0e AS a, ${S}.s1e AS b`, S, ['X', 'Y']), 'SELECT * FROM (X) AS a, (Y) AS b');
+    assert.equal(splicePlaceholders(`SELECT * FROM ${S}.s1e AS b JOIN ${S}.s0e AS a ON true`, S, ['X', 'Y']), 'SELECT * FROM (Y) AS b JOIN (X) AS a ON true');
+    assert.equal(splicePlaceholders(`SELECT * FROM ${S}.s10e AS a`, S, Array.from({ length: 11 }, (_, i) => String(i))), null);
+  });
+  it('gives up when user text repeats a placeholder or the schema (threat: a literal spliced as SQL)', () => {
+    assert.equal(splicePlaceholders(`SELECT '${S}.s0e' FROM ${S}.s0e AS a`, S, ['X']), null);
+    assert.equal(splicePlaceholders(`SELECT '${S}' FROM ${S}.s0e AS a`, S, ['X']), null);
+    assert.equal(splicePlaceholders('SELECT 1', S, ['X']), null);
   });
 });
