@@ -44,8 +44,9 @@ describe('security lake: authentication successes and revoked grantees', () => {
   });
 
   it('grant.revoke is an Account Change Detach Policy whose user is the grantee', async () => {
-    assert.equal((await s.call('POST', '/v1/demo', {})).status, 200);
-    const g = await s.call('POST', '/v1/grants', { id: 'bob-claims-amount', principal: 'user:bob', resource: { table: 'lake.claims.patient_claims', columns: ['amount'] }, permissions: ['SELECT'] });
+    // steward.security exists once the audit runtime started; no demo data needed.
+    assert.equal((await s.call('POST', '/v1/users', { name: 'bob' })).status, 201);
+    const g = await s.call('POST', '/v1/grants', { id: 'bob-claims-amount', principal: 'user:bob', resource: 'steward.security', permissions: ['SELECT'] });
     assert.equal(g.status, 201, JSON.stringify(g.json));
     assert.equal((await s.call('DELETE', '/v1/grants/bob-claims-amount')).status, 200);
     const { rows: logged } = await s.ws.db.query<{ details: { grantee?: string; id?: string } }>("SELECT details FROM steward.decision_log WHERE action = 'grant.revoke'");
