@@ -19,7 +19,7 @@
  * Results go to bench/results/sync.json (sync-quick.json with --quick).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
@@ -110,6 +110,8 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const quick = opts.quick === true;
   const nTables = quick ? 10_000 : 100_000;
   const nGroups = quick ? 100 : 1000;
+  // the machine may be shared: the load average goes with the figures
+  const loadStart = loadavg();
   const world = syncWorld(nTables, nGroups);
   const now = Date.now();
 
@@ -221,7 +223,7 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   }
 
   const result = {
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString() },
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), loadAverage: { atStart: loadStart, atEnd: loadavg() } },
     world: { tables: nTables, roles: desired.roles.length, groups: nGroups, users: world.users.length, filters: world.filters.length, engineBuildMs: buildMs },
     fullPlan: { ms: fullMs, desiredMs, diffMs, heapMb: heapFull, statements: full.steps.length, items: desired.items.size },
     tagChange: { scopeMs, planMs: incrementalMs, warmPlanMs: warmMs, freshRunsMs: freshRuns, warmRunsMs: warmRuns, statements: incremental.steps.length, fullResyncStatements: resync.steps.length, fullResyncMs: resyncMs, sql: incremental.steps.map((s) => s.sql) },
@@ -242,6 +244,7 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
       `${f(apply.perSecond)} statements/s with ${apply.statementsPerTrip} per round trip (${apply.statements} in ${f(apply.seconds, 2)} s) vs ${f(apply.oneByOne.perSecond)} statements/s one per round trip (${f(apply.oneByOne.seconds, 2)} s)`,
     ],
     ['engine build (not part of the plan)', `${f(buildMs)} ms`],
+    ['load average (1, 5, 15 min) at start / end', `${loadStart.map((x) => f(x, 2)).join(', ')} / ${loadavg().map((x) => f(x, 2)).join(', ')} on ${cpus().length} cores`],
   ];
   log(['| measure | result |', '|---|---|', ...rows.map(([a, b]) => `| ${a} | ${b} |`)].join('\n'));
   return result;
