@@ -675,9 +675,21 @@ export function tablesMatchingTags(world: PolicyWorld, catalog: string, expr: Ta
   return tagMatches(ix, expr).map((t) => `${(ix.tables[t] as Table).database}.${(ix.tables[t] as Table).name}`);
 }
 
+/** Tables of the catalog by `database.table` keys (unknown keys are left out), without scanning the catalog. */
+export function tablesOf(world: PolicyWorld, catalog: string, keys: Iterable<string>): Table[] {
+  const all = catalogTables(world.tables, catalog);
+  const out: Table[] = [];
+  for (const k of keys) {
+    const i = all.byKey.get(k);
+    if (i !== undefined) out.push(all.tables[i] as Table);
+  }
+  return out;
+}
+
 /** Effective tags of each table in scope and of each column with tags of its own, for `steward_config.resource_tags`. */
 export function tagRows(world: PolicyWorld, target: TargetSpec, tables?: ReadonlySet<string>): { schema: string; table: string; column: string; key: string; value: string }[] {
-  const ix = fullIndex(world, target.catalog);
+  // a scoped sync indexes only its tables
+  const ix = tables === undefined ? fullIndex(world, target.catalog) : indexCatalog(world, target.catalog, tables);
   const out: { schema: string; table: string; column: string; key: string; value: string }[] = [];
   const colOwn = new Set<string>();
   for (const a of world.tagAssignments) if (a.resource.level === 'column' && a.resource.catalog === target.catalog) colOwn.add(`${a.resource.database}.${a.resource.table}.${a.resource.column}`);

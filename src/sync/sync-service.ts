@@ -13,7 +13,7 @@ import type { StateService } from '../workspace/state-service.js';
 import type { DuckDb } from '../lake/duckdb.js';
 import type { PolicyWorld, Table } from '../policy/model.js';
 import { StewardError, notFound } from '../errors.js';
-import { desiredState, tagRows, type DesiredState } from './desired-state.js';
+import { desiredState, tablesOf, tagRows, type DesiredState } from './desired-state.js';
 import { diffStates, EMPTY_ACTUAL } from './diff.js';
 import { readActualState } from './actual-state.js';
 import { applySteps, withSyncLock } from './apply.js';
@@ -81,8 +81,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
 
   /** Reads actual, computes desired and diffs, for the whole catalog or some of its tables. */
   const compute = async (client: pg.Client, def: TargetDefinition, world: PolicyWorld, engine: Parameters<typeof desiredState>[0]['engine'], scope: Scope) => {
-    const all = world.tables.filter((t) => t.catalog === def.catalog);
-    const inScope = scope.kind === 'full' ? all : all.filter((t) => scope.tables.has(`${t.database}.${t.name}`));
+    const inScope = scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
     const mapped = inScope.map((t) => mapTable(def, def.catalog, t.database, t.name));
     const logins = world.users.map((u) => loginRole(def, u.name));
     const actual = await readActualState(client, { targetName: def.name, rolePrefix: def.rolePrefix, tables: mapped, loginRoles: logins, scope: scope.kind === 'full' ? 'full' : 'tables' });

@@ -74,6 +74,18 @@ describe('warehouse sync on PostgreSQL', () => {
     assert.equal(r.plan.scope, 'tables');
     assert.deepEqual(r.plan.steps.map((s) => s.sql).sort(), full.steps.map((s) => s.sql).sort());
     assert.equal((await h.sync.plan('inc')).steps.length, 0);
+    // the scoped apply recorded the table's new tags (and only its own rows changed)
+    const tags = await admin.query<{ t: string; c: string; k: string; v: string }>(
+      `SELECT table_name AS t, column_name AS c, tag_key AS k, tag_value AS v FROM steward_config.resource_tags WHERE target = 'inc' AND table_name IN ('t1', 't2') ORDER BY 1, 2, 3`,
+    );
+    assert.deepEqual(tags.rows, [
+      { t: 't1', c: '', k: 'domain', v: 'sales' },
+      { t: 't1', c: 'secret', k: 'domain', v: 'sales' },
+      { t: 't1', c: 'secret', k: 'pii', v: 'true' },
+      { t: 't2', c: '', k: 'domain', v: 'sales' },
+      { t: 't2', c: 'secret', k: 'domain', v: 'sales' },
+      { t: 't2', c: 'secret', k: 'pii', v: 'true' },
+    ]);
   });
 
   test('hand-made grants are reported under `report`, revoked under `revoke`; unmanaged roles and objects are never touched', async () => {
