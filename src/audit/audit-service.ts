@@ -15,7 +15,7 @@ import type { PolicyWorld, Table } from '../policy/model.js';
 import type { Change } from '../policy/changes.js';
 import { createFlusher, STEWARD_SOURCE, type FlushResult, type Flusher, type SourceRow } from './flusher.js';
 import { createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
-import { readChainRows, verifyBatches, verifyChain, type StoredBatch, type VerifyReport } from './verify.js';
+import { readChainRows, unchangedFiles, verifyBatches, verifyChain, type StoredBatch, type VerifyReport } from './verify.js';
 import { conform } from './lake-schema.js';
 import { MAPPINGS, mapperFor, type MappingName } from './mappings/index.js';
 import { recordsOf, type MapResult } from './mappings/mapping.js';
@@ -316,10 +316,6 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       const w = await getWriter();
       const root = sourceDir(lakeDir, source);
       const glob = `${root}/**/*.parquet`;
-      const rows = await readChainRows(w.duckdb, glob);
-      const pruned = await db.query<{ partition: string; seq_ranges: [number, number][] }>('SELECT partition, seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
-      const expired = pruned.rows.flatMap((r) => r.seq_ranges);
-      const report = verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
       const { rows: batches } = await db.query<{
         batch: number;
         first_seq: number;
@@ -339,6 +335,13 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
         prevHash: b.prev_hash,
         hash: b.hash,
       }));
+      // Files still matching their batch's sha256 are intact as a whole; event digests are checked in the others.
+      const memo = new Map<string, string | undefined>();
+      const unchanged = await unchangedFiles(root, stored, memo);
+      const rows = (await readChainRows(w.duckdb, glob)).map((r) => (r.file !== undefined && unchanged.has(path.resolve(r.file)) ? { ...r, intact: true } : r));
+      const pruned = await db.query<{ partition: string; seq_ranges: [number, number][] }>('SELECT partition, seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
+      const expired = pruned.rows.flatMap((r) => r.seq_ranges);
+      const report = verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
       const present = (await w.duckdb.all<{ file: string }>('SELECT file FROM glob($1)', [glob])).map((r) => r.file);
       const more = await verifyBatches(
         root,
@@ -347,6 +350,7 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
         present,
         new Set(pruned.rows.map((r) => r.partition.split(path.sep).join('/'))),
         report.problems,
+        memo,
       );
       return more.length === 0 ? report : { ...report, ok: false, problems: [...report.problems, ...more] };
     },

@@ -203,6 +203,7 @@ export async function verifyBatches(
   present: readonly string[],
   expiredPartitions: ReadonlySet<string>,
   eventProblems: readonly ChainProblem[],
+  memo: Map<string, string | undefined> = new Map(),
 ): Promise<ChainProblem[]> {
   const problems: ChainProblem[] = [];
   let prev = GENESIS_HASH;
@@ -216,12 +217,7 @@ export async function verifyBatches(
       const abs = path.resolve(root, ...f.file.split('/'));
       recorded.add(abs);
       if (expiredPartitions.has(path.posix.dirname(f.file)) || eventProblems.length > 0) continue;
-      let sha: string | undefined;
-      try {
-        sha = await sha256File(abs);
-      } catch {
-        sha = undefined;
-      }
+      const sha = await fileSha256(abs, memo);
       if (sha === undefined) {
         problems.push({ kind: 'deleted', seq: b.firstSeq, message: `file ${f.file} of batch ${b.batch} (${f.events} events) is missing`, file: abs });
       } else if (sha !== f.sha256) {
@@ -237,6 +233,35 @@ export async function verifyBatches(
     problems.push({ kind: 'duplicated', seq: 0, message: `file ${path.relative(root, abs).split(path.sep).join('/')} is not part of the recorded chain`, file: abs });
   }
   return problems;
+}
+
+/** sha256 of a file, or undefined when it cannot be read; memoized per verify run by the caller's map. */
+export async function fileSha256(abs: string, memo?: Map<string, string | undefined>): Promise<string | undefined> {
+  if (memo?.has(abs) === true) return memo.get(abs);
+  let sha: string | undefined;
+  try {
+    sha = await sha256File(abs);
+  } catch {
+    sha = undefined;
+  }
+  memo?.set(abs, sha);
+  return sha;
+}
+
+/**
+ * Files whose bytes still match the sha256 their batch recorded (absolute
+ * paths). Their events are intact whatever their digests say: a DuckDB
+ * upgrade that changed `hash()` cannot make an untouched lake fail to verify.
+ */
+export async function unchangedFiles(root: string, batches: readonly StoredBatch[], memo: Map<string, string | undefined>): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const b of batches) {
+    for (const f of b.files) {
+      const abs = path.resolve(root, ...f.file.split('/'));
+      if ((await fileSha256(abs, memo)) === f.sha256) out.add(abs);
+    }
+  }
+  return out;
 }
 
 /** Whether a path exists (a missing source folder verifies as empty). */
