@@ -191,6 +191,8 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
       dropRole(it, key);
       continue;
     }
+    // a table-scoped run does not see the schema's other tables, which may be why the role holds USAGE
+    if (it.k === 'usage' && desired.scope === 'tables') continue;
     if (actual.ledger.has(key)) step('revoke', it, key);
     else classify(it);
   }

@@ -74,3 +74,32 @@ test('per-class decisions equal per-table decisions on 120 random worlds with cl
   }
   assert.ok(checked > 2000 && granted > 200, `checked ${checked}, granted ${granted}`);
 });
+
+test('a table-scoped run holds exactly the full run’s items of its tables, on 120 random worlds', () => {
+  let compared = 0;
+  for (let seed = 1; seed <= 120; seed++) {
+    const rng = createRng(seed + 500);
+    const world = withClones(randomWorld(seed), seed);
+    const engine = createEngine(world);
+    for (const c of world.catalogs) {
+      const t = target(c.name);
+      const full = desiredState({ world, engine, target: t, now: NOW });
+      const picked = world.tables.filter((x) => x.catalog === c.name && rng.chance(0.2));
+      if (picked.length === 0) continue;
+      const keys = new Set(picked.map((x) => `${x.database}.${x.name}`));
+      const scoped = desiredState({ world, engine, target: t, now: NOW, tables: keys, personalUsers: new Set(full.personal.keys()) });
+      if (scoped.needsFull) continue;
+      const ofScope = (items: Iterable<Item>): string[] =>
+        [...items]
+          .filter((it) => it.k !== 'role' && it.k !== 'member' && it.k !== 'usage' && keys.has(`${it.schema}.${it.table}`))
+          .map((it) => JSON.stringify({ ...it, pred: undefined }))
+          .sort();
+      assert.deepEqual(ofScope(scoped.items.values()), ofScope(full.items.values()), `seed ${seed}, catalog ${c.name}, tables ${[...keys].join(', ')}`);
+      // USAGE: a scoped run grants only what its tables or DESCRIBE give, so a subset of the full run's
+      const fullUsage = new Set([...full.items.keys()].filter((k) => k.startsWith('usage|')));
+      for (const k of scoped.items.keys()) if (k.startsWith('usage|')) assert.ok(fullUsage.has(k), `seed ${seed}: ${k} only in the scoped run`);
+      compared += keys.size;
+    }
+  }
+  assert.ok(compared > 200, `only ${compared} tables compared`);
+});

@@ -86,6 +86,20 @@ describe('warehouse sync on PostgreSQL', () => {
       { t: 't2', c: 'secret', k: 'domain', v: 'sales' },
       { t: 't2', c: 'secret', k: 'pii', v: 'true' },
     ]);
+
+    // threat: an incremental sync that cannot see a schema's other tables revokes USAGE they still need
+    const untagged = smallWorld({ tables: 4, taggedT1: false });
+    h.setWorld(untagged);
+    const back = affectedScope(afterW, untagged, 'lake');
+    const r2 = await h.sync.apply('inc', { scope: back });
+    assert.equal(r2.plan.scope, 'tables');
+    assert.ok(!r2.plan.steps.some((s) => s.sql.startsWith('REVOKE USAGE')), r2.plan.steps.map((s) => s.sql).join('\n'));
+    const { rows } = await admin.query<{ t0: boolean; t1: boolean }>(
+      `SELECT has_schema_privilege($1, 'sales', 'USAGE') AND has_column_privilege($1, 'sales.t0', 'id', 'SELECT') AS t0, has_column_privilege($1, 'sales.t1', 'id', 'SELECT') AS t1`,
+      [`${PREFIX}i_g1`],
+    );
+    assert.deepEqual(rows[0], { t0: true, t1: false });
+    assert.equal((await h.sync.plan('inc')).steps.length, 0, 'and a full plan agrees');
   });
 
   test('hand-made grants are reported under `report`, revoked under `revoke`; unmanaged roles and objects are never touched', async () => {
