@@ -11,7 +11,7 @@ import type { StateService } from '../workspace/state-service.js';
 import type { LakeShell } from '../lake/lake-shell.js';
 import { StewardError, invalid, notFound } from '../errors.js';
 import { ensureParents, makeTable } from '../catalog/catalog-service.js';
-import type { PolicyWorld, Table } from '../policy/model.js';
+import { findTable } from '../policy/model.js';
 import type { Change } from '../policy/changes.js';
 import { createFlusher, STEWARD_SOURCE, type FlushResult, type Flusher, type SourceRow } from './flusher.js';
 import { createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
@@ -108,11 +108,6 @@ export interface AuditService {
   ensureSecurityDatabase(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The security table of a source, if registered (a scan: off the hot path; no dependency on the catalog service's helpers). */
-function findTable(world: PolicyWorld, p: { catalog: string; database: string; table: string }): Table | undefined {
-  return world.tables.find((t) => t.catalog === p.catalog && t.database === p.database && t.name === p.table);
 }
 
 const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
