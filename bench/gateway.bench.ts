@@ -127,6 +127,7 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
     limits: { threads: THREADS, memoryLimit: '2GB', maxRows: 1_000_000, timeoutMs: 600_000 },
     leakproofRewrite: false,
   });
+  const planner = await createGateway({ snapshot: async () => snap, log: async () => {} });
   const direct = await DuckDBInstance.create(':memory:', { threads: String(THREADS), memory_limit: '2GB' });
   const dcon = await direct.connect();
   const lit = `'${file.replaceAll("'", "''")}'`;
@@ -143,11 +144,13 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
     r.getRows();
     return performance.now() - t;
   };
-  // The gateway streams its results; so does this, on a fresh connection as the gateway does.
+  // As the gateway executes: a fresh connection, the statement prepared, then streamed.
   const runStreamed = async (sql: string): Promise<number> => {
     const t = performance.now();
     const c = await direct.connect();
-    const r = await c.stream(sql);
+    const ps = await c.prepare(sql);
+    const r = await ps.stream();
+    ps.destroySync();
     for (let chunk = await r.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await r.fetchChunk()) chunk.getRows();
     c.closeSync();
     return performance.now() - t;
@@ -156,18 +159,44 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
   // 1. Governed aggregate under the row filter vs hand-written.
   const governedAgg = 'SELECT region, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM claims.claims GROUP BY region ORDER BY region';
   const directAgg = `SELECT region, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM read_parquet(${lit}) WHERE hospital = 'North Hospital' GROUP BY region ORDER BY region`;
-  const reps = quick ? 7 : 11;
+  const reps = quick ? 7 : 21;
   const g: number[] = [];
   const gm: number[] = [];
   const d: number[] = [];
-  await runGoverned('user:north', governedAgg);
-  await runGoverned('user:north', governedAgg, masked);
-  await runDirect(directAgg);
-  for (let i = 0; i < reps; i++) {
-    g.push(await runGoverned('user:north', governedAgg));
-    gm.push(await runGoverned('user:north', governedAgg, masked));
-    d.push(await runDirect(directAgg));
-  }
+  const dm: number[] = [];
+  // Two phases, each interleaving one gateway with the hand-written query (the order alternates, so drift in the
+  // machine's load favours no side): the fast path against direct, then the masked rewrite against direct.
+  const alternate = async (a: () => Promise<void>, b: () => Promise<void>): Promise<void> => {
+    await a();
+    await b();
+    for (let i = 0; i < reps; i++) {
+      if (i % 2 === 0) {
+        await a();
+        await b();
+      } else {
+        await b();
+        await a();
+      }
+    }
+  };
+  let warm = true;
+  await alternate(
+    async () => void (warm ? await runGoverned('user:north', governedAgg) : g.push(await runGoverned('user:north', governedAgg))),
+    async () => {
+      if (warm) await runDirect(directAgg);
+      else d.push(await runDirect(directAgg));
+      warm = false;
+    },
+  );
+  warm = true;
+  await alternate(
+    async () => void (warm ? await runGoverned('user:north', governedAgg, masked) : gm.push(await runGoverned('user:north', governedAgg, masked))),
+    async () => {
+      if (warm) await runDirect(directAgg);
+      else dm.push(await runDirect(directAgg));
+      warm = false;
+    },
+  );
   const aggregate = {
     rows,
     reps,
@@ -175,7 +204,8 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
     directMs: round(median(d)),
     ratio: round(median(g) / median(d)),
     maskedMs: round(median(gm)),
-    maskedRatio: round(median(gm) / median(d)),
+    maskedDirectMs: round(median(dm)),
+    maskedRatio: round(median(gm) / median(dm)),
     fastPath: (await gateway.plan('user:north', governedAgg)).leakproof,
     goal: 1.05,
   };
@@ -201,18 +231,32 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
   const e2eD: number[] = [];
   const e2eS: number[] = [];
   const e2eP: number[] = [];
+  const e2eH: number[] = [];
   const m = quick ? 30 : 100;
   for (let i = 0; i < m; i++) {
     const id = Math.floor(Math.random() * rows);
     const sql = `SELECT claim_id, region, amount FROM claims.claims WHERE claim_id = ${id}`;
-    e2eG.push(await runGoverned('user:north', sql));
-    e2eM.push(await runGoverned('user:north', sql, masked));
-    e2eD.push(await runDirect(`SELECT claim_id, region, amount FROM read_parquet(${lit}) WHERE hospital = 'North Hospital' AND claim_id = ${id}`));
-    // Where the governed time goes: the rewritten SQL streamed directly, and planning a new text.
-    e2eS.push(await runStreamed((await gateway.plan('user:north', sql)).sql));
+    const hand = `SELECT claim_id, region, amount FROM read_parquet(${lit}) WHERE hospital = 'North Hospital' AND claim_id = ${id}`;
+    // The rewrite the gateway will run, from a second gateway (so the measured one still plans a new text).
+    const rewritten = (await planner.plan('user:north', sql)).sql;
+    const contenders = [
+      async (): Promise<void> => void e2eG.push(await runGoverned('user:north', sql)),
+      async (): Promise<void> => void e2eD.push(await runDirect(hand)),
+      // Where the governed time goes: the rewritten SQL and the hand-written one, executed as the gateway executes.
+      async (): Promise<void> => void e2eS.push(await runStreamed(rewritten)),
+      async (): Promise<void> => void e2eH.push(await runStreamed(hand)),
+    ];
+    for (let k = 0; k < contenders.length; k++) await (contenders[(i + k) % contenders.length] as () => Promise<void>)();
     const t = performance.now();
     await gateway.plan('user:north', `${sql} AND ${id} = ${id}`);
     e2eP.push(performance.now() - t);
+  }
+  // The masked rewrite in its own loop (each query scans every North row group: it would crowd the loop above).
+  const e2eMD: number[] = [];
+  for (let i = 0; i < Math.ceil(m / 3); i++) {
+    const id = Math.floor(Math.random() * rows);
+    e2eM.push(await runGoverned('user:north', `SELECT claim_id, region, amount FROM claims.claims WHERE claim_id = ${id}`, masked));
+    e2eMD.push(await runDirect(`SELECT claim_id, region, amount FROM read_parquet(${lit}) WHERE hospital = 'North Hospital' AND claim_id = ${id}`));
   }
   const point = {
     planned: n,
@@ -227,8 +271,9 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
       directP50Ms: round(median(e2eD)),
       addedP50Ms: round(median(e2eG) - median(e2eD)),
       maskedP50Ms: round(median(e2eM)),
-      maskedAddedP50Ms: round(median(e2eM) - median(e2eD)),
+      maskedAddedP50Ms: round(median(e2eM) - median(e2eMD)),
       rewrittenStreamedP50Ms: round(median(e2eS)),
+      handWrittenPreparedStreamedP50Ms: round(median(e2eH)),
       planP50Ms: round(median(e2eP)),
     },
   };
@@ -277,6 +322,7 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
   direct.closeSync();
   await gateway.close();
   await masked.close();
+  await planner.close();
 
   const result = {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, loadavg: os.loadavg().map((x) => round(x, 2)), date: new Date().toISOString() },
@@ -295,12 +341,14 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
   log('| measurement | result | goal |');
   log('|---|---|---|');
   log(`| governed aggregate under a row filter vs hand-written (median of ${reps}) | ${aggregate.governedMs} ms vs ${aggregate.directMs} ms, ratio **${aggregate.ratio}** (fast path: ${aggregate.fastPath}) | ≤ 1.05 |`);
-  log(`| same, every column masked (the rewrite without the fast path), same run | ${aggregate.maskedMs} ms, ratio ${aggregate.maskedRatio} | |`);
+  log(`| same, every column masked (the rewrite without the fast path), next phase of the same run | ${aggregate.maskedMs} ms vs ${aggregate.maskedDirectMs} ms, ratio ${aggregate.maskedRatio} | |`);
   log(`| parse + authorize + rewrite, point query (${n} distinct texts) | p50 **${point.planP50Ms} ms**, p99 ${point.planP99Ms} ms | p50 ≤ 2 ms |`);
   log(`| same, parameterized query (\`claim_id = $id\`, rewrite cached per text, principal and policy version) | p50 **${point.parameterizedP50Ms} ms**, p99 ${point.parameterizedP99Ms} ms | p50 ≤ 2 ms |`);
   log(`| point query end to end, governed vs direct (p50 of ${m}) | ${point.endToEnd.governedP50Ms} ms vs ${point.endToEnd.directP50Ms} ms (+${point.endToEnd.addedP50Ms} ms) | |`);
-  log(`| same, every column masked, same run | ${point.endToEnd.maskedP50Ms} ms (+${point.endToEnd.maskedAddedP50Ms} ms) | |`);
-  log(`| where it goes: rewritten SQL streamed directly / planning a new text | ${point.endToEnd.rewrittenStreamedP50Ms} ms / ${point.endToEnd.planP50Ms} ms | |`);
+  log(`| same, every column masked, same run (own loop) | ${point.endToEnd.maskedP50Ms} ms (+${point.endToEnd.maskedAddedP50Ms} ms) | |`);
+  log(
+    `| where it goes: rewritten SQL / hand-written SQL, each prepared and streamed on a fresh connection as the gateway does / planning a new text | ${point.endToEnd.rewrittenStreamedP50Ms} ms / ${point.endToEnd.handWrittenPreparedStreamedP50Ms} ms / ${point.endToEnd.planP50Ms} ms | |`,
+  );
   log(
     `| bytes read by \`count(*), sum(amount)\`: governed with row filter / same, masked / governed without / hand-written with filter | ${fmtBytes(pruning.withFilter.bytesRead)} / ${fmtBytes(pruning.withFilterMasked.bytesRead)} / ${fmtBytes(pruning.withoutFilter.bytesRead)} / ${fmtBytes(pruning.handWrittenWithFilter.bytesRead)} | filter keeps pruning |`,
   );

@@ -135,6 +135,10 @@ export async function openSandbox(access: LakeAccess, settings: SandboxSettings)
   });
   const setup = await instance.connect();
   try {
+    // Parquet footers are cached per file (DuckDB re-reads one whose modification time changed). Without it every
+    // query reads each footer twice: the gateway prepares its statement, and executing a prepared read_parquet
+    // binds it again (about 3 ms per query on a 190 MB file of 82 row groups). GLOBAL: every connection.
+    await setup.run('SET GLOBAL parquet_metadata_cache = true');
     await lockDown(setup, access);
   } finally {
     setup.closeSync();
