@@ -135,10 +135,9 @@ export async function openSandbox(access: LakeAccess, settings: SandboxSettings)
   });
   const setup = await instance.connect();
   try {
-    // Parquet footers are cached per file (DuckDB re-reads one whose modification time changed). Without it every
-    // query reads each footer twice: the gateway prepares its statement, and executing a prepared read_parquet
-    // binds it again (about 3 ms per query on a 190 MB file of 82 row groups). GLOBAL: every connection.
-    await setup.run('SET GLOBAL parquet_metadata_cache = true');
+    // No parquet_metadata_cache: it trusts a footer while the file's modification time is unchanged, and a file
+    // rewritten within the same tick could be read through stale offsets (possibly another column's pages under a
+    // visible column's name). Each query reads the footers again (a prepared read_parquet binds twice: ~2-3 ms).
     await lockDown(setup, access);
   } finally {
     setup.closeSync();
