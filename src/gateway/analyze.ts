@@ -136,7 +136,8 @@ const OPERATOR_TYPES = new Set([
   'OPERATOR_TRY',
 ]);
 
-const COMPARISON_TYPES = new Set([
+/** DuckDB's comparison expression types (all of them can appear in governed queries). */
+export const COMPARISON_TYPES: ReadonlySet<string> = new Set([
   'COMPARE_EQUAL',
   'COMPARE_NOTEQUAL',
   'COMPARE_LESSTHAN',

@@ -43,7 +43,7 @@
  * Pure: no I/O.
  */
 import type { ParamValue } from './gateway.js';
-import { DEFAULT_CATALOG, asciiLower, type Json, type TableName } from './analyze.js';
+import { COMPARISON_TYPES, DEFAULT_CATALOG, asciiLower, type Json, type TableName } from './analyze.js';
 
 /** Families of types whose comparisons DuckDB evaluates without a cast that can fail. */
 export type Family = 'num' | 'str' | 'bool';
@@ -94,17 +94,6 @@ const LITERAL_FAMILIES: ReadonlyMap<string, Family> = new Map([
 const MAX_DECIMAL_LITERAL_WIDTH = 18;
 
 const AGGREGATES: ReadonlySet<string> = new Set(['count', 'count_star', 'sum', 'avg', 'mean', 'min', 'max']);
-
-const COMPARISONS = new Set([
-  'COMPARE_EQUAL',
-  'COMPARE_NOTEQUAL',
-  'COMPARE_LESSTHAN',
-  'COMPARE_GREATERTHAN',
-  'COMPARE_LESSTHANOREQUALTO',
-  'COMPARE_GREATERTHANOREQUALTO',
-  'COMPARE_DISTINCT_FROM',
-  'COMPARE_NOT_DISTINCT_FROM',
-]);
 
 /** Column names of a catalog table, each with its type family (null: unknown, never compared on the fast path). */
 export type ColumnFamilies = ReadonlyMap<string, Family | null>;
@@ -274,7 +263,7 @@ function check(statement: unknown, columnsOf: (name: TableName) => ColumnFamilie
         return v !== null && (v['value'] === 't' || v['value'] === 'f') ? lit('bool') : false;
       }
       case 'COMPARISON': {
-        if (!COMPARISONS.has(str(e['type']))) return false;
+        if (!COMPARISON_TYPES.has(str(e['type']))) return false;
         return compatible([expr(e['left'], inAggregate), expr(e['right'], inAggregate)]) ? BOOL : false;
       }
       case 'BETWEEN': {
