@@ -598,8 +598,16 @@ function bindValues(used: readonly string[], params: Readonly<Record<string, Par
   return out;
 }
 
+/** Tables by catalog, database and name, built once per policy world (a linear scan per table reference cost ~0.3 ms on 100k tables). */
+const tableIndexes = new WeakMap<Snapshot['world'], ReadonlyMap<string, Table>>();
+
 function findTable(snap: Snapshot, name: TableName): Table | undefined {
-  return snap.world.tables.find((t) => t.catalog === name.catalog && t.database === name.database && t.name === name.table);
+  let index = tableIndexes.get(snap.world);
+  if (index === undefined) {
+    index = new Map(snap.world.tables.map((t) => [`${t.catalog}\u0000${t.database}\u0000${t.name}`, t]));
+    tableIndexes.set(snap.world, index);
+  }
+  return index.get(`${name.catalog}\u0000${name.database}\u0000${name.table}`);
 }
 
 /** Every column of a catalog table (visible or not) with its type family, for the leakproof check. */
