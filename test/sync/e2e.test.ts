@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { steward, type CliResult } from '../support/cli.js';
 import type { SyncService } from '../../src/sync/sync-service.js';
 
 const tag = randomBytes(3).toString('hex');
@@ -18,35 +19,13 @@ const login = (u: string): string => `u${tag}_${u}`;
 const ENV = `STEWARD_TEST_WAREHOUSE_${tag.toUpperCase()}`;
 
 /**
- * The CLI in-process (same code as the binary), talking to the test server
- * over HTTP; stdout and stderr are captured while it runs.
+ * The built `steward` binary, talking to the test server over HTTP. Not the
+ * CLI in-process: capturing its output meant replacing process.stdout.write,
+ * which also swallowed the test runner's own reports written meanwhile (a
+ * finished test vanished from the results).
  */
-async function cli(s: TestServer, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { main } = await import('../../src/cli/main.js');
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  const env = { url: process.env['STEWARD_URL'], token: process.env['STEWARD_TOKEN'] };
-  const exitCode = process.exitCode;
-  process.exitCode = undefined;
-  process.env['STEWARD_URL'] = s.url;
-  process.env['STEWARD_TOKEN'] = s.adminToken;
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    await main(['node', 'steward', ...args]);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    if (env.url === undefined) delete process.env['STEWARD_URL'];
-    else process.env['STEWARD_URL'] = env.url;
-    if (env.token === undefined) delete process.env['STEWARD_TOKEN'];
-    else process.env['STEWARD_TOKEN'] = env.token;
-  }
-  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  process.exitCode = exitCode;
-  return { code, stdout, stderr };
+function cli(s: TestServer, args: string[]): Promise<CliResult> {
+  return steward(args, { STEWARD_URL: s.url, STEWARD_TOKEN: s.adminToken });
 }
 
 let s: TestServer;
