@@ -104,6 +104,8 @@ export interface QueryPlan {
   readonly grants: readonly string[];
   /** True when the query took the fast path: columns whose mask is always true under the row predicate are exposed unmasked (leakproof.ts). */
   readonly leakproof: boolean;
+  /** Lake locations the query reads, fingerprinted before it runs (see sandbox.ts, "File caches"). */
+  readonly files: readonly string[];
 }
 
 /** What a query used, for the log: the tables it read and the grants that allowed them. */
@@ -181,7 +183,22 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   // Lake access per policy world (worlds are immutable snapshots): computed once, not per query.
   const accessByWorld = new WeakMap<object, { access: ReturnType<typeof lakeAccessOf>; key: string }>();
-  const sandboxOf = async (snap: Snapshot): Promise<Sandbox> => {
+  const replaceSandbox = (access: ReturnType<typeof lakeAccessOf>, key: string): Promise<Sandbox> => {
+    const previous = sandbox;
+    sandboxFor = key;
+    const next = openSandbox(access, { memoryLimit: limits.memoryLimit, threads: limits.threads });
+    sandbox = next;
+    next.catch(() => {
+      if (sandbox === next) {
+        sandbox = null;
+        sandboxFor = '';
+      }
+    });
+    if (previous !== null) previous.then((s) => s.retire(), () => undefined);
+    return next;
+  };
+  /** The sandbox for the world's lake locations, with no cache older than the files `files` (see sandbox.ts, "File caches"). */
+  const sandboxOf = async (snap: Snapshot, files: readonly string[]): Promise<Sandbox> => {
     let known = accessByWorld.get(snap.world);
     if (known === undefined) {
       const access = lakeAccessOf(snap.world.tables.flatMap((t) => (t.source.kind === 'lake' ? [t.source.location] : [])));
@@ -189,17 +206,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       accessByWorld.set(snap.world, known);
     }
     const { access, key } = known;
-    if (sandbox === null || key !== sandboxFor) {
-      const previous = sandbox;
-      sandboxFor = key;
-      sandbox = openSandbox(access, { memoryLimit: limits.memoryLimit, threads: limits.threads });
-      sandbox.catch(() => {
-        sandbox = null;
-        sandboxFor = '';
-      });
-      if (previous !== null) previous.then((s) => s.retire(), () => undefined);
+    let current = sandbox === null || key !== sandboxFor ? replaceSandbox(access, key) : sandbox;
+    // A file changed since the sandbox may have cached its footer or bytes: a new instance, empty caches. The new
+    // one records fingerprints taken before it reads anything; a file that keeps changing is refused, not trusted.
+    for (let attempt = 0; ; attempt++) {
+      const box = await current;
+      if (!(await box.stale(files))) return box;
+      if (attempt === 3) throw new StewardError('STEWARD_E_CONFLICT', 'the lake files of this query changed while it started: run it again');
+      current = sandbox === current || sandbox === null ? replaceSandbox(access, key) : sandbox;
     }
-    return sandbox;
   };
 
   const subqueryRef = async (sql: string): Promise<Json> => {
@@ -269,11 +284,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const hidden = new Map<string, string>();
     const visibleNames = new Set<string>();
     const grants = new Set<string>();
+    const files = new Set<string>();
     // Decided on the tree as written, before the rewrite changes it (see leakproof.ts).
     const leakproof = deps.leakproofRewrite !== false && isLeakproof(statements[0], (name) => columnFamilies(snap, name), params);
     const analysis = analyzeStatement(statements[0] as Json, (name, written, node) => {
-      const { sql: governed, hiddenColumns, visibleColumns, full, matchedGrants } = governedTable(snap, principal, name, written, leakproof);
+      const { sql: governed, hiddenColumns, visibleColumns, full, matchedGrants, location } = governedTable(snap, principal, name, written, leakproof);
       for (const g of matchedGrants) grants.add(g);
+      files.add(location);
       for (const c of hiddenColumns) if (!hidden.has(c)) hidden.set(c, full);
       for (const c of visibleColumns) visibleNames.add(c);
       pending.push({ node, sql: governed });
@@ -283,7 +300,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
     const binds = bindValues(analysis.parameters, params);
     const finalSql = await rewrite(analysis.statement, pending);
-    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, grants: [...grants].sort(), snapshot: snap, leakproof };
+    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, grants: [...grants].sort(), snapshot: snap, leakproof, files: [...files] };
     if (plans.size >= PLAN_CACHE_MAX) plans.clear();
     plans.set(cacheKey, { plan: result, validUntil: nextExpiry(snap.world.grants, now) });
     return result;
@@ -373,7 +390,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     };
     let result: Awaited<ReturnType<DuckDBConnection['stream']>>;
     try {
-      box = await sandboxOf(p.snapshot);
+      box = await sandboxOf(p.snapshot, p.files);
       box.enter();
       con = await box.connect();
       timer = setTimeout(() => cancel('timeout'), timeoutMs);
@@ -626,7 +643,7 @@ function governedTable(
   name: TableName,
   written: string,
   leakproof: boolean,
-): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string; matchedGrants: readonly string[] } {
+): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string; matchedGrants: readonly string[]; location: string } {
   const full = `${name.catalog}.${name.database}.${name.table}`;
   const resource = { level: 'table' as const, catalog: name.catalog, database: name.database, table: name.table };
   const table = findTable(snap, name);
@@ -646,7 +663,7 @@ function governedTable(
   }
   const visible = new Set((decision.columns ?? []).map((c) => c.name));
   const hiddenColumns = table.columns.map((c) => c.name).filter((c) => !visible.has(c));
-  return { sql: governedSql(table, decision, leakproof), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants };
+  return { sql: governedSql(table, decision, leakproof), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants, location: table.source.location };
 }
 
 function whyDenied(d: Decision, grants: string): string {
