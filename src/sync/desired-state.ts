@@ -77,8 +77,13 @@ interface CatalogIndex {
   readonly kvDbs: ReadonlyMap<string, string[]>;
   /** `key=value` → tables whose own (or own column) effective tags carry it: tables with tags of their own only. */
   readonly kvOwn: ReadonlyMap<string, number[]>;
-  /** Tables that carry tags of their own (table or column level). */
-  readonly ownTagged: ReadonlySet<number>;
+  /** Tables that carry tags of their own (table or column level): 1, else 0. */
+  readonly ownTagged: Uint8Array;
+  /** Database of each table, as an index into `dbNames`: sets of databases are marked by number, not hashed by name. */
+  readonly dbOf: Int32Array;
+  readonly dbNames: readonly string[];
+  /** Scratch marks (one per table, one per database), reset by an epoch: a tag grant's tables and databases are collected without a Set. */
+  readonly marks: { readonly table: Int32Array; readonly db: Int32Array; epoch: number };
   /**
    * Decision class of each table. Two tables of one class get the same decision from every
    * principal, up to the table's name: same database, same columns, same own tag assignments
@@ -174,7 +179,7 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
 
   const tableTags: ReadonlyMap<string, string>[] = new Array(tables.length);
   const columnTags: (readonly ReadonlyMap<string, string>[])[] = new Array(tables.length);
-  const ownTagged = new Set<number>();
+  const ownTagged = new Uint8Array(tables.length);
   const classOf = new Int32Array(tables.length);
   const classes = new Map<string, number>();
   const plain = new Map<string, { columns: readonly Column[]; id: number }[]>();
@@ -206,7 +211,7 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
     }
     columnTags[i] = cols;
     if (tOwn !== undefined || cols.length > 0) {
-      ownTagged.add(i);
+      ownTagged[i] = 1;
       note(base, i);
       for (const m of cols) note(m, i);
     }
@@ -231,7 +236,13 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
     if (k === undefined) classes.set(key, (k = nextClass++));
     classOf[i] = k;
   });
-  return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf };
+  const dbNames = [...byDb.keys()];
+  const dbOf = new Int32Array(tables.length);
+  dbNames.forEach((d, n) => {
+    for (const t of byDb.get(d) as number[]) dbOf[t] = n;
+  });
+  const marks = { table: new Int32Array(tables.length), db: new Int32Array(dbNames.length), epoch: 0 };
+  return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf, dbOf, dbNames, marks };
 }
 
 /** The tables of one catalog, by `database.table` and by database; remembered per tables array. */
@@ -297,7 +308,6 @@ function tagMatches(ix: CatalogIndex, expr: TagExpression): number[] {
   const keys = Object.keys(expr);
   if (keys.length === 0) return ix.tables.map((_, i) => i);
   const first = keys[0] as string;
-  const seen = new Set<number>();
   if (ix.tables.length <= SMALL) {
     // a scoped index holds a few tables: test each
     const out: number[] = [];
@@ -307,13 +317,53 @@ function tagMatches(ix: CatalogIndex, expr: TagExpression): number[] {
     return out;
   }
   const hit = (t: number): boolean => matchesTagExpression(expr, ix.tableTags[t] as ReadonlyMap<string, string>) || (ix.columnTags[t] ?? []).some((m) => matchesTagExpression(expr, m));
+  // a table is in `out` when its mark holds this call's epoch
+  const mark = ix.marks.table;
+  const epoch = nextEpoch(ix);
+  const out: number[] = [];
+  const own = ix.ownTagged;
   // tables without tags of their own have their database's tags: one check per database
-  for (const d of dbMatches(ix, expr)) for (const t of ix.byDb.get(d) ?? []) if (!ix.ownTagged.has(t)) seen.add(t);
-  for (const v of expr[first] ?? []) {
-    for (const d of ix.kvDbs.get(`${first}=${v}`) ?? []) for (const t of ix.byDb.get(d) ?? []) if (ix.ownTagged.has(t) && !seen.has(t) && hit(t)) seen.add(t);
-    for (const t of ix.kvOwn.get(`${first}=${v}`) ?? []) if (!seen.has(t) && hit(t)) seen.add(t);
+  for (const d of dbMatches(ix, expr)) {
+    for (const t of ix.byDb.get(d) ?? []) {
+      if (own[t] === 0 && mark[t] !== epoch) {
+        mark[t] = epoch;
+        out.push(t);
+      }
+    }
   }
-  return [...seen].sort((a, b) => a - b);
+  for (const v of expr[first] ?? []) {
+    for (const d of ix.kvDbs.get(`${first}=${v}`) ?? []) {
+      for (const t of ix.byDb.get(d) ?? []) {
+        if (own[t] === 1 && mark[t] !== epoch && hit(t)) {
+          mark[t] = epoch;
+          out.push(t);
+        }
+      }
+    }
+    for (const t of ix.kvOwn.get(`${first}=${v}`) ?? []) {
+      if (mark[t] !== epoch && hit(t)) {
+        mark[t] = epoch;
+        out.push(t);
+      }
+    }
+  }
+  return ascending(out);
+}
+
+/** A fresh epoch for the index's scratch marks (starting the marks over before the counter could wrap). */
+function nextEpoch(ix: CatalogIndex): number {
+  if (ix.marks.epoch === 0x7fffffff) {
+    ix.marks.table.fill(0);
+    ix.marks.db.fill(0);
+    ix.marks.epoch = 0;
+  }
+  return ++ix.marks.epoch;
+}
+
+/** Sorts table numbers in place (numerically), skipping the sort when they already ascend. */
+function ascending(list: number[]): number[] {
+  for (let i = 1; i < list.length; i++) if ((list[i] as number) < (list[i - 1] as number)) return list.sort((a, b) => a - b);
+  return list;
 }
 
 /** What the memberships say, per memberships array: worlds built by applyChanges share it until a membership changes. */
@@ -477,10 +527,20 @@ export function desiredState(input: DesiredInput): DesiredState {
     if (r.kind !== 'tag') return [r.database];
     let l = dbCache.get(g);
     if (l === undefined) {
-      const out = new Set<string>();
-      for (const d of dbMatches(ix, r.expression, scopeDbs)) if (scopeDbs === null || scopeDbs.has(d)) out.add(d);
-      for (const t of covered(g)) out.add((ix.tables[t] as Table).database);
-      dbCache.set(g, (l = [...out]));
+      const byTags = new Set<string>();
+      for (const d of dbMatches(ix, r.expression, scopeDbs)) if (scopeDbs === null || scopeDbs.has(d)) byTags.add(d);
+      const out = [...byTags];
+      // then the databases of the covered tables, in order, each once (marked by number)
+      const mark = ix.marks.db;
+      const epoch = nextEpoch(ix);
+      for (const t of covered(g)) {
+        const n = ix.dbOf[t] as number;
+        if (mark[n] === epoch) continue;
+        mark[n] = epoch;
+        const d = ix.dbNames[n] as string;
+        if (!byTags.has(d)) out.push(d);
+      }
+      dbCache.set(g, (l = out));
     }
     return l;
   };
@@ -501,11 +561,19 @@ export function desiredState(input: DesiredInput): DesiredState {
     return project(table, select, ins, del);
   };
 
+  // the actions a role's grants carry on each table, accumulated by table number (0: none yet);
+  // `touched` keeps the tables in the order their first grant reached them
+  const acc = new Int32Array(ix.tables.length);
+  const touched: number[] = [];
+  const reach = (t: number, actions: number): void => {
+    if (acc[t] === 0) touched.push(t);
+    acc[t] = (acc[t] as number) | actions;
+  };
   /** Projections of one principal: over its reachable tables, or over the scoped tables. */
   const projectionsOf = (principal: PrincipalRef, pset: ReadonlySet<PrincipalRef>): { proj: Map<number, Projection>; dbs: Set<string> } => {
     const held = heldBy(pset);
     const proj = new Map<number, Projection>();
-    const byAction = new Map<number, number>();
+    touched.length = 0;
     for (const g of held) {
       let actions = 0;
       TABLE_ACTIONS.forEach((a, bit) => {
@@ -514,14 +582,16 @@ export function desiredState(input: DesiredInput): DesiredState {
       if (actions === 0) continue;
       if (scopeIdx !== null) {
         const cov = new Set(covered(g));
-        for (const t of scopeIdx) if (cov.has(t)) byAction.set(t, (byAction.get(t) ?? 0) | actions);
+        for (const t of scopeIdx) if (cov.has(t)) reach(t, actions);
       } else {
-        for (const t of covered(g)) byAction.set(t, (byAction.get(t) ?? 0) | actions);
+        for (const t of covered(g)) reach(t, actions);
       }
     }
     // one decision per (decision class, actions): every table of a class gets the same projection
     const memo = new Map<number, Projection>();
-    for (const [t, actions] of byAction) {
+    for (const t of touched) {
+      const actions = acc[t] as number;
+      acc[t] = 0;
       const key = (ix.classOf[t] as number) * 8 + actions;
       let p = memo.get(key);
       if (p === undefined) memo.set(key, (p = projectionOf(principal, t, actions)));

@@ -59,6 +59,12 @@ const ORDER = {
   'revoke:rls': 12,
   'revoke:role': 13,
 } as const;
+type Kind = Item['k'];
+/** ORDER by operation, then kind: looked up per step without building a `op:kind` text. */
+const RANK: Readonly<Record<'grant' | 'revoke', Readonly<Record<Kind, number>>>> = {
+  grant: { role: ORDER['grant:role'], member: ORDER['grant:member'], usage: ORDER['grant:usage'], table: ORDER['grant:table'], columns: ORDER['grant:columns'], rls: ORDER['grant:rls'], policy: ORDER['grant:policy'] },
+  revoke: { role: ORDER['revoke:role'], member: ORDER['revoke:member'], usage: ORDER['revoke:usage'], table: ORDER['revoke:table'], columns: ORDER['revoke:columns'], rls: ORDER['revoke:rls'], policy: ORDER['revoke:policy'] },
+};
 
 /** Keys the ledger records: one per item, one per column for column privileges. */
 export function ledgerKeys(it: Item): string[] {
@@ -150,7 +156,7 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
     }
     return out;
   };
-  const wantCols = colSets(filtered(desired.items.values(), usable));
+  const wantCols = colSets(filtered(desired.items.values(), (it) => it.k === 'columns' && usable(it)));
   const haveCols = colSets(actual.items.values());
   const ordered = (cols: Iterable<string>, schema: string, table: string): string[] => {
     const all = actual.tables.get(tableKey(schema, table));
@@ -278,7 +284,7 @@ function driftMessage(it: Item, inScope: boolean): string {
 /** Sorts steps by rank (see the module comment), then by SQL text, for a stable plan. */
 function sortSteps(steps: Step[]): void {
   const buckets: Step[][] = Array.from({ length: Object.keys(ORDER).length }, () => []);
-  for (const s of steps) (buckets[ORDER[`${s.op}:${s.item.k}`]] as Step[]).push(s);
+  for (const s of steps) (buckets[RANK[s.op][s.item.k]] as Step[]).push(s);
   let i = 0;
   for (const b of buckets) {
     b.sort((x, y) => (x.sql < y.sql ? -1 : x.sql > y.sql ? 1 : 0));
