@@ -30,6 +30,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mapperFor } from '../src/audit/mappings/index.js';
 import { createParquetWriter, type BatchTimings } from '../src/audit/parquet-writer.js';
+import { DECISION_COLUMNS, STEWARD_EVENTS_SQL } from '../src/audit/lake-sql.js';
 import { conform, GENESIS_HASH } from '../src/audit/lake-schema.js';
 import { createAuditBuffer } from '../src/audit/audit-buffer.js';
 import { openDuckDb } from '../src/lake/duckdb.js';
@@ -50,6 +51,7 @@ export interface AuditBenchOptions {
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 const seconds = (t0: number): number => (performance.now() - t0) / 1000;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 // ------------------------------------------------------------------ 1. ingest
 
@@ -167,6 +169,33 @@ async function cloudTrailIngestBench(n: number, dir: string): Promise<StageFigur
   return { ...rest, jsMapSeconds: inputSeconds, jsMapPerSecond: n / inputSeconds, endToEndPerSecond: n / (inputSeconds + rest.seconds) };
 }
 
+/**
+ * The writer's floor: DuckDB (1 thread) copying batches that are already mapped
+ * (a temp table of OCSF rows) to zstd Parquet, and copying them into another
+ * temp table. Nothing of Steward's runs in the timed part: it bounds what any
+ * pipeline that stores these OCSF columns through DuckDB can reach on one core.
+ */
+async function writerFloor(n: number, dir: string): Promise<{ events: number; parquetPerSecond: number; tableCopyPerSecond: number }> {
+  const db = await openDuckDb({ config: { threads: '1' } });
+  mkdirSync(dir, { recursive: true });
+  const staging = path.join(dir, 'in.ndjson');
+  writeFileSync(staging, decisionLines(n, 0));
+  await db.run(`CREATE TEMP TABLE decisions AS SELECT id AS seq, * FROM read_json($1, format = 'newline_delimited', columns = ${DECISION_COLUMNS})`, [staging]);
+  await db.run(`CREATE TEMP TABLE mapped AS ${STEWARD_EVENTS_SQL}`);
+  const parquet: number[] = [];
+  const copy: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    let t = performance.now();
+    await db.run(`COPY mapped TO '${path.join(dir, 'floor.parquet').replace(/'/g, "''")}' (FORMAT parquet, COMPRESSION zstd)`);
+    parquet.push(seconds(t));
+    t = performance.now();
+    await db.run('CREATE OR REPLACE TEMP TABLE copied AS SELECT * FROM mapped');
+    copy.push(seconds(t));
+  }
+  db.close();
+  return { events: n, parquetPerSecond: n / median(parquet), tableCopyPerSecond: n / median(copy) };
+}
+
 /** The state store's half of a flush: one batch of decision-log rows as NDJSON, in PGlite. */
 async function exportBench(n: number): Promise<{ events: number; seconds: number; perSecond: number }> {
   const db = await openPglite('memory');
@@ -188,7 +217,16 @@ async function exportBench(n: number): Promise<{ events: number; seconds: number
 
 // --------------------------------------------------------------- 2. aggregate
 
-interface AggregateFigures { events: number; days: number; generateSeconds: number; groupByDaySeconds: number; groups: number; oneDaySeconds: number; oneDayTop: number; threads: number }
+interface AggregateFigures {
+  events: number;
+  days: number;
+  generateSeconds: number;
+  groups: number;
+  oneDayTop: number;
+  /** Medians of 5 runs, on one thread and on every core (the gateway's setting for governed queries). */
+  oneThread: { groupByDaySeconds: number; oneDaySeconds: number };
+  allCores: { threads: number; groupByDaySeconds: number; oneDaySeconds: number };
+}
 
 async function aggregateBench(n: number, dir: string): Promise<AggregateFigures> {
   const db = await openDuckDb({ config: { threads: '1' } });
@@ -219,22 +257,31 @@ async function aggregateBench(n: number, dir: string): Promise<AggregateFigures>
   const glob = `${dir}/**/*.parquet`;
   // Warm the file list and metadata cache once, as a running monitor would.
   await db.all('SELECT count(*) FROM read_parquet($1, hive_partitioning = true)', [glob]);
-  t = performance.now();
-  const perDay = await db.all(
-    `SELECT eventDay, class_uid, count(*) AS events, count(*) FILTER (WHERE status_id = 2) AS refused, count(DISTINCT actor.user.uid) AS principals
-     FROM read_parquet($1, hive_partitioning = true) GROUP BY ALL ORDER BY ALL`,
-    [glob],
-  );
-  const allDaysS = seconds(t);
-  t = performance.now();
-  const oneDay = await db.all(
-    `SELECT actor.user.uid AS principal, count(*) FILTER (WHERE status_id = 2) AS refused, count(*) AS events
-     FROM read_parquet($1, hive_partitioning = true) WHERE eventDay = '20250315' GROUP BY 1 ORDER BY 2 DESC LIMIT 10`,
-    [glob],
-  );
-  const oneDayS = seconds(t);
+  const perDaySql = `SELECT eventDay, class_uid, count(*) AS events, count(*) FILTER (WHERE status_id = 2) AS refused, count(DISTINCT actor.user.uid) AS principals
+     FROM read_parquet($1, hive_partitioning = true) GROUP BY ALL ORDER BY ALL`;
+  const oneDaySql = `SELECT actor.user.uid AS principal, count(*) FILTER (WHERE status_id = 2) AS refused, count(*) AS events
+     FROM read_parquet($1, hive_partitioning = true) WHERE eventDay = '20250315' GROUP BY 1 ORDER BY 2 DESC LIMIT 10`;
+  let groups = 0;
+  let top = 0;
+  const timeQueries = async (threads: number): Promise<{ groupByDaySeconds: number; oneDaySeconds: number }> => {
+    await db.run(`SET threads = ${threads}`);
+    const perDay: number[] = [];
+    const oneDay: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      t = performance.now();
+      groups = (await db.all(perDaySql, [glob])).length;
+      perDay.push(seconds(t));
+      t = performance.now();
+      top = (await db.all(oneDaySql, [glob])).length;
+      oneDay.push(seconds(t));
+    }
+    return { groupByDaySeconds: median(perDay), oneDaySeconds: median(oneDay) };
+  };
+  const cores = os.cpus().length;
+  const oneThread = await timeQueries(1);
+  const allCores = { threads: cores, ...(await timeQueries(cores)) };
   db.close();
-  return { events: n, days, generateSeconds: generateS, groupByDaySeconds: allDaysS, groups: perDay.length, oneDaySeconds: oneDayS, oneDayTop: oneDay.length, threads: 1 };
+  return { events: n, days, generateSeconds: generateS, groups, oneDayTop: top, oneThread, allCores };
 }
 
 // ---------------------------------------------------------------- 3. overhead
@@ -259,7 +306,7 @@ function decisionRequests(world: PolicyWorld, n: number): AuthorizeRequest[] {
 
 interface OverheadFigures { decisions: number; authorizeSeconds: number; authorizeAuditSeconds: number; ratio: number; authorizePerSecond: number; commitSecondsPerRound: number; endToEndRatio: number; committedRows: number }
 
-async function overheadBench(quick: boolean): Promise<OverheadFigures> {
+export async function overheadBench(quick: boolean): Promise<OverheadFigures> {
   const world = generateLargeWorld({ tables: quick ? 1_000 : 10_000, columnsPerTable: 10, principals: quick ? 200 : 2_000, tagGrants: quick ? 50 : 500, guardrails: 10, seed: 3 });
   const engine = createEngine(world);
   const n = quick ? 100_000 : 300_000;
@@ -272,8 +319,10 @@ async function overheadBench(quick: boolean): Promise<OverheadFigures> {
     reason: d.reasons[0]?.message ?? d.decision,
     details: { principal: r.principal, grants: d.matchedGrants, guardrails: d.deniedBy },
   });
-  // Warm both paths.
-  for (const r of reqs.slice(0, 20_000)) engine.authorize(r);
+  // Every decision once before timing, so both sides read the engine's memo alike (the first pass
+  // over a request builds its memo entry, which would be charged to whichever side ran first).
+  for (const r of reqs) engine.authorize(r);
+  const collect = (globalThis as { gc?: () => void }).gc;
 
   const timeAlone = (): number => {
     const t = performance.now();
@@ -294,27 +343,30 @@ async function overheadBench(quick: boolean): Promise<OverheadFigures> {
     },
     { maxBatch: 5_000, maxDelayMs: 5 },
   );
-  // Decision path: decide, then queue the entry, built lazily in the drain (durability is not awaited inline).
+  // Decision path: decide, then queue the request and its decision; the entry is built in the drain
+  // (durability is not awaited inline).
   const timeWithAudit = (): number => {
     const t = performance.now();
     for (const r of reqs) {
       const d = engine.authorize(r);
-      buffer.push(() => entryOf(r, d));
+      buffer.pushWith(entryOf, r, d);
     }
     return seconds(t);
   };
   const alone: number[] = [];
   const audited: number[] = [];
   let drainS = 0;
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
+    // A full collection before each side, so neither pays for garbage the other (or the drain) left.
+    collect?.();
     alone.push(timeAlone());
+    collect?.();
     audited.push(timeWithAudit());
     const t = performance.now();
     await buffer.drain();
     drainS += seconds(t);
   }
   await db.close();
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const a = median(alone);
   const b = median(audited);
   return {
@@ -323,8 +375,8 @@ async function overheadBench(quick: boolean): Promise<OverheadFigures> {
     authorizeAuditSeconds: b,
     ratio: b / a,
     authorizePerSecond: n / a,
-    commitSecondsPerRound: drainS / 3,
-    endToEndRatio: (b + drainS / 3) / a,
+    commitSecondsPerRound: drainS / 5,
+    endToEndRatio: (b + drainS / 5) / a,
     committedRows: committed,
   };
 }
@@ -339,6 +391,8 @@ export async function run(opts: AuditBenchOptions = {}): Promise<Record<string, 
     progress('ingest: decision-log rows mapped, chained and written to Parquet in DuckDB');
     const ingest = await stewardIngestBench(quick ? 200_000 : 1_000_000, path.join(tmp, 'ingest'));
     const load1 = os.loadavg();
+    progress('ingest: the writer floor (DuckDB copying mapped rows)');
+    const floor = await writerFloor(200_000, path.join(tmp, 'floor'));
     progress('ingest: a batch exported by the state store (PGlite)');
     const exported = await exportBench(50_000);
     progress('ingest: CloudTrail mapped in JS, written in DuckDB');
@@ -351,6 +405,7 @@ export async function run(opts: AuditBenchOptions = {}): Promise<Record<string, 
       machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, load: os.loadavg()[0], ingestLoad: [load0[0], load1[0]], date: new Date().toISOString() },
       quick,
       ingest,
+      floor,
       exported,
       cloudtrail,
       aggregate,
@@ -368,13 +423,20 @@ export async function run(opts: AuditBenchOptions = {}): Promise<Record<string, 
         'ingest into Parquet, Steward events (1 core: load + map + chain + write, DuckDB)',
         `${f(ingest.perSecond / 1000)}k events/s over ${ingest.events} events (${f(ingest.perCpuSecond / 1000)}k per CPU-second; load ${f(ingest.loadSeconds, 2)} s, map + digests + links ${f(ingest.mapSeconds, 2)} s, head ${f(ingest.chainSeconds, 2)} s, map again + write ${f(ingest.writeSeconds, 2)} s; load average ${f(load0[0] ?? 0, 1)} → ${f(load1[0] ?? 0, 1)}) — goal ≥ 200k/s`,
       ],
+      [
+        '… floor: DuckDB alone writing already-mapped OCSF rows (1 thread)',
+        `${f(floor.parquetPerSecond / 1000)}k events/s to zstd Parquet; ${f(floor.tableCopyPerSecond / 1000)}k events/s copying them to another in-memory table (${floor.events} events, medians of 3)`,
+      ],
       ['… the state store exporting a batch (PGlite string_agg)', `${f(exported.perSecond / 1000)}k events/s`],
       [
         'ingest into Parquet, CloudTrail (JS mapping at ingest + DuckDB chain + write)',
         `${f(cloudtrail.endToEndPerSecond / 1000)}k events/s end to end (JS map + conform ${f(cloudtrail.jsMapSeconds, 2)} s = ${f(cloudtrail.jsMapPerSecond / 1000)}k/s; DuckDB ${f(cloudtrail.perSecond / 1000)}k/s)`,
       ],
-      [`aggregate per day over ${aggregate.events} events (${aggregate.days} day partitions, 1 thread)`, `${f(aggregate.groupByDaySeconds, 3)} s — goal ≤ 1 s`],
-      ['one day partition, top refused principals', `${f(aggregate.oneDaySeconds, 3)} s`],
+      [
+        `aggregate per day over ${aggregate.events} events (${aggregate.days} day partitions; median of 5)`,
+        `${f(aggregate.allCores.groupByDaySeconds, 3)} s on ${aggregate.allCores.threads} threads, as the gateway runs governed queries (${f(aggregate.oneThread.groupByDaySeconds, 3)} s on 1 thread, as monitors run) — goal ≤ 1 s`,
+      ],
+      ['one day partition, top refused principals', `${f(aggregate.allCores.oneDaySeconds, 3)} s on ${aggregate.allCores.threads} threads (${f(aggregate.oneThread.oneDaySeconds, 3)} s on 1)`],
       ['authorize + audit / authorize (decision path)', `${f(overhead.ratio, 3)} (${f(overhead.authorizePerSecond / 1000)}k decisions/s alone) — goal ≤ 1.2`],
       ['… including the group commits on the same core', `${f(overhead.endToEndRatio, 2)}`],
     ];

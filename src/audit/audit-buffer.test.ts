@@ -63,6 +63,62 @@ describe('audit buffer: push', () => {
   });
 });
 
+describe('audit buffer: pushWith', () => {
+  it('builds each entry in the drain from the two values it was queued with, in order with other kinds', async () => {
+    const seen: string[] = [];
+    const buf = createAuditBuffer(async (es) => void seen.push(...es.map((e) => e.resource)), { maxDelayMs: 50 });
+    let built = 0;
+    const make = (i: number, suffix: string): DecisionLogEntry => {
+      built++;
+      return entry(Number(`${i}${suffix}`));
+    };
+    buf.pushWith(make, 1, '0');
+    buf.push(entry(2));
+    const p = buf.record(entry(3));
+    buf.pushWith(make, 4, '1');
+    assert.equal(built, 0, 'not built on the caller\u2019s path');
+    assert.equal(buf.pending, 4);
+    await buf.drain();
+    await p;
+    assert.deepEqual(seen, ['t10', 't2', 't3', 't41']);
+  });
+
+  it('a builder that throws fails its own batch only (reported), and the queue moves on', async () => {
+    const seen: string[] = [];
+    const errors: number[] = [];
+    const buf = createAuditBuffer(async (es) => void seen.push(...es.map((e) => e.resource)), { maxBatch: 2, maxDelayMs: 50, onError: (_e, n) => errors.push(n) });
+    buf.pushWith(() => {
+      throw new Error('bad entry');
+    }, 0, 0);
+    buf.push(entry(1));
+    buf.push(entry(2));
+    await buf.drain();
+    assert.deepEqual(errors, [2]);
+    assert.deepEqual(seen, ['t2']);
+    assert.equal(buf.pending, 0);
+  });
+
+  it('keeps order across many batches while entries keep arriving (the queue compacts as it drains)', async () => {
+    const seen: number[] = [];
+    const buf = createAuditBuffer(
+      async (es) => {
+        for (const e of es) seen.push(Number(e.resource.slice(1)));
+        await new Promise((r) => setImmediate(r));
+      },
+      { maxBatch: 1000, maxDelayMs: 1 },
+    );
+    for (let i = 0; i < 20_000; i++) buf.pushWith(entry, i, undefined);
+    const more = (async () => {
+      await new Promise((r) => setImmediate(r));
+      for (let i = 20_000; i < 25_000; i++) buf.pushWith(entry, i, undefined);
+    })();
+    await more;
+    await buf.drain();
+    assert.equal(seen.length, 25_000);
+    assert.ok(seen.every((v, i) => v === i), 'out of order');
+  });
+});
+
 describe('audit buffer: recordAll, as state.log uses it (maxDelayMs 0)', () => {
   it('keeps each call\u2019s entries in order, groups a burst of calls, and resolves each call only once committed', async () => {
     const batches: string[][] = [];

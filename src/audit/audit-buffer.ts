@@ -40,6 +40,14 @@ export interface AuditBuffer {
    * commit of pushed entries is reported through `onError`.
    */
   push(entry: LazyEntry): void;
+  /**
+   * `push(() => build(a, b))` without the closure: the two values the caller
+   * already holds (a request and its decision) are queued as they are and
+   * `build` runs in the drain. On a path making millions of decisions the
+   * closure is what costs: every queued one survives the young-generation
+   * collections until its batch is written.
+   */
+  pushWith<A, B>(build: (a: A, b: B) => DecisionLogEntry, a: A, b: B): void;
   /** Resolves when everything queued so far is committed. */
   drain(): Promise<void>;
   /** Entries queued and not yet committed. */
@@ -59,32 +67,104 @@ interface Waiter {
   reject(e: unknown): void;
 }
 
-const NO_WAITER: Waiter = { resolve: () => {}, reject: () => {} };
+type Build = (a: unknown, b: unknown) => DecisionLogEntry;
+/** Queue slots of a ready entry (`[AS_IS, entry, undefined]`) and of a closure (`[CALL, closure, undefined]`). */
+const AS_IS: Build = (a) => a as DecisionLogEntry;
+const CALL: Build = (a) => (a as () => DecisionLogEntry)();
+
+/**
+ * The queue: three slots per entry (builder, a, b) in fixed-size chunks, and
+ * the waiters of the entries that have one (`record`, `recordAll`) apart, by
+ * sequence number. Queuing a pushed entry writes three slots: no allocation,
+ * no copying as the queue grows.
+ */
+const CHUNK = 4096;
+
+class Queue {
+  private chunks: unknown[][] = [new Array<unknown>(3 * CHUNK)];
+  /** Entries ever added / ever taken; entry k lives in chunk floor((k - base) / CHUNK). */
+  private added = 0;
+  private taken = 0;
+  private base = 0;
+  private waiters: Waiter[] = [];
+  private waiterSeq: number[] = [];
+  private waiterHead = 0;
+
+  get length(): number {
+    return this.added - this.taken;
+  }
+
+  add(build: Build, a: unknown, b: unknown, waiter: Waiter | undefined): void {
+    const k = this.added - this.base;
+    let chunk = this.chunks[(k / CHUNK) | 0];
+    if (chunk === undefined) this.chunks.push((chunk = new Array<unknown>(3 * CHUNK)));
+    const at = 3 * (k % CHUNK);
+    chunk[at] = build;
+    chunk[at + 1] = a;
+    chunk[at + 2] = b;
+    if (waiter !== undefined) {
+      this.waiters.push(waiter);
+      this.waiterSeq.push(this.added);
+    }
+    this.added++;
+  }
+
+  /** Removes up to `n` entries from the front: their slots (builder, a, b per entry), their waiters and how many have none. */
+  take(n: number): { slots: unknown[]; waiters: Waiter[]; unwaited: number } {
+    const count = Math.min(n, this.length);
+    const slots: unknown[] = [];
+    for (let i = 0; i < count; i++) {
+      const k = this.taken + i - this.base;
+      const chunk = this.chunks[(k / CHUNK) | 0] as unknown[];
+      const at = 3 * (k % CHUNK);
+      slots.push(chunk[at], chunk[at + 1], chunk[at + 2]);
+    }
+    this.taken += count;
+    const waiters: Waiter[] = [];
+    while (this.waiterHead < this.waiters.length && (this.waiterSeq[this.waiterHead] as number) < this.taken) waiters.push(this.waiters[this.waiterHead++] as Waiter);
+    // Drop consumed chunks (their slots would keep the queued values alive) and consumed waiters.
+    while (this.taken - this.base >= CHUNK) {
+      this.chunks.shift();
+      this.base += CHUNK;
+    }
+    if (this.chunks.length === 0) this.chunks.push(new Array<unknown>(3 * CHUNK));
+    if (this.waiterHead === this.waiters.length) {
+      this.waiters = [];
+      this.waiterSeq = [];
+      this.waiterHead = 0;
+    }
+    return { slots, waiters, unwaited: count - waiters.length };
+  }
+}
+
+/** The entries queued in `slots`, built now (a builder that throws fails its batch). */
+function build(slots: unknown[]): DecisionLogEntry[] {
+  const out: DecisionLogEntry[] = [];
+  for (let i = 0; i < slots.length; i += 3) out.push((slots[i] as Build)(slots[i + 1], slots[i + 2]));
+  return out;
+}
 
 export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promise<void>, options: AuditBufferOptions = {}): AuditBuffer {
   const maxBatch = options.maxBatch ?? 5_000;
   const maxDelayMs = options.maxDelayMs ?? 5;
-  let queue: LazyEntry[] = [];
-  let waiters: Waiter[] = [];
+  const queue = new Queue();
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  const report = (e: unknown, lost: number): void =>
+    (options.onError ?? ((err: unknown, n: number) => console.error(`[steward] ${n} audit entr${n === 1 ? 'y' : 'ies'} not written: ${(err as Error).message}`)))(e, lost);
 
   const run = (): Promise<void> => {
     if (running !== undefined) return running;
     running = (async () => {
       while (queue.length > 0) {
-        const batch = queue.slice(0, maxBatch);
-        const ws = waiters.slice(0, maxBatch);
-        queue = queue.slice(batch.length);
-        waiters = waiters.slice(ws.length);
+        const { slots, waiters: ws, unwaited } = queue.take(maxBatch);
         try {
-          await append(batch.map((e) => (typeof e === 'function' ? e() : e)));
+          await append(build(slots));
           for (const w of ws) w.resolve();
         } catch (e) {
           for (const w of ws) w.reject(e);
-          const lost = ws.filter((w) => w === NO_WAITER).length;
-          if (lost > 0) (options.onError ?? ((err: unknown, n: number) => console.error(`[steward] ${n} audit entries not written: ${(err as Error).message}`)))(e, lost);
+          if (unwaited > 0) report(e, unwaited);
         }
       }
     })().finally(() => {
@@ -115,10 +195,22 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
   const refused = (entry: DecisionLogEntry): Error | undefined =>
     (DECISION_RESULTS as readonly string[]).includes(entry.result as DecisionResult) ? undefined : invalid('result', `unknown decision result \`${String(entry.result)}\``);
 
-  const enqueue = (entry: DecisionLogEntry): Promise<void> => {
-    const p = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
-    queue.push(entry);
-    return p;
+  const enqueue = (entry: DecisionLogEntry): Promise<void> => new Promise<void>((resolve, reject) => queue.add(AS_IS, entry, undefined, { resolve, reject }));
+
+  const pushed = (make: Build, a: unknown, b: unknown): void => {
+    if (closed) {
+      let entries: DecisionLogEntry[];
+      try {
+        entries = build([make, a, b]);
+      } catch (e) {
+        report(e, 1);
+        return;
+      }
+      void append(entries).catch((e: unknown) => report(e, 1));
+      return;
+    }
+    queue.add(make, a, b, undefined);
+    schedule();
   };
 
   return {
@@ -143,14 +235,12 @@ export function createAuditBuffer(append: (entries: DecisionLogEntry[]) => Promi
       await Promise.all(ps);
     },
     push(entry) {
-      if (closed) {
-        const lost = (e: unknown): void => (options.onError ?? ((err: unknown) => console.error(`[steward] 1 audit entry not written: ${(err as Error).message}`)))(e, 1);
-        void append([typeof entry === 'function' ? entry() : entry]).catch(lost);
-        return;
-      }
-      queue.push(entry);
-      waiters.push(NO_WAITER);
-      schedule();
+      if (typeof entry === 'function') pushed(CALL, entry, undefined);
+      else pushed(AS_IS, entry, undefined);
+    },
+    pushWith(make, a, b) {
+      // The queue is heterogeneous; `make` only ever receives the `a` and `b` it was queued with.
+      pushed(make as Build, a, b);
     },
     async drain() {
       if (timer !== undefined) clearTimeout(timer);
