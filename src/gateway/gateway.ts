@@ -106,6 +106,14 @@ export interface QueryPlan {
   readonly leakproof: boolean;
   /** Lake locations the query reads, fingerprinted before it runs (see sandbox.ts, "File caches"). */
   readonly files: readonly string[];
+  /** The parameters that carry `files` into the readers (`binds` includes them; see `fileParameters`). */
+  readonly fileParams: readonly FileParam[];
+}
+
+/** A lake location bound as a parameter of the rewritten SQL: `$<name>` in the text. */
+export interface FileParam {
+  readonly name: string;
+  readonly location: string;
 }
 
 /** What a query used, for the log: the tables it read and the grants that allowed them. */
@@ -176,6 +184,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const subqueries = new Map<string, Json>();
   // Names no user text can guess; see `rewrite`.
   const placeholderSchema = `__steward_${randomUUID().replaceAll('-', '')}`;
+  const fileParamPrefix = `__steward_${randomUUID().replaceAll('-', '')}_f`;
   const plans = new Map<string, { readonly plan: QueryPlan; readonly validUntil: number }>();
   let sandbox: Promise<Sandbox> | null = null;
   let sandboxFor = '';
@@ -270,7 +279,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const cached = plans.get(cacheKey);
     // A time-bound grant can expire without the policy version changing: a plan is only reused before the next expiry.
     if (cached !== undefined && now < cached.validUntil) {
-      return { ...cached.plan, binds: bindValues(cached.plan.parameters, params), snapshot: snap };
+      return { ...cached.plan, binds: withFiles(bindValues(cached.plan.parameters, params), cached.plan.fileParams), snapshot: snap };
     }
     const parsed = parseTree(await parser.serialize(sql));
     if (parsed['error'] === true) throw parseError(parsed, sqlText);
@@ -280,7 +289,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw refusal(`only one statement may run at a time, found ${statements.length}: multiple statements are refused`);
     }
     // Authorization runs synchronously inside the walk; subqueries are parsed afterwards and patched in.
-    const pending: { node: Json; sql: string }[] = [];
+    const tables: { node: Json; render: (location: string) => string; location: string }[] = [];
     const hidden = new Map<string, string>();
     const visibleNames = new Set<string>();
     const grants = new Set<string>();
@@ -288,19 +297,34 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // Decided on the tree as written, before the rewrite changes it (see leakproof.ts).
     const leakproof = deps.leakproofRewrite !== false && isLeakproof(statements[0], (name) => columnFamilies(snap, name), params);
     const analysis = analyzeStatement(statements[0] as Json, (name, written, node) => {
-      const { sql: governed, hiddenColumns, visibleColumns, full, matchedGrants, location } = governedTable(snap, principal, name, written, leakproof);
+      const { render, hiddenColumns, visibleColumns, full, matchedGrants, location } = governedTable(snap, principal, name, written, leakproof);
       for (const g of matchedGrants) grants.add(g);
       files.add(location);
       for (const c of hiddenColumns) if (!hidden.has(c)) hidden.set(c, full);
       for (const c of visibleColumns) visibleNames.add(c);
-      pending.push({ node, sql: governed });
+      tables.push({ node, render, location });
     });
     for (const name of analysis.valueFunctions) {
       if (!visibleNames.has(name)) throw refusal(`\`${name}\` reveals the environment and is not allowed in governed queries`);
     }
-    const binds = bindValues(analysis.parameters, params);
+    const fileParams = fileParameters(analysis.parameters, [...files], fileParamPrefix);
+    const binds = withFiles(bindValues(analysis.parameters, params), fileParams);
+    const paramOf = new Map(fileParams.map((f) => [f.location, f.name]));
+    const pending = tables.map((t) => ({ node: t.node, sql: t.render(`$${paramOf.get(t.location) ?? ''}`) }));
     const finalSql = await rewrite(analysis.statement, pending);
-    const result = { principal, sql: finalSql, tables: analysis.tables, parameters: analysis.parameters, binds, hidden, grants: [...grants].sort(), snapshot: snap, leakproof, files: [...files] };
+    const result = {
+      principal,
+      sql: finalSql,
+      tables: analysis.tables,
+      parameters: analysis.parameters,
+      binds,
+      hidden,
+      grants: [...grants].sort(),
+      snapshot: snap,
+      leakproof,
+      files: [...files],
+      fileParams,
+    };
     if (plans.size >= PLAN_CACHE_MAX) plans.clear();
     plans.set(cacheKey, { plan: result, validUntil: nextExpiry(snap.world.grants, now) });
     return result;
@@ -405,8 +429,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       } finally {
         prepared.destroySync();
       }
+      // The footers are read: a file rewritten since `sandboxOf` checked it may have been read through the cache.
+      if (!(await box.unchanged(p.files))) {
+        throw new StewardError('STEWARD_E_CONFLICT', 'the lake files of this query changed while it started: run it again');
+      }
     } catch (e) {
-      const err = fail(e);
+      const err = isStewardError(e) && stop === null ? e : fail(e);
       cleanup();
       const refused = err.code === 'STEWARD_E_FORBIDDEN';
       await record(req, refused ? 'refused' : 'failed', p, performance.now() - started, 0, messageOf(err));
@@ -615,6 +643,37 @@ function bindValues(used: readonly string[], params: Readonly<Record<string, Par
   return out;
 }
 
+/**
+ * The parameters that carry lake locations into the rewritten SQL. The
+ * locations are bound, not written as literals, so that preparing the
+ * statement cannot bind the readers (DuckDB defers a statement whose table
+ * function arguments are unknown to its execution): a prepared `read_parquet`
+ * with a literal path is bound at prepare and bound again at execution,
+ * reading the footers twice. Numbered after the user's own `$1…$n` when the
+ * query uses numbered parameters, otherwise named with an unguessable prefix
+ * (DuckDB cannot mix the two styles).
+ */
+export function fileParameters(userParams: readonly string[], locations: readonly string[], prefix: string): FileParam[] {
+  if (userParams.some((n) => n.startsWith(prefix))) throw refusal('parameter names starting with `__steward_` are reserved');
+  const numbered = userParams.every((n) => /^[0-9]+$/.test(n));
+  const base = userParams.length === 0 ? 0 : Math.max(...userParams.map(Number));
+  return locations.map((location, i) => ({ name: numbered ? String(base + i + 1) : `${prefix}${i}`, location }));
+}
+
+/** The user's binds plus the lake locations (see `fileParameters`). */
+function withFiles(binds: QueryPlan['binds'], files: readonly FileParam[]): QueryPlan['binds'] {
+  if (files.length === 0) return binds;
+  if (binds === undefined || Array.isArray(binds)) {
+    const out: DuckDBValue[] = binds === undefined ? [] : [...binds];
+    for (const f of files) out[Number(f.name) - 1] = f.location;
+    for (let i = 0; i < out.length; i++) if (!(i in out)) throw new StewardError('STEWARD_E_INTERNAL', 'file parameters out of order');
+    return out;
+  }
+  const out: Record<string, DuckDBValue> = { ...binds };
+  for (const f of files) out[f.name] = f.location;
+  return out;
+}
+
 /** Tables by catalog, database and name, built once per policy world (a linear scan per table reference cost ~0.3 ms on 100k tables). */
 const tableIndexes = new WeakMap<Snapshot['world'], ReadonlyMap<string, Table>>();
 
@@ -643,7 +702,7 @@ function governedTable(
   name: TableName,
   written: string,
   leakproof: boolean,
-): { sql: string; hiddenColumns: string[]; visibleColumns: string[]; full: string; matchedGrants: readonly string[]; location: string } {
+): { render: (location: string) => string; hiddenColumns: string[]; visibleColumns: string[]; full: string; matchedGrants: readonly string[]; location: string } {
   const full = `${name.catalog}.${name.database}.${name.table}`;
   const resource = { level: 'table' as const, catalog: name.catalog, database: name.database, table: name.table };
   const table = findTable(snap, name);
@@ -663,7 +722,7 @@ function governedTable(
   }
   const visible = new Set((decision.columns ?? []).map((c) => c.name));
   const hiddenColumns = table.columns.map((c) => c.name).filter((c) => !visible.has(c));
-  return { sql: governedSql(table, decision, leakproof), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants, location: table.source.location };
+  return { render: (location) => governedSql(table, decision, leakproof, location), hiddenColumns, visibleColumns: [...visible], full, matchedGrants: decision.matchedGrants, location: table.source.location };
 }
 
 function whyDenied(d: Decision, grants: string): string {
@@ -687,18 +746,19 @@ function whyDenied(d: Decision, grants: string): string {
  *   WHERE ("hospital" = 'North Hospital')
  *   -- leakproof: SELECT TRY_CAST("amount" AS DOUBLE) AS "amount", … (same FROM and WHERE)
  */
-export function governedSql(table: Table, decision: Decision, leakproof = false): string {
+export function governedSql(table: Table, decision: Decision, leakproof = false, locationSql?: string): string {
   const source = table.source;
   if (source.kind !== 'lake') throw new StewardError('STEWARD_E_INTERNAL', 'not a lake table');
   const hive = `hive_partitioning = ${source.hivePartitioning ? 'true' : 'false'}`;
+  const location = locationSql ?? quoteLiteral(source.location);
   const reader = (() => {
     switch (source.format) {
       case 'parquet':
-        return `read_parquet(${quoteLiteral(source.location)}, ${hive})`;
+        return `read_parquet(${location}, ${hive})`;
       case 'csv':
-        return `read_csv(${quoteLiteral(source.location)}, ${hive})`;
+        return `read_csv(${location}, ${hive})`;
       case 'json':
-        return `read_json(${quoteLiteral(source.location)}, ${hive})`;
+        return `read_json(${location}, ${hive})`;
       default: {
         const never: never = source.format;
         return never;

@@ -27,7 +27,10 @@
  * a query reads before it runs (`fileFingerprint`: device, inode, size, and the
  * modification and change times in nanoseconds; the change time cannot be set
  * back). A file whose fingerprint differs from the one the sandbox recorded
- * replaces the sandbox, caches and all. With a folder or glob location the
+ * replaces the sandbox, caches and all; a query whose files changed between
+ * that check and DuckDB's bind is refused (`unchanged`), so a cached footer
+ * is only ever used for a file version the gateway saw both before and after
+ * the footer was read. With a folder or glob location the
  * files are not known in advance: both caches are off and every query reads
  * the footers again.
  */
@@ -146,6 +149,12 @@ export interface Sandbox {
    * DuckDB reads the file. Always false without caching.
    */
   stale(files: readonly string[]): Promise<boolean>;
+  /**
+   * True when every file still has the fingerprint this sandbox recorded. Call
+   * it once DuckDB has bound the query (read the footers): a file rewritten
+   * between `stale` and the bind would otherwise be read through the cache.
+   */
+  unchanged(files: readonly string[]): Promise<boolean>;
   connect(): Promise<DuckDBConnection>;
   /** Closes now when idle, otherwise when the last query using it ends. */
   retire(): void;
@@ -196,6 +205,11 @@ export async function openSandbox(access: LakeAccess, settings: SandboxSettings)
         } else if (before !== now) changed = true;
       }
       return changed;
+    },
+    async unchanged(files) {
+      if (!caching || files.length === 0) return true;
+      const prints = await Promise.all(files.map(fileFingerprint));
+      return files.every((file, i) => seen.get(file) === (prints[i] ?? null) || (!seen.has(file) && prints[i] === null));
     },
     connect: () => instance.connect(),
     retire() {

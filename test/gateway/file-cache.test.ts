@@ -109,6 +109,22 @@ describe('sandbox file caches', () => {
     assert.equal(await fileFingerprint(path.join(dir, 'missing.parquet')), null);
   });
 
+  it('a sandbox notices a rewrite between its check and the bind, and asks to be replaced', async () => {
+    // Threat: a file rewritten just after the pre-query check, before DuckDB reads its (cached) footer.
+    const file = path.join(dir, 'race.parquet');
+    await writeClaims(file, false);
+    const box = await openSandbox(lakeAccessOf([file]), { memoryLimit: '256MB', threads: 1 });
+    try {
+      assert.equal(await box.stale([file]), false);
+      assert.equal(await box.unchanged([file]), true);
+      await writeClaims(file, true);
+      assert.equal(await box.unchanged([file]), false);
+      assert.equal(await box.stale([file]), true);
+    } finally {
+      box.retire();
+    }
+  });
+
   it('caches only when every location is a single file; folder and glob locations read footers every time', async () => {
     const settings = { memoryLimit: '256MB', threads: 1 };
     const files = await openSandbox(lakeAccessOf([path.join(dir, 'a.parquet')]), settings);
