@@ -28,7 +28,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { createEngine } from '../src/policy/engine.js';
 import { EMPTY_WORLD, type PolicyWorld } from '../src/policy/model.js';
-import { createGateway } from '../src/gateway/gateway.js';
+import { createGateway, type QueryPlan } from '../src/gateway/gateway.js';
 import type { Snapshot } from '../src/workspace/state-service.js';
 
 export interface GatewayBenchOptions {
@@ -144,11 +144,13 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
     r.getRows();
     return performance.now() - t;
   };
-  // As the gateway executes: a fresh connection, the statement prepared, then streamed.
-  const runStreamed = async (sql: string): Promise<number> => {
+  // As the gateway executes: a fresh connection, the statement prepared (with the plan's binds: lake locations are
+  // parameters), then streamed.
+  const runStreamed = async (sql: string, binds?: QueryPlan['binds']): Promise<number> => {
     const t = performance.now();
     const c = await direct.connect();
     const ps = await c.prepare(sql);
+    if (binds !== undefined) ps.bind(binds);
     const r = await ps.stream();
     ps.destroySync();
     for (let chunk = await r.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await r.fetchChunk()) chunk.getRows();
@@ -238,12 +240,12 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
     const sql = `SELECT claim_id, region, amount FROM claims.claims WHERE claim_id = ${id}`;
     const hand = `SELECT claim_id, region, amount FROM read_parquet(${lit}) WHERE hospital = 'North Hospital' AND claim_id = ${id}`;
     // The rewrite the gateway will run, from a second gateway (so the measured one still plans a new text).
-    const rewritten = (await planner.plan('user:north', sql)).sql;
+    const rewritten = await planner.plan('user:north', sql);
     const contenders = [
       async (): Promise<void> => void e2eG.push(await runGoverned('user:north', sql)),
       async (): Promise<void> => void e2eD.push(await runDirect(hand)),
       // Where the governed time goes: the rewritten SQL and the hand-written one, executed as the gateway executes.
-      async (): Promise<void> => void e2eS.push(await runStreamed(rewritten)),
+      async (): Promise<void> => void e2eS.push(await runStreamed(rewritten.sql, rewritten.binds)),
       async (): Promise<void> => void e2eH.push(await runStreamed(hand)),
     ];
     for (let k = 0; k < contenders.length; k++) await (contenders[(i + k) % contenders.length] as () => Promise<void>)();
@@ -289,10 +291,10 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
     }
   };
   await dcon.run('SET enable_external_file_cache = false').catch(() => undefined);
-  const profile = async (sql: string): Promise<Profile> => {
+  const profile = async (sql: string, binds?: QueryPlan['binds']): Promise<Profile> => {
     const before = rchar();
     const t = performance.now();
-    const r = await dcon.runAndReadAll(sql);
+    const r = await dcon.runAndReadAll(sql, binds);
     r.getRows();
     const latencyMs = performance.now() - t;
     const after = rchar();
@@ -312,9 +314,9 @@ export async function run(options: GatewayBenchOptions = {}): Promise<Record<str
   const pruning = {
     rowGroups: Number(mrow[0]),
     rowGroupsAdmittingFilter: Number(mrow[1]),
-    withFilter: await profile(filtered.sql),
-    withFilterMasked: await profile(filteredMasked.sql),
-    withoutFilter: await profile(unfiltered.sql),
+    withFilter: await profile(filtered.sql, filtered.binds),
+    withFilterMasked: await profile(filteredMasked.sql, filteredMasked.binds),
+    withoutFilter: await profile(unfiltered.sql, unfiltered.binds),
     handWrittenWithFilter: await profile(`SELECT count(*), sum(amount) FROM read_parquet(${lit}) WHERE hospital = 'North Hospital'`),
   };
 
