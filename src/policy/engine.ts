@@ -223,6 +223,8 @@ interface Index {
   readonly pChildren: number[][];
   readonly pIsUser: Uint8Array;
   readonly psets: (PSet | undefined)[];
+  /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
+  readonly psetByRef: Map<string, PSet>;
   // grants
   readonly grants: readonly Grant[];
   readonly gPid: Int32Array;
@@ -782,6 +784,7 @@ function buildIndex(world: PolicyWorld): Index {
     pChildren,
     pIsUser: Uint8Array.from(pIsUserL),
     psets: new Array<PSet | undefined>(nP),
+    psetByRef: new Map(),
     grants,
     gPid,
     gKind,
@@ -1844,9 +1847,14 @@ function denyDecision(req: AuthorizeRequest, reasons: readonly Reason[], deniedB
 
 function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string): Decision {
   const { principal, action } = req;
-  const pid = ix.pidByRef.get(principal);
-  if (pid === undefined || ix.pExists[pid] !== 1) {
-    return denyDecision(req, [{ code: 'UNKNOWN_PRINCIPAL', message: reasonText.unknownPrincipal(principal) }], NONE, resourceText ?? resourceToString(req.resource));
+  let ps = ix.psetByRef.get(principal);
+  if (ps === undefined) {
+    const pid = ix.pidByRef.get(principal);
+    if (pid === undefined || ix.pExists[pid] !== 1) {
+      return denyDecision(req, [{ code: 'UNKNOWN_PRINCIPAL', message: reasonText.unknownPrincipal(principal) }], NONE, resourceText ?? resourceToString(req.resource));
+    }
+    ps = psetOf(ix, pid);
+    ix.psetByRef.set(principal, ps);
   }
   const a = actionIndex(action);
   const level = levelIndex(req.resource.level);
@@ -1854,7 +1862,6 @@ function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: string):
     return denyDecision(req, [{ code: 'NOT_APPLICABLE', message: reasonText.notApplicable(action, req.resource.level) }], NONE, resourceText ?? resourceToString(req.resource));
   }
   const now = req.now ?? Date.now();
-  const ps = psetOf(ix, pid);
   // Table and column decisions are memoized per principal set: everything they read is fixed for
   // this engine (one world) except which grants are live, and that only changes at an expiry.
   if (level >= LEVEL_TABLE) {
