@@ -66,7 +66,8 @@ const TABLE_ACTIONS = ['SELECT', 'INSERT', 'DELETE'] as const;
 /** Tags and tables of one catalog, indexed for "which tables can a tag grant reach". */
 interface CatalogIndex {
   readonly tables: readonly Table[];
-  readonly byKey: ReadonlyMap<string, number>;
+  /** Database → table name → table number (see `findTable`). */
+  readonly byName: ReadonlyMap<string, ReadonlyMap<string, number>>;
   readonly byDb: ReadonlyMap<string, number[]>;
   /** Effective tags of each table (shared with its database's map when the table has no tags of its own). */
   readonly tableTags: readonly ReadonlyMap<string, string>[];
@@ -102,28 +103,24 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
   const onlyDbs = only === undefined ? null : new Set([...only].map((k) => k.slice(0, k.indexOf('.'))));
   const all = catalogTables(world.tables, catalog);
   let tables = all.tables;
-  let byKey = all.byKey;
+  let byName = all.byName;
   let byDb = all.byDb;
   if (only !== undefined) {
     const picked: Table[] = [];
     for (const k of [...only].sort()) {
-      const i = all.byKey.get(k);
+      const i = findKey(all, k);
       if (i !== undefined) picked.push(all.tables[i] as Table);
     }
     tables = picked;
-    const keys = new Map<string, number>();
-    const dbs = new Map<string, number[]>();
-    picked.forEach((t, i) => {
-      keys.set(`${t.database}.${t.name}`, i);
-      push(dbs, t.database, i);
-    });
-    byKey = keys;
-    byDb = dbs;
+    const sub = tablesByDb(picked);
+    byName = sub.byName;
+    byDb = sub.byDb;
   }
   // own tag assignments, first one per key wins (as the engine reads them)
   const dbOwn = new Map<string, Map<string, string>>();
-  const tableOwn = new Map<number, Map<string, string>>();
-  const colOwn = new Map<number, Map<string, Map<string, string>>>();
+  // by table number (sparse): most tables have no tags of their own
+  const tableOwn: (Map<string, string> | undefined)[] = new Array(tables.length);
+  const colOwn: (Map<string, Map<string, string>> | undefined)[] = new Array(tables.length);
   const setFirst = (m: Map<string, string>, k: string, v: string): void => {
     if (!m.has(k)) m.set(k, v);
   };
@@ -137,15 +134,15 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
       continue;
     }
     if (onlyDbs !== null && !onlyDbs.has(r.database)) continue;
-    const t = byKey.get(`${r.database}.${r.table}`);
+    const t = byName.get(r.database)?.get(r.table);
     if (t === undefined) continue;
     if (r.level === 'table') {
-      let m = tableOwn.get(t);
-      if (m === undefined) tableOwn.set(t, (m = new Map()));
+      let m = tableOwn[t];
+      if (m === undefined) tableOwn[t] = m = new Map();
       setFirst(m, a.key, a.value);
     } else {
-      let cols = colOwn.get(t);
-      if (cols === undefined) colOwn.set(t, (cols = new Map()));
+      let cols = colOwn[t];
+      if (cols === undefined) colOwn[t] = cols = new Map();
       let m = cols.get(r.column);
       if (m === undefined) cols.set(r.column, (m = new Map()));
       setFirst(m, a.key, a.value);
@@ -166,10 +163,10 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
     }
   };
   // tables named by a grant or a data filter decide alone
-  const named = new Set<number>();
+  const named = new Uint8Array(tables.length);
   const name = (database: string, table: string): void => {
-    const t = byKey.get(`${database}.${table}`);
-    if (t !== undefined) named.add(t);
+    const t = byName.get(database)?.get(table);
+    if (t !== undefined) named[t] = 1;
   };
   for (const g of world.grants) {
     const r = g.resource;
@@ -182,14 +179,23 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
   const ownTagged = new Uint8Array(tables.length);
   const classOf = new Int32Array(tables.length);
   const classes = new Map<string, number>();
-  const plain = new Map<string, { columns: readonly Column[]; id: number }[]>();
+  const dbNames = [...byDb.keys()];
+  const dbOf = new Int32Array(tables.length);
+  dbNames.forEach((d, n) => {
+    for (const t of byDb.get(d) as number[]) dbOf[t] = n;
+  });
+  // per database number: its tags, and the classes of its tables without tags of their own
+  const dbMaps = dbNames.map((d) => dbTags.get(d) ?? EMPTY);
+  const plain = dbNames.map((): { columns: readonly Column[]; id: number }[] => []);
   let nextClass = 0;
   const NONE: readonly ReadonlyMap<string, string>[] = [];
   const sig = (m: ReadonlyMap<string, string> | undefined): string => (m === undefined ? '' : [...m].map(([k, v]) => `${k}=${v}`).sort().join('\u0002'));
-  tables.forEach((t, i) => {
-    const dbMap = dbTags.get(t.database) ?? EMPTY;
-    const tOwn = tableOwn.get(i);
-    const cOwn = colOwn.get(i);
+  for (let i = 0; i < tables.length; i++) {
+    const t = tables[i] as Table;
+    const db = dbOf[i] as number;
+    const dbMap = dbMaps[db] as ReadonlyMap<string, string>;
+    const tOwn = tableOwn[i];
+    const cOwn = colOwn[i];
     let base: ReadonlyMap<string, string> = dbMap;
     if (tOwn !== undefined) {
       const m = new Map(dbMap);
@@ -215,19 +221,24 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
       note(base, i);
       for (const m of cols) note(m, i);
     }
-    if (named.has(i)) {
+    if (named[i] === 1) {
       classOf[i] = nextClass++;
-      return;
+      continue;
     }
     if (tOwn === undefined && cOwn === undefined) {
       // the common case: compare columns with the few plain classes of the database, no key text
-      let reps = plain.get(t.database);
-      if (reps === undefined) plain.set(t.database, (reps = []));
+      const reps = plain[db] as { columns: readonly Column[]; id: number }[];
       if (reps.length <= 16) {
-        const same = reps.find((r) => sameColumns(r.columns, t.columns));
-        if (same !== undefined) classOf[i] = same.id;
-        else reps.push({ columns: t.columns, id: (classOf[i] = nextClass++) });
-        return;
+        let id = -1;
+        for (const r of reps) {
+          if (sameColumns(r.columns, t.columns)) {
+            id = r.id;
+            break;
+          }
+        }
+        if (id === -1) reps.push({ columns: t.columns, id: (id = nextClass++) });
+        classOf[i] = id;
+        continue;
       }
     }
     let key = `${t.database}\u0000${t.columns.map((c) => c.name).join('\u0001')}\u0000${sig(tOwn)}`;
@@ -235,21 +246,38 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
     let k = classes.get(key);
     if (k === undefined) classes.set(key, (k = nextClass++));
     classOf[i] = k;
-  });
-  const dbNames = [...byDb.keys()];
-  const dbOf = new Int32Array(tables.length);
-  dbNames.forEach((d, n) => {
-    for (const t of byDb.get(d) as number[]) dbOf[t] = n;
-  });
+  }
   const marks = { table: new Int32Array(tables.length), db: new Int32Array(dbNames.length), epoch: 0 };
-  return { tables, byKey, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf, dbOf, dbNames, marks };
+  return { tables, byName, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf, dbOf, dbNames, marks };
 }
 
-/** The tables of one catalog, by `database.table` and by database; remembered per tables array. */
+/** The tables of one catalog, by database and name; remembered per tables array. */
 interface CatalogTables {
   readonly tables: readonly Table[];
-  readonly byKey: ReadonlyMap<string, number>;
+  /** Database → table name → table number. Two lookups on names the world already holds, no key text built per table. */
+  readonly byName: ReadonlyMap<string, ReadonlyMap<string, number>>;
   readonly byDb: ReadonlyMap<string, number[]>;
+}
+
+/** The number of a table given as `database.table` (names never hold a dot: NAME_PATTERN). */
+function findKey(c: Pick<CatalogTables, 'byName'>, key: string): number | undefined {
+  const dot = key.indexOf('.');
+  return dot < 0 ? undefined : c.byName.get(key.slice(0, dot))?.get(key.slice(dot + 1));
+}
+
+function tablesByDb(tables: readonly Table[]): Pick<CatalogTables, 'byName' | 'byDb'> {
+  const byName = new Map<string, Map<string, number>>();
+  const byDb = new Map<string, number[]>();
+  for (let i = 0; i < tables.length; i++) {
+    const t = tables[i] as Table;
+    let names = byName.get(t.database);
+    if (names === undefined) {
+      byName.set(t.database, (names = new Map()));
+      byDb.set(t.database, [i]);
+    } else (byDb.get(t.database) as number[]).push(i);
+    names.set(t.name, i);
+  }
+  return { byName, byDb };
 }
 const tableCache = new WeakMap<readonly Table[], Map<string, CatalogTables>>();
 function catalogTables(all: readonly Table[], catalog: string): CatalogTables {
@@ -257,16 +285,8 @@ function catalogTables(all: readonly Table[], catalog: string): CatalogTables {
   if (m === undefined) tableCache.set(all, (m = new Map()));
   let c = m.get(catalog);
   if (c === undefined) {
-    const tables: Table[] = [];
-    const byKey = new Map<string, number>();
-    const byDb = new Map<string, number[]>();
-    for (const t of all) {
-      if (t.catalog !== catalog) continue;
-      byKey.set(`${t.database}.${t.name}`, tables.length);
-      push(byDb, t.database, tables.length);
-      tables.push(t);
-    }
-    m.set(catalog, (c = { tables, byKey, byDb }));
+    const tables = all.filter((t) => t.catalog === catalog);
+    m.set(catalog, (c = { tables, ...tablesByDb(tables) }));
   }
   return c;
 }
@@ -450,7 +470,7 @@ export function desiredState(input: DesiredInput): DesiredState {
   const principals = principalsOf(world);
   const warnings: SyncWarning[] = [];
   const scoped = input.tables !== undefined;
-  const scopeIdx = scoped ? [...(input.tables as ReadonlySet<string>)].map((k) => ix.byKey.get(k)).filter((i): i is number => i !== undefined).sort((a, b) => a - b) : null;
+  const scopeIdx = scoped ? [...(input.tables as ReadonlySet<string>)].map((k) => findKey(ix, k)).filter((i): i is number => i !== undefined).sort((a, b) => a - b) : null;
   // databases whose DESCRIBE (schema USAGE) is in question
   const scopeDbs = scopeIdx === null ? null : new Set(scopeIdx.map((t) => (ix.tables[t] as Table).database));
 
@@ -505,7 +525,7 @@ export function desiredState(input: DesiredInput): DesiredState {
       case 'table':
       case 'columns':
       case 'filter': {
-        const t = ix.byKey.get(`${r.database}.${r.table}`);
+        const t = ix.byName.get(r.database)?.get(r.table);
         return t === undefined ? [] : [t];
       }
       case 'tag': {
@@ -750,7 +770,7 @@ export function tablesOf(world: PolicyWorld, catalog: string, keys: Iterable<str
   const all = catalogTables(world.tables, catalog);
   const out: Table[] = [];
   for (const k of keys) {
-    const i = all.byKey.get(k);
+    const i = findKey(all, k);
     if (i !== undefined) out.push(all.tables[i] as Table);
   }
   return out;
