@@ -3,14 +3,16 @@
  * tell that a file changed (sandbox.ts, "File caches"). DuckDB trusts a cache
  * entry while a file's device, inode, size and modification second are the
  * same, so these tests rewrite a file in place with the same size and set its
- * modification time back: the hardest change to notice.
+ * modification time back: the hardest change to notice. Also: lake locations
+ * are bound as parameters of the rewritten SQL, after the user's own.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { createGateway, fileParameters, type Gateway } from '../../src/gateway/gateway.js';
+import { isStewardError } from '../../src/errors.js';
 import { fileFingerprint, lakeAccessOf, openSandbox } from '../../src/gateway/sandbox.js';
 import { createEngine } from '../../src/policy/engine.js';
 import { EMPTY_WORLD, type PolicyWorld } from '../../src/policy/model.js';
@@ -144,5 +146,52 @@ describe('sandbox file caches', () => {
       files.retire();
       folders.retire();
     }
+  });
+});
+
+describe('lake locations as parameters', () => {
+  let g: Gateway;
+  let file: string;
+  before(async () => {
+    file = path.join(dir, 'params.parquet');
+    await writeClaims(file, false);
+    const w = world(file);
+    const snap: Snapshot = { version: 1, world: w, engine: createEngine(w) };
+    g = await createGateway({ snapshot: async () => snap, log: async () => {} });
+  });
+  after(async () => {
+    await g.close();
+  });
+  const rows = async (sql: string, params: Record<string, string | number>): Promise<unknown[][]> => {
+    const st = await g.open({ principal: 'user:u', actor: 'test', sql, params });
+    const out: unknown[][] = [];
+    for await (const batch of st.batches()) out.push(...batch);
+    return out;
+  };
+
+  it('numbers the locations after the user\'s own numbered parameters', async () => {
+    // Threat: a numbered parameter that lands on the lake location would read (or echo) the file path.
+    const p = await g.plan('user:u', 'SELECT $1 AS tag, a.pub FROM db.t a JOIN db.t b ON a.id = b.id WHERE a.id < $2', { 1: 'mine', 2: 2 });
+    assert.deepEqual(p.fileParams, [{ name: '3', location: file }]);
+    assert.deepEqual(p.binds, ['mine', 2n, file]);
+    assert.deepEqual(await rows('SELECT $1 AS tag, pub FROM db.t WHERE id < $2 ORDER BY id', { 1: 'mine', 2: 2 }), [
+      ['mine', 'public-0'],
+      ['mine', 'public-1'],
+    ]);
+  });
+
+  it('names the locations with an unguessable prefix next to named parameters', async () => {
+    const p = await g.plan('user:u', 'SELECT pub FROM db.t WHERE id = $id', { id: 1 });
+    assert.equal(p.fileParams.length, 1);
+    assert.match(p.fileParams[0]?.name ?? '', /^__steward_[0-9a-f]{32}_f0$/);
+    assert.deepEqual(await rows('SELECT pub FROM db.t WHERE id = $id', { id: 1 }), [['public-1']]);
+  });
+
+  it('refuses a parameter name in the reserved namespace', () => {
+    assert.throws(() => fileParameters(['__steward_x_f0'], [file], '__steward_x_f'), (e: unknown) => isStewardError(e) && e.code === 'STEWARD_E_FORBIDDEN');
+    assert.deepEqual(fileParameters([], ['a', 'b'], 'p'), [
+      { name: '1', location: 'a' },
+      { name: '2', location: 'b' },
+    ]);
   });
 });
