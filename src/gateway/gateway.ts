@@ -770,7 +770,8 @@ export function governedSql(table: Table, decision: Decision, leakproof = false,
   const columns = (decision.columns ?? []).map((c) => {
     const cell = c.rowFilter ?? rowFilter;
     const id = quoteIdent(c.name);
-    if (leakproof && (cell === null || samePredicate(cell, rowFilter))) {
+    // `cell === rowFilter` (a column with no cell predicate of its own) spares printing both predicates to compare them.
+    if (leakproof && (cell === null || cell === rowFilter || samePredicate(cell, rowFilter))) {
       // Without a row predicate every row is visible: nothing to pin against.
       const pinned = rowFilter === null ? null : pinnedType(types.get(c.name) ?? '');
       return pinned === null ? id : `TRY_CAST(${id} AS ${pinned}) AS ${id}`;
