@@ -172,8 +172,7 @@ export async function openSandbox(access: LakeAccess, settings: SandboxSettings)
   const caching = access.directories.length === 0;
   const setup = await instance.connect();
   try {
-    // See "File caches" above. With caching, a prepared read_parquet (bound at prepare and again at execution)
-    // parses each footer once per sandbox instead of twice per query.
+    // See "File caches" above. With caching, each footer is parsed once per sandbox instead of once per query.
     if (caching) await setup.run('SET GLOBAL parquet_metadata_cache = true');
     else await setup.run('SET GLOBAL enable_external_file_cache = false');
     await lockDown(setup, access);
