@@ -222,7 +222,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       const box = await current;
       if (!(await box.stale(files))) return box;
       if (attempt === 3) throw new StewardError('STEWARD_E_CONFLICT', 'the lake files of this query changed while it started: run it again');
-      current = sandbox === current || sandbox === null ? replaceSandbox(access, key) : sandbox;
+      // Another query may already have replaced it (same locations): use that one, which records its own fingerprints.
+      current = sandbox !== null && sandbox !== current && sandboxFor === key ? sandbox : replaceSandbox(access, key);
     }
   };
 
