@@ -206,7 +206,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     if (previous !== null) previous.then((s) => s.retire(), () => undefined);
     return next;
   };
-  /** The sandbox for the world's lake locations, with no cache older than the files `files` (see sandbox.ts, "File caches"). */
+  /**
+   * The sandbox for the world's lake locations, with no cache older than the files `files` (see sandbox.ts, "File
+   * caches"), entered (the caller leaves it when the query ends): a sandbox retired meanwhile stays open for it.
+   */
   const sandboxOf = async (snap: Snapshot, files: readonly string[]): Promise<Sandbox> => {
     let known = accessByWorld.get(snap.world);
     if (known === undefined) {
@@ -220,7 +223,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // one records fingerprints taken before it reads anything; a file that keeps changing is refused, not trusted.
     for (let attempt = 0; ; attempt++) {
       const box = await current;
-      if (!(await box.stale(files))) return box;
+      if (box.enter()) {
+        if (!(await box.stale(files))) return box;
+        box.leave();
+      }
       if (attempt === 3) throw new StewardError('STEWARD_E_CONFLICT', 'the lake files of this query changed while it started: run it again');
       // Another query may already have replaced it (same locations): use that one, which records its own fingerprints.
       current = sandbox !== null && sandbox !== current && sandboxFor === key ? sandbox : replaceSandbox(access, key);
@@ -416,7 +422,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     let result: Awaited<ReturnType<DuckDBConnection['stream']>>;
     try {
       box = await sandboxOf(p.snapshot, p.files);
-      box.enter();
       con = await box.connect();
       timer = setTimeout(() => cancel('timeout'), timeoutMs);
       req.signal?.addEventListener('abort', onAbort, { once: true });

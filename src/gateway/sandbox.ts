@@ -158,8 +158,8 @@ export interface Sandbox {
   connect(): Promise<DuckDBConnection>;
   /** Closes now when idle, otherwise when the last query using it ends. */
   retire(): void;
-  /** Bookkeeping: a query starts or ends on this sandbox. */
-  enter(): void;
+  /** Bookkeeping: a query starts (false when the sandbox is already closed: use another) or ends on this sandbox. */
+  enter(): boolean;
   leave(): void;
 }
 
@@ -216,7 +216,9 @@ export async function openSandbox(access: LakeAccess, settings: SandboxSettings)
       closeIfDone();
     },
     enter() {
+      if (closed) return false;
       active++;
+      return true;
     },
     leave() {
       active--;
