@@ -102,6 +102,31 @@ describe('sandbox file caches', () => {
     }
   });
 
+  it('queries running while a file is rewritten read either version whole, or are refused', async () => {
+    // Threat: one query's file check replaces the sandbox while others are between their check and their bind.
+    const file = path.join(dir, 'concurrent.parquet');
+    await writeClaims(file, false);
+    const w = world(file);
+    const snap: Snapshot = { version: 1, world: w, engine: createEngine(w) };
+    const g = await createGateway({ snapshot: async () => snap, log: async () => {}, limits: { maxPerPrincipal: 8 } });
+    try {
+      assert.deepEqual(await pubValues(g), ['public-0', 'public-1', 'public-2']);
+      const outcomes = await Promise.all(
+        Array.from({ length: 6 }, async (_, i) => {
+          if (i === 2) await writeClaims(file, true);
+          return pubValues(g).then(
+            (v) => v.join(','),
+            (e: unknown) => (isStewardError(e) ? e.code : String(e)),
+          );
+        }),
+      );
+      for (const o of outcomes) assert.ok(o === 'public-0,public-1,public-2' || o === 'STEWARD_E_CONFLICT', o);
+      assert.deepEqual(await pubValues(g), ['public-0', 'public-1', 'public-2']);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('a fingerprint changes with any rewrite, even one that keeps size and modification time', async () => {
     const file = path.join(dir, 'fp.parquet');
     await writeClaims(file, false);
