@@ -30,9 +30,9 @@
  * replaces the sandbox, caches and all; a query whose files changed between
  * that check and DuckDB's bind is refused (`unchanged`), so a cached footer
  * is only ever used for a file version the gateway saw both before and after
- * the footer was read. With a folder or glob location the
- * files are not known in advance: both caches are off and every query reads
- * the footers again.
+ * the footer was read. With a folder or glob location the files are not
+ * known in advance: both caches are off and every query reads the footers
+ * again.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
