@@ -225,7 +225,7 @@ export async function run(opts: SyncBenchOptions = {}): Promise<Record<string, u
   const result = {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), loadAverage: { atStart: loadStart, atEnd: loadavg() } },
     world: { tables: nTables, roles: desired.roles.length, groups: nGroups, users: world.users.length, filters: world.filters.length, engineBuildMs: buildMs },
-    fullPlan: { ms: fullMs, desiredMs, diffMs, heapMb: heapFull, statements: full.steps.length, items: desired.items.size },
+    fullPlan: { ms: fullMs, desiredMs, diffMs, heapMb: heapFull, statements: full.steps.length, items: desired.list.length },
     tagChange: { scopeMs, planMs: incrementalMs, warmPlanMs: warmMs, freshRunsMs: freshRuns, warmRunsMs: warmRuns, statements: incremental.steps.length, fullResyncStatements: resync.steps.length, fullResyncMs: resyncMs, sql: incremental.steps.map((s) => s.sql) },
     apply,
     goals: { fullPlanMs: 3000, tagChangePlanMs: 50 },

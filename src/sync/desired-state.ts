@@ -39,8 +39,16 @@ export interface DesiredInput {
 }
 
 export interface DesiredState {
-  /** By item key. Table-scoped runs hold only items of the scoped tables (and their schemas' USAGE). */
-  readonly items: Map<string, Item>;
+  /**
+   * By item key. Table-scoped runs hold only items of the scoped tables (and their schemas' USAGE).
+   * Built from `list` on first use: a first sync into a warehouse without grants never looks a
+   * desired key up, and at 100k tables the map is a large part of a full plan.
+   */
+  readonly items: ReadonlyMap<string, Item>;
+  /** The items of `items`, in its order, each once. */
+  readonly list: readonly Item[];
+  /** The key of each item of `list` (`itemKey`). */
+  readonly keys: readonly string[];
   /** The catalog tables in scope, mapped into the warehouse. */
   readonly tables: readonly MappedTable[];
   /** Schemas of the tables in scope. */
@@ -590,9 +598,11 @@ export function desiredState(input: DesiredInput): DesiredState {
     acc[t] = (acc[t] as number) | actions;
   };
   /** Projections of one principal: over its reachable tables, or over the scoped tables. */
-  const projectionsOf = (principal: PrincipalRef, pset: ReadonlySet<PrincipalRef>): { proj: Map<number, Projection>; dbs: Set<string> } => {
+  const projectionsOf = (principal: PrincipalRef, pset: ReadonlySet<PrincipalRef>): { proj: Map<number, Projection>; dbs: Set<string>; rls: number[] } => {
     const held = heldBy(pset);
     const proj = new Map<number, Projection>();
+    // tables where a row filter applies, in projection order
+    const rls: number[] = [];
     touched.length = 0;
     for (const g of held) {
       let actions = 0;
@@ -615,7 +625,10 @@ export function desiredState(input: DesiredInput): DesiredState {
       const key = (ix.classOf[t] as number) * 8 + actions;
       let p = memo.get(key);
       if (p === undefined) memo.set(key, (p = projectionOf(principal, t, actions)));
-      if (hasAccess(p)) proj.set(t, p);
+      if (hasAccess(p)) {
+        proj.set(t, p);
+        if (p.rowFilter !== null) rls.push(t);
+      }
     }
     const dbs = new Set<string>();
     // a schema with a granted table gets USAGE anyway: ask DESCRIBE only about the others
@@ -624,21 +637,15 @@ export function desiredState(input: DesiredInput): DesiredState {
       if ((scopeDbs !== null && !scopeDbs.has(d)) || hasTableIn(d)) continue;
       if (engine.authorize({ principal, action: 'DESCRIBE', resource: { level: 'database', catalog, database: d }, now }).decision === 'allow') dbs.add(d);
     }
-    return { proj, dbs };
+    return { proj, dbs, rls };
   };
 
-  const results = new Map<string, { spec: RoleSpec; proj: Map<number, Projection>; dbs: Set<string> }>();
+  const results = new Map<string, { spec: RoleSpec; proj: Map<number, Projection>; dbs: Set<string>; rls: readonly number[] }>();
   for (const spec of roles) results.set(spec.role, { spec, ...projectionsOf(spec.principal, spec.pset) });
 
   // row filters of two groups meeting on one table: compare the union with the user's own decisions
   const filtered = new Set<string>();
-  for (const [role, r] of results) {
-    for (const p of r.proj.values()) {
-      if (p.rowFilter === null) continue;
-      filtered.add(role);
-      break;
-    }
-  }
+  for (const [role, r] of results) if (r.rls.length > 0) filtered.add(role);
   for (const u of users) {
     if (personal.has(u.name)) continue;
     const groups = directGroups.get(u.name) ?? [];
@@ -680,9 +687,26 @@ export function desiredState(input: DesiredInput): DesiredState {
   }
 
   // ---- items
-  const items = new Map<string, Item>();
+  // items in order with their keys; a key seen again replaces its item in place, as Map.set does
+  const list: Item[] = [];
+  const keys: string[] = [];
+  const at = new Map<string, number>();
   const add = (it: Item): void => {
-    items.set(itemKey(it), it);
+    const key = itemKey(it);
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, list.length);
+      list.push(it);
+      keys.push(key);
+    } else list[i] = it;
+  };
+  // Table and column privileges, the bulk of a plan, need no duplicate check when tables map 1:1:
+  // a role's projections are per catalog table, hence per warehouse table, and no other add makes
+  // a `table|` or `columns|` key. A mapping may send two catalog tables to one warehouse table.
+  const addPrivilege = (it: Extract<Item, { k: 'table' | 'columns' }>): void => {
+    if (!identity) return add(it);
+    list.push(it);
+    keys.push(itemKey(it));
   };
   const mapped = ix.tables.map((t): MappedTable => (identity ? { catalog, database: t.database, table: t.name, schema: t.database, name: t.name } : mapTable(target, catalog, t.database, t.name)));
   if (!scoped) {
@@ -697,13 +721,15 @@ export function desiredState(input: DesiredInput): DesiredState {
   const sqlOf = new WeakMap<Predicate, string>();
   const policyNames = new Map<string, string>();
   const rlsTables = new Set<number>();
-  for (const r of results.values()) for (const [t, p] of r.proj) if (p.rowFilter !== null) rlsTables.add(t);
+  for (const r of results.values()) for (const t of r.rls) rlsTables.add(t);
   for (const { spec, proj, dbs } of results.values()) {
     const role = spec.role;
     const schemas = new Set<string>();
+    // a role's tables come database by database more often than not: skip the Set while the schema repeats
+    let lastSchema: string | undefined;
     for (const [t, p] of proj) {
       const m = mapped[t] as MappedTable;
-      schemas.add(m.schema);
+      if (m.schema !== lastSchema) schemas.add((lastSchema = m.schema));
       if (p.narrowed.length > 0) {
         warnings.push({
           code: 'CELL_LEVEL_NARROWED',
@@ -711,11 +737,11 @@ export function desiredState(input: DesiredInput): DesiredState {
         });
       }
       if (p.columns.length > 0) {
-        if (p.allColumns) add({ k: 'table', role, schema: m.schema, table: m.name, priv: 'SELECT' });
-        else add({ k: 'columns', role, schema: m.schema, table: m.name, priv: 'SELECT', columns: p.columns });
+        if (p.allColumns) addPrivilege({ k: 'table', role, schema: m.schema, table: m.name, priv: 'SELECT' });
+        else addPrivilege({ k: 'columns', role, schema: m.schema, table: m.name, priv: 'SELECT', columns: p.columns });
       }
-      if (p.insert) add({ k: 'table', role, schema: m.schema, table: m.name, priv: 'INSERT' });
-      if (p.delete) add({ k: 'table', role, schema: m.schema, table: m.name, priv: 'DELETE' });
+      if (p.insert) addPrivilege({ k: 'table', role, schema: m.schema, table: m.name, priv: 'INSERT' });
+      if (p.delete) addPrivilege({ k: 'table', role, schema: m.schema, table: m.name, priv: 'DELETE' });
       if (rlsTables.has(t)) {
         const policy = (cmd: 'SELECT' | 'INSERT' | 'DELETE', pred: Predicate): void => {
           let expr = sqlOf.get(pred);
@@ -736,10 +762,19 @@ export function desiredState(input: DesiredInput): DesiredState {
   for (const t of rlsTables) add({ k: 'rls', schema: (mapped[t] as MappedTable).schema, table: (mapped[t] as MappedTable).name });
 
   const inScope = scopeIdx === null ? mapped : scopeIdx.map((t) => mapped[t] as MappedTable);
+  let items: Map<string, Item> | undefined;
   return {
-    items,
+    get items(): ReadonlyMap<string, Item> {
+      if (items === undefined) {
+        items = new Map();
+        for (let i = 0; i < list.length; i++) items.set(keys[i] as string, list[i] as Item);
+      }
+      return items;
+    },
+    list,
+    keys,
     tables: inScope,
-    schemas: [...new Set(inScope.map((m) => m.schema))].sort(),
+    schemas: distinctSchemas(inScope),
     roles: roles.map((r) => r.role).sort(),
     personal,
     warnings,
@@ -748,6 +783,14 @@ export function desiredState(input: DesiredInput): DesiredState {
   };
 }
 
+
+/** The distinct schemas of the tables, sorted. */
+function distinctSchemas(tables: readonly MappedTable[]): string[] {
+  const out = new Set<string>();
+  let last: string | undefined;
+  for (const m of tables) if (m.schema !== last) out.add((last = m.schema));
+  return [...out].sort();
+}
 
 /** Full-catalog indexes, per world: a world is immutable, so one index serves every question about it. */
 const indexes = new WeakMap<PolicyWorld, Map<string, CatalogIndex>>();

@@ -84,10 +84,17 @@ export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
       return g ? `GRANT ${qi(it.role)} TO ${qi(it.member)}` : `REVOKE ${qi(it.role)} FROM ${qi(it.member)}`;
     case 'usage':
       return g ? `GRANT USAGE ON SCHEMA ${qi(it.schema)} TO ${qi(it.role)}` : `REVOKE USAGE ON SCHEMA ${qi(it.schema)} FROM ${qi(it.role)}`;
-    case 'table':
-      return g
-        ? `GRANT ${it.priv} ON TABLE ${qname(it.schema, it.table)} TO ${qi(it.role)}`
-        : `REVOKE ${it.priv} ON TABLE ${qname(it.schema, it.table)} FROM ${qi(it.role)}`;
+    case 'table': {
+      // the bulk of a plan: joined from parts into one flat string (a template of quoted names
+      // leaves a tree of partial strings per statement for the garbage collector to copy)
+      const p = [g ? 'GRANT ' : 'REVOKE ', it.priv, ' ON TABLE '];
+      quoted(p, it.schema);
+      p.push('.');
+      quoted(p, it.table);
+      p.push(g ? ' TO ' : ' FROM ');
+      quoted(p, it.role);
+      return p.join('');
+    }
     case 'columns': {
       const cols = it.columns.map(qi).join(', ');
       return g
@@ -106,6 +113,12 @@ export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
       return never;
     }
   }
+}
+
+/** Appends the quoted identifier to `parts`, as `qi` quotes it. */
+function quoted(parts: string[], name: string): void {
+  if (name.includes('"')) parts.push(qi(name));
+  else parts.push('"', name, '"');
 }
 
 export interface DiffOptions {
@@ -156,7 +169,7 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
     }
     return out;
   };
-  const wantCols = colSets(filtered(desired.items.values(), (it) => it.k === 'columns' && usable(it)));
+  const wantCols = colSets(filtered(desired.list, (it) => it.k === 'columns' && usable(it)));
   const haveCols = colSets(actual.items.values());
   const ordered = (cols: Iterable<string>, schema: string, table: string): string[] => {
     const all = actual.tables.get(tableKey(schema, table));
@@ -186,8 +199,13 @@ export function diffStates(desired: DesiredState, actual: ActualState, options: 
   }
 
   // ---- everything else item by item
-  for (const [key, it] of desired.items) {
-    if (it.k === 'columns' || actual.items.has(key) || !usable(it)) continue;
+  // a warehouse without privilege items (a first sync) holds none of them: no key is hashed to find out
+  const holds = actual.items.size > 0;
+  // walk the desired list; desired keys are looked up (and desired.items built) only for what the warehouse holds
+  for (let i = 0; i < desired.list.length; i++) {
+    const it = desired.list[i] as Item;
+    const key = desired.keys[i] as string;
+    if (it.k === 'columns' || (holds && actual.items.has(key)) || !usable(it)) continue;
     if (it.k === 'role' && actual.roles.has(it.role)) continue;
     step('grant', it, key);
   }
@@ -287,7 +305,8 @@ function sortSteps(steps: Step[]): void {
   for (const s of steps) (buckets[RANK[s.op][s.item.k]] as Step[]).push(s);
   let i = 0;
   for (const b of buckets) {
-    b.sort((x, y) => (x.sql < y.sql ? -1 : x.sql > y.sql ? 1 : 0));
+    // equal texts are rare: test for them second (a length check settles most)
+    b.sort((x, y) => (x.sql < y.sql ? -1 : x.sql === y.sql ? 0 : 1));
     for (const s of b) steps[i++] = s;
   }
 }
@@ -298,14 +317,16 @@ function* filtered<T>(items: Iterable<T>, keep: (x: T) => boolean): Iterable<T> 
 
 export function summarize(steps: readonly Step[], drift: readonly DriftItem[], warnings: readonly SyncWarning[]): PlanSummary {
   const byKind: Record<string, { grant: number; revoke: number }> = {};
+  let grants = 0;
   for (const s of steps) {
     const e = (byKind[s.item.k] ??= { grant: 0, revoke: 0 });
     e[s.op]++;
+    if (s.op === 'grant') grants++;
   }
   return {
     statements: steps.length,
-    grants: steps.filter((s) => s.op === 'grant').length,
-    revokes: steps.filter((s) => s.op === 'revoke').length,
+    grants,
+    revokes: steps.length - grants,
     byKind,
     drift: drift.length,
     warnings: warnings.length,

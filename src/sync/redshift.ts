@@ -62,7 +62,7 @@ export function redshiftPlan(input: { world: PolicyWorld; engine: Pick<Evaluator
     steps.push({ op: 'grant', item: it, key: `${it.k}|${sql}`, sql });
   };
   const rank: Record<Item['k'], number> = { role: 0, rls: 1, usage: 2, table: 3, columns: 4, policy: 5, member: 6 };
-  const items = [...desired.items.values()].sort((a, b) => rank[a.k] - rank[b.k]);
+  const items = [...desired.list].sort((a, b) => rank[a.k] - rank[b.k]);
   for (const it of items) {
     switch (it.k) {
       case 'role':
