@@ -63,6 +63,12 @@ export interface DesiredState {
   readonly needsFull: boolean;
 }
 
+/** A role's projections with access: table numbers and their projections, in the order the role's grants reached them. */
+interface Projections {
+  readonly ts: number[];
+  readonly ps: Projection[];
+}
+
 interface RoleSpec {
   readonly role: string;
   readonly principal: PrincipalRef;
@@ -597,10 +603,12 @@ export function desiredState(input: DesiredInput): DesiredState {
     if (acc[t] === 0) touched.push(t);
     acc[t] = (acc[t] as number) | actions;
   };
+  // tables granted to the role being projected (1), cleared after each role
+  const granted = new Uint8Array(ix.tables.length);
   /** Projections of one principal: over its reachable tables, or over the scoped tables. */
-  const projectionsOf = (principal: PrincipalRef, pset: ReadonlySet<PrincipalRef>): { proj: Map<number, Projection>; dbs: Set<string>; rls: number[] } => {
+  const projectionsOf = (principal: PrincipalRef, pset: ReadonlySet<PrincipalRef>): { proj: Projections; dbs: Set<string>; rls: number[] } => {
     const held = heldBy(pset);
-    const proj = new Map<number, Projection>();
+    const proj: Projections = { ts: [], ps: [] };
     // tables where a row filter applies, in projection order
     const rls: number[] = [];
     touched.length = 0;
@@ -626,21 +634,24 @@ export function desiredState(input: DesiredInput): DesiredState {
       let p = memo.get(key);
       if (p === undefined) memo.set(key, (p = projectionOf(principal, t, actions)));
       if (hasAccess(p)) {
-        proj.set(t, p);
+        proj.ts.push(t);
+        proj.ps.push(p);
+        granted[t] = 1;
         if (p.rowFilter !== null) rls.push(t);
       }
     }
     const dbs = new Set<string>();
     // a schema with a granted table gets USAGE anyway: ask DESCRIBE only about the others
-    const hasTableIn = (d: string): boolean => identity && (ix.byDb.get(d) ?? []).some((t) => proj.has(t));
+    const hasTableIn = (d: string): boolean => identity && (ix.byDb.get(d) ?? []).some((t) => granted[t] === 1);
     for (const d of describedDbs(held)) {
       if ((scopeDbs !== null && !scopeDbs.has(d)) || hasTableIn(d)) continue;
       if (engine.authorize({ principal, action: 'DESCRIBE', resource: { level: 'database', catalog, database: d }, now }).decision === 'allow') dbs.add(d);
     }
+    for (const t of proj.ts) granted[t] = 0;
     return { proj, dbs, rls };
   };
 
-  const results = new Map<string, { spec: RoleSpec; proj: Map<number, Projection>; dbs: Set<string>; rls: readonly number[] }>();
+  const results = new Map<string, { spec: RoleSpec; proj: Projections; dbs: Set<string>; rls: readonly number[] }>();
   for (const spec of roles) results.set(spec.role, { spec, ...projectionsOf(spec.principal, spec.pset) });
 
   // row filters of two groups meeting on one table: compare the union with the user's own decisions
@@ -655,7 +666,10 @@ export function desiredState(input: DesiredInput): DesiredState {
     const perTable = new Map<number, Projection[]>();
     for (const g of groups) {
       const r = results.get(groupRole(target.rolePrefix, g));
-      for (const [t, p] of r?.proj ?? []) {
+      if (r === undefined) continue;
+      for (let i = 0; i < r.proj.ts.length; i++) {
+        const t = r.proj.ts[i] as number;
+        const p = r.proj.ps[i] as Projection;
         const l = perTable.get(t);
         if (l === undefined) perTable.set(t, [p]);
         else l.push(p);
@@ -727,7 +741,9 @@ export function desiredState(input: DesiredInput): DesiredState {
     const schemas = new Set<string>();
     // a role's tables come database by database more often than not: skip the Set while the schema repeats
     let lastSchema: string | undefined;
-    for (const [t, p] of proj) {
+    for (let i = 0; i < proj.ts.length; i++) {
+      const t = proj.ts[i] as number;
+      const p = proj.ps[i] as Projection;
       const m = mapped[t] as MappedTable;
       if (m.schema !== lastSchema) schemas.add((lastSchema = m.schema));
       if (p.narrowed.length > 0) {
