@@ -30,6 +30,7 @@ import { createEngine } from '../src/policy/engine.js';
 import { EMPTY_WORLD, type PolicyWorld } from '../src/policy/model.js';
 import { createGateway, type QueryPlan } from '../src/gateway/gateway.js';
 import type { Snapshot } from '../src/workspace/state-service.js';
+import { parquetTable } from '../test/support/lake-table.js';
 
 export interface GatewayBenchOptions {
   readonly quick?: boolean;
@@ -53,15 +54,7 @@ function world(file: string): PolicyWorld {
     ...EMPTY_WORLD,
     catalogs: [{ name: 'lake' }],
     databases: [{ catalog: 'lake', name: 'claims' }],
-    tables: [
-      {
-        catalog: 'lake',
-        database: 'claims',
-        name: 'claims',
-        source: { kind: 'lake', format: 'parquet', location: file, hivePartitioning: false },
-        columns: ['claim_id', 'hospital', 'region', 'amount', 'ssn'].map((name, ordinal) => ({ name, ordinal, type: name === 'claim_id' ? 'BIGINT' : name === 'amount' ? 'DOUBLE' : 'VARCHAR' })),
-      },
-    ],
+    tables: [parquetTable('claims', 'claims', file, ['claim_id', 'hospital', 'region', 'amount', 'ssn'].map((name) => [name, name === 'claim_id' ? 'BIGINT' : name === 'amount' ? 'DOUBLE' : 'VARCHAR'] as const))],
     users: [{ name: 'north' }, { name: 'officer' }],
     filters: [
       {

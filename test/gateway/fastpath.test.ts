@@ -27,6 +27,7 @@ import { createGateway, splicePlaceholders, type Gateway, type ParamValue } from
 import { toPlainValue, type PlainValue } from '../../src/lake/duckdb.js';
 import { isStewardError } from '../../src/errors.js';
 import type { Snapshot } from '../../src/workspace/state-service.js';
+import { parquetTable } from '../support/lake-table.js';
 
 const COLUMNS: readonly [string, string][] = [
   ['id', 'BIGINT'],
@@ -54,22 +55,7 @@ function world(file: string, emptyFile: string): PolicyWorld {
     ...EMPTY_WORLD,
     catalogs: [{ name: 'lake' }],
     databases: [{ catalog: 'lake', name: 'db' }],
-    tables: [
-      {
-        catalog: 'lake',
-        database: 'db',
-        name: 't',
-        source: { kind: 'lake', format: 'parquet', location: file, hivePartitioning: false },
-        columns: COLUMNS.map(([name, type], ordinal) => ({ name, type, ordinal })),
-      },
-      {
-        catalog: 'lake',
-        database: 'db',
-        name: 'e',
-        source: { kind: 'lake', format: 'parquet', location: emptyFile, hivePartitioning: false },
-        columns: COLUMNS.map(([name, type], ordinal) => ({ name, type, ordinal })),
-      },
-    ],
+    tables: [parquetTable('db', 't', file, COLUMNS), parquetTable('db', 'e', emptyFile, COLUMNS)],
     users: [{ name: 'north' }, { name: 'mixed' }, { name: 'officer' }],
     filters: [
       { name: 'north_all', ...table, rowFilter: "site = 'north'", predicate: site('north') },

@@ -18,6 +18,7 @@ import { createEngine } from '../../src/policy/engine.js';
 import { EMPTY_WORLD, type PolicyWorld } from '../../src/policy/model.js';
 import { openDuckDb, type DuckDb } from '../../src/lake/duckdb.js';
 import type { Snapshot } from '../../src/workspace/state-service.js';
+import { parquetTable } from '../support/lake-table.js';
 
 let dir: string;
 let duck: DuckDb;
@@ -50,15 +51,7 @@ function world(location: string): PolicyWorld {
     ...EMPTY_WORLD,
     catalogs: [{ name: 'lake' }],
     databases: [{ catalog: 'lake', name: 'db' }],
-    tables: [
-      {
-        catalog: 'lake',
-        database: 'db',
-        name: 't',
-        source: { kind: 'lake', format: 'parquet', location, hivePartitioning: false },
-        columns: ['id', 'grp', 'pub', 'secret'].map((name, ordinal) => ({ name, ordinal, type: name === 'id' ? 'BIGINT' : 'VARCHAR' })),
-      },
-    ],
+    tables: [parquetTable('db', 't', location, ['id', 'grp', 'pub', 'secret'].map((name) => [name, name === 'id' ? 'BIGINT' : 'VARCHAR'] as const))],
     users: [{ name: 'u' }],
     filters: [
       {
