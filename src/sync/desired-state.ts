@@ -778,17 +778,7 @@ export function desiredState(input: DesiredInput): DesiredState {
   for (const t of rlsTables) add({ k: 'rls', schema: (mapped[t] as MappedTable).schema, table: (mapped[t] as MappedTable).name });
 
   const inScope = scopeIdx === null ? mapped : scopeIdx.map((t) => mapped[t] as MappedTable);
-  let items: Map<string, Item> | undefined;
-  return {
-    get items(): ReadonlyMap<string, Item> {
-      if (items === undefined) {
-        items = new Map();
-        for (let i = 0; i < list.length; i++) items.set(keys[i] as string, list[i] as Item);
-      }
-      return items;
-    },
-    list,
-    keys,
+  return withItems(list, keys, {
     tables: inScope,
     schemas: distinctSchemas(inScope),
     roles: roles.map((r) => r.role).sort(),
@@ -796,9 +786,29 @@ export function desiredState(input: DesiredInput): DesiredState {
     warnings,
     scope: scoped ? 'tables' : 'full',
     needsFull,
-  };
+  });
 }
 
+
+/**
+ * The state with `items` built from the list on first use. A function of its own, so that the
+ * getter's closure holds the list and keys only, not everything desiredState computed on the way.
+ */
+function withItems(list: readonly Item[], keys: readonly string[], rest: Omit<DesiredState, 'items' | 'list' | 'keys'>): DesiredState {
+  let items: Map<string, Item> | undefined;
+  return {
+    ...rest,
+    list,
+    keys,
+    get items(): ReadonlyMap<string, Item> {
+      if (items === undefined) {
+        items = new Map();
+        for (let i = 0; i < list.length; i++) items.set(keys[i] as string, list[i] as Item);
+      }
+      return items;
+    },
+  };
+}
 
 /** The distinct schemas of the tables, sorted. */
 function distinctSchemas(tables: readonly MappedTable[]): string[] {
