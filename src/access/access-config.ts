@@ -22,7 +22,7 @@
  */
 import { z } from 'zod';
 import YAML from 'yaml';
-import { PERMISSIONS, LABEL_PATTERN, type PrincipalRef } from '../policy/model.js';
+import { PERMISSIONS, LABEL_PATTERN, PRINCIPAL_PATTERN, type PrincipalRef } from '../policy/model.js';
 import { formatTagExpression, parseTagExpression } from '../policy/tag-expression.js';
 import { StewardError } from '../errors.js';
 import type { AccessConfig, AccessScope, ApprovalPolicy, EligibilityPolicy, PermissionSet } from './access-types.js';
@@ -30,10 +30,10 @@ import { DEFAULT_SETTINGS } from './access-types.js';
 import { formatDuration, parseDuration } from './policies.js';
 
 const lower = (max: number) => z.string().max(max).transform((s) => s.trim().toLowerCase());
-const Label = lower(128).pipe(z.string().regex(LABEL_PATTERN, 'must be lowercase letters, digits, `_`, `.`, `-`'));
+const Label = lower(128).pipe(z.string().regex(LABEL_PATTERN, 'must be lowercase letters, digits, `_`, `.`, `-` (not a reserved name)'));
 const Principal = lower(140)
   .transform((s) => (s.includes(':') ? s : `user:${s}`))
-  .pipe(z.string().regex(/^(user|group):[a-z0-9_][a-z0-9_.-]{0,127}$/, 'must be `user:NAME` or `group:NAME`'));
+  .pipe(z.string().regex(PRINCIPAL_PATTERN, 'must be `user:NAME` or `group:NAME` (not a reserved name)'));
 const Duration = z
   .string()
   .max(32)
@@ -96,7 +96,7 @@ const NotificationsDoc = z
       })
       .strict()
       .optional(),
-    contacts: z.record(lower(128), z.string().min(3).max(320)).optional(),
+    contacts: z.record(Label, z.string().min(3).max(320)).optional(),
     emailDomain: z.string().min(1).max(255).optional(),
     webhooks: z
       .array(z.object({ url: z.url().max(2048) }).strict())

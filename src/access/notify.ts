@@ -47,7 +47,8 @@ function summary(r: AccessRequest): string {
 
 /** The email address of a user, or null when none is known. */
 export function emailOf(settings: NotificationSettings, user: string): string | null {
-  const direct = settings.contacts?.[user];
+  const contacts = settings.contacts;
+  const direct = contacts !== undefined && Object.hasOwn(contacts, user) ? contacts[user] : undefined;
   if (direct !== undefined) return direct;
   return settings.emailDomain === undefined ? null : `${user}@${settings.emailDomain}`;
 }

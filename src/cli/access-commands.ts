@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import { parseYamlText } from '../code/load.js';
 import { StewardError } from '../errors.js';
 import { LOCAL_ADMIN } from '../server/actor.js';
 import { readServerInfo } from '../store/workspace.js';
@@ -235,12 +236,7 @@ export function registerAccessCommands(program: Command): void {
     .action(async (file: string, opts: { as?: string }, cmd: Command) =>
       withClient(cmd, async (ctx) => {
         const text = await readFile(file, 'utf8');
-        let doc: unknown;
-        try {
-          doc = YAML.parse(text);
-        } catch (e) {
-          throw new StewardError('STEWARD_E_PARSE', `\`${file}\` is not valid YAML: ${(e as Error).message}`);
-        }
+        const doc = parseYamlText({ file, text });
         const r = await callAs<Record<string, unknown>>(ctx, opts.as, 'PUT', '/v1/access/config', doc);
         emit(ctx.out, r, () => `access configuration applied from ${file}`);
       }),

@@ -10,10 +10,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Document, Node as YamlNode } from 'yaml';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import type { EntityKind } from '../policy/changes.js';
-import type { ErrorDetail } from '../errors.js';
+import { isReservedName } from '../policy/model.js';
+import { StewardError, type ErrorDetail } from '../errors.js';
 import { grantIdOf } from './convert.js';
 import type { PolicyDocument } from './schema.js';
 import { PolicyDocumentSchema } from './schema.js';
@@ -82,23 +83,11 @@ export function loadPolicySources(sources: readonly PolicySource[]): LoadedPolic
   const parsed: { doc: PolicyDocument; entities: EntityLocation[] }[] = [];
 
   for (const source of sources) {
-    const lineCounter = new LineCounter();
-    const yamlDoc = parseDocument(source.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-    const at = (offset: number): SourceLocation => {
-      const { line, col } = lineCounter.linePos(offset);
-      return { file: source.file, line, column: col };
-    };
-    if (yamlDoc.errors.length > 0) {
-      for (const e of yamlDoc.errors) syntax.push({ path: formatLocation(at(e.pos[0])), message: yamlMessage(e.message) });
-      continue;
-    }
-    let js: unknown;
-    try {
-      js = yamlDoc.toJS({ maxAliasCount: 100 });
-    } catch (e) {
-      syntax.push({ path: formatLocation(at(0)), message: yamlMessage(e instanceof Error ? e.message : String(e)) });
-      continue;
-    }
+    const read = readYaml(source);
+    syntax.push(...read.syntax);
+    problems.push(...read.problems);
+    if (read.syntax.length > 0 || read.problems.length > 0) continue;
+    const { yamlDoc, js, at } = read;
     if (js === null || js === undefined) {
       problems.push({ path: formatLocation(at(0)), message: 'empty policy file (expected `apiVersion: steward/v1` and sections)' });
       continue;
@@ -130,6 +119,69 @@ export function loadPolicySources(sources: readonly PolicySource[]): LoadedPolic
   }
   if (problems.length > 0) throw policyError('STEWARD_E_VALIDATION', problems);
   return { document: mergeDocuments(parsed.map((p) => p.doc)), locations };
+}
+
+interface ReadYaml {
+  readonly yamlDoc: Document;
+  readonly js: unknown;
+  readonly at: (offset: number) => SourceLocation;
+  /** YAML syntax errors (`STEWARD_E_PARSE`). */
+  readonly syntax: ErrorDetail[];
+  /** Keys no document may hold (`STEWARD_E_VALIDATION`). */
+  readonly problems: ErrorDetail[];
+}
+
+/** One YAML text to a value, with positions for errors; unique keys, aliases capped, prototype keys refused. */
+function readYaml(source: PolicySource): ReadYaml {
+  const lineCounter = new LineCounter();
+  const yamlDoc = parseDocument(source.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): SourceLocation => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file: source.file, line, column: col };
+  };
+  const out = { yamlDoc, js: undefined as unknown, at, syntax: [] as ErrorDetail[], problems: [] as ErrorDetail[] };
+  if (yamlDoc.errors.length > 0) {
+    for (const e of yamlDoc.errors) out.syntax.push({ path: formatLocation(at(e.pos[0])), message: yamlMessage(e.message) });
+    return out;
+  }
+  out.problems.push(...reservedKeys(yamlDoc, at));
+  if (out.problems.length > 0) return out;
+  try {
+    out.js = yamlDoc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    out.syntax.push({ path: formatLocation(at(0)), message: yamlMessage(e instanceof Error ? e.message : String(e)) });
+  }
+  return out;
+}
+
+/**
+ * Reads a YAML (or JSON) file that is not a policy file, such as the access
+ * configuration, with the same safety rules and `file:line:column` errors.
+ */
+export function parseYamlText(source: PolicySource): unknown {
+  const read = readYaml(source);
+  const [code, details] = read.syntax.length > 0 ? (['STEWARD_E_PARSE', read.syntax] as const) : (['STEWARD_E_VALIDATION', read.problems] as const);
+  const first = details[0];
+  if (first !== undefined) throw new StewardError(code, `${first.path ?? source.file}: ${first.message}`, { details });
+  return read.js;
+}
+
+/**
+ * Mapping keys that are prototype keys (`__proto__`, `constructor`, …). Turning
+ * the YAML into objects would set a prototype instead of an entry (the entry
+ * vanishes without a word), so they are refused on the syntax tree, before
+ * `toJS`, with their position.
+ */
+function reservedKeys(doc: Document, at: (o: number) => SourceLocation): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && isReservedName(String(pair.key.value).trim())) {
+        out.push({ path: formatLocation(at(rangeStart(pair.key) ?? 0)), message: `key \`${String(pair.key.value)}\` is reserved (a property of every javascript object)` });
+      }
+    },
+  });
+  return out;
 }
 
 function yamlMessage(message: string): string {

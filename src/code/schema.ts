@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import {
   CATALOG_NAME_PATTERN,
+  isReservedName,
   LABEL_PATTERN,
   MAX_TAG_VALUES,
   NAME_PATTERN,
@@ -38,6 +39,7 @@ const name = (pattern: RegExp, what: string) =>
     .trim()
     .toLowerCase()
     .max(MAX_NAME)
+    .refine((s) => !isReservedName(s), { message: 'a reserved name (a property of every javascript object)', abort: true })
     .regex(pattern, { message: `not a valid ${what}` });
 
 /** Tag keys, database, table and column names. */

@@ -105,8 +105,8 @@ async function* jsonChunks(stream: QueryStream, first: Batch | null, rest: Async
     for await (const batch of all(first, rest)) {
       let text = '';
       for (const row of batch) {
-        const obj: Record<string, PlainValue> = {};
-        row.forEach((v, i) => (obj[names[i] as string] = toPlainValue(v)));
+        // fromEntries defines own properties: a column aliased `__proto__` stays a column
+        const obj: Record<string, PlainValue> = Object.fromEntries(row.map((v, i) => [names[i] as string, toPlainValue(v)]));
         text += sep + JSON.stringify(obj);
         sep = ',';
       }
@@ -163,14 +163,12 @@ function arrowValue(type: DataType, v: DuckDBValue): unknown {
 }
 
 function arrowTable(columns: readonly ResultColumn[], types: readonly DataType[], batch: Batch): Table {
-  const vectors: Record<string, Vector> = {};
-  columns.forEach((c, i) => {
-    const type = types[i] as DataType;
-    vectors[c.name] = vectorFromArray(
-      batch.map((row) => arrowValue(type, row[i] as DuckDBValue)),
-      type,
-    );
-  });
+  const vectors: Record<string, Vector> = Object.fromEntries(
+    columns.map((c, i) => {
+      const type = types[i] as DataType;
+      return [c.name, vectorFromArray(batch.map((row) => arrowValue(type, row[i] as DuckDBValue)), type)];
+    }),
+  );
   return new Table(vectors);
 }
 

@@ -76,11 +76,10 @@ export async function openDuckDb(options: DuckDbOptions = {}): Promise<DuckDb> {
     },
     async all<T extends Row = Row>(sql: string, params?: readonly BindValue[]): Promise<T[]> {
       const reader = await connection.runAndReadAll(sql, bind(params));
-      return reader.getRowObjects().map((raw) => {
-        const row: Row = {};
-        for (const [key, value] of Object.entries(raw)) row[key] = toPlainValue(value);
-        return row as T;
-      });
+      // Rows are built from the column names with fromEntries, not by assignment into `{}`
+      // (as getRowObjects does): a column named `__proto__` must stay a column.
+      const names = reader.columnNames();
+      return reader.getRows().map((values) => Object.fromEntries(values.map((v, i) => [names[i] as string, toPlainValue(v)])) as T);
     },
     close() {
       if (closed) return;

@@ -9,12 +9,34 @@
  */
 import type { Predicate } from './predicate.js';
 
-export const NAME_PATTERN = /^[a-z_][a-z0-9_]{0,127}$/;
+/**
+ * Names no user may choose: the properties every plain JavaScript object
+ * inherits (`__proto__`, `constructor`, `hasOwnProperty`, …), as written and
+ * lowercased, plus `prototype`. A name is a key somewhere (a YAML mapping, a
+ * JSON body, a result row), and one of these as a key reaches the prototype
+ * instead of the data; refusing them in the name patterns below closes that
+ * path in every validator that uses the patterns, at once.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(
+  [...Object.getOwnPropertyNames(Object.prototype), 'prototype'].flatMap((n) => [n, n.toLowerCase()]),
+);
+
+/** Whether `name` is one of the `RESERVED_NAMES` (exactly or in any case). */
+export function isReservedName(name: string): boolean {
+  return RESERVED_NAMES.has(name) || RESERVED_NAMES.has(name.toLowerCase());
+}
+
+const notReserved = `(?!(?:${[...RESERVED_NAMES].join('|')})$)`;
+const namePattern = (body: string): RegExp => new RegExp(`^${notReserved}${body}$`);
+
+export const NAME_PATTERN = namePattern('[a-z_][a-z0-9_]{0,127}');
 /** Catalogs name accounts or tenants, so dashes are allowed too (`acme-prod`). */
-export const CATALOG_NAME_PATTERN = /^[a-z_][a-z0-9_-]{0,127}$/;
+export const CATALOG_NAME_PATTERN = namePattern('[a-z_][a-z0-9_-]{0,127}');
 /** Principals and objects that users name freely (filters, guardrails) may use dashes and dots. */
-export const LABEL_PATTERN = /^[a-z0-9_][a-z0-9_.-]{0,127}$/;
-export const TAG_VALUE_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:/@+-]{0,255}$/;
+export const LABEL_PATTERN = namePattern('[a-z0-9_][a-z0-9_.-]{0,127}');
+export const TAG_VALUE_PATTERN = namePattern('[A-Za-z0-9_][A-Za-z0-9_.:/@+-]{0,255}');
+/** `user:NAME` or `group:NAME`, the name a `LABEL_PATTERN`. */
+export const PRINCIPAL_PATTERN = new RegExp(`^(?:user|group):${notReserved}[a-z0-9_][a-z0-9_.-]{0,127}$`);
 export const MAX_TAG_VALUES = 1000;
 
 // ---------------------------------------------------------------- permissions

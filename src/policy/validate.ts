@@ -16,6 +16,7 @@ import { entityKey } from './changes.js';
 import type { DataFilter, Grant, Guardrail, PolicyWorld, PrincipalRef, Table, TagExpression } from './model.js';
 import {
   CATALOG_NAME_PATTERN,
+  isReservedName,
   GRANTABLE_ON,
   LABEL_PATTERN,
   MAX_TAG_VALUES,
@@ -100,7 +101,8 @@ function lookups(world: PolicyWorld): Lookups {
 
 function checkNames(world: PolicyWorld, report: Report): void {
   const name = (path: string, value: string, pattern: RegExp, what: string): void => {
-    if (!pattern.test(value)) report(path, 'STEWARD_E_VALIDATION', `invalid ${what} \`${value}\``);
+    if (isReservedName(value)) report(path, 'STEWARD_E_VALIDATION', `${what} \`${value}\` is reserved (a property of every JavaScript object)`);
+    else if (!pattern.test(value)) report(path, 'STEWARD_E_VALIDATION', `invalid ${what} \`${value}\``);
   };
   for (const c of world.catalogs) name(`catalogs[${c.name}]`, c.name, CATALOG_NAME_PATTERN, 'catalog name');
   for (const d of world.databases) name(`databases[${d.catalog}.${d.name}]`, d.name, NAME_PATTERN, 'database name');
@@ -199,7 +201,8 @@ function checkTagKeys(world: PolicyWorld, report: Report): void {
     if (k.values.length > MAX_TAG_VALUES) report(`${path}.values`, 'STEWARD_E_TOO_MANY_VALUES', `tag key \`${k.key}\` has ${k.values.length} values, at most ${MAX_TAG_VALUES} are allowed`);
     const seen = new Set<string>();
     k.values.forEach((v, i) => {
-      if (!TAG_VALUE_PATTERN.test(v)) report(`${path}.values[${i}]`, 'STEWARD_E_VALIDATION', `invalid tag value \`${v}\``);
+      if (isReservedName(v)) report(`${path}.values[${i}]`, 'STEWARD_E_VALIDATION', `tag value \`${v}\` is reserved (a property of every JavaScript object)`);
+      else if (!TAG_VALUE_PATTERN.test(v)) report(`${path}.values[${i}]`, 'STEWARD_E_VALIDATION', `invalid tag value \`${v}\``);
       if (seen.has(v)) report(`${path}.values[${i}]`, 'STEWARD_E_VALIDATION', `duplicate tag value \`${v}\``);
       seen.add(v);
     });

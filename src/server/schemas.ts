@@ -5,8 +5,10 @@
 import { z } from 'zod';
 import {
   CATALOG_NAME_PATTERN,
+  isReservedName,
   LABEL_PATTERN,
   NAME_PATTERN,
+  PRINCIPAL_PATTERN,
   PERMISSIONS,
   parseResource,
   type PrincipalRef,
@@ -14,12 +16,14 @@ import {
 } from '../policy/model.js';
 
 const lowerTrim = (max: number) => z.string().max(max).transform((s) => s.trim().toLowerCase());
+/** Says why a reserved name fails before the pattern (which refuses it too) says only that it is invalid. */
+const notReserved = z.string().refine((s) => !isReservedName(s), { message: 'is a reserved name (a property of every javascript object)', abort: true });
 
-export const NameSchema = lowerTrim(128).pipe(z.string().regex(NAME_PATTERN, 'must be a lowercase identifier (letters, digits, underscores)'));
-export const CatalogNameSchema = lowerTrim(128).pipe(
+export const NameSchema = lowerTrim(128).pipe(notReserved).pipe(z.string().regex(NAME_PATTERN, 'must be a lowercase identifier (letters, digits, underscores)'));
+export const CatalogNameSchema = lowerTrim(128).pipe(notReserved).pipe(
   z.string().regex(CATALOG_NAME_PATTERN, 'must be a lowercase identifier (letters, digits, underscores, dashes)'),
 );
-export const LabelSchema = lowerTrim(128).pipe(z.string().regex(LABEL_PATTERN, 'must be lowercase letters, digits, `_`, `.`, `-`'));
+export const LabelSchema = lowerTrim(128).pipe(notReserved).pipe(z.string().regex(LABEL_PATTERN, 'must be lowercase letters, digits, `_`, `.`, `-`'));
 export const DescriptionSchema = z.string().max(1024);
 export const PermissionSchema = z
   .string()
@@ -29,7 +33,7 @@ export const PermissionSchema = z
 
 export const PrincipalSchema = lowerTrim(140)
   .transform((s) => (s.includes(':') ? s : `user:${s}`))
-  .pipe(z.string().regex(/^(user|group):[a-z0-9_][a-z0-9_.-]{0,127}$/, 'must be `user:NAME` or `group:NAME`'))
+  .pipe(z.string().regex(PRINCIPAL_PATTERN, 'must be `user:NAME` or `group:NAME` (not a reserved name)'))
   .transform((s) => s as PrincipalRef);
 
 export const ResourceSchema = z
