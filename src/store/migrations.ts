@@ -8,7 +8,6 @@
  *
  * A migration, once released, is never edited: add a new one.
  */
-import type { Db } from './db.js';
 import { StewardError } from '../errors.js';
 import { INITIAL } from './migrations/001-initial.js';
 import { GATEWAY } from './migrations/002-gateway.js';
@@ -17,6 +16,22 @@ import { AUDIT } from './migrations/004-audit.js';
 import { SYNC } from './migrations/005-sync.js';
 import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
 import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
+
+/** The SQL a migration runs inside its transaction. */
+export interface MigrationSql {
+  query<T>(sql: string, params?: readonly unknown[]): Promise<{ readonly rows: T[] }>;
+  exec(sql: string): Promise<void>;
+}
+
+/**
+ * What migrating needs of a store: a way to run a function in one
+ * transaction. Declared here rather than imported from `db.ts`, which opens
+ * stores and migrates them, so the two modules do not import each other; a
+ * `Db` fits as it is.
+ */
+export interface MigrationTarget {
+  transaction<T>(fn: (tx: MigrationSql) => Promise<T>): Promise<T>;
+}
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps; recorded in `steward.migrations`. */
@@ -58,7 +73,7 @@ export interface MigrateResult {
  * whose schema is newer than this build knows (an older Steward must not
  * write to it).
  */
-export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
+export async function migrate(db: MigrationTarget, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
   checkSequence(migrations);
   const latest = migrations.at(-1)?.version ?? 0;
   return db.transaction(async (tx) => {
