@@ -28,16 +28,14 @@ import { StewardError } from '../errors.js';
 import type { AccessConfig, AccessScope, ApprovalPolicy, EligibilityPolicy, PermissionSet } from './access-types.js';
 import { DEFAULT_SETTINGS } from './access-types.js';
 import { formatDuration, parseDuration } from './policies.js';
+import { DurationTextSchema } from '../server/schemas.js';
 
 const lower = (max: number) => z.string().max(max).transform((s) => s.trim().toLowerCase());
 const Label = lower(128).pipe(z.string().regex(LABEL_PATTERN, 'must be lowercase letters, digits, `_`, `.`, `-` (not a reserved name)'));
 const Principal = lower(140)
   .transform((s) => (s.includes(':') ? s : `user:${s}`))
   .pipe(z.string().regex(PRINCIPAL_PATTERN, 'must be `user:NAME` or `group:NAME` (not a reserved name)'));
-const Duration = z
-  .string()
-  .max(32)
-  .refine((s) => parseDuration(s) !== null, 'must be a duration such as `90s`, `30m`, `8h`, `1d`');
+const Duration = DurationTextSchema;
 const Permission = z
   .string()
   .max(32)

@@ -11,7 +11,7 @@ import { LABEL_PATTERN, type PrincipalRef } from '../policy/model.js';
 import { StewardError } from '../errors.js';
 import type { AccessActor, AccessRequestView, AccessService } from './access-service.js';
 import { REQUEST_STATUSES } from './access-types.js';
-import { parseDuration } from './policies.js';
+import { DurationSchema, InstantSchema } from '../server/schemas.js';
 
 export const AS_HEADER = 'x-steward-as';
 
@@ -41,28 +41,6 @@ const Id = z
   .max(64)
   .transform((s) => s.trim().toLowerCase())
   .pipe(z.string().regex(LABEL_PATTERN, 'must be a request id'));
-const Duration = z
-  .string()
-  .max(32)
-  .transform((s, ctx) => {
-    const n = parseDuration(s);
-    if (n === null) {
-      ctx.addIssue({ code: 'custom', message: 'must be a duration such as `90s`, `30m`, `1h`, `1h30m`' });
-      return z.NEVER;
-    }
-    return n;
-  });
-const Instant = z
-  .string()
-  .max(64)
-  .transform((s, ctx) => {
-    const ms = Date.parse(s);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(s) || Number.isNaN(ms)) {
-      ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 instant' });
-      return z.NEVER;
-    }
-    return ms;
-  });
 const Comment = z.object({ comment: z.string().max(2000).optional() }).strict();
 const Reason = z.object({ reason: z.string().max(2000).optional() }).strict();
 
@@ -101,8 +79,8 @@ export const accessRoutes: readonly RouteDef[] = [
       .object({
         scope: z.string().min(1).max(400),
         permissionSet: z.string().min(1).max(128),
-        duration: Duration,
-        start: Instant.optional(),
+        duration: DurationSchema,
+        start: InstantSchema.optional(),
         ticket: z.string().max(200).optional(),
         justification: z.string().trim().min(1, 'a justification is required').max(2000),
       })
@@ -241,7 +219,7 @@ export const accessRoutes: readonly RouteDef[] = [
     tag: 'access',
     auth: 'user',
     params,
-    body: z.object({ duration: Duration, justification: z.string().max(2000).optional() }).strict(),
+    body: z.object({ duration: DurationSchema, justification: z.string().max(2000).optional() }).strict(),
     response: RequestOut,
     handler: ({ services, actor, request, params: p, body }) => json(accessOf(services).extend(accessActor(actor, request), p.id, body.duration, body.justification)),
   }),
@@ -269,7 +247,8 @@ export const accessRoutes: readonly RouteDef[] = [
     summary: 'Replace the access configuration (admins)',
     tag: 'access',
     auth: 'user',
-    body: z.record(z.string().max(64), z.unknown()),
+    // A replace without `apiVersion` is most likely an empty or truncated body: refuse it rather than wipe the configuration.
+    body: z.object({ apiVersion: z.literal('steward/v1', { error: 'a configuration replace needs `apiVersion: steward/v1`' }) }).catchall(z.unknown()),
     response: z.record(z.string(), z.unknown()),
     handler: ({ services, actor, request, body }) => accessOf(services).putConfig(accessActor(actor, request), body),
   }),

@@ -11,18 +11,12 @@ import { OkSchema } from '../server/schemas.js';
 import { actorName } from '../server/actor.js';
 import type { Services } from '../server/services.js';
 import { StewardError } from '../errors.js';
-import { tokenFrom } from '../server/app.js';
+import { tokenFrom } from '../server/auth.js';
 import { MAX_INGEST_BYTES, MAX_INGEST_LINES } from './audit-service.js';
-import type { AuditService } from './audit-service.js';
-import type { MonitorService } from './monitors.js';
+import type { AuditRuntime } from './runtime.js';
 import { MonitorInputSchema } from './monitors.js';
 import { MAPPING_NAMES } from './mappings/index.js';
 import { openSecuritySql } from './security-sql.js';
-
-export interface AuditRuntime {
-  readonly service: AuditService;
-  readonly monitors: MonitorService;
-}
 
 function audit(services: Services): AuditRuntime {
   const a = services.audit;

@@ -8,9 +8,14 @@ import type { Config } from '../config.js';
 import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
 import type { LakeShell } from '../lake/lake-shell.js';
-import { createAuditService } from './audit-service.js';
-import { createMonitorService } from './monitors.js';
-import type { AuditRuntime } from './audit-routes.js';
+import { createAuditService, type AuditService } from './audit-service.js';
+import { createMonitorService, type MonitorService } from './monitors.js';
+
+/** What routes use of the security lake: the audit service and the monitors. */
+export interface AuditRuntime {
+  readonly service: AuditService;
+  readonly monitors: MonitorService;
+}
 
 export interface AuditRuntimeHandle extends AuditRuntime {
   stop(): Promise<void>;

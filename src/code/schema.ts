@@ -21,6 +21,7 @@ import {
 } from '../policy/model.js';
 import type { PrincipalRef, ResourceLevel, TagExpression } from '../policy/model.js';
 import { parseTagExpression } from '../policy/tag-expression.js';
+import { InstantTextSchema } from '../server/schemas.js';
 
 export const API_VERSION = 'steward/v1';
 
@@ -205,7 +206,7 @@ const GrantSpec = z
     resource: GrantResourceSpec.describe('`catalog[.database[.table]]`, `{ table, columns | excludedColumns | filter }` or `{ catalog, tags }`'),
     permissions: Permissions,
     grantable: z.array(Permission).max(PERMISSIONS.length * 2).optional(),
-    notAfter: z.iso.datetime({ offset: true, message: 'not an ISO-8601 instant (e.g. `2027-01-01T00:00:00Z`)' }).max(40).optional(),
+    notAfter: InstantTextSchema.optional(),
     /** Guardrails (marked `liftable`) this time-bound grant is exempt from, for what it grants, until `notAfter`. */
     liftsGuardrails: z.array(Label).max(MAX_LIST).optional().describe('Names of liftable guardrails this grant is exempt from until `notAfter` (requires `notAfter`)'),
     description: Text.optional(),

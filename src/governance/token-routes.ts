@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { route, type RouteDef } from '../server/route.js';
-import { LabelSchema, OkSchema, PrincipalSchema } from '../server/schemas.js';
+import { InstantSchema, LabelSchema, OkSchema, PrincipalSchema } from '../server/schemas.js';
 import { actorName } from '../server/actor.js';
 
 const TokenOut = z.object({
@@ -40,7 +40,7 @@ export const tokenRoutes: readonly RouteDef[] = [
         name: LabelSchema,
         principal: PrincipalSchema,
         role: z.enum(['admin', 'user']).default('user'),
-        expiresAt: z.iso.datetime({ offset: true }).optional(),
+        expiresAt: InstantSchema.optional(),
       })
       .strict(),
     response: z.object({ id: z.string(), token: z.string(), principal: z.string(), role: z.string() }),

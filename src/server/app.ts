@@ -1,25 +1,24 @@
 /**
- * The HTTP application: authentication, validation, one error mapping, and the
- * route table. The CLI drives the very same app in-process when it works on an
- * embedded workspace, so both front doors share every check.
+ * The HTTP application: the browser guard, authentication, validation, one
+ * error mapping, and the route table. The CLI drives the very same app
+ * in-process when it works on an embedded workspace, so both front doors
+ * share every check.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { StewardError, isStewardError } from '../errors.js';
-import { LOCAL_ADMIN, type Actor } from './actor.js';
-import { parsePrincipal, principalRef } from '../policy/model.js';
+import { LOCAL_ADMIN } from './actor.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteDef } from './route.js';
 import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
-import { createTokenUseAudit, type TokenUseAudit } from '../audit/token-use.js';
+import { createTokenUseAudit } from '../audit/token-use.js';
+import { createAuthenticator, type LocalBindings } from './auth.js';
+import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
+import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 
-/** In-process callers (the embedded CLI) pass this as Hono's env; the network adapter never can. */
-export interface LocalBindings {
-  readonly stewardLocalActor?: Actor;
-}
+export type { LocalBindings } from './auth.js';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -30,6 +29,10 @@ export interface AppOptions {
    * stored in the database and dies with the process.
    */
   readonly localToken?: string;
+  /** Origins besides the server's own that may change state; default: `STEWARD_ALLOWED_ORIGINS`. */
+  readonly allowedOrigins?: AllowedOrigins;
+  /** Counts and rate-limits failed authentications; whoever passes it closes it. Default: one of the app's own. */
+  readonly authFailures?: AuthFailureGuard;
 }
 
 export function createApp(services: Services, routes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
@@ -39,6 +42,14 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
   const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
+  const failures = options.authFailures ?? createAuthFailureGuard({ log: (entries) => services.state.log(entries) });
+  const { authenticate } = createAuthenticator({
+    services,
+    tokenUse,
+    failures,
+    ...(options.localToken === undefined ? {} : { localToken: options.localToken }),
+  });
+  const allowedOrigins = options.allowedOrigins ?? allowedOriginsFromEnv();
 
   app.use(
     '*',
@@ -50,28 +61,32 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
     }),
   );
 
+  app.use('*', originGuard(allowedOrigins));
+
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new StewardError('STEWARD_E_NOT_FOUND', `no route for \`${c.req.method} ${c.req.path}\``)));
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/openapi.json', async (c) => {
-    await authenticate(c, services, options, tokenUse);
+    await authenticate(c, { basic: true });
     return c.json(doc());
   });
   app.get('/docs', async (c) => {
-    await authenticate(c, services, options, tokenUse);
+    await authenticate(c, { basic: true });
     return c.html(docsPage(doc()));
   });
 
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {
-      const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c, services, options, tokenUse);
+      // Read before authenticating: a body that is not declared JSON is refused whoever sends it.
+      const json = def.body === undefined ? undefined : await readJson(c);
+      const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
       }
-      const params = parseInput('path', def.params, c.req.param());
-      const query = parseInput('query', def.query, c.req.query());
-      const body = def.body === undefined ? undefined : parseInput('body', def.body, await readJson(c));
+      const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
+      const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
+      const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
       const result = await def.handler({ params, query, body, actor, services, request: c.req.raw });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
@@ -80,54 +95,9 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
   return app;
 }
 
-async function authenticate(c: Context<{ Bindings: LocalBindings }>, services: Services, options: AppOptions, tokenUse: TokenUseAudit): Promise<Actor> {
-  const local = c.env?.stewardLocalActor;
-  if (local !== undefined) return local;
-  const token = tokenFrom(c.req.header('authorization'));
-  if (token !== null && options.localToken !== undefined && sameSecret(token, options.localToken)) return LOCAL_ADMIN;
-  if (token === null) {
-    c.header('WWW-Authenticate', 'Bearer realm="steward", Basic realm="steward"');
-    throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'missing token: send `Authorization: Bearer <token>`');
-  }
-  const found = await services.tokens.verifyToken(token);
-  if (found === null) {
-    await services.state.log([
-      { actor: 'anonymous', action: 'auth.token', resource: 'api', result: 'deny', reason: 'invalid, expired or revoked token' },
-    ]);
-    throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'invalid, expired or revoked token');
-  }
-  const principal = parsePrincipal(found.principal);
-  if (principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'token names an invalid principal');
-  const ref = principalRef(principal.kind, principal.name);
-  await tokenUse.accepted({ tokenId: found.id, principal: ref, role: found.role });
-  return { principal: ref, role: found.role, via: found.id };
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/**
- * Bearer tokens, or Basic auth with the token as the password, so that a
- * browser can open the docs page behind the same check.
- */
-export function tokenFrom(header: string | undefined): string | null {
-  if (header === undefined || header.length > 1024) return null;
-  const [scheme, value] = header.trim().split(/\s+/, 2);
-  if (value === undefined) return null;
-  if (scheme?.toLowerCase() === 'bearer') return value;
-  if (scheme?.toLowerCase() === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : null;
-  }
-  return null;
-}
-
 async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
+  requireJsonBody(c.req.header('content-type'), text !== '');
   if (text.trim() === '') return {};
   let json: unknown;
   try {
@@ -145,6 +115,46 @@ function forbidPrototypeKeys(key: string, value: unknown): unknown {
     throw new StewardError('STEWARD_E_VALIDATION', `body: field \`${key}\` is not allowed`, { details: [{ path: `body.${key}`, message: 'not allowed' }] });
   }
   return value;
+}
+
+/**
+ * Path and query values are names and ids: no control characters, NUL above
+ * all (PostgreSQL text cannot hold it, and a NUL must not reach a file path
+ * or a log line). One check here covers every route.
+ */
+function noControlCharacters(where: 'path' | 'query', values: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(values)) {
+    if (/[\u0000-\u001f\u007f]/.test(value)) {
+      throw new StewardError('STEWARD_E_VALIDATION', `${where}.${name}: must not contain control characters`, {
+        details: [{ path: `${where}.${name}`, message: 'must not contain control characters' }],
+      });
+    }
+  }
+  return values;
+}
+
+/** No string anywhere in a body may hold NUL (see above); the error names the first field that does. */
+function noNul(path: string, value: unknown): unknown {
+  const found = nulPath(path, value);
+  if (found !== null) throw new StewardError('STEWARD_E_VALIDATION', `${found}: must not contain NUL characters`, { details: [{ path: found, message: 'must not contain NUL characters' }] });
+  return value;
+}
+
+function nulPath(root: string, value: unknown): string | null {
+  // Iterative: a deeply nested body must not overflow the stack here.
+  const stack: [string, unknown][] = [[root, value]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [path, v] = next;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return path;
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) {
+        if (k.includes('\u0000')) return `${path}.${k.replaceAll('\u0000', '\\0')}`;
+        stack.push([`${path}.${k}`, child]);
+      }
+    }
+  }
+  return null;
 }
 
 function parseInput<T>(where: 'path' | 'query' | 'body', schema: z.ZodType<T> | undefined, value: unknown): T {

@@ -51,10 +51,10 @@ export function buildOpenApi(routes: readonly RouteDef[]): OpenApiDocument {
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'an API token (`stw_…`)' },
-        basic: { type: 'http', scheme: 'basic', description: 'any user name, the API token as password' },
+        basic: { type: 'http', scheme: 'basic', description: 'any user name, the API token as password: only for `/docs` and `/openapi.json` in a browser' },
       },
     },
-    security: [{ bearer: [] }, { basic: [] }],
+    security: [{ bearer: [] }],
   };
 }
 

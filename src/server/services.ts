@@ -9,7 +9,7 @@ import type { DecisionLog } from '../store/decision-log.js';
 import type { LakeShell } from '../lake/lake-shell.js';
 import type { SyncService } from '../sync/sync-service.js';
 import type { AccessService } from '../access/access-service.js';
-import type { AuditRuntime } from '../audit/audit-routes.js';
+import type { AuditRuntime } from '../audit/runtime.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
 
 export interface Services {

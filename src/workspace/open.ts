@@ -20,6 +20,7 @@ import { startAccessRuntime } from '../access/scheduler.js';
 import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createApp } from '../server/app.js';
+import { createAuthFailureGuard } from '../server/auth-failures.js';
 import { allRoutes } from '../server/routes.js';
 import type { Services } from '../server/services.js';
 import type { Hono } from 'hono';
@@ -65,7 +66,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
     const sync = createSyncService({ state, duckdb: () => lake.duckdb, targets: createTargetRepo(db) });
     const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync };
-    const app = createApp(services, allRoutes, options.app);
+    // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
+    const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
+    const app = createApp(services, allRoutes, { ...options.app, authFailures });
     // Only a server syncs in the background: a CLI command lives for one call.
     const stopSync = options.purpose === 'server' ? sync.watch() : undefined;
     const accessRuntime = startAccessRuntime(access, options.purpose);
@@ -76,6 +79,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       db,
       close: async () => {
         await stopSync?.();
+        await authFailures.close();
         await accessRuntime.stop();
         await decisionBuffer.close();
         await audit.stop();

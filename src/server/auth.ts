@@ -1,0 +1,105 @@
+/**
+ * Who is calling: the in-process CLI's actor, the server's per-process local
+ * token, or an API token from the store. Failed attempts are counted per
+ * source address (src/server/auth-failures.ts), never logged one row each.
+ *
+ * Only `Authorization: Bearer` opens API routes. Basic auth (the token as the
+ * password) is accepted and offered only on the read-only pages a browser
+ * opens (`/docs`, `/openapi.json`): a browser caches Basic credentials and
+ * sends them on its own, cross-site requests included, so an API route that
+ * honoured them would have an ambient credential to forge requests with.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { StewardError } from '../errors.js';
+import { LOCAL_ADMIN, type Actor } from './actor.js';
+import { parsePrincipal, principalRef } from '../policy/model.js';
+import type { Services } from './services.js';
+import type { TokenUseAudit } from '../audit/token-use.js';
+import type { AuthFailureGuard } from './auth-failures.js';
+
+/** In-process callers (the embedded CLI) pass this as Hono's env; the network adapter never can. */
+export interface LocalBindings {
+  readonly stewardLocalActor?: Actor;
+  /** Set by @hono/node-server: the socket tells the caller's address. */
+  readonly incoming?: IncomingMessage;
+}
+
+export interface Authenticator {
+  /** The actor of a request; `basic` also accepts Basic auth (browser pages only). */
+  authenticate(c: Context<{ Bindings: LocalBindings }>, options?: { basic?: boolean }): Promise<Actor>;
+}
+
+export interface AuthenticatorDeps {
+  readonly services: Pick<Services, 'tokens'>;
+  readonly tokenUse: TokenUseAudit;
+  readonly failures: AuthFailureGuard;
+  /** The per-process secret of `steward serve` (see AppOptions.localToken). */
+  readonly localToken?: string;
+}
+
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  return {
+    async authenticate(c, options = {}) {
+      const local = c.env?.stewardLocalActor;
+      if (local !== undefined) return local;
+      const basic = options.basic === true;
+      const token = tokenFrom(c.req.header('authorization'), { basic });
+      if (token !== null && deps.localToken !== undefined && sameSecret(token, deps.localToken)) return LOCAL_ADMIN;
+      const source = sourceAddress(c);
+      const wait = deps.failures.check(source);
+      if (wait !== null) {
+        c.header('Retry-After', String(wait));
+        throw new StewardError('STEWARD_E_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait} s`);
+      }
+      // A request without a token costs no store read and was never logged: it is refused, not counted.
+      if (token === null) {
+        c.header('WWW-Authenticate', basic ? 'Bearer realm="steward", Basic realm="steward"' : 'Bearer realm="steward"');
+        throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'missing token: send `Authorization: Bearer <token>`');
+      }
+      const found = await deps.services.tokens.verifyToken(token);
+      if (found === null) {
+        deps.failures.failed(source, 'invalid, expired or revoked token');
+        throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'invalid, expired or revoked token');
+      }
+      const principal = parsePrincipal(found.principal);
+      if (principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'token names an invalid principal');
+      const ref = principalRef(principal.kind, principal.name);
+      await deps.tokenUse.accepted({ tokenId: found.id, principal: ref, role: found.role });
+      return { principal: ref, role: found.role, via: found.id };
+    },
+  };
+}
+
+/**
+ * The caller's address as the socket reports it. Forwarding headers are not
+ * read: anyone can write them, and trusting them would let an attacker pick
+ * the address its failures are counted against.
+ */
+export function sourceAddress(c: Context<{ Bindings: LocalBindings }>): string {
+  return c.env?.incoming?.socket?.remoteAddress ?? 'in-process';
+}
+
+/**
+ * The token of an `Authorization` header: Bearer, or, with `basic`, Basic
+ * auth with the token as the password (any user name).
+ */
+export function tokenFrom(header: string | undefined, options: { basic?: boolean } = { basic: true }): string | null {
+  if (header === undefined || header.length > 1024) return null;
+  const [scheme, value] = header.trim().split(/\s+/, 2);
+  if (value === undefined) return null;
+  if (scheme?.toLowerCase() === 'bearer') return value;
+  if (scheme?.toLowerCase() === 'basic' && options.basic === true) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : null;
+  }
+  return null;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
