@@ -42,7 +42,7 @@
  *
  * Pure: no I/O.
  */
-import type { ParamValue } from './gateway.js';
+import type { ParamValue } from './types.js';
 import { COMPARISON_TYPES, DEFAULT_CATALOG, asciiLower, type Json, type TableName } from './analyze.js';
 
 /** Families of types whose comparisons DuckDB evaluates without a cast that can fail. */
