@@ -18,6 +18,7 @@ import type { Decision } from '../policy/decision.js';
 import type { PrincipalRef, Table } from '../policy/model.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import { analyzeStatement, asciiLower, refusal, type Analysis, type Json, type TableName } from './analyze.js';
+import { findHiddenReference, type CatalogColumns, type HiddenReference } from './hidden-columns.js';
 import { isLeakproof, typeFamily, type ColumnFamilies } from './leakproof.js';
 import type { ParamValue } from './types.js';
 
@@ -45,8 +46,6 @@ export interface AuthorizedQuery {
   readonly analysis: Analysis;
   /** One entry per table reference, in the order of the walk. */
   readonly tables: readonly AuthorizedTable[];
-  /** Columns of referenced tables the principal may not read, each with its first table (used to explain binder errors). */
-  readonly hidden: ReadonlyMap<string, string>;
   /** The grants that allowed the query, sorted and unique. */
   readonly grants: readonly string[];
   /** Lake locations the query reads, unique, in order of first use. */
@@ -55,11 +54,14 @@ export interface AuthorizedQuery {
   readonly leakproof: boolean;
 }
 
-/** Analyzes the statement, authorizing every catalog table it reaches; throws the first refusal. */
+/**
+ * Analyzes the statement, authorizing every catalog table it reaches and every
+ * column it names (`hidden-columns.ts`); throws the first refusal.
+ */
 export function authorizeQuery(input: AuthorizeInput): AuthorizedQuery {
   const { snapshot: snap, principal, statement, params } = input;
   const tables: AuthorizedTable[] = [];
-  const hidden = new Map<string, string>();
+  const catalog = new Map<Json, CatalogColumns>();
   const visibleNames = new Set<string>();
   const grants = new Set<string>();
   const files = new Set<string>();
@@ -68,14 +70,17 @@ export function authorizeQuery(input: AuthorizeInput): AuthorizedQuery {
     const t = governedTable(snap, principal, name, written);
     for (const g of t.decision.matchedGrants) grants.add(g);
     files.add(t.location);
-    for (const c of t.hiddenColumns) if (!hidden.has(c)) hidden.set(c, t.full);
     for (const c of t.visibleColumns) visibleNames.add(c);
+    catalog.set(node, { full: t.full, visible: t.visibleColumns, hidden: t.hiddenColumns });
     tables.push({ node, table: t.table, decision: t.decision, location: t.location });
   });
+  // Decided on the tree, before DuckDB sees it: a hidden name would otherwise fail to bind, or bind to an outer column.
+  const named = findHiddenReference(analysis.statement, catalog);
+  if (named !== null) throw hiddenColumnRefusal(snap, principal, named);
   for (const name of analysis.valueFunctions) {
     if (!visibleNames.has(name)) throw refusal(`\`${name}\` reveals the environment and is not allowed in governed queries`);
   }
-  return { analysis, tables, hidden, grants: [...grants].sort(), files: [...files], leakproof };
+  return { analysis, tables, grants: [...grants].sort(), files: [...files], leakproof };
 }
 
 /** Tables by catalog, database and name, built once per policy world (a linear scan per table reference cost ~0.3 ms on 100k tables). */
@@ -133,4 +138,15 @@ export function whyDenied(d: Decision, grants: string): string {
   const guard = d.reasons.find((r) => r.code === 'GUARDRAIL');
   if (guard !== undefined && guard.code === 'GUARDRAIL') return `denied by guardrail \`${guard.guardrail}\`, which overrides every grant`;
   return `it needs ${grants}`;
+}
+
+/** The refusal for a query that names a column the principal may not read: the column, its table, and why. */
+function hiddenColumnRefusal(snap: Snapshot, principal: PrincipalRef, ref: HiddenReference): StewardError {
+  const { column, table } = ref;
+  const [catalog = '', database = '', name = ''] = table.split('.');
+  const d = snap.engine.authorize({ principal, action: 'SELECT', resource: { level: 'column', catalog, database, table: name, column } });
+  return refusal(
+    `permission denied: \`${principal}\` may not read column \`${column}\` of \`${table}\`; ${whyDenied(d, 'SELECT on that column: a table grant, a columns grant that includes it, or a data-filter grant whose columns include it')}`,
+    [{ path: `${table}.${column}`, message: 'SELECT' }],
+  );
 }

@@ -6,14 +6,11 @@
  * concurrency slot the caller acquired; both are freed exactly once, however
  * the query ends (read to the end, failed, timed out, cancelled, or dropped by
  * a reader that stopped early). DuckDB's errors are cut to their first line
- * (the rest echoes the rewritten SQL) and a binder error about a hidden column
- * becomes the explained refusal.
+ * (the rest echoes the rewritten SQL).
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { StewardError, isStewardError } from '../errors.js';
-import type { PrincipalRef } from '../policy/model.js';
-import { asciiLower, refusal } from './analyze.js';
-import { whyDenied } from './authorize.js';
+import { refusal } from './analyze.js';
 import { messageOf, type Recorder } from './query-log.js';
 import type { Sandbox, SandboxPool } from './sandbox.js';
 import type { QueryPlan, QueryRequest, QueryStream, QuerySummary } from './types.js';
@@ -98,7 +95,7 @@ function createRun(input: ExecuteInput): Run {
     fail(e) {
       if (stop === 'timeout') return new StewardError('STEWARD_E_TIMEOUT', `query exceeded the time limit of ${timeoutMs} ms and was stopped`);
       if (stop === 'cancel') return new StewardError('STEWARD_E_TIMEOUT', 'query cancelled');
-      return runtimeError(e, p, req.principal);
+      return runtimeError(e);
     },
   };
 }
@@ -215,27 +212,13 @@ async function* readBatches(run: Run, input: ExecuteInput, result: Streaming, r:
 
 /**
  * DuckDB's error for a failed query, cut to its first line: the rest echoes
- * the rewritten SQL (file paths, predicates). A binder error about a column
- * the principal may not read becomes the explained refusal.
+ * the rewritten SQL (file paths, predicates). A hidden column never gets here:
+ * `authorizeQuery` refuses a query naming one, from the tree.
  */
-function runtimeError(e: unknown, p: QueryPlan, principal: PrincipalRef): StewardError {
+function runtimeError(e: unknown): StewardError {
   const text = e instanceof Error ? e.message : String(e);
   const first = (text.split('\n')[0] ?? text).trim();
-  if (first.startsWith('Binder Error')) {
-    const quoted = [...first.matchAll(/"([^"]+)"/g)].map((m) => asciiLower(m[1] as string));
-    for (const q of quoted) {
-      const table = p.hidden.get(q);
-      if (table !== undefined) {
-        const [catalog = '', database = '', name = ''] = table.split('.');
-        const d = p.snapshot.engine.authorize({ principal, action: 'SELECT', resource: { level: 'column', catalog, database, table: name, column: q } });
-        return refusal(
-          `permission denied: \`${principal}\` may not read column \`${q}\` of \`${table}\`; ${whyDenied(d, 'SELECT on that column: a table grant, a columns grant that includes it, or a data-filter grant whose columns include it')}`,
-          [{ path: `${table}.${q}`, message: 'SELECT' }],
-        );
-      }
-    }
-    return new StewardError('STEWARD_E_VALIDATION', scrub(first));
-  }
+  if (first.startsWith('Binder Error')) return new StewardError('STEWARD_E_VALIDATION', scrub(first));
   if (first.startsWith('INTERRUPT')) return new StewardError('STEWARD_E_TIMEOUT', 'query interrupted');
   if (first.startsWith('Out of Memory')) return new StewardError('STEWARD_E_VALIDATION', `query ran out of memory: ${scrub(first)}`);
   if (first.startsWith('Permission Error')) return refusal('the query tried to read a file or setting it may not: only catalog tables can be read');

@@ -64,7 +64,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       tables: authorized.analysis.tables,
       parameters: authorized.analysis.parameters,
       binds: rewritten.binds,
-      hidden: authorized.hidden,
       grants: authorized.grants,
       snapshot: snap,
       leakproof: authorized.leakproof,

@@ -72,8 +72,6 @@ export interface QueryPlan {
   readonly snapshot: Snapshot;
   /** Bound values in DuckDB form: named, or positional for `$1, $2, …`. */
   readonly binds: Record<string, DuckDBValue> | DuckDBValue[] | undefined;
-  /** Columns of referenced tables the principal may not read (used to explain binder errors). */
-  readonly hidden: ReadonlyMap<string, string>;
   /** The grants that allowed the query, logged so access reviews (and just-in-time requests) can see what each query used. */
   readonly grants: readonly string[];
   /** True when the query took the fast path: columns whose mask is always true under the row predicate are exposed unmasked (leakproof.ts). */
