@@ -153,6 +153,8 @@ export function isLeakproof(statement: unknown, columnsOf: (name: TableName) => 
   }
 }
 
+// Long on purpose: the expression check and the clause checks share the query's scope (its tables and columns);
+// it reads top to bottom as the list in the module comment.
 function check(statement: unknown, columnsOf: (name: TableName) => ColumnFamilies | undefined, params: Readonly<Record<string, ParamValue>>): boolean {
   if (!isObj(statement)) return false;
   const node = statement['node'];
