@@ -159,6 +159,8 @@ const JOIN_REF_TYPES = new Set(['REGULAR', 'NATURAL', 'CROSS', 'POSITIONAL', 'AS
  *   a.tables; // ['lake.claims.patient_claims']
  */
 export function analyzeStatement(statement: Json, resolve: TableResolver): Analysis {
+  // Long on purpose: one closure of node handlers that recurse into each other and share the walk's state (tables,
+  // parameters, CTE counter, column references); split apart, they would thread that state through every call.
   const tables = new Set<string>();
   const parameters = new Set<string>();
   const valueFunctions = new Set<string>();

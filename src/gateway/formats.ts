@@ -24,7 +24,7 @@ import {
 import type { DuckDBValue } from '@duckdb/node-api';
 import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
 import { isStewardError } from '../errors.js';
-import type { QueryStream, ResultColumn } from './gateway.js';
+import type { QueryStream, ResultColumn } from './types.js';
 
 export const FORMATS = ['json', 'csv', 'arrow'] as const;
 export type ResultFormat = (typeof FORMATS)[number];

@@ -42,7 +42,7 @@
  *
  * Pure: no I/O.
  */
-import type { ParamValue } from './gateway.js';
+import type { ParamValue } from './types.js';
 import { COMPARISON_TYPES, DEFAULT_CATALOG, asciiLower, type Json, type TableName } from './analyze.js';
 
 /** Families of types whose comparisons DuckDB evaluates without a cast that can fail. */
@@ -153,6 +153,8 @@ export function isLeakproof(statement: unknown, columnsOf: (name: TableName) => 
   }
 }
 
+// Long on purpose: the expression check and the clause checks share the query's scope (its tables and columns);
+// it reads top to bottom as the list in the module comment.
 function check(statement: unknown, columnsOf: (name: TableName) => ColumnFamilies | undefined, params: Readonly<Record<string, ParamValue>>): boolean {
   if (!isObj(statement)) return false;
   const node = statement['node'];

@@ -33,10 +33,16 @@
  * the footer was read. With a folder or glob location the files are not
  * known in advance: both caches are off and every query reads the footers
  * again.
+ *
+ * The pool (`createSandboxPool`) keeps the one current execution instance:
+ * it replaces it when the lake locations change or a file's fingerprint does,
+ * and lets queries already running on the old one finish there.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import { StewardError } from '../errors.js';
+import type { Table } from '../policy/model.js';
 import { quoteLiteral } from '../policy/predicate.js';
 
 export interface SandboxSettings {
@@ -243,4 +249,72 @@ export async function fileFingerprint(file: string): Promise<string | null> {
 
 export function sandboxKey(access: LakeAccess): string {
   return JSON.stringify(access);
+}
+
+/** The current sandbox of a gateway, replaced as the catalog's lake locations or the lake files change. */
+export interface SandboxPool {
+  /**
+   * The sandbox for the world's lake locations, with no cache older than the
+   * files `files` (see "File caches"), entered: the caller leaves it when the
+   * query ends, and a sandbox retired meanwhile stays open for it.
+   */
+  enter(world: LakeWorld, files: readonly string[]): Promise<Sandbox>;
+  /** Retires the current sandbox (it closes once its queries end). */
+  close(): Promise<void>;
+}
+
+/** What the pool reads of a policy world: its tables' sources. Worlds are immutable, so lake access is computed once per world. */
+export interface LakeWorld {
+  readonly tables: readonly Pick<Table, 'source'>[];
+}
+
+export function createSandboxPool(settings: SandboxSettings): SandboxPool {
+  let sandbox: Promise<Sandbox> | null = null;
+  let sandboxFor = '';
+  // Lake access per policy world (worlds are immutable snapshots): computed once, not per query.
+  const accessByWorld = new WeakMap<object, { access: LakeAccess; key: string }>();
+  const replace = (access: LakeAccess, key: string): Promise<Sandbox> => {
+    const previous = sandbox;
+    sandboxFor = key;
+    const next = openSandbox(access, settings);
+    sandbox = next;
+    next.catch(() => {
+      if (sandbox === next) {
+        sandbox = null;
+        sandboxFor = '';
+      }
+    });
+    if (previous !== null) previous.then((s) => s.retire(), () => undefined);
+    return next;
+  };
+  const accessOf = (world: LakeWorld): { access: LakeAccess; key: string } => {
+    let known = accessByWorld.get(world);
+    if (known === undefined) {
+      const access = lakeAccessOf(world.tables.flatMap((t) => (t.source.kind === 'lake' ? [t.source.location] : [])));
+      known = { access, key: sandboxKey(access) };
+      accessByWorld.set(world, known);
+    }
+    return known;
+  };
+  return {
+    async enter(world, files) {
+      const { access, key } = accessOf(world);
+      let current = sandbox === null || key !== sandboxFor ? replace(access, key) : sandbox;
+      // A file changed since the sandbox may have cached its footer or bytes: a new instance, empty caches. The new
+      // one records fingerprints taken before it reads anything; a file that keeps changing is refused, not trusted.
+      for (let attempt = 0; ; attempt++) {
+        const box = await current;
+        if (box.enter()) {
+          if (!(await box.stale(files))) return box;
+          box.leave();
+        }
+        if (attempt === 3) throw new StewardError('STEWARD_E_CONFLICT', 'the lake files of this query changed while it started: run it again');
+        // Another query may already have replaced it (same locations): use that one, which records its own fingerprints.
+        current = sandbox !== null && sandbox !== current && sandboxFor === key ? sandbox : replace(access, key);
+      }
+    },
+    async close() {
+      if (sandbox !== null) await sandbox.then((s) => s.retire(), () => undefined);
+    },
+  };
 }

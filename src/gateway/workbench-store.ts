@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import { StewardError } from '../errors.js';
-import type { HistoryEntry } from './gateway.js';
+import type { HistoryEntry } from './types.js';
 
 export interface StoredHistory extends HistoryEntry {
   readonly id: number;

@@ -156,37 +156,9 @@ add('recursive cte', 'a recursive CTE escapes to a table or a hidden column', 'a
 ]);
 
 // ------------------------------------------------------------ row filter probes
-add('row filter probe', 'north_admin learns about other hospitals through errors, casts, division or set operations', 'north_admin', 'safe', [
-  `SELECT count(*) FROM ${T} WHERE CASE WHEN hospital <> 'North Hospital' THEN error('leak') END IS NULL`,
-  `SELECT count(*) FROM ${T} WHERE CASE WHEN hospital = 'South Hospital' THEN 1/0 END IS NULL`,
-  `SELECT count(*) FROM ${T} WHERE CASE WHEN hospital = 'South Hospital' THEN 1 // 0 END IS NULL`,
-  `SELECT count(*) FROM ${T} WHERE CAST(CASE WHEN hospital = 'South Hospital' THEN 'x' ELSE '1' END AS INTEGER) = 1`,
-  `SELECT count(*) FROM ${T} WHERE CASE WHEN region = 'East' AND hospital <> 'North Hospital' THEN error('east') END IS NULL`,
-  `SELECT count(*) FROM ${T} WHERE hospital LIKE 'South%' OR CAST(amount AS VARCHAR) = 'x'`,
-  `SELECT count(*) FROM ${T} WHERE CASE WHEN claim_id = 1000000 THEN error('row0') END IS NULL`,
-  `SELECT count(*) FROM ${T} WHERE CASE WHEN amount > 99999 THEN error('big') END IS NULL`,
-  `SELECT hospital, count(*) FROM ${T} GROUP BY hospital`,
-  `SELECT DISTINCT hospital FROM ${T}`,
-  `SELECT * FROM ${T} WHERE hospital <> 'North Hospital'`,
-  `SELECT * FROM ${T} WHERE hospital = 'South Hospital' OR true LIMIT 100`,
-  `SELECT min(claim_id), max(claim_id) FROM ${T}`,
-  `SELECT claim_id FROM ${T} ORDER BY claim_id LIMIT 20`,
-  `SELECT (SELECT count(*) FROM ${T} x WHERE x.hospital <> t.hospital AND x.claim_id < 1001000) FROM ${T} t LIMIT 5`,
-  `SELECT claim_id FROM ${T} t WHERE claim_id < 1000300 AND NOT EXISTS (SELECT 1 FROM ${T} x WHERE x.claim_id = t.claim_id + 1 AND x.claim_id < 1000300) LIMIT 20`,
-  `SELECT lag(claim_id) OVER (ORDER BY claim_id), claim_id FROM ${T} LIMIT 20`,
-  `SELECT count(*) OVER () FROM ${T} LIMIT 1`,
-  `SELECT claim_id + 1 FROM ${T} WHERE claim_id < 1000300 EXCEPT SELECT claim_id FROM ${T} LIMIT 50`,
-  `SELECT hospital FROM ${T} UNION SELECT 'Elsewhere'`,
-  `SELECT * FROM ${T} t1 FULL OUTER JOIN ${T} t2 ON t1.claim_id = t2.claim_id + 1 WHERE t1.claim_id < 1000300 LIMIT 20`,
-  `SELECT * FROM ${T} USING SAMPLE 10 ROWS`,
-  `SELECT * FROM ${T} TABLESAMPLE 1%`,
-  `SELECT hospital, ssn FROM ${T}`,
-  `SELECT count(*) FROM ${T} WHERE hospital IS NULL`,
-  `SELECT count(*) FILTER (WHERE hospital <> 'North Hospital') FROM ${T}`,
-  `SELECT sum(CASE WHEN hospital <> 'North Hospital' THEN 1 ELSE 0 END) FROM ${T}`,
-  `SELECT region, count(*) FROM ${T} GROUP BY ROLLUP (region)`,
-  `SELECT * FROM finance.revenue`,
-]);
+// The row-filter probes (north_admin) are compared with the answers over the admitted rows: see "row filter probes" below.
+add('row filter probe', 'north_admin reads a hidden column or another table while probing rows', 'north_admin', 'refuse', [`SELECT hospital, ssn FROM ${T}`]);
+add('row filter probe', 'north_admin reads finance data through the claims filter', 'north_admin', 'safe', [`SELECT * FROM finance.revenue`]);
 add('correlated probe', 'alice probes hidden columns through correlated subqueries', 'alice', 'refuse', [
   `SELECT claim_id FROM ${T} t WHERE (SELECT count(*) FROM ${T} x WHERE x.ssn = t.claim_id::VARCHAR) > 0`,
   `SELECT claim_id FROM ${T} t WHERE t.claim_id IN (SELECT claim_id FROM ${T} WHERE patient_name LIKE 'A%')`,
@@ -526,5 +498,129 @@ describe('hostile queries: specific answers', () => {
     assert.equal(fs.existsSync('/tmp/steward-hostile.parquet'), false);
     assert.equal(fs.existsSync('/tmp/steward-export'), false);
     assert.equal(fs.existsSync('/tmp/steward-hostile.db'), false);
+  });
+});
+
+// ------------------------------------------------------------ row filter probes, against the admitted rows
+
+/**
+ * A probe of north_admin's row filter: a query whose governed answer must be
+ * exactly the answer of the same query over the rows the filter is meant to
+ * admit (North Hospital's), computed by DuckDB directly over the Parquet file.
+ * A count, a min/max of ids or a window count that saw one hidden row differs.
+ * `sql` gets the table to read: the catalog name for the gateway, the admitted
+ * rows for the reference.
+ */
+interface Probe {
+  readonly name: string;
+  readonly sql: (table: string, f: Fixture) => string;
+  /** `sample`: the rows are random, so each must be an admitted row (instead of the whole answer being equal). */
+  readonly kind?: 'sample';
+  /** Whether this probe must notice a filter that admits every hospital (`hospital IS NOT NULL`). */
+  readonly detectsOpenFilter: boolean;
+}
+
+const ADMITTED = "hospital = 'North Hospital'";
+const PROBES: readonly Probe[] = [
+  { name: 'count(*)', sql: (t) => `SELECT count(*) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'count(*) of other hospitals (fast path)', sql: (t) => `SELECT count(*) FROM ${t} WHERE hospital <> 'North Hospital'`, detectsOpenFilter: true },
+  { name: 'count(*) of hidden claim ids', sql: (t, f) => `SELECT count(*) FROM ${t} WHERE claim_id IN (${[...f.hiddenClaimIds].slice(0, 50).join(', ')})`, detectsOpenFilter: true },
+  { name: 'count(*) with a NULL-or-other filter', sql: (t) => `SELECT count(*) FROM ${t} WHERE hospital = 'South Hospital' OR hospital IS NULL`, detectsOpenFilter: true },
+  { name: 'min and max of claim ids', sql: (t) => `SELECT min(claim_id), max(claim_id) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'id gaps (max - min + 1 - count)', sql: (t) => `SELECT max(claim_id) - min(claim_id) + 1 - count(*) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'median claim id', sql: (t) => `SELECT median(claim_id) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'sum and count of amounts', sql: (t) => `SELECT sum(amount), count(amount), count(DISTINCT region) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'window count', sql: (t) => `SELECT claim_id, count(*) OVER () FROM ${t} ORDER BY claim_id LIMIT 5`, detectsOpenFilter: true },
+  { name: 'row_number over all rows', sql: (t) => `SELECT row_number() OVER (ORDER BY claim_id) AS rn, claim_id FROM ${t} ORDER BY claim_id DESC LIMIT 3`, detectsOpenFilter: true },
+  { name: 'lag over neighbouring ids', sql: (t) => `SELECT lag(claim_id) OVER (ORDER BY claim_id), claim_id FROM ${t} ORDER BY claim_id LIMIT 20`, detectsOpenFilter: true },
+  { name: 'count per hospital', sql: (t) => `SELECT hospital, count(*) FROM ${t} GROUP BY hospital`, detectsOpenFilter: true },
+  { name: 'count per region with ROLLUP', sql: (t) => `SELECT region, count(*) FROM ${t} GROUP BY ROLLUP (region)`, detectsOpenFilter: true },
+  { name: 'DISTINCT hospital', sql: (t) => `SELECT DISTINCT hospital FROM ${t}`, detectsOpenFilter: true },
+  { name: 'count(*) FILTER', sql: (t) => `SELECT count(*) FILTER (WHERE hospital <> 'North Hospital'), count(*) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'sum of a CASE', sql: (t) => `SELECT sum(CASE WHEN hospital <> 'North Hospital' THEN 1 ELSE 0 END) FROM ${t}`, detectsOpenFilter: true },
+  { name: 'error() aimed at other hospitals', sql: (t) => `SELECT count(*) FROM ${t} WHERE CASE WHEN hospital <> 'North Hospital' THEN error('leak') END IS NULL`, detectsOpenFilter: true },
+  { name: 'division by zero aimed at other hospitals', sql: (t) => `SELECT count(*) FROM ${t} WHERE CASE WHEN hospital = 'South Hospital' THEN 1 // 0 END IS NULL`, detectsOpenFilter: true },
+  { name: 'failing cast aimed at other hospitals', sql: (t) => `SELECT count(*) FROM ${t} WHERE CAST(CASE WHEN hospital = 'South Hospital' THEN 'x' ELSE '1' END AS INTEGER) = 1`, detectsOpenFilter: true },
+  { name: 'error() aimed at one region of other hospitals', sql: (t) => `SELECT count(*) FROM ${t} WHERE CASE WHEN region = 'East' AND hospital <> 'North Hospital' THEN error('east') END IS NULL`, detectsOpenFilter: true },
+  { name: 'error() aimed at the first id', sql: (t) => `SELECT count(*) FROM ${t} WHERE CASE WHEN claim_id = 1000000 THEN error('row0') END IS NULL`, detectsOpenFilter: true },
+  { name: 'correlated count of other hospitals', sql: (t) => `SELECT t.claim_id, (SELECT count(*) FROM ${t} x WHERE x.hospital <> t.hospital AND x.claim_id < 1001000) FROM ${t} t ORDER BY t.claim_id LIMIT 5`, detectsOpenFilter: true },
+  { name: 'NOT EXISTS over neighbouring ids', sql: (t) => `SELECT claim_id FROM ${t} t WHERE claim_id < 1000300 AND NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.claim_id = t.claim_id + 1 AND x.claim_id < 1000300)`, detectsOpenFilter: true },
+  { name: 'EXCEPT over neighbouring ids', sql: (t) => `SELECT claim_id + 1 FROM ${t} WHERE claim_id < 1000300 EXCEPT SELECT claim_id FROM ${t}`, detectsOpenFilter: true },
+  { name: 'self FULL OUTER JOIN on neighbouring ids', sql: (t) => `SELECT t1.claim_id, t2.claim_id FROM ${t} t1 FULL OUTER JOIN ${t} t2 ON t1.claim_id = t2.claim_id + 1 WHERE t1.claim_id < 1000300`, detectsOpenFilter: true },
+  { name: 'a CTE counting every row', sql: (t) => `WITH c AS (SELECT * FROM ${t}) SELECT count(*), max(claim_id) FROM c`, detectsOpenFilter: true },
+  { name: 'rows of other hospitals', sql: (t) => `SELECT * FROM ${t} WHERE hospital <> 'North Hospital'`, detectsOpenFilter: true },
+  { name: 'OR true', sql: (t) => `SELECT * FROM ${t} WHERE hospital = 'South Hospital' OR true ORDER BY claim_id LIMIT 100`, detectsOpenFilter: true },
+  { name: 'UNION with a constant', sql: (t) => `SELECT hospital FROM ${t} UNION SELECT 'Elsewhere'`, detectsOpenFilter: true },
+  { name: 'rows with a NULL hospital', sql: (t) => `SELECT count(*) FROM ${t} WHERE hospital IS NULL`, detectsOpenFilter: false },
+  { name: 'USING SAMPLE', sql: (t) => `SELECT * FROM ${t} USING SAMPLE 50 ROWS`, kind: 'sample', detectsOpenFilter: true },
+  { name: 'TABLESAMPLE', sql: (t) => `SELECT * FROM ${t} TABLESAMPLE 5%`, kind: 'sample', detectsOpenFilter: true },
+];
+
+type Answer = { readonly ok: true; readonly rows: readonly string[] } | { readonly ok: false; readonly error: string };
+
+const asRows = (rows: readonly Record<string, unknown>[]): string[] => rows.map((r) => JSON.stringify(Object.values(r))).sort();
+
+/** The same query by DuckDB directly, over the rows the filter is meant to admit (north_admin's visible columns only). */
+async function reference(f: Fixture, sql: string): Promise<Answer> {
+  try {
+    return { ok: true, rows: asRows(await f.direct(sql)) };
+  } catch (e) {
+    return { ok: false, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** What the probe reveals beyond the admitted rows (null: nothing), through the gateway as north_admin. */
+async function probeLeak(f: Fixture, probe: Probe, via: typeof viaLibrary): Promise<string | null> {
+  const admitted = `(SELECT * EXCLUDE (ssn, patient_name) FROM read_parquet('${f.claimsFile}') WHERE ${ADMITTED})`;
+  const o = await via(f, 'north_admin', probe.sql(T, f));
+  assert.ok(o.status < 500, `server error ${o.status} ${o.code} ${o.message}`);
+  const got: Answer = o.ok ? { ok: true, rows: asRows(o.rows) } : { ok: false, error: `${o.code}: ${o.message}` };
+  if (probe.kind === 'sample') {
+    const all = await reference(f, `SELECT * FROM ${admitted}`);
+    if (!got.ok || !all.ok) return got.ok ? `reference failed` : `refused: ${got.error}`;
+    const allowed = new Set(all.rows);
+    const extra = got.rows.filter((r) => !allowed.has(r));
+    return extra.length === 0 ? null : `${extra.length} sampled row(s) outside the admitted rows, e.g. ${extra[0]}`;
+  }
+  const want = await reference(f, probe.sql(admitted, f));
+  if (!want.ok) return got.ok ? `the reference failed (${want.error}) but the gateway answered` : null;
+  if (!got.ok) return `failed where the admitted rows answer: ${got.error}`;
+  if (got.rows.length !== want.rows.length) return `${got.rows.length} row(s), the admitted rows give ${want.rows.length}`;
+  const differ = got.rows.findIndex((r, i) => r !== want.rows[i]);
+  return differ < 0 ? null : `answered ${got.rows[differ]} where the admitted rows give ${want.rows[differ]}`;
+}
+
+describe('row filter probes', () => {
+  // Threat: north_admin learns anything about other hospitals' rows (a count, an id, a window position, an error) through the row filter.
+  for (const probe of PROBES) {
+    it(`stops a row filter probe by ${probe.name}: the answer is the one over North Hospital rows only`, async () => {
+      for (const via of [viaLibrary, viaHttp]) {
+        const leak = await probeLeak(f, probe, via);
+        assert.equal(leak, null, `${via.name}: ${probe.sql(T, f)}: ${leak}`);
+      }
+    });
+  }
+
+  it('the probes catch a data filter that admits every hospital (hospital IS NOT NULL), through the real policy', async () => {
+    // Threat: weak probes that pass whatever the filter does; here the real data filter is widened through the API and the probes must notice.
+    const path = '/v1/filters';
+    const before = await f.server.call('GET', `${path}?table=lake.claims.patient_claims`);
+    const original = (before.json.filters as { name: string; rowFilter: string }[]).find((x) => x.name === 'north_hospital_only');
+    assert.equal(original?.rowFilter, ADMITTED);
+    const put = (rowFilter: string) => f.server.call('POST', path, { table: 'lake.claims.patient_claims', name: 'north_hospital_only', rowFilter });
+    assert.equal((await put('hospital IS NOT NULL')).status, 201);
+    try {
+      const missed: string[] = [];
+      for (const probe of PROBES) {
+        const leak = await probeLeak(f, probe, viaLibrary);
+        if (probe.detectsOpenFilter && leak === null) missed.push(probe.name);
+        if (!probe.detectsOpenFilter) assert.equal(leak, null, `${probe.name} should see no difference: ${leak}`);
+      }
+      assert.deepEqual(missed, [], `probes that did not notice the widened filter: ${missed.join(', ')}`);
+    } finally {
+      assert.equal((await put(ADMITTED)).status, 201);
+    }
+    // Restored: the probes pass again.
+    assert.equal(await probeLeak(f, PROBES[0] as Probe, viaLibrary), null);
   });
 });

@@ -1,0 +1,145 @@
+/**
+ * The gateway's types: what a caller passes in (requests, limits, parameter
+ * values), what a plan is, and what comes back (streams, summaries, history).
+ * Shared by every step of the pipeline (see `gateway.ts`), so that no step
+ * imports another's module for a type.
+ */
+import type { DuckDBValue } from '@duckdb/node-api';
+import type { PrincipalRef } from '../policy/model.js';
+import type { Snapshot } from '../workspace/state-service.js';
+import type { DecisionLogEntry } from '../store/decision-log.js';
+import type { Limiter } from './limiter.js';
+
+export type ParamValue = string | number | boolean | null;
+
+export interface GatewayLimits {
+  /** Longest SQL text accepted, in characters. */
+  readonly maxSqlLength: number;
+  /** Rows returned at most; a longer result is cut and flagged `truncated`. */
+  readonly maxRows: number;
+  /** Per-query timeout; the query is interrupted when it passes. */
+  readonly timeoutMs: number;
+  /** DuckDB memory limit of the execution instance, shared by running queries. */
+  readonly memoryLimit: string;
+  readonly threads: number;
+  /** Queries running at once, in total and per principal. */
+  readonly maxConcurrent: number;
+  readonly maxPerPrincipal: number;
+  /** How long a query waits for a slot, and how many may wait. */
+  readonly maxWaitMs: number;
+  readonly maxQueue: number;
+  readonly maxParameters: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = Object.freeze({
+  maxSqlLength: 100_000,
+  maxRows: 100_000,
+  timeoutMs: 60_000,
+  memoryLimit: '2GB',
+  threads: 2,
+  maxConcurrent: 8,
+  maxPerPrincipal: 2,
+  maxWaitMs: 10_000,
+  maxQueue: 64,
+  maxParameters: 100,
+});
+
+/** A query as the caller asks it. */
+export interface QueryRequest {
+  /** Whose permissions apply. */
+  readonly principal: PrincipalRef;
+  /** Who asked, for the logs (`user:admin` when an admin runs `--as`). */
+  readonly actor: string;
+  readonly sql: string;
+  readonly params?: Readonly<Record<string, ParamValue>>;
+  readonly maxRows?: number;
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  /** Set when an admin runs the query as someone else. */
+  readonly impersonatedBy?: string;
+  /** Id of the saved query this run comes from. */
+  readonly savedQuery?: string;
+}
+
+/** The rewritten query, ready to run. */
+export interface QueryPlan {
+  readonly principal: PrincipalRef;
+  /** The SQL the sandbox runs (never shown to users: it names files and predicates). */
+  readonly sql: string;
+  readonly tables: readonly string[];
+  readonly parameters: readonly string[];
+  /** The policy snapshot the plan was authorized against. */
+  readonly snapshot: Snapshot;
+  /** Bound values in DuckDB form: named, or positional for `$1, $2, …`. */
+  readonly binds: Record<string, DuckDBValue> | DuckDBValue[] | undefined;
+  /** The grants that allowed the query, logged so access reviews (and just-in-time requests) can see what each query used. */
+  readonly grants: readonly string[];
+  /** True when the query took the fast path: columns whose mask is always true under the row predicate are exposed unmasked (leakproof.ts). */
+  readonly leakproof: boolean;
+  /** Lake locations the query reads, fingerprinted before it runs (see sandbox.ts, "File caches"). */
+  readonly files: readonly string[];
+  /** The parameters that carry `files` into the readers (`binds` includes them; see `fileParameters`). */
+  readonly fileParams: readonly FileParam[];
+}
+
+/** A lake location bound as a parameter of the rewritten SQL: `$<name>` in the text. */
+export interface FileParam {
+  readonly name: string;
+  readonly location: string;
+}
+
+/** What a query used, for the log: the tables it read and the grants that allowed them. */
+export type Used = Pick<QueryPlan, 'tables' | 'grants'>;
+
+export interface ResultColumn {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** An open, streaming result. Read `batches` once; `summary` settles when the query is over. */
+export interface QueryStream {
+  readonly columns: readonly ResultColumn[];
+  readonly tables: readonly string[];
+  /** Row batches (arrays of DuckDB values), at most maxRows rows in total. */
+  batches(): AsyncGenerator<DuckDBValue[][]>;
+  /** Stops the query and frees its resources (safe to call at any time). */
+  cancel(): void;
+  readonly summary: Promise<QuerySummary>;
+}
+
+export interface QuerySummary {
+  readonly rowCount: number;
+  readonly truncated: boolean;
+  readonly durationMs: number;
+}
+
+export interface HistoryEntry {
+  readonly principal: string;
+  readonly actor: string;
+  readonly sql: string;
+  readonly tables: readonly string[];
+  readonly durationMs: number;
+  readonly rowCount: number;
+  readonly outcome: 'allowed' | 'refused' | 'failed';
+  readonly message?: string;
+  readonly savedQuery?: string;
+}
+
+export interface GatewayDeps {
+  readonly snapshot: () => Promise<Snapshot>;
+  readonly log: (entries: DecisionLogEntry[]) => Promise<void>;
+  readonly recordHistory?: (entry: HistoryEntry) => Promise<void>;
+  readonly limits?: Partial<GatewayLimits>;
+  /** Set to false to mask every column on every query (the fast path off: for comparisons in tests and benchmarks). */
+  readonly leakproofRewrite?: boolean;
+}
+
+export interface Gateway {
+  /** Parse, authorize and rewrite; throws the refusal. Logs nothing. */
+  plan(principal: PrincipalRef, sql: string, params?: Readonly<Record<string, ParamValue>>): Promise<QueryPlan>;
+  /** Plan and start a query, under the concurrency limits; logs the outcome when it ends. */
+  open(req: QueryRequest): Promise<QueryStream>;
+  readonly limits: GatewayLimits;
+  readonly limiter: Limiter;
+  close(): Promise<void>;
+}
