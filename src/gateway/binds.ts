@@ -15,7 +15,7 @@ export function bindValues(used: readonly string[], params: Readonly<Record<stri
     if (!used.includes(name)) throw new StewardError('STEWARD_E_VALIDATION', `unknown parameter \`${name}\`: the query has no \`$${name}\``, { details: [{ path: `params.${name}`, message: 'unknown parameter' }] });
   }
   for (const name of used) {
-    if (!(name in params)) throw new StewardError('STEWARD_E_VALIDATION', `missing value for parameter \`$${name}\``, { details: [{ path: `params.${name}`, message: 'missing value' }] });
+    if (!Object.hasOwn(params, name)) throw new StewardError('STEWARD_E_VALIDATION', `missing value for parameter \`$${name}\``, { details: [{ path: `params.${name}`, message: 'missing value' }] });
   }
   if (used.length === 0) return undefined;
   const convert = (v: ParamValue): DuckDBValue => {
@@ -28,15 +28,14 @@ export function bindValues(used: readonly string[], params: Readonly<Record<stri
     const out: DuckDBValue[] = [];
     for (let i = 1; i <= max; i++) {
       const key = String(i);
-      if (!(key in params)) throw new StewardError('STEWARD_E_VALIDATION', `missing value for parameter \`$${key}\``);
+      if (!Object.hasOwn(params, key)) throw new StewardError('STEWARD_E_VALIDATION', `missing value for parameter \`$${key}\``);
       out.push(convert(params[key] as ParamValue));
     }
     return out;
   }
   if (used.some((n) => /^[0-9]+$/.test(n))) throw new StewardError('STEWARD_E_VALIDATION', 'a query cannot mix named and numbered parameters');
-  const out: Record<string, DuckDBValue> = {};
-  for (const name of used) out[name] = convert(params[name] as ParamValue);
-  return out;
+  // own properties only, so a parameter named `constructor` or `__proto__` is a parameter
+  return Object.fromEntries(used.map((name) => [name, convert(params[name] as ParamValue)]));
 }
 
 /**
@@ -65,7 +64,5 @@ export function withFiles(binds: QueryPlan['binds'], files: readonly FileParam[]
     for (let i = 0; i < out.length; i++) if (!(i in out)) throw new StewardError('STEWARD_E_INTERNAL', 'file parameters out of order');
     return out;
   }
-  const out: Record<string, DuckDBValue> = { ...binds };
-  for (const f of files) out[f.name] = f.location;
-  return out;
+  return { ...binds, ...Object.fromEntries(files.map((f) => [f.name, f.location])) };
 }

@@ -159,3 +159,21 @@ describe('YAML read outside policy files (the access configuration)', () => {
     assert.deepEqual(parseYamlText({ file: 'ok.yaml', text: 'a: 1\n' }), { a: 1 });
   });
 });
+
+describe('query parameters named after prototype keys', () => {
+  it('treats `$constructor` as a parameter that was not given, not as Object.prototype.constructor', async () => {
+    const r = await s.call('POST', '/v1/query', { sql: 'SELECT hospital FROM claims.patient_claims WHERE hospital = $constructor LIMIT 1', as: 'user:carol', params: {} });
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.match(JSON.stringify(r.json), /missing value for parameter `\$constructor`/);
+  });
+
+  it('refuses a parameter value given under the name `constructor` (a body key like any other), naming it', async () => {
+    const r = await s.call('POST', '/v1/query', {
+      sql: 'SELECT count(*) AS n FROM claims.patient_claims WHERE hospital = $constructor',
+      as: 'user:carol',
+      params: { constructor: 'North Hospital' },
+    });
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.match(JSON.stringify(r.json), /constructor/);
+  });
+});
