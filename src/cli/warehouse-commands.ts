@@ -170,10 +170,15 @@ export function registerWarehouseCommands(program: Command): void {
     .description('run the plan: one transaction, or bounded resumable batches for large plans')
     .action(async (target: string, _o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<{ applied: number; batches: number; version: number; plan: PlanJson }>('POST', `/v1/sync/${enc(target)}/apply`, {});
+        const r = await client.call<{ applied: number; batches: number; version: number; failed: { sql: string; error: string }[]; plan: PlanJson }>('POST', `/v1/sync/${enc(target)}/apply`, {});
+        const refused = r.failed.map((f) => `-- refused: ${f.sql}\n--   ${f.error}`).join('\n');
         emit(out, r, () =>
-          r.applied === 0 ? `${planText(r.plan)}\nNo changes.` : `${planText(r.plan)}\n\nApplied ${r.applied} statement(s) in ${r.batches} transaction(s) for policy version ${r.version}.`,
+          r.applied === 0 && r.failed.length === 0
+            ? `${planText(r.plan)}\nNo changes.`
+            : `${planText(r.plan)}\n\n${refused === '' ? '' : `${refused}\n`}Applied ${r.applied} statement(s) in ${r.batches} transaction(s) for policy version ${r.version}.`,
         );
+        // a partial sync must not look like success to a script: the refused statements are retried by the next sync
+        if (r.failed.length > 0) throw new StewardError('STEWARD_E_SOURCE', `warehouse \`${target}\` refused ${r.failed.length} statement(s); they were skipped and the next sync tries them again`);
       }),
     );
 }

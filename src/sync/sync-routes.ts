@@ -135,10 +135,10 @@ export const syncRoutes: readonly RouteDef[] = [
     auth: 'admin',
     params: TargetName,
     body: z.object({}).strict(),
-    response: z.object({ target: z.string(), version: z.number(), applied: z.number(), batches: z.number(), plan: PlanSchema }),
+    response: z.object({ target: z.string(), version: z.number(), applied: z.number(), batches: z.number(), failed: z.array(z.object({ sql: z.string(), error: z.string() })), plan: PlanSchema }),
     handler: async ({ services, params, actor }) => {
       const r = await syncOf(services).apply(params.name, { actor: actorName(actor) });
-      return { target: r.target, version: r.version, applied: r.applied, batches: r.batches, plan: planJson(r.plan) };
+      return { target: r.target, version: r.version, applied: r.applied, batches: r.batches, failed: r.failed.map((f) => ({ sql: f.sql, error: f.error })), plan: planJson(r.plan) };
     },
   }),
   route({

@@ -89,6 +89,9 @@ export async function connectWarehouse(targetName: string, url: string, retry: R
     client.on('error', () => undefined);
     try {
       await client.connect();
+      // Literals are written to read the same either way (predicate.ts), but a server or database
+      // default of `off` must not be what decides how a filter's backslash is read.
+      await client.query('SET standard_conforming_strings = on');
       return {
         client,
         where,
