@@ -492,6 +492,8 @@ export function desiredState(input: DesiredInput): DesiredState {
   const grantsOf = new Map<PrincipalRef, Grant[]>();
   for (const g of world.grants) {
     if (g.resource.catalog !== catalog) continue;
+    // a grant that has run out gives nothing: it must not keep its user's personal role alive
+    if (g.notAfter !== undefined && Date.parse(g.notAfter) <= now) continue;
     const l = grantsOf.get(g.principal);
     if (l === undefined) grantsOf.set(g.principal, [g]);
     else l.push(g);
