@@ -9,7 +9,7 @@ import type { Actor } from '../server/actor.js';
 import type { PolicyWorld, Table } from '../policy/model.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import { notFound } from '../errors.js';
-import { redactUrl } from './postgres-source.js';
+import { postgresTableColumns, redactUrl } from './postgres-source.js';
 import {
   createCatalog,
   createDatabase,
@@ -240,6 +240,7 @@ export const catalogRoutes: readonly RouteDef[] = [
     tag: 'catalog',
     auth: 'admin',
     params: TablePathParams,
+    body: z.object({ sourceUrl: z.string().min(1).max(4096).optional() }).strict(),
     response: z.object({
       ok: z.literal(true),
       version: z.number(),
@@ -247,10 +248,13 @@ export const catalogRoutes: readonly RouteDef[] = [
       removed: z.array(ColumnOut),
       retyped: z.array(z.object({ name: z.string(), from: z.string(), to: z.string() })),
     }),
-    handler: async ({ services, actor, params }) => {
+    handler: async ({ services, actor, params, body }) => {
       const snap = await services.state.snapshot();
       const table = requireTable(snap.world, params);
-      const columns = await services.lake.columnsOf(table);
+      const columns =
+        table.source.kind === 'postgres'
+          ? await postgresTableColumns((url, schema) => services.lake.inspectPostgresSchema(url, schema), table.source, body.sourceUrl)
+          : await services.lake.columnsOf(table);
       let diff = refreshTable(snap.world, table, columns).diff;
       const r = await commit({ services, actor }, 'table.refresh', `${params.catalog}.${params.database}.${params.table}`, (w) => {
         const outcome = refreshTable(w, requireTable(w, params), columns);

@@ -78,6 +78,26 @@ export async function inspectPostgresSchema(url: string, schema: string, options
   return tablesFromColumns(rows, schemaName, options.skipUnsupported ?? false);
 }
 
+/**
+ * The current columns of a table registered from PostgreSQL, for a refresh.
+ * The stored connection has no password, so the caller passes the URL again
+ * (`steward catalog refresh T --source-url URL`).
+ */
+export async function postgresTableColumns(
+  inspect: (url: string, schema: string) => Promise<PostgresTable[]>,
+  source: { readonly schema: string; readonly table: string; readonly connection: string },
+  url: string | undefined,
+): Promise<Column[]> {
+  if (url === undefined) {
+    throw new StewardError('STEWARD_E_VALIDATION', `body.sourceUrl: the table comes from PostgreSQL (\`${source.connection}\`), whose password Steward does not store; give its connection url again (\`--source-url\`)`, {
+      details: [{ path: 'body.sourceUrl', message: 'required for a table registered from PostgreSQL' }],
+    });
+  }
+  const found = (await inspect(url, source.schema)).find((t) => t.table === source.table);
+  if (found === undefined) throw new StewardError('STEWARD_E_SOURCE', `table \`${source.schema}.${source.table}\` no longer exists at \`${redactUrl(url)}\``);
+  return found.columns;
+}
+
 /** Groups information-schema rows into tables; pure, exported for tests. */
 export function tablesFromColumns(rows: readonly InformationSchemaColumn[], schema: string, skipUnsupported: boolean): PostgresTable[] {
   const byTable = new Map<string, InformationSchemaColumn[]>();

@@ -157,17 +157,17 @@ export function registerCatalogCommands(program: Command): void {
 
   catalog
     .command('register-postgres <catalog.database>')
-    .description('register every table of a PostgreSQL schema')
-    .requiredOption('--url <url>', 'connection string (the password is never stored)')
+    .description('register every table of a PostgreSQL schema (the global --url stays the Steward server)')
+    .requiredOption('--source-url <url>', 'postgres:// connection string of the source database (the password is never stored)')
     .option('--schema <schema>', 'schema name', 'public')
     .option('--replace', 'replace existing registrations')
-    .action(async (name: string, opts: { url: string; schema: string; replace?: boolean }, cmd: Command) =>
+    .action(async (name: string, opts: { sourceUrl: string; schema: string; replace?: boolean }, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
         const d = databaseOf(name);
         const r = await client.call<{ tables: string[] }>('POST', '/v1/tables/postgres', {
           catalog: d.catalog,
           database: d.database,
-          url: opts.url,
+          url: opts.sourceUrl,
           schema: opts.schema,
           ...(opts.replace === undefined ? {} : { replace: opts.replace }),
         });
@@ -178,11 +178,13 @@ export function registerCatalogCommands(program: Command): void {
   catalog
     .command('refresh <table>')
     .description('re-read a table schema and report added, removed and retyped columns')
-    .action(async (name: string, _o: unknown, cmd: Command) =>
+    .option('--source-url <url>', 'a table registered from PostgreSQL: its connection string again (Steward never stores the password)')
+    .action(async (name: string, o: { sourceUrl?: string }, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
         const r = await client.call<{ added: { name: string }[]; removed: { name: string }[]; retyped: { name: string; from: string; to: string }[] }>(
           'POST',
           `/v1/tables/${tablePath(name)}/refresh`,
+          o.sourceUrl === undefined ? {} : { sourceUrl: o.sourceUrl },
         );
         emit(out, r, () =>
           [

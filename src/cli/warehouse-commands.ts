@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { StewardError } from '../errors.js';
 import { emit, progress, table } from './output.js';
 import { enc, list, withClient } from './run.js';
+import type { Client } from './client.js';
 
 interface PlanJson {
   target: string;
@@ -45,8 +46,8 @@ function keyValues(values: readonly string[], what: string): Record<string, stri
   return out;
 }
 
-interface AddOptions {
-  catalog: string;
+interface TargetOptions {
+  catalog?: string;
   env?: string;
   secretFile?: string;
   rolePrefix?: string;
@@ -59,38 +60,95 @@ interface AddOptions {
   auto?: boolean;
 }
 
-export function registerWarehouseCommands(program: Command): void {
-  const wh = program.command('warehouse').description('PostgreSQL warehouse targets that Steward keeps in sync');
-  wh.command('add <name>')
-    .description('create or replace a target; credentials come from an environment variable or a secret file holding a postgres:// URL')
-    .requiredOption('--catalog <catalog>', 'the Steward catalog to mirror')
-    .option('--env <variable>', 'environment variable holding the connection URL')
-    .option('--secret-file <path>', 'file holding the connection URL')
+interface SavedJson {
+  created: boolean;
+  changes: { field: string; from: unknown; to: unknown }[];
+  credentials: string;
+}
+
+/** The target fields the options set (only those given). */
+function targetFields(o: TargetOptions): Record<string, unknown> {
+  if (o.env !== undefined && o.secretFile !== undefined) throw new StewardError('STEWARD_E_VALIDATION', 'give only one of --env or --secret-file');
+  return {
+    ...(o.catalog === undefined ? {} : { catalog: o.catalog }),
+    ...(o.env !== undefined ? { credentials: { kind: 'env', name: o.env } } : o.secretFile !== undefined ? { credentials: { kind: 'file', path: o.secretFile } } : {}),
+    ...(o.rolePrefix === undefined ? {} : { rolePrefix: o.rolePrefix }),
+    ...(o.userRole === undefined ? {} : { userRoleTemplate: o.userRole }),
+    ...(o.mapUser === undefined ? {} : { userRoles: keyValues(o.mapUser, 'user mapping') }),
+    ...(o.mapSchema === undefined ? {} : { schemaMap: keyValues(o.mapSchema, 'schema mapping') }),
+    ...(o.mapTable === undefined ? {} : { tableMap: keyValues(o.mapTable, 'table mapping') }),
+    ...(o.drift === undefined ? {} : { drift: o.drift }),
+    ...(o.batchSize === undefined ? {} : { batchSize: Number(o.batchSize) }),
+    ...(o.auto === undefined ? {} : { auto: o.auto }),
+  };
+}
+
+/** Steward's own security-lake catalog (SECURITY_CATALOG in src/audit/security-sql.ts, which loads DuckDB: not imported here). */
+const SECURITY_CATALOG = 'steward';
+
+/** `--catalog` when given; otherwise the only data catalog (Steward's security catalog aside), or an error naming the choices. */
+export async function defaultCatalog(client: Client, given: string | undefined): Promise<string> {
+  if (given !== undefined) return given;
+  const catalogs = (await client.call<{ catalogs: { name: string }[] }>('GET', '/v1/catalogs')).catalogs.filter((c) => c.name !== SECURITY_CATALOG);
+  if (catalogs.length === 1) return (catalogs[0] as { name: string }).name;
+  if (catalogs.length === 0) throw new StewardError('STEWARD_E_VALIDATION', '--catalog: there is no catalog yet (create one with `steward catalog create-catalog NAME`)');
+  throw new StewardError('STEWARD_E_VALIDATION', `--catalog: there are ${catalogs.length} catalogs, name one of ${catalogs.map((c) => `\`${c.name}\``).join(', ')}`);
+}
+
+/** What `warehouse add|update` prints: what changed, and who reads the credentials. */
+function savedText(name: string, r: SavedJson, client: Client): string {
+  const where = client.workspace === undefined ? `the server this CLI talks to (${client.target}), not this shell` : 'this process for `sync` commands run here; a server (`steward serve`) syncing automatically reads its own';
+  const lines = [r.created ? `warehouse target ${name} created` : r.changes.length === 0 ? `warehouse target ${name} unchanged` : `warehouse target ${name} updated:`];
+  for (const c of r.changes) lines.push(`  ${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`);
+  lines.push(`credentials: ${r.credentials}; they are read by ${where}`);
+  return lines.join('\n');
+}
+
+const targetOptions = (c: Command): Command =>
+  c
+    .option('--env <variable>', 'environment variable holding the connection URL, read by the process that runs the sync (the server)')
+    .option('--secret-file <path>', 'file holding the connection URL, read by the process that runs the sync (the server)')
     .option('--role-prefix <prefix>', 'prefix of every role and policy Steward creates (default stw_)')
     .option('--user-role <template>', 'login role of a user; {user} is the user name (default {user})')
     .option('--map-user <user=role>', 'login role of one user', list)
     .option('--map-schema <database=schema>', 'warehouse schema of a catalog database', list)
     .option('--map-table <database.table=schema.table>', 'warehouse table of a catalog table', list)
     .option('--drift <policy>', 'revoke (default) or report hand-made grants')
-    .option('--batch-size <n>', 'statements per transaction for large plans (default 5000)')
+    .option('--batch-size <n>', 'statements per transaction for large plans (default 5000)');
+
+export function registerWarehouseCommands(program: Command): void {
+  const wh = program.command('warehouse').description('PostgreSQL warehouse targets that Steward keeps in sync');
+  targetOptions(
+    wh
+      .command('add <name>')
+      .description('create a target (refuses an existing one: use `warehouse update`); credentials come from an environment variable or a secret file holding a postgres:// URL, read by the server')
+      .option('--catalog <catalog>', 'the Steward catalog to mirror (default: the only catalog)'),
+  )
     .option('--auto', 'sync automatically after every policy change')
-    .action(async (name: string, o: AddOptions, cmd: Command) =>
+    .action(async (name: string, o: TargetOptions, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        if ((o.env === undefined) === (o.secretFile === undefined)) throw new StewardError('STEWARD_E_VALIDATION', 'give exactly one of --env or --secret-file');
-        const body = {
-          catalog: o.catalog,
-          credentials: o.env !== undefined ? { kind: 'env', name: o.env } : { kind: 'file', path: o.secretFile },
-          ...(o.rolePrefix === undefined ? {} : { rolePrefix: o.rolePrefix }),
-          ...(o.userRole === undefined ? {} : { userRoleTemplate: o.userRole }),
-          userRoles: keyValues(o.mapUser ?? [], 'user mapping'),
-          schemaMap: keyValues(o.mapSchema ?? [], 'schema mapping'),
-          tableMap: keyValues(o.mapTable ?? [], 'table mapping'),
-          ...(o.drift === undefined ? {} : { drift: o.drift }),
-          ...(o.batchSize === undefined ? {} : { batchSize: Number(o.batchSize) }),
-          auto: o.auto === true,
-        };
-        const r = await client.call('PUT', `/v1/warehouse/targets/${enc(name)}`, body);
-        emit(out, r, () => `warehouse target ${name} saved`);
+        if (o.env === undefined && o.secretFile === undefined) throw new StewardError('STEWARD_E_VALIDATION', 'give one of --env or --secret-file');
+        const body = { ...targetFields(o), catalog: await defaultCatalog(client, o.catalog), auto: o.auto === true };
+        const r = await client.call<SavedJson>('POST', `/v1/warehouse/targets/${enc(name)}`, body);
+        emit(out, r, () => savedText(name, r, client));
+      }),
+    );
+  targetOptions(
+    wh
+      .command('update <name>')
+      .description('change some fields of a target (the others keep their values) and print what changed')
+      .option('--catalog <catalog>', 'the Steward catalog to mirror'),
+  )
+    .option('--auto', 'sync automatically after every policy change')
+    .option('--no-auto', 'stop syncing automatically')
+    .action(async (name: string, o: TargetOptions, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const { targets } = await client.call<{ targets: Record<string, unknown>[] }>('GET', '/v1/warehouse/targets');
+        const current = targets.find((t) => t['name'] === name.trim().toLowerCase());
+        if (current === undefined) throw new StewardError('STEWARD_E_NOT_FOUND', `warehouse target \`${name}\` not found (create it with \`steward warehouse add\`)`);
+        const { name: _n, status: _s, ...kept } = current;
+        const r = await client.call<SavedJson>('PUT', `/v1/warehouse/targets/${enc(name)}`, { ...kept, ...targetFields(o) });
+        emit(out, r, () => savedText(name, r, client));
       }),
     );
   wh.command('list').action(async (_o: unknown, cmd: Command) =>
@@ -170,10 +228,15 @@ export function registerWarehouseCommands(program: Command): void {
     .description('run the plan: one transaction, or bounded resumable batches for large plans')
     .action(async (target: string, _o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<{ applied: number; batches: number; version: number; plan: PlanJson }>('POST', `/v1/sync/${enc(target)}/apply`, {});
+        const r = await client.call<{ applied: number; batches: number; version: number; failed: { sql: string; error: string }[]; plan: PlanJson }>('POST', `/v1/sync/${enc(target)}/apply`, {});
+        const refused = r.failed.map((f) => `-- refused: ${f.sql}\n--   ${f.error}`).join('\n');
         emit(out, r, () =>
-          r.applied === 0 ? `${planText(r.plan)}\nNo changes.` : `${planText(r.plan)}\n\nApplied ${r.applied} statement(s) in ${r.batches} transaction(s) for policy version ${r.version}.`,
+          r.applied === 0 && r.failed.length === 0
+            ? `${planText(r.plan)}\nNo changes.`
+            : `${planText(r.plan)}\n\n${refused === '' ? '' : `${refused}\n`}Applied ${r.applied} statement(s) in ${r.batches} transaction(s) for policy version ${r.version}.`,
         );
+        // a partial sync must not look like success to a script: the refused statements are retried by the next sync
+        if (r.failed.length > 0) throw new StewardError('STEWARD_E_SOURCE', `warehouse \`${target}\` refused ${r.failed.length} statement(s); they were skipped and the next sync tries them again`);
       }),
     );
 }
@@ -181,8 +244,8 @@ export function registerWarehouseCommands(program: Command): void {
 /** `steward export trino-rules`: Trino file-based access control for one catalog. */
 export async function exportTrinoRules(opts: { out?: string; catalog?: string; trinoCatalog?: string }, cmd: Command): Promise<void> {
   await withClient(cmd, async ({ client, out }) => {
-    if (opts.catalog === undefined) throw new StewardError('STEWARD_E_VALIDATION', '--catalog is required for `export trino-rules`');
-    const q = new URLSearchParams({ catalog: opts.catalog, ...(opts.trinoCatalog === undefined ? {} : { trinoCatalog: opts.trinoCatalog }) });
+    const catalog = await defaultCatalog(client, opts.catalog);
+    const q = new URLSearchParams({ catalog, ...(opts.trinoCatalog === undefined ? {} : { trinoCatalog: opts.trinoCatalog }) });
     const rules = await client.call<{ tables: unknown[] }>('GET', `/v1/export/trino-rules?${q.toString()}`);
     const text = `${JSON.stringify(rules, null, 2)}\n`;
     if (opts.out !== undefined) {

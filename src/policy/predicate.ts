@@ -40,15 +40,30 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Quotes a literal. Strings use standard SQL quoting, never backslash escapes. */
-export function quoteLiteral(value: Literal): string {
+/**
+ * Quotes a literal for `dialect`. Strings double `'`; where a backslash can be
+ * an escape character it is escaped too, so the literal means the same whatever
+ * the server's settings:
+ * - postgres: a string holding `\` is written `E'…'` with `\` doubled. An
+ *   escape string reads backslashes the same with `standard_conforming_strings`
+ *   on or off; a plain `'…'` does not (off, `\'` would not end it and the
+ *   rest of the text would become SQL). Strings without a backslash read the
+ *   same either way and stay plain.
+ * - redshift: backslash is always an escape character there (no
+ *   `standard_conforming_strings`), so it is doubled inside a plain `'…'`.
+ * - duckdb, trino: standard SQL, backslash is an ordinary character.
+ */
+export function quoteLiteral(value: Literal, dialect: Dialect = 'duckdb'): string {
   if (value === null) return 'NULL';
   if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new RangeError(`non-finite number \`${value}\` in predicate`);
     return String(value);
   }
-  return `'${value.replaceAll("'", "''")}'`;
+  const quoted = value.replaceAll("'", "''");
+  if (!value.includes('\\') || dialect === 'duckdb' || dialect === 'trino') return `'${quoted}'`;
+  const escaped = quoted.replaceAll('\\', '\\\\');
+  return dialect === 'postgres' ? `E'${escaped}'` : `'${escaped}'`;
 }
 
 /** Prints a predicate as SQL. Every sub-expression is parenthesised, so precedence never depends on the dialect. */
@@ -58,7 +73,7 @@ export function toSql(p: Predicate, dialect: Dialect = 'duckdb', qualifier?: str
     case 'col':
       return qualifier === undefined ? quoteIdent(p.name) : `${quoteIdent(qualifier)}.${quoteIdent(p.name)}`;
     case 'lit':
-      return quoteLiteral(p.value);
+      return quoteLiteral(p.value, dialect);
     case 'cmp':
       return `(${rec(p.left)} ${p.op} ${rec(p.right)})`;
     case 'and':

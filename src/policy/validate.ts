@@ -38,6 +38,12 @@ export interface ValidationIssue {
 const MAX_ID_LENGTH = 128;
 const MAX_EXTERNAL_LENGTH = 256;
 
+/**
+ * The default role prefix of warehouse sync (src/sync): group roles are
+ * `stw_<group>`, so a user named `stw_<group>` would log in as that group's role.
+ */
+export const RESERVED_USER_PREFIX = 'stw_';
+
 type Report = (path: string, code: ErrorCode, message: string) => void;
 
 /** Everything wrong with a world, in a stable order (by section, then as listed). Empty when valid. */
@@ -118,7 +124,12 @@ function checkNames(world: PolicyWorld, report: Report): void {
     });
     if (t.columns.length === 0) report(path, 'STEWARD_E_VALIDATION', 'a table needs at least one column');
   }
-  for (const u of world.users) name(`users[${u.name}]`, u.name, LABEL_PATTERN, 'user name');
+  for (const u of world.users) {
+    name(`users[${u.name}]`, u.name, LABEL_PATTERN, 'user name');
+    if (u.name.startsWith(RESERVED_USER_PREFIX)) {
+      report(`users[${u.name}]`, 'STEWARD_E_VALIDATION', `user name \`${u.name}\` starts with \`${RESERVED_USER_PREFIX}\`, which is reserved for the roles Steward creates in warehouses`);
+    }
+  }
   for (const g of world.groups) name(`groups[${g.name}]`, g.name, LABEL_PATTERN, 'group name');
   for (const k of world.tagKeys) name(`tagKeys[${k.key}]`, k.key, NAME_PATTERN, 'tag key');
   for (const f of world.filters) name(`filters[${entityKey('filter', f)}]`, f.name, LABEL_PATTERN, 'filter name');

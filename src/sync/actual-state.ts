@@ -43,14 +43,23 @@ export async function readActualState(client: pg.Client, o: ReadOptions): Promis
     if (r.rolname.startsWith(prefix)) add({ k: 'role', role: r.rolname });
   }
 
+  // Roles Steward created for this target under an earlier naming (another role prefix): still in
+  // the ledger, no longer in the prefix. They are read as managed so that the plan revokes their
+  // memberships and drops them, instead of leaving their access behind silently.
+  const legacy = full ? await legacyRoles(client, o.targetName, prefix) : [];
+  for (const r of legacy) {
+    roles.add(r);
+    add({ k: 'role', role: r });
+  }
+
   if (full) {
     const { rows } = await client.query<{ role: string; member: string }>(
       `SELECT r.rolname AS role, m.rolname AS member
          FROM pg_auth_members am
          JOIN pg_roles r ON r.oid = am.roleid
          JOIN pg_roles m ON m.oid = am.member
-        WHERE left(r.rolname, length($1)) = $1 OR left(m.rolname, length($1)) = $1`,
-      [prefix],
+        WHERE left(r.rolname, length($1)) = $1 OR left(m.rolname, length($1)) = $1 OR r.rolname = ANY($2::text[])`,
+      [prefix, legacy],
     );
     for (const r of rows) add({ k: 'member', role: r.role, member: r.member });
   }
@@ -170,4 +179,17 @@ export async function readActualState(client: pg.Client, o: ReadOptions): Promis
     for (const r of rows) ledger.add(r.item_key);
   }
   return { items, roles, tables, schemas: existingSchemas, ledger, rolesInUse };
+}
+
+/** Existing roles the ledger says Steward created for `target` whose names lie outside `prefix`. */
+async function legacyRoles(client: pg.Client, target: string, prefix: string): Promise<string[]> {
+  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass('${CONFIG_SCHEMA}.grants')::text AS t`)).rows[0]?.t;
+  if (exists === null || exists === undefined) return [];
+  const { rows } = await client.query<{ rolname: string }>(
+    `SELECT r.rolname FROM ${CONFIG_SCHEMA}.grants g JOIN pg_roles r ON r.rolname = g.role_name
+      WHERE g.target = $1 AND g.kind = 'role' AND left(g.role_name, length($2)) <> $2
+      ORDER BY 1`,
+    [target, prefix],
+  );
+  return rows.map((r) => r.rolname);
 }

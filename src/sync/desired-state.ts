@@ -492,6 +492,8 @@ export function desiredState(input: DesiredInput): DesiredState {
   const grantsOf = new Map<PrincipalRef, Grant[]>();
   for (const g of world.grants) {
     if (g.resource.catalog !== catalog) continue;
+    // a grant that has run out gives nothing: it must not keep its user's personal role alive
+    if (g.notAfter !== undefined && Date.parse(g.notAfter) <= now) continue;
     const l = grantsOf.get(g.principal);
     if (l === undefined) grantsOf.set(g.principal, [g]);
     else l.push(g);
@@ -502,8 +504,14 @@ export function desiredState(input: DesiredInput): DesiredState {
   const pset = principals.pset;
   const logins = loginRolesOf(world.users, target);
   const users = world.users.filter((u, i) => {
-    if (input.loginRoles === undefined) return true;
     const login = logins[i] as string;
+    // Steward's prefix is the name space of the roles it creates: a login role in it would be (or
+    // could become) a group or personal role, and GRANT r TO r fails every sync
+    if (login.startsWith(target.rolePrefix)) {
+      warnings.push({ code: 'LOGIN_ROLE_RESERVED', message: `login role \`${login}\` of user \`${u.name}\` starts with Steward's role prefix \`${target.rolePrefix}\`; the user is skipped (map it to another login role)` });
+      return false;
+    }
+    if (input.loginRoles === undefined) return true;
     if (input.loginRoles.has(login)) return true;
     if ((directGroups.get(u.name) ?? []).length > 0 || grantsOf.has(`user:${u.name}`)) {
       warnings.push({ code: 'LOGIN_ROLE_MISSING', message: `login role \`${login}\` of user \`${u.name}\` does not exist in the warehouse; the user is skipped` });

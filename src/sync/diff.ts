@@ -77,9 +77,7 @@ export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
   const g = op === 'grant';
   switch (it.k) {
     case 'role':
-      // objects the role owns go to the applying role (never dropped); then its privileges in this
-      // database go, then the role with its memberships
-      return g ? `CREATE ROLE ${qi(it.role)} NOLOGIN` : `REASSIGN OWNED BY ${qi(it.role)} TO CURRENT_USER; DROP OWNED BY ${qi(it.role)}; DROP ROLE ${qi(it.role)}`;
+      return g ? `CREATE ROLE ${qi(it.role)} NOLOGIN` : dropRoleStatements(it.role).join('; ');
     case 'member':
       return g ? `GRANT ${qi(it.role)} TO ${qi(it.member)}` : `REVOKE ${qi(it.role)} FROM ${qi(it.member)}`;
     case 'usage':
@@ -113,6 +111,15 @@ export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
       return never;
     }
   }
+}
+
+/**
+ * Dropping a Steward role: objects it owns go to the applying role (never
+ * dropped); then its privileges in this database go, then the role with its
+ * memberships. Run one by one, in one transaction (apply.ts).
+ */
+export function dropRoleStatements(role: string): string[] {
+  return [`REASSIGN OWNED BY ${qi(role)} TO CURRENT_USER`, `DROP OWNED BY ${qi(role)}`, `DROP ROLE ${qi(role)}`];
 }
 
 /** Appends the quoted identifier to `parts`, as `qi` quotes it. */

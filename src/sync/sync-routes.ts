@@ -7,8 +7,9 @@ import { route, type RouteDef } from '../server/route.js';
 import { CatalogNameSchema, OkSchema } from '../server/schemas.js';
 import type { Services } from '../server/services.js';
 import { actorName } from '../server/actor.js';
-import { StewardError, notFound } from '../errors.js';
-import { TargetDefinitionSchema } from './target-repo.js';
+import { StewardError, invalid, notFound } from '../errors.js';
+import { parseTarget, TargetDefinitionSchema, type TargetDefinition } from './target-repo.js';
+import { describeCredentials, readerOfCredentials, resolveCredentials } from './warehouse-connection.js';
 import type { SyncService } from './sync-service.js';
 import type { Plan } from './sync-types.js';
 import { trinoRules } from './trino-rules.js';
@@ -51,6 +52,41 @@ function planJson(p: Plan): z.infer<typeof PlanSchema> {
 }
 
 const TargetBody = TargetDefinitionSchema.omit({ name: true });
+const TargetSaved = z.object({
+  ok: z.literal(true),
+  created: z.boolean(),
+  /** Top-level fields whose value changed (replace only). */
+  changes: z.array(z.object({ field: z.string(), from: z.unknown(), to: z.unknown() })),
+  /** Where the credentials are read: by the server process, not by the CLI's shell. */
+  credentials: z.string(),
+});
+
+/**
+ * Validates and stores a target. The credentials are resolved here, in the
+ * process that will run its syncs, so that a variable set only in the CLI's
+ * shell is an error the CLI shows now, not a failure in the server log later.
+ */
+async function saveTarget(services: Services, input: Record<string, unknown>, actor: string, previous: TargetDefinition | null): Promise<z.infer<typeof TargetSaved>> {
+  const def = parseTarget(input);
+  const { world } = await services.state.snapshot();
+  if (!world.catalogs.some((c) => c.name === def.catalog)) throw notFound('catalog', def.catalog);
+  try {
+    await resolveCredentials(def.credentials);
+  } catch (e) {
+    throw invalid(def.credentials.kind === 'env' ? 'credentials.name' : 'credentials.path', e instanceof Error ? e.message : String(e));
+  }
+  const changes =
+    previous === null
+      ? []
+      : (Object.keys(def) as (keyof typeof def)[])
+          .filter((k) => JSON.stringify(def[k]) !== JSON.stringify(previous[k]))
+          .map((k) => ({ field: k, from: previous[k] as unknown, to: def[k] as unknown }));
+  await syncOf(services).targets.put(def);
+  await services.state.log([
+    { actor, action: 'warehouse.target.put', resource: def.name, result: 'ok', reason: previous === null ? `created for catalog ${def.catalog}` : `changed: ${changes.map((c) => c.field).join(', ') || 'nothing'}` },
+  ]);
+  return { ok: true as const, created: previous === null, changes, credentials: `${describeCredentials(def.credentials)}, read by ${readerOfCredentials()}` };
+}
 const TargetOut = z.record(z.string(), z.unknown());
 
 export const syncRoutes: readonly RouteDef[] = [
@@ -64,21 +100,35 @@ export const syncRoutes: readonly RouteDef[] = [
     handler: async ({ services }) => ({ targets: (await syncOf(services).targets.list()) as unknown as Record<string, unknown>[] }),
   }),
   route({
+    method: 'post',
+    path: '/v1/warehouse/targets/:name',
+    summary: 'Create a warehouse target; refuses a name that exists (PUT replaces). The credentials must be readable by the server',
+    tag: 'warehouse',
+    auth: 'admin',
+    status: 201,
+    params: TargetName,
+    body: TargetBody,
+    response: TargetSaved,
+    handler: async ({ services, params, body, actor }) => {
+      const sync = syncOf(services);
+      if ((await sync.targets.list()).some((t) => t.name === params.name)) {
+        throw new StewardError('STEWARD_E_ALREADY_EXISTS', `warehouse target \`${params.name}\` already exists; change it with \`steward warehouse update ${params.name}\` (PUT)`);
+      }
+      return saveTarget(services, { ...body, name: params.name }, actorName(actor), null);
+    },
+  }),
+  route({
     method: 'put',
     path: '/v1/warehouse/targets/:name',
-    summary: 'Create or replace a warehouse target',
+    summary: 'Create or replace a warehouse target; reports which fields changed. The credentials must be readable by the server',
     tag: 'warehouse',
     auth: 'admin',
     params: TargetName,
     body: TargetBody,
-    response: OkSchema,
+    response: TargetSaved,
     handler: async ({ services, params, body, actor }) => {
-      const def = TargetDefinitionSchema.parse({ ...body, name: params.name });
-      const { world } = await services.state.snapshot();
-      if (!world.catalogs.some((c) => c.name === def.catalog)) throw notFound('catalog', def.catalog);
-      await syncOf(services).targets.put(def);
-      await services.state.log([{ actor: actorName(actor), action: 'warehouse.target.put', resource: def.name, result: 'ok', reason: `catalog ${def.catalog}` }]);
-      return { ok: true as const };
+      const previous = (await syncOf(services).targets.list()).find((t) => t.name === params.name) ?? null;
+      return saveTarget(services, { ...body, name: params.name }, actorName(actor), previous);
     },
   }),
   route({
@@ -135,10 +185,10 @@ export const syncRoutes: readonly RouteDef[] = [
     auth: 'admin',
     params: TargetName,
     body: z.object({}).strict(),
-    response: z.object({ target: z.string(), version: z.number(), applied: z.number(), batches: z.number(), plan: PlanSchema }),
+    response: z.object({ target: z.string(), version: z.number(), applied: z.number(), batches: z.number(), failed: z.array(z.object({ sql: z.string(), error: z.string() })), plan: PlanSchema }),
     handler: async ({ services, params, actor }) => {
       const r = await syncOf(services).apply(params.name, { actor: actorName(actor) });
-      return { target: r.target, version: r.version, applied: r.applied, batches: r.batches, plan: planJson(r.plan) };
+      return { target: r.target, version: r.version, applied: r.applied, batches: r.batches, failed: r.failed.map((f) => ({ sql: f.sql, error: f.error })), plan: planJson(r.plan) };
     },
   }),
   route({

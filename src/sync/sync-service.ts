@@ -16,7 +16,7 @@ import { StewardError, notFound } from '../errors.js';
 import { desiredState, tablesOf, tagRows, type DesiredState } from './desired-state.js';
 import { diffStates, EMPTY_ACTUAL } from './diff.js';
 import { readActualState } from './actual-state.js';
-import { applySteps, withSyncLock } from './apply.js';
+import { applySteps, failedSummary, markInterruptedRuns, withSyncLock, type FailedStep } from './apply.js';
 import { ensureConfigSchema, recordTags } from './ledger.js';
 import { connectWarehouse, resolveCredentials, type RetryOptions, type WarehouseConnection } from './warehouse-connection.js';
 import { loginRole, mapTable } from './names.js';
@@ -43,7 +43,16 @@ export interface ApplyReport {
   readonly plan: Plan;
   readonly applied: number;
   readonly batches: number;
+  /** Statements the warehouse refused: skipped this time, in the next plan again. */
+  readonly failed: readonly FailedStep[];
 }
+
+/**
+ * Consecutive failed syncs of one target (an error, or statements refused)
+ * after which the watcher logs `sync.failing`, the security-lake event
+ * monitors alert on (docs/warehouse-sync.md).
+ */
+export const FAILING_AFTER = 3;
 
 export interface LoadTableInfo {
   readonly table: string;
@@ -132,34 +141,42 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
         conn = await connect(def);
       } catch (e) {
         await deps.targets.recordSync(def.name, { version: snap.version, status: 'failed', statements: 0 }).catch(() => undefined);
+        await deps.state
+          .log([{ actor: options.actor ?? 'system', action: 'sync.apply', resource: def.name, result: 'error', reason: (e instanceof Error ? e.message : String(e)).slice(0, 2000), details: { version: snap.version } }])
+          .catch(() => undefined);
         throw e;
       }
       try {
         await ensureConfigSchema(conn.client);
         const report = await withSyncLock(conn.client, def.name, async () => {
+          await markInterruptedRuns(conn.client, def.name);
           const { plan, scope } = await compute(conn.client, def, snap.world, snap.engine, options.scope ?? { kind: 'full', reason: 'apply' });
           const r = await applySteps(conn.client, def.name, plan.steps, { batchSize: def.batchSize, explain: conn.explain });
           await recordTags(conn.client, def.name, plan.scope === 'full' ? snap.world.tables.filter((t) => t.catalog === def.catalog).map((t) => mapTable(def, def.catalog, t.database, t.name)) : [...(scope.kind === 'tables' ? scope.tables : [])].map((k) => {
             const [d, t] = k.split('.') as [string, string];
             return mapTable(def, def.catalog, d, t);
           }), tagRows(snap.world, def, plan.scope === 'full' ? undefined : scope.kind === 'tables' ? scope.tables : undefined));
-          return { target: def.name, version: snap.version, plan, applied: r.applied, batches: r.batches };
+          return { target: def.name, version: snap.version, plan, applied: r.applied, batches: r.batches, failed: r.failed };
         });
-        await deps.targets.recordSync(def.name, { version: snap.version, status: 'ok', statements: report.applied });
+        const partial = report.failed.length > 0;
+        await deps.targets.recordSync(def.name, { version: snap.version, status: partial ? 'partial' : 'ok', statements: report.applied });
         await deps.state.log([
           {
             actor: options.actor ?? 'system',
             action: 'sync.apply',
             resource: def.name,
-            result: 'ok',
-            reason: `${report.applied} statement(s)`,
-            details: { version: snap.version, scope: report.plan.scope, summary: report.plan.summary, warehouse: conn.where },
+            result: partial ? 'error' : 'ok',
+            reason: partial ? `${report.applied} statement(s) applied, ${report.failed.length} refused: ${failedSummary(report.failed)}`.slice(0, 2000) : `${report.applied} statement(s)`,
+            details: { version: snap.version, scope: report.plan.scope, summary: report.plan.summary, warehouse: conn.where, failed: report.failed.map((f) => ({ sql: f.sql.slice(0, 500), error: f.error })) },
           },
         ]);
         return report;
       } catch (e) {
         const err = rethrow(e, conn, def.name);
         await deps.targets.recordSync(def.name, { version: snap.version, status: 'failed', statements: 0 }).catch(() => undefined);
+        await deps.state
+          .log([{ actor: options.actor ?? 'system', action: 'sync.apply', resource: def.name, result: 'error', reason: err.message.slice(0, 2000), details: { version: snap.version, warehouse: conn.where } }])
+          .catch(() => undefined);
         throw err;
       } finally {
         await conn.close();
@@ -201,40 +218,79 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       let stopped = false;
       let running: Promise<void> = Promise.resolve();
       const synced = new Map<string, { version: number; world: PolicyWorld; at: number }>();
-      const failures = new Map<string, { count: number; retryAt: number }>();
+      const failures = new Map<string, { count: number; retryAt: number; since: number }>();
       let seen = -1;
       let changedAt = 0;
+      /** Counts a failed sync; the FAILING_AFTER-th in a row is logged as `sync.failing` (once per streak). */
+      const failed = async (def: TargetDefinition, t: number, message: string): Promise<void> => {
+        const prev = failures.get(def.name);
+        const count = (prev?.count ?? 0) + 1;
+        failures.set(def.name, { count, retryAt: t + Math.min(60_000, interval * 2 ** count), since: prev?.since ?? t });
+        deps.onError?.(message);
+        if (count !== FAILING_AFTER) return;
+        await deps.state
+          .log([
+            {
+              actor: 'system (auto sync)',
+              action: 'sync.failing',
+              resource: def.name,
+              result: 'error',
+              reason: `${count} syncs in a row failed since ${new Date(prev?.since ?? t).toISOString()}; the warehouse may grant access the policy no longer does: ${message}`.slice(0, 2000),
+              details: { failures: count, since: new Date(prev?.since ?? t).toISOString() },
+            },
+          ])
+          .catch(() => undefined);
+      };
+      const recovered = async (def: TargetDefinition): Promise<void> => {
+        const prev = failures.get(def.name);
+        failures.delete(def.name);
+        if (prev === undefined || prev.count < FAILING_AFTER) return;
+        await deps.state
+          .log([{ actor: 'system (auto sync)', action: 'sync.recovered', resource: def.name, result: 'ok', reason: `synced after ${prev.count} failed attempt(s)`, details: { failures: prev.count } }])
+          .catch(() => undefined);
+      };
       const tick = async (): Promise<void> => {
         const snap = await deps.state.snapshot();
         if (snap.version !== seen) {
+          // the first look (a server start, perhaps after a crash) syncs at once: nothing to debounce
+          changedAt = seen === -1 ? -Infinity : now();
           seen = snap.version;
-          changedAt = now();
         }
         if (now() - changedAt < debounce) return;
         const t = now();
         for (const def of (await deps.targets.list()).filter((x) => x.auto)) {
           if (stopped) return;
           const last = synced.get(def.name);
+          const failing = failures.get(def.name);
           // a time-bound grant that ran out since the last sync changes decisions without a new version
           const expiry = last !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > last.at && Date.parse(g.notAfter) <= t);
-          if (last !== undefined && last.version === snap.version && !expiry) continue;
-          const failed = failures.get(def.name);
-          if (failed !== undefined && failed.retryAt > t) continue;
-          const scope: Scope = last === undefined || expiry ? { kind: 'full', reason: 'first sync' } : affectedScope(last.world, snap.world, def.catalog);
+          if (last !== undefined && last.version === snap.version && !expiry && failing === undefined) continue;
+          if (failing !== undefined && failing.retryAt > t) continue;
+          // after a failure only a full plan is sure to hold everything left over (role drops are full-plan only)
+          const scope: Scope =
+            last === undefined || expiry || failing !== undefined ? { kind: 'full', reason: last === undefined ? 'first sync' : 'retry or expiry' } : affectedScope(last.world, snap.world, def.catalog);
           try {
-            if (scope.kind === 'full' || scope.tables.size > 0) await service.apply(def.name, { scope, actor: 'system (auto sync)' });
-            synced.set(def.name, { version: snap.version, world: snap.world, at: t });
-            failures.delete(def.name);
+            if (scope.kind === 'full' || scope.tables.size > 0) {
+              const r = await service.apply(def.name, { scope, actor: 'system (auto sync)' });
+              synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+              if (r.failed.length > 0) {
+                await failed(def, t, `${r.failed.length} statement(s) refused: ${failedSummary(r.failed)}`);
+                continue;
+              }
+            } else {
+              synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+            }
+            await recovered(def);
           } catch (e) {
-            const count = (failed?.count ?? 0) + 1;
-            failures.set(def.name, { count, retryAt: t + Math.min(60_000, interval * 2 ** count) });
-            deps.onError?.(e instanceof Error ? e.message : String(e));
+            await failed(def, t, e instanceof Error ? e.message : String(e));
           }
         }
       };
-      const timer = setInterval(() => {
+      const schedule = (): void => {
         running = running.then(() => (stopped ? undefined : tick())).catch((e: unknown) => deps.onError?.(e instanceof Error ? e.message : String(e)));
-      }, interval);
+      };
+      schedule();
+      const timer = setInterval(schedule, interval);
       timer.unref();
       return async () => {
         stopped = true;

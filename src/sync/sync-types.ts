@@ -74,6 +74,8 @@ export interface TargetSpec {
 export type WarningCode =
   | 'TABLE_MISSING'
   | 'LOGIN_ROLE_MISSING'
+  /** A user's login role lies in Steward's role prefix (the name space of the roles Steward creates). */
+  | 'LOGIN_ROLE_RESERVED'
   | 'CELL_LEVEL_NARROWED'
   | 'PERSONAL_ROLE'
   | 'NAME_SHORTENED';

@@ -32,6 +32,24 @@ export const TargetDefinitionSchema = z
   })
   .strict();
 
+/**
+ * Parses a target and keeps login roles out of Steward's role name space: a
+ * template or override starting with the role prefix would map a user onto a
+ * group or personal role.
+ */
+export function parseTarget(def: unknown): z.infer<typeof TargetDefinitionSchema> {
+  const spec = TargetDefinitionSchema.parse(def);
+  // (a template like `{user}` can still produce one for a user named `stw_…`: world validation
+  // reserves the default prefix, and the sync skips such a user with LOGIN_ROLE_RESERVED)
+  if (spec.userRoleTemplate.startsWith(spec.rolePrefix)) {
+    throw new StewardError('STEWARD_E_VALIDATION', `userRoleTemplate \`${spec.userRoleTemplate}\` starts with the role prefix \`${spec.rolePrefix}\`: login roles and the roles Steward creates need distinct names`);
+  }
+  for (const [user, role] of Object.entries(spec.userRoles)) {
+    if (role.startsWith(spec.rolePrefix)) throw new StewardError('STEWARD_E_VALIDATION', `userRoles.${user}: login role \`${role}\` starts with the role prefix \`${spec.rolePrefix}\``);
+  }
+  return spec;
+}
+
 export type TargetDefinition = TargetSpec & {
   readonly credentials: CredentialRef;
   readonly batchSize: number;
@@ -89,7 +107,7 @@ export function createTargetRepo(db: Db): TargetRepo {
       return parse(rows[0]);
     },
     async put(def) {
-      const spec = TargetDefinitionSchema.parse(def);
+      const spec = parseTarget(def);
       await db.query(
         `INSERT INTO steward.sync_targets (name, spec) VALUES ($1, $2::jsonb)
          ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()`,
@@ -121,7 +139,7 @@ export function createMemoryTargetRepo(): TargetRepo {
       return d;
     },
     put: async (def) => {
-      const spec = TargetDefinitionSchema.parse(def);
+      const spec = parseTarget(def);
       defs.set(spec.name, { ...spec, status: defs.get(spec.name)?.status ?? empty });
     },
     remove: async (name) => {

@@ -24,7 +24,17 @@ export function describeCredentials(ref: CredentialRef): string {
   return ref.kind === 'env' ? `environment variable \`${ref.name}\`` : `secret file \`${ref.path}\``;
 }
 
-/** Reads the connection URL the reference points at. */
+/** Which process reads the credentials: the one running the sync, which for `auto` targets and remote CLIs is the server. */
+export function readerOfCredentials(): string {
+  return `the Steward process that runs the sync (pid ${process.pid})`;
+}
+
+/**
+ * Reads the connection URL the reference points at, in this process. A
+ * variable or file this process cannot see is a 422 naming the process, so a
+ * CLI talking to a server shows it (a variable exported in the CLI's shell
+ * does not reach the server).
+ */
 export async function resolveCredentials(ref: CredentialRef, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   let url: string | undefined;
   if (ref.kind === 'env') {
@@ -33,10 +43,10 @@ export async function resolveCredentials(ref: CredentialRef, env: NodeJS.Process
     try {
       url = (await readFile(ref.path, 'utf8')).trim();
     } catch {
-      throw new StewardError('STEWARD_E_CONFIG', `cannot read the warehouse ${describeCredentials(ref)}`);
+      throw new StewardError('STEWARD_E_SOURCE', `cannot read the warehouse ${describeCredentials(ref)} in ${readerOfCredentials()}`);
     }
   }
-  if (url === undefined || url.trim() === '') throw new StewardError('STEWARD_E_CONFIG', `the warehouse ${describeCredentials(ref)} is not set`);
+  if (url === undefined || url.trim() === '') throw new StewardError('STEWARD_E_SOURCE', `the warehouse ${describeCredentials(ref)} is not set in ${readerOfCredentials()}`);
   return url.trim();
 }
 
@@ -89,6 +99,9 @@ export async function connectWarehouse(targetName: string, url: string, retry: R
     client.on('error', () => undefined);
     try {
       await client.connect();
+      // Literals are written to read the same either way (predicate.ts), but a server or database
+      // default of `off` must not be what decides how a filter's backslash is read.
+      await client.query('SET standard_conforming_strings = on');
       return {
         client,
         where,

@@ -12,11 +12,23 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { steward, type CliResult } from '../support/cli.js';
 import type { SyncService } from '../../src/sync/sync-service.js';
+import { requirePassword } from './support/password.js';
 
 const tag = randomBytes(3).toString('hex');
 const PREFIX = `stw${tag}_`;
 const login = (u: string): string => `u${tag}_${u}`;
 const ENV = `STEWARD_TEST_WAREHOUSE_${tag.toUpperCase()}`;
+/** The role Steward connects to the warehouse as; it must authenticate with its password. */
+const OWNER = `o${tag}_owner`;
+const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+let restoreHba: (() => Promise<void>) | undefined;
+
+const withCredentials = (url: string, user: string, password: string): string => {
+  const u = new URL(url);
+  u.username = user;
+  u.password = password;
+  return u.toString();
+};
 
 /**
  * The built `steward` binary, talking to the test server over HTTP. Not the
@@ -47,9 +59,13 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
 
   before(async () => {
     wh = await createTestDatabase();
-    process.env[ENV] = wh.url;
     admin = new pg.Client({ connectionString: wh.url });
     await admin.connect();
+    // the warehouse role Steward connects as must really present its password: the test cluster
+    // trusts every other role, but this one authenticates with scram
+    await admin.query(`CREATE ROLE "${OWNER}" LOGIN SUPERUSER PASSWORD '${PASSWORD}'`);
+    restoreHba = await requirePassword(wh.url, OWNER);
+    process.env[ENV] = withCredentials(wh.url, OWNER, PASSWORD);
     for (const u of ['alice', 'bob', 'carol', 'north_admin', 'dana']) await admin.query(`CREATE ROLE "${login(u)}" LOGIN`);
     sync = s.ws.services.sync as SyncService;
     await sync.targets.put({
@@ -68,11 +84,13 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
   });
 
   after(async () => {
+    await restoreHba?.();
     await admin?.end();
     await wh?.drop();
     // roles are cluster-wide: remove ours so a shared server stays clean
     const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
     await c.connect();
+    await c.query(`DROP ROLE IF EXISTS "${OWNER}"`).catch(() => undefined);
     const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1 OR rolname LIKE $2', [`${PREFIX}%`, `u${tag}_%`]);
     for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname.replaceAll('"', '""')}"`);
     await c.end();
@@ -163,13 +181,30 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
     assert.match(missing.stderr, /STEWARD_E_NOT_FOUND/);
   });
 
-  test('the decision log records the apply without credentials', async () => {
+  test('the decision log records the apply, as the password-authenticated warehouse role, without the password', async () => {
     const { rows } = await s.ws.db.query<{ details: unknown; reason: string }>(`SELECT details, reason FROM steward.decision_log WHERE action = 'sync.apply'`);
     assert.ok(rows.length >= 2);
     const text = JSON.stringify(rows);
-    const password = new URL(wh.url).password;
-    if (password !== '') assert.ok(!text.includes(password));
-    assert.ok(!text.includes(ENV) || true);
+    assert.ok(text.includes(`${OWNER}@127.0.0.1`), 'the apply ran as the password role');
+    assert.ok(!text.includes(PASSWORD), 'the password is never logged');
+  });
+
+  test('a wrong warehouse password is refused, and the error does not echo it', async () => {
+    // threat: credential handling that drops or mangles the password and still "works" against a trusting server
+    const wrong = `wrong-${PASSWORD}`;
+    const bad = new pg.Client({ connectionString: withCredentials(wh.url, OWNER, wrong) });
+    await assert.rejects(bad.connect(), /password authentication failed/, 'the cluster really checks this role\'s password');
+    await bad.end().catch(() => undefined);
+    const good = process.env[ENV] as string;
+    process.env[ENV] = withCredentials(wh.url, OWNER, wrong);
+    try {
+      const r = await cli(s, ['sync', 'plan', 'wh']);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /password authentication failed/);
+      assert.ok(!r.stderr.includes(wrong), r.stderr);
+    } finally {
+      process.env[ENV] = good;
+    }
   });
 });
 

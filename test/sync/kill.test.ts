@@ -1,7 +1,8 @@
 /**
  * Killing the process mid-apply, at random points, never leaves a state the
  * next apply cannot converge from, and the ledger never claims a grant that
- * is not in pg_catalog.
+ * is not in pg_catalog. A run a kill left `running` is marked `interrupted`
+ * by the next apply.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,4 +112,40 @@ test('killed 20 times mid-apply at random points, the next apply converges', asy
   } finally {
     delete process.env[ENV];
   }
+});
+
+test('a run killed -9 mid-apply is marked `interrupted` by the next apply, not left `running`', async () => {
+  // threat: a dead sync looks like one still in progress, so nobody notices the warehouse stopped following the policy
+  const blocker = new pg.Client({ connectionString: wh.url });
+  await blocker.connect();
+  const target = 'killw';
+  try {
+    // the apply's first GRANT on sales.t0 waits behind this lock: the run is `running` when it is killed
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE sales.t0 IN ACCESS EXCLUSIVE MODE');
+    const child = spawn(process.execPath, [BUNDLE, 'A', `${PREFIX}w_`, LOGIN, ENV, target], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], [ENV]: wh.url }, stdio: 'ignore' });
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { rows } = await admin.query(`SELECT 1 FROM steward_config.runs WHERE target = $1 AND status = 'running'`, [target]).catch(() => ({ rows: [] }));
+      if (rows.length > 0) break;
+      assert.ok(Date.now() < deadline, 'the child never started its run');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    await closed;
+  } finally {
+    await blocker.query('ROLLBACK').catch(() => undefined);
+    await blocker.end();
+  }
+  const h = harness(smallWorld({ tables: 40, variant: 'A' }));
+  process.env[ENV] = wh.url;
+  try {
+    await h.sync.targets.put(targetDef(target, `${PREFIX}w_`, LOGIN, ENV, { batchSize: 7 }));
+    await h.sync.apply(target);
+  } finally {
+    delete process.env[ENV];
+  }
+  const { rows } = await admin.query<{ status: string }>('SELECT status FROM steward_config.runs WHERE target = $1 ORDER BY id', [target]);
+  assert.deepEqual(rows.map((r) => r.status), ['interrupted', 'ok']);
 });
