@@ -78,7 +78,7 @@ export async function openDuckDb(options: DuckDbOptions = {}): Promise<DuckDb> {
       const reader = await connection.runAndReadAll(sql, bind(params));
       // Rows are built from the column names with fromEntries, not by assignment into `{}`
       // (as getRowObjects does): a column named `__proto__` must stay a column.
-      const names = reader.columnNames();
+      const names = reader.deduplicatedColumnNames();
       return reader.getRows().map((values) => Object.fromEntries(values.map((v, i) => [names[i] as string, toPlainValue(v)])) as T);
     },
     close() {

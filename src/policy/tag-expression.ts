@@ -12,7 +12,7 @@
  */
 import { StewardError } from '../errors.js';
 import type { TagExpression } from './model.js';
-import { NAME_PATTERN, TAG_VALUE_PATTERN } from './model.js';
+import { isReservedName, NAME_PATTERN, TAG_VALUE_PATTERN } from './model.js';
 
 /** Longest text accepted, so a hostile request cannot make the parser work for long. */
 export const MAX_TAG_EXPRESSION_LENGTH = 8192;
@@ -101,6 +101,9 @@ export function parseTagExpression(text: string): TagExpression {
     if (tok.t !== 'word' && tok.t !== 'quoted') {
       throw new TagExpressionError(`expected a value after \`${after}\` at position ${tok.pos}`, tok.pos);
     }
+    if (isReservedName(tok.text)) {
+      throw new TagExpressionError(`tag value \`${tok.text}\` at position ${tok.pos} is reserved (a property of every javascript object)`, tok.pos);
+    }
     if (!TAG_VALUE_PATTERN.test(tok.text)) {
       throw new TagExpressionError(`invalid tag value \`${tok.text}\` at position ${tok.pos}`, tok.pos);
     }
@@ -112,6 +115,7 @@ export function parseTagExpression(text: string): TagExpression {
     const keyTok = next();
     if (keyTok.t !== 'word') throw new TagExpressionError(`expected a tag key at position ${keyTok.pos}, found ${describe(keyTok)}`, keyTok.pos);
     const key = keyTok.text.toLowerCase();
+    if (isReservedName(key)) throw new TagExpressionError(`tag key \`${keyTok.text}\` at position ${keyTok.pos} is reserved (a property of every javascript object)`, keyTok.pos);
     if (!NAME_PATTERN.test(key)) throw new TagExpressionError(`invalid tag key \`${keyTok.text}\` at position ${keyTok.pos}`, keyTok.pos);
     if (seen.has(key)) throw new TagExpressionError(`duplicate tag key \`${key}\` at position ${keyTok.pos}`, keyTok.pos);
     seen.add(key);

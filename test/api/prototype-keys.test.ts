@@ -177,3 +177,16 @@ describe('query parameters named after prototype keys', () => {
     assert.match(JSON.stringify(r.json), /constructor/);
   });
 });
+
+describe('internal DuckDB rows with repeated column names', () => {
+  it('keeps both columns of a self-join (claim_id, claim_id), as DuckDB names them', async () => {
+    const { openDuckDb } = await import('../../src/lake/duckdb.js');
+    const db = await openDuckDb();
+    try {
+      const [row] = await db.all(`SELECT 1 AS claim_id, 2 AS claim_id`);
+      assert.deepEqual(Object.values(row ?? {}), [1, 2]);
+    } finally {
+      db.close();
+    }
+  });
+});
