@@ -42,6 +42,12 @@ interface VerifyJson {
   problems: Problem[];
 }
 
+function verifyText(r: VerifyJson): string {
+  return r.ok
+    ? `${r.source}: ${r.events} event(s), chain intact${r.expired > 0 ? ` (${r.expired} expired by retention)` : ''}`
+    : [`${r.source}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  ${p.kind} #${p.seq}: ${p.message}${p.eventUid === undefined ? '' : ` [${p.eventUid}]`}`)].join('\n');
+}
+
 async function readInput(file: string): Promise<string> {
   if (file !== '-') return fs.readFile(file, 'utf8');
   const chunks: Buffer[] = [];
@@ -166,17 +172,19 @@ export function registerAuditCommands(program: Command): void {
     );
 
   audit
-    .command('verify <source>')
-    .description("check a source's hash chain; exits 1 and names each modified, deleted or reordered event")
-    .action(async (name: string, _o: unknown, cmd: Command) =>
+    .command('verify [source]')
+    .description("check a source's hash chain (every source when none is named); exits 1 and names each modified, deleted or reordered event")
+    .action(async (name: string | undefined, _o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<VerifyJson>('GET', `/v1/audit/sources/${enc(name)}/verify`);
-        emit(out, r, () =>
-          r.ok
-            ? `${r.source}: ${r.events} event(s), chain intact${r.expired > 0 ? ` (${r.expired} expired by retention)` : ''}`
-            : [`${r.source}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  ${p.kind} #${p.seq}: ${p.message}${p.eventUid === undefined ? '' : ` [${p.eventUid}]`}`)].join('\n'),
-        );
-        if (!r.ok) process.exitCode = 1;
+        if (name !== undefined) {
+          const r = await client.call<VerifyJson>('GET', `/v1/audit/sources/${enc(name)}/verify`);
+          emit(out, r, () => verifyText(r));
+          if (!r.ok) process.exitCode = 1;
+          return;
+        }
+        const all = await client.call<{ ok: boolean; reports: VerifyJson[] }>('GET', '/v1/audit/verify');
+        emit(out, all, () => all.reports.map(verifyText).join('\n'));
+        if (!all.ok) process.exitCode = 1;
       }),
     );
 
