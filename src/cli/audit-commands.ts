@@ -48,6 +48,16 @@ function verifyText(r: VerifyJson): string {
     : [`${r.source}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  ${p.kind} #${p.seq}: ${p.message}${p.eventUid === undefined ? '' : ` [${p.eventUid}]`}`)].join('\n');
 }
 
+interface ListedMonitor {
+  name: string;
+  severity: string;
+  scheduleSeconds: number;
+  action: { kind: string };
+  lastRunAt?: string;
+  lastFiredAt?: string;
+  lastDelivery?: { status: string; attempts: number; nextAttemptAt?: string; lastError?: string };
+}
+
 async function readInput(file: string): Promise<string> {
   if (file !== '-') return fs.readFile(file, 'utf8');
   const chunks: Buffer[] = [];
@@ -304,16 +314,25 @@ export function registerAuditCommands(program: Command): void {
     );
   monitor
     .command('list')
+    .description('monitors with their last run and the status of their last delivery (attempts, error)')
     .action(async (_o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<{ monitors: { name: string; severity: string; scheduleSeconds: number; action: { kind: string }; lastRunAt?: string; lastFiredAt?: string }[] }>(
-          'GET',
-          '/v1/monitors',
-        );
+        const r = await client.call<{ monitors: ListedMonitor[] }>('GET', '/v1/monitors');
         emit(out, r, () =>
           table(
-            r.monitors.map((m) => ({ name: m.name, severity: m.severity, every: `${m.scheduleSeconds}s`, action: m.action.kind, lastRun: m.lastRunAt, lastFired: m.lastFiredAt })),
-            ['name', 'severity', 'every', 'action', 'lastRun', 'lastFired'],
+            r.monitors.map((m) => ({
+              name: m.name,
+              severity: m.severity,
+              every: `${m.scheduleSeconds}s`,
+              action: m.action.kind,
+              lastRun: m.lastRunAt,
+              lastFired: m.lastFiredAt,
+              delivery: m.lastDelivery?.status,
+              attempts: m.lastDelivery?.attempts,
+              nextAttempt: m.lastDelivery?.nextAttemptAt,
+              error: m.lastDelivery?.lastError?.split('\n')[0]?.slice(0, 80),
+            })),
+            ['name', 'severity', 'every', 'action', 'lastRun', 'lastFired', 'delivery', 'attempts', 'nextAttempt', 'error'],
           ),
         );
       }),
