@@ -9,7 +9,7 @@
  * in `steward.audit_monitor_deliveries`, inserted in the transaction that
  * decides it (at most one open per monitor), and sent after commit by
  * whichever server leases it (`FOR UPDATE SKIP LOCKED`). A failed send is
- * retried with backoff (1 s, 2 s, 4 s … 5 min, 8 attempts), recorded on the
+ * retried with backoff (1 s, 2 s, 4 s … 5 min; 12 attempts, about 15 minutes), recorded on the
  * row and in the decision log (`monitor.deliver`, so in the security lake),
  * and does not start the throttle window: `last_fired_at` is set only when a
  * send succeeds. Every attempt of one delivery carries the same idempotency
@@ -95,7 +95,7 @@ export interface MonitorDelivery {
 }
 
 /** Attempts before a delivery is given up (then the next firing starts a new one). */
-export const MAX_DELIVERY_ATTEMPTS = 8;
+export const MAX_DELIVERY_ATTEMPTS = 12;
 /** How long one attempt may hold its row; longer than any send can take (10 s HTTP, SMTP timeouts). */
 const LEASE_MS = 60_000;
 

@@ -133,6 +133,7 @@ async function parquetFiles(dir: string): Promise<string[]> {
 const STAGING_HOST = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
 /** `<host>~<pid>~<n>.ndjson` or `.out`: the owner is in the name, so a dead writer's leftovers can be told apart. */
 const STAGING_NAME = /^([A-Za-z0-9._-]+)~(\d+)~\d+\.(?:ndjson|out)$/;
+const LEGACY_STAGING_NAME = /^\d+-\d+\.(?:ndjson|out)$/;
 /** Another host's leftovers are only removed once nothing could still be writing them. */
 const FOREIGN_STAGING_MS = 24 * 3600_000;
 
@@ -153,11 +154,11 @@ export async function cleanStaging(stagingDir: string, nowMs = Date.now()): Prom
   const removed: string[] = [];
   for (const name of entries) {
     const m = STAGING_NAME.exec(name);
-    if (m === null) continue;
-    const [host, pid] = [m[1], Number(m[2])];
+    // Names from before the owner was recorded (`<pid>-<n>`) could be any host's: treated as foreign.
+    if (m === null && !LEGACY_STAGING_NAME.test(name)) continue;
     const full = path.join(stagingDir, name);
     let gone: boolean;
-    if (host === STAGING_HOST) gone = pid !== process.pid && !isPidAlive(pid);
+    if (m !== null && m[1] === STAGING_HOST) gone = Number(m[2]) !== process.pid && !isPidAlive(Number(m[2]));
     else gone = nowMs - (await fs.stat(full).catch(() => ({ mtimeMs: nowMs }))).mtimeMs > FOREIGN_STAGING_MS;
     if (!gone) continue;
     await fs.rm(full, { recursive: true, force: true });

@@ -176,7 +176,7 @@ describe('monitor delivery', () => {
         ['monitor.fire', 'ok'],
       ],
     );
-    assert.match(rows[0]?.reason ?? '', /attempt 1 of 8 failed \(retry in 1s\): .*503/);
+    assert.match(rows[0]?.reason ?? '', /attempt 1 of 12 failed \(retry in 1s\): .*503/);
     assert.equal((await s.call('POST', '/v1/audit/flush', {})).status, 200);
     const q = await s.call('POST', '/v1/audit/query', {
       sql: "SELECT count(*) AS n FROM steward.security.steward WHERE api.operation = 'monitor.deliver' AND status_id = 2",
