@@ -25,6 +25,21 @@ import { StewardError, notFound } from '../errors.js';
 import { checkSecuritySql, openSecuritySql } from './security-sql.js';
 // One backoff schedule for every notification outbox (access requests and monitors).
 import { retryDelayMs } from '../access/notify.js';
+import {
+  enqueueDelivery,
+  latestDeliveries,
+  leaseDeliveries,
+  markDelivered,
+  markFailed,
+  MAX_DELIVERY_ATTEMPTS,
+  type DeliveryRow,
+  type MonitorDelivery,
+} from './monitor-deliveries.js';
+
+export { DELIVERY_STATUSES, MAX_DELIVERY_ATTEMPTS, type DeliveryStatus, type MonitorDelivery } from './monitor-deliveries.js';
+
+/** How long one attempt may hold its row; longer than any send can take (10 s HTTP, SMTP timeouts). */
+const LEASE_MS = 60_000;
 
 export const MONITOR_SEVERITIES = ['critical', 'error', 'warning', 'info'] as const;
 export type MonitorSeverity = (typeof MONITOR_SEVERITIES)[number];
@@ -80,24 +95,6 @@ export interface Monitor extends MonitorInput {
   readonly lastDelivery?: MonitorDelivery;
 }
 
-export const DELIVERY_STATUSES = ['pending', 'retrying', 'delivered', 'failed'] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
-
-export interface MonitorDelivery {
-  readonly id: number;
-  /** `pending`: not tried yet; `retrying`: failed, will be tried again; `failed`: gave up. */
-  readonly status: DeliveryStatus;
-  readonly attempts: number;
-  readonly createdAt: string;
-  readonly nextAttemptAt?: string;
-  readonly deliveredAt?: string;
-  readonly lastError?: string;
-}
-
-/** Attempts before a delivery is given up (then the next firing starts a new one). */
-export const MAX_DELIVERY_ATTEMPTS = 12;
-/** How long one attempt may hold its row; longer than any send can take (10 s HTTP, SMTP timeouts). */
-const LEASE_MS = 60_000;
 
 export interface MonitorRunResult {
   readonly at: string;
@@ -126,31 +123,6 @@ interface MonitorRow {
   last_result: MonitorRunResult | null;
 }
 
-interface DeliveryRow {
-  id: number;
-  monitor: string;
-  notification: Notification;
-  created_at: Date;
-  next_attempt_at: Date;
-  attempts: number;
-  delivered_at: Date | null;
-  gave_up_at: Date | null;
-  last_error: string | null;
-}
-
-function deliveryOf(d: DeliveryRow): MonitorDelivery {
-  const open = d.delivered_at === null && d.gave_up_at === null;
-  const status: DeliveryStatus = d.delivered_at !== null ? 'delivered' : d.gave_up_at !== null ? 'failed' : d.attempts === 0 ? 'pending' : 'retrying';
-  return {
-    id: Number(d.id),
-    status,
-    attempts: d.attempts,
-    createdAt: d.created_at.toISOString(),
-    ...(open ? { nextAttemptAt: d.next_attempt_at.toISOString() } : {}),
-    ...(d.delivered_at === null ? {} : { deliveredAt: d.delivered_at.toISOString() }),
-    ...(d.last_error === null ? {} : { lastError: d.last_error }),
-  };
-}
 
 /** Secrets (the PagerDuty routing key, webhook headers) never leave the server in listings. */
 function redact(a: MonitorAction): MonitorAction {
@@ -159,7 +131,7 @@ function redact(a: MonitorAction): MonitorAction {
   return a;
 }
 
-function fromRow(r: MonitorRow, reveal = false, delivery?: DeliveryRow): Monitor {
+function fromRow(r: MonitorRow, reveal = false, delivery?: MonitorDelivery): Monitor {
   return {
     name: r.name,
     ...(r.description === null ? {} : { description: r.description }),
@@ -174,7 +146,7 @@ function fromRow(r: MonitorRow, reveal = false, delivery?: DeliveryRow): Monitor
     ...(r.last_run_at === null ? {} : { lastRunAt: r.last_run_at.toISOString() }),
     ...(r.last_fired_at === null ? {} : { lastFiredAt: r.last_fired_at.toISOString() }),
     ...(r.last_result === null ? {} : { lastResult: r.last_result }),
-    ...(delivery === undefined ? {} : { lastDelivery: deliveryOf(delivery) }),
+    ...(delivery === undefined ? {} : { lastDelivery: delivery }),
   };
 }
 
@@ -383,13 +355,7 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       let pending = false;
       if (triggered && !throttled) {
         const n: Notification = { monitor: r.name, severity: r.severity, summary: summaryOf(r, rows), rows: rows.slice(0, 100), at: at.toISOString(), test: false };
-        // At most one open delivery per monitor (a unique partial index): a firing while one is still being sent adds nothing.
-        const ins = await tx.query<{ id: number }>(
-          `INSERT INTO steward.audit_monitor_deliveries (monitor, notification, next_attempt_at) VALUES ($1, $2::jsonb, $3::timestamptz)
-           ON CONFLICT (monitor) WHERE delivered_at IS NULL AND gave_up_at IS NULL DO NOTHING RETURNING id`,
-          [name, JSON.stringify(n), at.toISOString()],
-        );
-        delivery = ins.rows[0] === undefined ? null : Number(ins.rows[0].id);
+        delivery = await enqueueDelivery(name, n, at, tx);
         pending = delivery === null;
       }
       return { throttled, delivery, pending };
@@ -421,19 +387,9 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
    */
   async function deliverDue(filter: { id?: number } = {}): Promise<{ id: number; delivered: boolean; error?: string }[]> {
     const at = now();
-    const { rows: leased } = await db.query<DeliveryRow & { action: MonitorAction }>(
-      `WITH due AS (
-         SELECT id FROM steward.audit_monitor_deliveries
-         WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1::timestamptz
-           AND (lease_until IS NULL OR lease_until <= $1::timestamptz) AND ($3::bigint IS NULL OR id = $3::bigint)
-         ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED)
-       UPDATE steward.audit_monitor_deliveries d SET lease_until = $2::timestamptz, attempts = d.attempts + 1
-       FROM due, steward.audit_monitors m WHERE d.id = due.id AND m.name = d.monitor
-       RETURNING d.*, m.action`,
-      [at.toISOString(), new Date(at.getTime() + LEASE_MS).toISOString(), filter.id ?? null],
-    );
+    const leased = await leaseDeliveries(at, LEASE_MS, filter.id ?? null, db);
     const out: { id: number; delivered: boolean; error?: string }[] = [];
-    for (const d of leased.sort((x, y) => Number(x.id) - Number(y.id))) {
+    for (const d of leased) {
       const id = Number(d.id);
       try {
         await deliver(d.action, { ...d.notification, key: `steward-monitor-${d.monitor}-${id}` });
@@ -451,27 +407,15 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
 
   /** Success starts the throttle window (the firing has now reached someone). */
   async function delivered(d: DeliveryRow): Promise<void> {
-    const at = now().toISOString();
-    await db.transaction(async (tx) => {
-      await tx.query('UPDATE steward.audit_monitor_deliveries SET delivered_at = $2::timestamptz, lease_until = NULL, last_error = NULL WHERE id = $1', [d.id, at]);
-      await tx.query('UPDATE steward.audit_monitors SET last_fired_at = $2::timestamptz WHERE name = $1', [d.monitor, at]);
-    });
+    await markDelivered(d, now(), db);
     await options.log?.({ action: 'monitor.fire', resource: d.monitor, result: 'ok', reason: `${d.notification.rows.length} row(s), ${d.notification.severity}, delivered on attempt ${d.attempts}` });
   }
 
   /** A failure is kept on the row and logged; the row is retried after a backoff, or given up after the last attempt. */
   async function failed(d: DeliveryRow, message: string): Promise<void> {
-    const delay = retryDelayMs(d.attempts, MAX_DELIVERY_ATTEMPTS);
     const at = now();
-    if (delay === null) {
-      await db.query('UPDATE steward.audit_monitor_deliveries SET lease_until = NULL, last_error = $2, gave_up_at = $3::timestamptz WHERE id = $1', [d.id, message, at.toISOString()]);
-    } else {
-      await db.query('UPDATE steward.audit_monitor_deliveries SET lease_until = NULL, last_error = $2, next_attempt_at = $3::timestamptz WHERE id = $1', [
-        d.id,
-        message,
-        new Date(at.getTime() + delay).toISOString(),
-      ]);
-    }
+    const delay = retryDelayMs(d.attempts, MAX_DELIVERY_ATTEMPTS);
+    await markFailed(d.id, message, delay === null ? null : new Date(at.getTime() + delay), at, db);
     const next = delay === null ? 'gave up' : `retry in ${Math.round(delay / 1000)}s`;
     await options.log?.({ action: 'monitor.deliver', resource: d.monitor, result: 'error', reason: `attempt ${d.attempts} of ${MAX_DELIVERY_ATTEMPTS} failed (${next}): ${message}` });
   }
@@ -492,27 +436,9 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
 
   /** Each monitor with its latest delivery. */
   async function listed(name?: string): Promise<Monitor[]> {
-    const { rows } = await db.query<MonitorRow & { delivery: (Omit<DeliveryRow, 'created_at' | 'next_attempt_at' | 'delivered_at' | 'gave_up_at'> & Record<'created_at' | 'next_attempt_at' | 'delivered_at' | 'gave_up_at', string | null>) | null }>(
-      `SELECT m.*, (SELECT to_jsonb(d) FROM steward.audit_monitor_deliveries d WHERE d.monitor = m.name ORDER BY d.id DESC LIMIT 1) AS delivery
-       FROM steward.audit_monitors m WHERE ($1::text IS NULL OR m.name = $1) ORDER BY m.name`,
-      [name ?? null],
-    );
-    const date = (v: string | null): Date | null => (v === null ? null : new Date(v));
-    return rows.map(({ delivery, ...r }) =>
-      fromRow(
-        r,
-        false,
-        delivery === null
-          ? undefined
-          : {
-              ...delivery,
-              created_at: new Date(delivery.created_at ?? 0),
-              next_attempt_at: new Date(delivery.next_attempt_at ?? 0),
-              delivered_at: date(delivery.delivered_at),
-              gave_up_at: date(delivery.gave_up_at),
-            },
-      ),
-    );
+    const { rows } = await db.query<MonitorRow>('SELECT * FROM steward.audit_monitors WHERE ($1::text IS NULL OR name = $1) ORDER BY name', [name ?? null]);
+    const latest = await latestDeliveries(rows.map((r) => r.name), db);
+    return rows.map((r) => fromRow(r, false, latest.get(r.name)));
   }
 
   return {
