@@ -94,12 +94,26 @@ export async function markDelivered(d: Pick<DeliveryRow, 'id' | 'monitor'>, at: 
   });
 }
 
-/** Keeps the error; the delivery is tried again at `retryAt`, or given up when that is null. */
-export async function markFailed(id: number, error: string, retryAt: Date | null, at: Date, db: Db): Promise<void> {
+/**
+ * Keeps the error; the delivery is tried again at `retryAt`, or given up when
+ * that is null. Fenced by the attempt count: a sender whose lease ran out and
+ * whose row another server has leased since changes nothing.
+ */
+export async function markFailed(d: Pick<DeliveryRow, 'id' | 'attempts'>, error: string, retryAt: Date | null, at: Date, db: Db): Promise<void> {
   if (retryAt === null) {
-    await db.query('UPDATE steward.audit_monitor_deliveries SET lease_until = NULL, last_error = $2, gave_up_at = $3::timestamptz WHERE id = $1', [id, error, at.toISOString()]);
+    await db.query('UPDATE steward.audit_monitor_deliveries SET lease_until = NULL, last_error = $2, gave_up_at = $3::timestamptz WHERE id = $1 AND attempts = $4', [
+      d.id,
+      error,
+      at.toISOString(),
+      d.attempts,
+    ]);
   } else {
-    await db.query('UPDATE steward.audit_monitor_deliveries SET lease_until = NULL, last_error = $2, next_attempt_at = $3::timestamptz WHERE id = $1', [id, error, retryAt.toISOString()]);
+    await db.query('UPDATE steward.audit_monitor_deliveries SET lease_until = NULL, last_error = $2, next_attempt_at = $3::timestamptz WHERE id = $1 AND attempts = $4', [
+      d.id,
+      error,
+      retryAt.toISOString(),
+      d.attempts,
+    ]);
   }
 }
 

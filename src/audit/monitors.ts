@@ -415,7 +415,7 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
   async function failed(d: DeliveryRow, message: string): Promise<void> {
     const at = now();
     const delay = retryDelayMs(d.attempts, MAX_DELIVERY_ATTEMPTS);
-    await markFailed(d.id, message, delay === null ? null : new Date(at.getTime() + delay), at, db);
+    await markFailed(d, message, delay === null ? null : new Date(at.getTime() + delay), at, db);
     const next = delay === null ? 'gave up' : `retry in ${Math.round(delay / 1000)}s`;
     await options.log?.({ action: 'monitor.deliver', resource: d.monitor, result: 'error', reason: `attempt ${d.attempts} of ${MAX_DELIVERY_ATTEMPTS} failed (${next}): ${message}` });
   }
