@@ -591,22 +591,30 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
 
     async activity(actor, id) {
       const { req } = await visible(actor, id);
-      const { rows: acts } = await db.query<{ at: Date; action: string }>(
-        `SELECT at, action FROM steward.decision_log WHERE resource = $1 AND action IN ('access.activate', 'access.end', 'access.revoke', 'access.fail') ORDER BY id`,
+      const { rows: acts } = await db.query<{ id: number; action: string }>(
+        `SELECT id, action FROM steward.decision_log WHERE resource = $1 AND action IN ('access.activate', 'access.end', 'access.revoke', 'access.fail') ORDER BY id`,
         [`access-request:${req.id}`],
       );
       const started = acts.find((a) => a.action === 'access.activate');
       if (started === undefined) return [];
       const stopped = acts.find((a) => a.action !== 'access.activate');
-      const until = stopped?.at ?? new Date(Math.max(Date.parse(req.endAt), clock()));
+      // The window is bounded by the log's own order (activation .. end entry), so server clocks do not
+      // matter; before the end entry exists, by the request's end time. An entry belongs to the request
+      // when it is the requester's and either used the request's grant or touched a table in its scope:
+      // the same user's other work during the window is not part of the elevated session.
       const { rows } = await db.query<{ id: number; at: Date; actor: string; action: string; resource: string; result: string; reason: string; elevated: boolean }>(
-        `SELECT id, at, actor, action, resource, result, reason, coalesce(details->'grants' ? $5, false) AS elevated FROM steward.decision_log
-         WHERE at >= $1 AND at <= $2 AND action NOT LIKE 'access.%'
-           AND (actor = $3 OR actor LIKE $4 OR details->>'principal' = $3 OR details->'grants' ? $5)
+        `SELECT id, at, actor, action, resource, result, reason, coalesce(details->'grants' ? $5, false) AS elevated FROM steward.decision_log d
+         WHERE action NOT LIKE 'access.%'
+           AND (actor = $3 OR actor LIKE $4 OR details->>'principal' = $3)
+           AND (coalesce(details->'grants' ? $5, false)
+             OR (id > $1 AND ($2::bigint IS NULL OR id < $2::bigint) AND ($2::bigint IS NOT NULL OR at <= $6::timestamptz)
+                 AND EXISTS (
+                   SELECT 1 FROM unnest(string_to_array(d.resource, ',') || ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d.details->'tables') = 'array' THEN d.details->'tables' ELSE '[]'::jsonb END))) AS t(name)
+                   WHERE t.name = $7 OR starts_with(t.name, $7 || '.'))))
          ORDER BY id LIMIT 1000`,
-        [started.at.toISOString(), until.toISOString(), req.requester, `${req.requester} %`, grantIdFor(req.id)],
+        [started.id, stopped?.id ?? null, req.requester, `${req.requester} %`, grantIdFor(req.id), req.endAt, req.scope],
       );
-      return rows.map((r) => ({ ...r, at: r.at.toISOString() }));
+      return rows.map((r) => ({ ...r, id: Number(r.id), at: r.at.toISOString() }));
     },
 
     async notifications(actor, id) {

@@ -14,7 +14,7 @@ import { ensureParents, makeTable } from '../catalog/catalog-service.js';
 import { findTable } from '../policy/model.js';
 import type { Change } from '../policy/changes.js';
 import { createFlusher, STEWARD_SOURCE, type FlushResult, type Flusher, type SourceRow } from './flusher.js';
-import { createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
+import { cleanStaging, createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
 import { readChainRows, unchangedFiles, verifyBatches, verifyChain, type StoredBatch, type VerifyReport } from './verify.js';
 import { conform } from './lake-schema.js';
 import { MAPPINGS, mapperFor, type MappingName } from './mappings/index.js';
@@ -90,7 +90,14 @@ export interface AuditServiceOptions {
 export interface AuditService {
   readonly flusher: Flusher;
   flush(source?: string): Promise<FlushResult[]>;
+  /**
+   * Checks one source's chain, after recovery: a batch a killed flush left
+   * pending is completed first and dead writers' staging files are removed,
+   * so a crash leftover is repaired, not reported.
+   */
   verify(source: string): Promise<VerifyReport>;
+  /** `verify` of every source, in name order. */
+  verifyAll(): Promise<VerifyReport[]>;
   listSources(): Promise<SourceInfo[]>;
   sourceNames(): Promise<string[]>;
   createSource(input: CreateSourceInput): Promise<SourceInfo>;
@@ -298,6 +305,57 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     return out;
   }
 
+  const sourceNames = async (): Promise<string[]> => (await db.query<{ name: string }>('SELECT name FROM steward.audit_sources ORDER BY name')).rows.map((r) => r.name);
+
+  async function verify(source: string): Promise<VerifyReport> {
+    const src0 = await sourceRow(source);
+    // Recovery first: complete a batch a killed flush left pending (its files may already be in the lake)
+    // and remove dead writers' staging files, so verify judges the lake as recovery leaves it.
+    if (src0.pending !== null) await flusher.recover(source);
+    await cleanStaging(stagingDir);
+    const src = src0.pending === null ? src0 : await sourceRow(source);
+    const w = await getWriter();
+    const root = sourceDir(lakeDir, source);
+    const glob = `${root}/**/*.parquet`;
+    const { rows: batches } = await db.query<{
+      batch: number;
+      first_seq: number;
+      last_seq: number;
+      last_hash: string;
+      files: { file: string; sha256: string; events: number }[];
+      prev_hash: string;
+      hash: string;
+    }>('SELECT batch, first_seq, last_seq, last_hash, files, prev_hash, hash FROM steward.audit_batches WHERE source = $1 ORDER BY batch', [source]);
+    const stored: StoredBatch[] = batches.map((b) => ({
+      source,
+      batch: Number(b.batch),
+      firstSeq: Number(b.first_seq),
+      lastSeq: Number(b.last_seq),
+      lastHash: b.last_hash,
+      files: b.files,
+      prevHash: b.prev_hash,
+      hash: b.hash,
+    }));
+    // Files still matching their batch's sha256 are intact as a whole; event digests are checked in the others.
+    const memo = new Map<string, string | undefined>();
+    const unchanged = await unchangedFiles(root, stored, memo);
+    const rows = (await readChainRows(w.duckdb, glob)).map((r) => (r.file !== undefined && unchanged.has(path.resolve(r.file)) ? { ...r, intact: true } : r));
+    const pruned = await db.query<{ partition: string; seq_ranges: [number, number][] }>('SELECT partition, seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
+    const expired = pruned.rows.flatMap((r) => r.seq_ranges);
+    const report = verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
+    const present = (await w.duckdb.all<{ file: string }>('SELECT file FROM glob($1)', [glob])).map((r) => r.file);
+    const more = await verifyBatches(
+      root,
+      stored,
+      { batchHash: src.batch_hash, ...(src.pending === null ? {} : { pendingBatch: src.pending.batch }) },
+      present,
+      new Set(pruned.rows.map((r) => r.partition.split(path.sep).join('/'))),
+      report.problems,
+      memo,
+    );
+    return more.length === 0 ? report : { ...report, ok: false, problems: [...report.problems, ...more] };
+  }
+
   let flushTimer: NodeJS.Timeout | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   let flushing: Promise<unknown> | undefined;
@@ -306,51 +364,14 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
   return {
     flusher,
     flush: (source) => flusher.flush(source),
-    async verify(source) {
-      const src = await sourceRow(source);
-      const w = await getWriter();
-      const root = sourceDir(lakeDir, source);
-      const glob = `${root}/**/*.parquet`;
-      const { rows: batches } = await db.query<{
-        batch: number;
-        first_seq: number;
-        last_seq: number;
-        last_hash: string;
-        files: { file: string; sha256: string; events: number }[];
-        prev_hash: string;
-        hash: string;
-      }>('SELECT batch, first_seq, last_seq, last_hash, files, prev_hash, hash FROM steward.audit_batches WHERE source = $1 ORDER BY batch', [source]);
-      const stored: StoredBatch[] = batches.map((b) => ({
-        source,
-        batch: Number(b.batch),
-        firstSeq: Number(b.first_seq),
-        lastSeq: Number(b.last_seq),
-        lastHash: b.last_hash,
-        files: b.files,
-        prevHash: b.prev_hash,
-        hash: b.hash,
-      }));
-      // Files still matching their batch's sha256 are intact as a whole; event digests are checked in the others.
-      const memo = new Map<string, string | undefined>();
-      const unchanged = await unchangedFiles(root, stored, memo);
-      const rows = (await readChainRows(w.duckdb, glob)).map((r) => (r.file !== undefined && unchanged.has(path.resolve(r.file)) ? { ...r, intact: true } : r));
-      const pruned = await db.query<{ partition: string; seq_ranges: [number, number][] }>('SELECT partition, seq_ranges FROM steward.audit_pruned WHERE source = $1', [source]);
-      const expired = pruned.rows.flatMap((r) => r.seq_ranges);
-      const report = verifyChain(source, rows, { seq: Number(src.head_seq), hash: src.head_hash }, expired);
-      const present = (await w.duckdb.all<{ file: string }>('SELECT file FROM glob($1)', [glob])).map((r) => r.file);
-      const more = await verifyBatches(
-        root,
-        stored,
-        { batchHash: src.batch_hash, ...(src.pending === null ? {} : { pendingBatch: src.pending.batch }) },
-        present,
-        new Set(pruned.rows.map((r) => r.partition.split(path.sep).join('/'))),
-        report.problems,
-        memo,
-      );
-      return more.length === 0 ? report : { ...report, ok: false, problems: [...report.problems, ...more] };
+    verify,
+    async verifyAll() {
+      const out: VerifyReport[] = [];
+      for (const name of await sourceNames()) out.push(await verify(name));
+      return out;
     },
     listSources,
-    sourceNames: async () => (await db.query<{ name: string }>('SELECT name FROM steward.audit_sources ORDER BY name')).rows.map((r) => r.name),
+    sourceNames,
     async createSource(input) {
       if (!SOURCE_NAME.test(input.name)) throw invalid('name', 'must be a lowercase identifier (letters, digits, underscores), starting with a letter');
       if (MAPPINGS[input.mapping] === undefined) throw invalid('mapping', `unknown mapping \`${input.mapping}\`; one of ${Object.keys(MAPPINGS).join(', ')}`);
@@ -439,6 +460,7 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     ensureSecurityDatabase,
     async start() {
       await ensureSecurityDatabase();
+      await cleanStaging(stagingDir).catch((e: unknown) => console.error(`[steward] audit staging cleanup failed: ${(e as Error).message}`));
       const interval = options.flushIntervalMs ?? 5_000;
       if (interval > 0) {
         flushTimer = setInterval(() => {

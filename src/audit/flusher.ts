@@ -76,6 +76,12 @@ export interface FlusherOptions {
 export interface Flusher {
   /** Flushes every pending row of one source (or of all sources), batch after batch. */
   flush(source?: string): Promise<FlushResult[]>;
+  /**
+   * Completes the batch a killed flush left pending, when its owner is gone
+   * (or stale), and claims nothing new: afterwards the lake and the batch
+   * chain agree again. Returns the sources it completed a batch of.
+   */
+  recover(source?: string): Promise<FlushResult[]>;
   /** Rows waiting per source. */
   backlog(): Promise<Record<string, number>>;
 }
@@ -114,7 +120,8 @@ export function createFlusher(options: FlusherOptions): Flusher {
   };
   const running = new Map<string, Promise<FlushResult>>();
 
-  async function claim(source: string): Promise<{ src: SourceRow; pending: PendingBatch } | null> {
+  /** `onlyPending`: take over a batch left pending (recovery), never claim new rows. */
+  async function claim(source: string, onlyPending: boolean): Promise<{ src: SourceRow; pending: PendingBatch } | null> {
     return db.transaction(async (tx) => {
       const { rows } = await tx.query<SourceRow>('SELECT * FROM steward.audit_sources WHERE name = $1 FOR UPDATE', [source]);
       const src = rows[0];
@@ -127,6 +134,7 @@ export function createFlusher(options: FlusherOptions): Flusher {
         await tx.query('UPDATE steward.audit_sources SET pending = $2::jsonb WHERE name = $1', [source, JSON.stringify(pending)]);
         return { src, pending };
       }
+      if (onlyPending) return null;
       const batch = Number(src.next_batch);
       const claimed =
         source === STEWARD_SOURCE
@@ -166,8 +174,8 @@ export function createFlusher(options: FlusherOptions): Flusher {
     return rows[0]?.lines ?? '';
   }
 
-  async function flushBatch(source: string): Promise<{ events: number; files: WrittenFile[]; headSeq: number; timings: BatchTimings } | null> {
-    const claimed = await claim(source);
+  async function flushBatch(source: string, onlyPending = false): Promise<{ events: number; files: WrittenFile[]; headSeq: number; timings: BatchTimings } | null> {
+    const claimed = await claim(source, onlyPending);
     if (claimed === null) return null;
     const { src, pending } = claimed;
     const ndjson = await loadBatch(source, pending.batch);
@@ -216,18 +224,19 @@ export function createFlusher(options: FlusherOptions): Flusher {
     return { events: out.events, files: [...out.files], headSeq: out.lastSeq, timings: out.timings };
   }
 
-  async function flushSource(source: string): Promise<FlushResult> {
+  async function flushSource(source: string, onlyPending: boolean): Promise<FlushResult> {
     let batches = 0;
     let count = 0;
     let headSeq = 0;
     const files: string[] = [];
     for (;;) {
-      const r = await flushBatch(source);
+      const r = await flushBatch(source, onlyPending);
       if (r === null) break;
       batches += 1;
       count += r.events;
       headSeq = r.headSeq;
       files.push(...r.files.map((f) => path.relative(lakeDir, f.path)));
+      if (onlyPending) break;
     }
     if (batches === 0) {
       const { rows } = await db.query<{ head_seq: number }>('SELECT head_seq FROM steward.audit_sources WHERE name = $1', [source]);
@@ -237,9 +246,9 @@ export function createFlusher(options: FlusherOptions): Flusher {
   }
 
   /** One flush per source at a time in this process; a second caller joins the running one and then runs its own. */
-  function serialized(source: string): Promise<FlushResult> {
+  function serialized(source: string, onlyPending = false): Promise<FlushResult> {
     const before = running.get(source) ?? Promise.resolve(null);
-    const next = before.catch(() => null).then(() => flushSource(source));
+    const next = before.catch(() => null).then(() => flushSource(source, onlyPending));
     running.set(source, next);
     void next.finally(() => {
       if (running.get(source) === next) running.delete(source);
@@ -247,12 +256,21 @@ export function createFlusher(options: FlusherOptions): Flusher {
     return next;
   }
 
+  const sourcesOf = async (source?: string): Promise<string[]> =>
+    source !== undefined ? [source] : (await db.query<{ name: string }>('SELECT name FROM steward.audit_sources ORDER BY name')).rows.map((r) => r.name);
+
   return {
     async flush(source) {
-      const names =
-        source !== undefined ? [source] : (await db.query<{ name: string }>('SELECT name FROM steward.audit_sources ORDER BY name')).rows.map((r) => r.name);
       const out: FlushResult[] = [];
-      for (const n of names) out.push(await serialized(n));
+      for (const n of await sourcesOf(source)) out.push(await serialized(n));
+      return out;
+    },
+    async recover(source) {
+      const out: FlushResult[] = [];
+      for (const n of await sourcesOf(source)) {
+        const r = await serialized(n, true);
+        if (r.batches > 0) out.push(r);
+      }
       return out;
     },
     async backlog() {

@@ -5,10 +5,17 @@
  * parse as one SELECT over security tables only) and runs in the sandbox of
  * security-sql.ts.
  *
- * Delivery follows "record the intent, commit, then act": a firing is recorded
- * (`last_fired_at`) before the notification is sent, so a crash never sends
- * twice within a throttle window; a failed send is recorded in `last_result`
- * and retried at the next run that fires.
+ * Delivery follows "record the intent, commit, then act": a firing is a row
+ * in `steward.audit_monitor_deliveries`, inserted in the transaction that
+ * decides it (at most one open per monitor), and sent after commit by
+ * whichever server leases it (`FOR UPDATE SKIP LOCKED`). A failed send is
+ * retried with backoff (1 s, 2 s, 4 s … 5 min; 12 attempts, about 15 minutes), recorded on the
+ * row and in the decision log (`monitor.deliver`, so in the security lake),
+ * and does not start the throttle window: `last_fired_at` is set only when a
+ * send succeeds. Every attempt of one delivery carries the same idempotency
+ * key (`Idempotency-Key` header, mail `Message-ID`; PagerDuty dedups by monitor),
+ * so a receiver can drop the one resend a crash between send and record can
+ * cause.
  */
 import nodemailer from 'nodemailer';
 import { z } from 'zod';
@@ -16,6 +23,23 @@ import type { Db } from '../store/db.js';
 import type { Row } from '../lake/duckdb.js';
 import { StewardError, notFound } from '../errors.js';
 import { checkSecuritySql, openSecuritySql } from './security-sql.js';
+// One backoff schedule for every notification outbox (access requests and monitors).
+import { retryDelayMs } from '../access/notify.js';
+import {
+  enqueueDelivery,
+  latestDeliveries,
+  leaseDeliveries,
+  markDelivered,
+  markFailed,
+  MAX_DELIVERY_ATTEMPTS,
+  type DeliveryRow,
+  type MonitorDelivery,
+} from './monitor-deliveries.js';
+
+export { DELIVERY_STATUSES, MAX_DELIVERY_ATTEMPTS, type DeliveryStatus, type MonitorDelivery } from './monitor-deliveries.js';
+
+/** How long one attempt may hold its row; longer than any send can take (10 s HTTP, SMTP timeouts). */
+const LEASE_MS = 60_000;
 
 export const MONITOR_SEVERITIES = ['critical', 'error', 'warning', 'info'] as const;
 export type MonitorSeverity = (typeof MONITOR_SEVERITIES)[number];
@@ -64,15 +88,21 @@ export type MonitorInput = z.infer<typeof MonitorInputSchema>;
 export interface Monitor extends MonitorInput {
   readonly createdAt: string;
   readonly lastRunAt?: string;
+  /** When a notification was last delivered: the start of the throttle window. */
   readonly lastFiredAt?: string;
   readonly lastResult?: MonitorRunResult;
+  /** The latest delivery (firing) and how its sending went. */
+  readonly lastDelivery?: MonitorDelivery;
 }
+
 
 export interface MonitorRunResult {
   readonly at: string;
   readonly rows: number;
   readonly triggered: boolean;
   readonly throttled: boolean;
+  /** Triggered while an earlier firing is still being delivered: no second notification is queued. */
+  readonly pending?: boolean;
   readonly sent: boolean;
   readonly error?: string;
 }
@@ -93,6 +123,7 @@ interface MonitorRow {
   last_result: MonitorRunResult | null;
 }
 
+
 /** Secrets (the PagerDuty routing key, webhook headers) never leave the server in listings. */
 function redact(a: MonitorAction): MonitorAction {
   if (a.kind === 'pagerduty') return { ...a, routingKey: `${a.routingKey.slice(0, 4)}…` };
@@ -100,7 +131,7 @@ function redact(a: MonitorAction): MonitorAction {
   return a;
 }
 
-function fromRow(r: MonitorRow, reveal = false): Monitor {
+function fromRow(r: MonitorRow, reveal = false, delivery?: MonitorDelivery): Monitor {
   return {
     name: r.name,
     ...(r.description === null ? {} : { description: r.description }),
@@ -115,6 +146,7 @@ function fromRow(r: MonitorRow, reveal = false): Monitor {
     ...(r.last_run_at === null ? {} : { lastRunAt: r.last_run_at.toISOString() }),
     ...(r.last_fired_at === null ? {} : { lastFiredAt: r.last_fired_at.toISOString() }),
     ...(r.last_result === null ? {} : { lastResult: r.last_result }),
+    ...(delivery === undefined ? {} : { lastDelivery: delivery }),
   };
 }
 
@@ -157,6 +189,8 @@ export interface Notification {
   readonly rows: readonly Row[];
   readonly at: string;
   readonly test: boolean;
+  /** The same for every attempt of one delivery, so a receiver can drop a resend. */
+  readonly key?: string;
 }
 
 /** The PagerDuty Events API v2 body of a notification. */
@@ -187,14 +221,24 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
 }
 
 export async function deliver(action: MonitorAction, n: Notification): Promise<void> {
+  const idem: Record<string, string> = n.key === undefined ? {} : { 'idempotency-key': n.key };
   switch (action.kind) {
     case 'webhook':
-      return post(action.url, { monitor: n.monitor, severity: n.severity, summary: n.summary, at: n.at, test: n.test, rows: n.rows.slice(0, 100) }, action.headers);
+      return post(action.url, { monitor: n.monitor, severity: n.severity, summary: n.summary, at: n.at, test: n.test, rows: n.rows.slice(0, 100) }, { ...action.headers, ...idem });
     case 'pagerduty':
-      return post(action.url, pagerDutyBody(action.routingKey, n));
+      return post(action.url, pagerDutyBody(action.routingKey, n), idem);
     case 'email': {
-      const transport = nodemailer.createTransport({ host: action.smtp.host, port: action.smtp.port, secure: action.smtp.secure, ignoreTLS: !action.smtp.secure });
+      const transport = nodemailer.createTransport({
+        host: action.smtp.host,
+        port: action.smtp.port,
+        secure: action.smtp.secure,
+        ignoreTLS: !action.smtp.secure,
+        connectionTimeout: 10_000,
+        greetingTimeout: 10_000,
+        socketTimeout: 20_000,
+      });
       await transport.sendMail({
+        ...(n.key === undefined ? {} : { messageId: `<${n.key}@steward>` }),
         from: action.from,
         to: action.to.join(', '),
         subject: `[steward ${n.severity}] ${n.summary}`.slice(0, 250),
@@ -216,8 +260,10 @@ export interface MonitorService {
   delete(name: string): Promise<void>;
   /** Runs one monitor now. `test`: deliver even when throttled or not triggered, marked as a test, without recording a firing. */
   run(name: string, opts?: { test?: boolean; send?: boolean }): Promise<MonitorRunResult & { sample: Row[] }>;
-  /** Runs the monitors whose schedule is due. */
+  /** Runs the monitors whose schedule is due, then sends due deliveries (retries included). */
   runDue(): Promise<string[]>;
+  /** Sends due deliveries only; returns how many were attempted. */
+  deliverDue(): Promise<number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -254,8 +300,10 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
     }
   }
 
-  async function run(name: string, opts: { test?: boolean; send?: boolean } = {}): Promise<MonitorRunResult & { sample: Row[] }> {
-    const r = await row(name);
+  const summaryOf = (r: MonitorRow, rows: readonly Row[]): string => `${r.name}: ${rows.length} row(s) matched${r.description === null ? '' : ` (${r.description})`}`;
+
+  /** A test notification: sent at once, once, marked as a test, recorded nowhere (it fires nothing). */
+  async function runTest(r: MonitorRow, send: boolean): Promise<MonitorRunResult & { sample: Row[] }> {
     const at = now();
     let rows: Row[] = [];
     let error: string | undefined;
@@ -265,30 +313,111 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       error = (e as Error).message;
     }
     const triggered = error === undefined && conditionMet(rows, r.condition);
-    const throttled = triggered && r.last_fired_at !== null && at.getTime() - r.last_fired_at.getTime() < r.throttle_seconds * 1000;
-    const fire = opts.test === true ? opts.send !== false : triggered && !throttled;
-    if (fire && opts.test !== true) {
-      // The intent is committed before the network call.
-      await db.query('UPDATE steward.audit_monitors SET last_fired_at = $2::timestamptz WHERE name = $1', [name, at.toISOString()]);
-    }
     let sent = false;
-    if (fire) {
-      const summary = `${r.name}: ${rows.length} row(s) matched${r.description === null ? '' : ` (${r.description})`}`;
+    if (send) {
       try {
-        await deliver(r.action, { monitor: r.name, severity: r.severity, summary: opts.test === true ? `[test] ${summary}` : summary, rows, at: at.toISOString(), test: opts.test === true });
+        await deliver(r.action, { monitor: r.name, severity: r.severity, summary: `[test] ${summaryOf(r, rows)}`, rows, at: at.toISOString(), test: true });
         sent = true;
       } catch (e) {
         error = `delivery failed: ${(e as Error).message}`;
       }
     }
-    const result: MonitorRunResult = { at: at.toISOString(), rows: rows.length, triggered, throttled, sent, ...(error === undefined ? {} : { error }) };
-    if (opts.test !== true) {
-      await db.query('UPDATE steward.audit_monitors SET last_run_at = $2::timestamptz, last_result = $3::jsonb WHERE name = $1', [name, at.toISOString(), JSON.stringify(result)]);
-      if (sent || error !== undefined) {
-        await options.log?.({ action: 'monitor.fire', resource: name, result: error === undefined ? 'ok' : 'error', reason: error ?? `${rows.length} row(s), ${r.severity}` });
-      }
+    return { at: at.toISOString(), rows: rows.length, triggered, throttled: false, sent, ...(error === undefined ? {} : { error }), sample: rows.slice(0, 20) };
+  }
+
+  /**
+   * Evaluates, then decides in one transaction (the monitor row locked, so
+   * servers running it at once decide one after the other): a triggered,
+   * unthrottled monitor with no delivery open gets one. The send happens
+   * after commit (deliverDue).
+   */
+  async function run(name: string, opts: { test?: boolean; send?: boolean } = {}): Promise<MonitorRunResult & { sample: Row[] }> {
+    const r = await row(name);
+    if (opts.test === true) return runTest(r, opts.send !== false);
+    const at = now();
+    let rows: Row[] = [];
+    let error: string | undefined;
+    try {
+      rows = await evaluate(r);
+    } catch (e) {
+      error = (e as Error).message;
     }
+    const triggered = error === undefined && conditionMet(rows, r.condition);
+    const decided = await db.transaction(async (tx) => {
+      const { rows: locked } = await tx.query<Pick<MonitorRow, 'last_fired_at' | 'throttle_seconds'>>(
+        'SELECT last_fired_at, throttle_seconds FROM steward.audit_monitors WHERE name = $1 FOR UPDATE',
+        [name],
+      );
+      const m = locked[0];
+      if (m === undefined) throw notFound('monitor', name);
+      const throttled = triggered && m.last_fired_at !== null && at.getTime() - m.last_fired_at.getTime() < m.throttle_seconds * 1000;
+      let delivery: number | null = null;
+      let pending = false;
+      if (triggered && !throttled) {
+        const n: Notification = { monitor: r.name, severity: r.severity, summary: summaryOf(r, rows), rows: rows.slice(0, 100), at: at.toISOString(), test: false };
+        delivery = await enqueueDelivery(name, n, at, tx);
+        pending = delivery === null;
+      }
+      return { throttled, delivery, pending };
+    });
+    let sent = false;
+    if (decided.delivery !== null) {
+      const outcome = (await deliverDue({ id: decided.delivery }))[0];
+      sent = outcome?.delivered === true;
+      if (outcome?.error !== undefined) error = `delivery failed: ${outcome.error}`;
+    }
+    const result: MonitorRunResult = {
+      at: at.toISOString(),
+      rows: rows.length,
+      triggered,
+      throttled: decided.throttled,
+      ...(decided.pending ? { pending: true } : {}),
+      sent,
+      ...(error === undefined ? {} : { error }),
+    };
+    await db.query('UPDATE steward.audit_monitors SET last_run_at = $2::timestamptz, last_result = $3::jsonb WHERE name = $1', [name, at.toISOString(), JSON.stringify(result)]);
+    if (!triggered && error !== undefined) await options.log?.({ action: 'monitor.run', resource: name, result: 'error', reason: error });
     return { ...result, sample: rows.slice(0, 20) };
+  }
+
+  /**
+   * Sends due deliveries (or the one `id`), each leased in a statement of its
+   * own so no network call happens inside a transaction and a crashed
+   * sender's row comes back when its lease runs out.
+   */
+  async function deliverDue(filter: { id?: number } = {}): Promise<{ id: number; delivered: boolean; error?: string }[]> {
+    const at = now();
+    const leased = await leaseDeliveries(at, LEASE_MS, filter.id ?? null, db);
+    const out: { id: number; delivered: boolean; error?: string }[] = [];
+    for (const d of leased) {
+      const id = Number(d.id);
+      try {
+        await deliver(d.action, { ...d.notification, key: `steward-monitor-${d.monitor}-${id}` });
+      } catch (e) {
+        const message = ((e as Error).message ?? String(e)).slice(0, 1000);
+        await failed(d, message);
+        out.push({ id, delivered: false, error: message });
+        continue;
+      }
+      await delivered(d);
+      out.push({ id, delivered: true });
+    }
+    return out;
+  }
+
+  /** Success starts the throttle window (the firing has now reached someone). */
+  async function delivered(d: DeliveryRow): Promise<void> {
+    await markDelivered(d, now(), db);
+    await options.log?.({ action: 'monitor.fire', resource: d.monitor, result: 'ok', reason: `${d.notification.rows.length} row(s), ${d.notification.severity}, delivered on attempt ${d.attempts}` });
+  }
+
+  /** A failure is kept on the row and logged; the row is retried after a backoff, or given up after the last attempt. */
+  async function failed(d: DeliveryRow, message: string): Promise<void> {
+    const at = now();
+    const delay = retryDelayMs(d.attempts, MAX_DELIVERY_ATTEMPTS);
+    await markFailed(d, message, delay === null ? null : new Date(at.getTime() + delay), at, db);
+    const next = delay === null ? 'gave up' : `retry in ${Math.round(delay / 1000)}s`;
+    await options.log?.({ action: 'monitor.deliver', resource: d.monitor, result: 'error', reason: `attempt ${d.attempts} of ${MAX_DELIVERY_ATTEMPTS} failed (${next}): ${message}` });
   }
 
   async function runDue(): Promise<string[]> {
@@ -300,7 +429,16 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       [at.toISOString()],
     );
     for (const { name } of rows) await run(name);
+    // Retries of earlier firings, whether or not their monitor ran now.
+    await deliverDue();
     return rows.map((r) => r.name);
+  }
+
+  /** Each monitor with its latest delivery. */
+  async function listed(name?: string): Promise<Monitor[]> {
+    const { rows } = await db.query<MonitorRow>('SELECT * FROM steward.audit_monitors WHERE ($1::text IS NULL OR name = $1) ORDER BY name', [name ?? null]);
+    const latest = await latestDeliveries(rows.map((r) => r.name), db);
+    return rows.map((r) => fromRow(r, false, latest.get(r.name)));
   }
 
   return {
@@ -324,14 +462,19 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       }
       return fromRow(await row(m.name));
     },
-    list: async () => (await db.query<MonitorRow>('SELECT * FROM steward.audit_monitors ORDER BY name')).rows.map((r) => fromRow(r)),
-    get: async (name) => fromRow(await row(name)),
+    list: () => listed(),
+    async get(name) {
+      const [m] = await listed(name);
+      if (m === undefined) throw notFound('monitor', name);
+      return m;
+    },
     async delete(name) {
       const { rows } = await db.query<{ name: string }>('DELETE FROM steward.audit_monitors WHERE name = $1 RETURNING name', [name]);
       if (rows.length === 0) throw notFound('monitor', name);
     },
     run,
     runDue,
+    deliverDue: async () => (await deliverDue()).length,
     start() {
       const tick = options.tickMs ?? 5_000;
       if (tick <= 0) return;

@@ -16,7 +16,9 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { isPidAlive } from '../store/workspace.js';
 import { openDuckDb, type DuckDb } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
 import { CUSTOM_EVENTS_SQL, DECISION_COLUMNS, EVENT_COLUMNS, OCSF_COLUMN_NAMES, partitionSql, quoteIdent, ROW_HASH_SQL, STEWARD_EVENTS_SQL } from './lake-sql.js';
@@ -127,6 +129,44 @@ async function parquetFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** This host as it appears in staging names (no path separators, no `~`). */
+const STAGING_HOST = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+/** `<host>~<pid>~<n>.ndjson` or `.out`: the owner is in the name, so a dead writer's leftovers can be told apart. */
+const STAGING_NAME = /^([A-Za-z0-9._-]+)~(\d+)~\d+\.(?:ndjson|out)$/;
+const LEGACY_STAGING_NAME = /^\d+-\d+\.(?:ndjson|out)$/;
+/** Another host's leftovers are only removed once nothing could still be writing them. */
+const FOREIGN_STAGING_MS = 24 * 3600_000;
+
+/**
+ * Removes what killed writers left in the staging folder (a kill -9 mid-batch
+ * skips the writer's own cleanup): entries of dead processes on this host at
+ * once, other hosts' after a day. A live writer's entries are never touched.
+ * Returns the names removed.
+ */
+export async function cleanStaging(stagingDir: string, nowMs = Date.now()): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir(stagingDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const removed: string[] = [];
+  for (const name of entries) {
+    const m = STAGING_NAME.exec(name);
+    // Names from before the owner was recorded (`<pid>-<n>`) could be any host's: treated as foreign.
+    if (m === null && !LEGACY_STAGING_NAME.test(name)) continue;
+    const full = path.join(stagingDir, name);
+    let gone: boolean;
+    if (m !== null && m[1] === STAGING_HOST) gone = Number(m[2]) !== process.pid && !isPidAlive(Number(m[2]));
+    else gone = nowMs - (await fs.stat(full).catch(() => ({ mtimeMs: nowMs }))).mtimeMs > FOREIGN_STAGING_MS;
+    if (!gone) continue;
+    await fs.rm(full, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed.sort();
+}
+
 export async function createParquetWriter(options: { stagingDir: string; compression?: 'zstd' | 'snappy' }): Promise<ParquetWriter> {
   const duckdb = await openDuckDb({ config: { threads: '1' } });
   const compression = options.compression ?? 'zstd';
@@ -135,7 +175,7 @@ export async function createParquetWriter(options: { stagingDir: string; compres
 
   async function writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput> {
     const root = sourceDir(lakeDir, input.source);
-    const id = `${process.pid}-${++counter}`;
+    const id = `${STAGING_HOST}~${process.pid}~${++counter}`;
     const staging = path.join(options.stagingDir, `${id}.ndjson`);
     const stagedDir = path.join(options.stagingDir, `${id}.out`);
     const mapped = input.kind === 'steward' ? STEWARD_EVENTS_SQL : CUSTOM_EVENTS_SQL;

@@ -42,6 +42,22 @@ interface VerifyJson {
   problems: Problem[];
 }
 
+function verifyText(r: VerifyJson): string {
+  return r.ok
+    ? `${r.source}: ${r.events} event(s), chain intact${r.expired > 0 ? ` (${r.expired} expired by retention)` : ''}`
+    : [`${r.source}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  ${p.kind} #${p.seq}: ${p.message}${p.eventUid === undefined ? '' : ` [${p.eventUid}]`}`)].join('\n');
+}
+
+interface ListedMonitor {
+  name: string;
+  severity: string;
+  scheduleSeconds: number;
+  action: { kind: string };
+  lastRunAt?: string;
+  lastFiredAt?: string;
+  lastDelivery?: { status: string; attempts: number; nextAttemptAt?: string; lastError?: string };
+}
+
 async function readInput(file: string): Promise<string> {
   if (file !== '-') return fs.readFile(file, 'utf8');
   const chunks: Buffer[] = [];
@@ -166,17 +182,19 @@ export function registerAuditCommands(program: Command): void {
     );
 
   audit
-    .command('verify <source>')
-    .description("check a source's hash chain; exits 1 and names each modified, deleted or reordered event")
-    .action(async (name: string, _o: unknown, cmd: Command) =>
+    .command('verify [source]')
+    .description("check a source's hash chain (every source when none is named); exits 1 and names each modified, deleted or reordered event")
+    .action(async (name: string | undefined, _o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<VerifyJson>('GET', `/v1/audit/sources/${enc(name)}/verify`);
-        emit(out, r, () =>
-          r.ok
-            ? `${r.source}: ${r.events} event(s), chain intact${r.expired > 0 ? ` (${r.expired} expired by retention)` : ''}`
-            : [`${r.source}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  ${p.kind} #${p.seq}: ${p.message}${p.eventUid === undefined ? '' : ` [${p.eventUid}]`}`)].join('\n'),
-        );
-        if (!r.ok) process.exitCode = 1;
+        if (name !== undefined) {
+          const r = await client.call<VerifyJson>('GET', `/v1/audit/sources/${enc(name)}/verify`);
+          emit(out, r, () => verifyText(r));
+          if (!r.ok) process.exitCode = 1;
+          return;
+        }
+        const all = await client.call<{ ok: boolean; reports: VerifyJson[] }>('GET', '/v1/audit/verify');
+        emit(out, all, () => all.reports.map(verifyText).join('\n'));
+        if (!all.ok) process.exitCode = 1;
       }),
     );
 
@@ -296,16 +314,25 @@ export function registerAuditCommands(program: Command): void {
     );
   monitor
     .command('list')
+    .description('monitors with their last run and the status of their last delivery (attempts, error)')
     .action(async (_o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<{ monitors: { name: string; severity: string; scheduleSeconds: number; action: { kind: string }; lastRunAt?: string; lastFiredAt?: string }[] }>(
-          'GET',
-          '/v1/monitors',
-        );
+        const r = await client.call<{ monitors: ListedMonitor[] }>('GET', '/v1/monitors');
         emit(out, r, () =>
           table(
-            r.monitors.map((m) => ({ name: m.name, severity: m.severity, every: `${m.scheduleSeconds}s`, action: m.action.kind, lastRun: m.lastRunAt, lastFired: m.lastFiredAt })),
-            ['name', 'severity', 'every', 'action', 'lastRun', 'lastFired'],
+            r.monitors.map((m) => ({
+              name: m.name,
+              severity: m.severity,
+              every: `${m.scheduleSeconds}s`,
+              action: m.action.kind,
+              lastRun: m.lastRunAt,
+              lastFired: m.lastFiredAt,
+              delivery: m.lastDelivery?.status,
+              attempts: m.lastDelivery?.attempts,
+              nextAttempt: m.lastDelivery?.nextAttemptAt,
+              error: m.lastDelivery?.lastError?.split('\n')[0]?.slice(0, 80),
+            })),
+            ['name', 'severity', 'every', 'action', 'lastRun', 'lastFired', 'delivery', 'attempts', 'nextAttempt', 'error'],
           ),
         );
       }),

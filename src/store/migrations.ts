@@ -16,6 +16,7 @@ import { AUDIT } from './migrations/004-audit.js';
 import { SYNC } from './migrations/005-sync.js';
 import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
 import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
+import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -48,6 +49,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'sync', sql: SYNC },
   { version: 6, name: 'guardrail-lifts', sql: GUARDRAIL_LIFTS },
   { version: 7, name: 'audit-batches', sql: AUDIT_BATCHES },
+  { version: 8, name: 'monitor-deliveries', sql: MONITOR_DELIVERIES },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

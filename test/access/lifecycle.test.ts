@@ -370,6 +370,42 @@ describe('session activity', () => {
   });
 });
 
+describe('session activity is linked by scope and window', () => {
+  // Threat: an auditor reviewing a break-glass session is shown the user's unrelated work (or misses
+  // nothing, but drowns in it) because activity was linked by user name alone, not by what was elevated.
+  it('keeps the same user\'s activity before the window, after it, and on unrelated tables out of the session', async () => {
+    const r = await h.access.request(as('amy'), { scope: 'lake.claims', permissionSet: 'read', durationSeconds: 600, justification: 'x' });
+    const q = (reason: string, tables: string[], grants: string[] = []) => ({
+      actor: 'user:amy',
+      action: 'query.run',
+      resource: tables.join(','),
+      result: 'allow' as const,
+      reason,
+      details: { principal: 'user:amy', tables, ...(grants.length > 0 ? { grants } : {}) },
+    });
+    await h.state.log([q('before the window', ['lake.claims.payments'])]);
+    await h.access.approve(as('carol'), r.id);
+    await h.state.log([
+      q('elevated read', ['lake.claims.payments'], [`jit-${r.id}`]),
+      q('in scope, standing access', ['lake.finance.revenue', 'lake.claims.patient_claims']),
+      q('unrelated table', ['lake.finance.revenue']),
+      q('a look-alike database', ['lake.claimsx.payments']),
+      { actor: 'user:amy', action: 'authorize.SELECT', resource: 'lake.finance.revenue', result: 'deny', reason: 'unrelated authorize' },
+      { actor: 'user:bob', action: 'query.run', resource: 'lake.claims.payments', result: 'allow', reason: 'another user in scope', details: { principal: 'user:bob', tables: ['lake.claims.payments'] } },
+    ]);
+    await h.access.revoke(as('carol'), r.id, 'done');
+    await h.state.log([q('after the window', ['lake.claims.payments'])]);
+    const seen = await h.access.activity(as('dana'), r.id);
+    assert.deepEqual(
+      seen.map((e) => [e.reason, e.elevated]),
+      [
+        ['elevated read', true],
+        ['in scope, standing access', false],
+      ],
+    );
+  });
+});
+
 describe('dry run and reconciliation', () => {
   it('shows what the request adds: tables, columns, rows', async () => {
     const r = await h.access.request(as('alice'), { scope: 'lake.claims', permissionSet: 'read-with-pii', durationSeconds: 600, justification: 'x' });

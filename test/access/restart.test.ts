@@ -3,18 +3,23 @@
  * - a server killed (SIGKILL) while a grant is active, restarted after the
  *   grant's end time, ends it within a second of coming up;
  * - the HTTP contract (`x-steward-as` for admins only, audited);
- * - two servers on one PostgreSQL perform every transition exactly once.
+ * - two `steward serve` processes on one PostgreSQL end each request exactly
+ *   once, send one notification for it, and both answer with the result.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
-import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
+import { openWorkspace } from '../../src/workspace/open.js';
+import { openPostgres, type Db } from '../../src/store/db.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { BIN } from '../support/cli.js';
 import { ACCESS_DOC, ADMIN, seedChanges, transitionsOf } from './harness.js';
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server.mts');
@@ -119,52 +124,138 @@ describe('kill and restart', () => {
   });
 });
 
-describe('two servers on one PostgreSQL', () => {
+interface Serve {
+  readonly proc: ChildProcess;
+  readonly url: string;
+}
+
+/** `steward serve --port 0` as an operator runs it: the built binary, its own home, the shared PostgreSQL. */
+function startServe(home: string, databaseUrl: string): Promise<Serve> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], STEWARD_HOME: home, STEWARD_DATABASE_URL: databaseUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`steward serve did not start: ${out}`)), 60_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve({ proc, url: m[1] });
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`steward serve exited with ${code}: ${out}`));
+    });
+  });
+}
+
+describe('two steward serve processes on one PostgreSQL', () => {
   let db: TestDatabase | undefined;
-  const spaces: Workspace[] = [];
+  let raw: Db | undefined;
   const homes: string[] = [];
+  const procs: ChildProcess[] = [];
+  let receiver: http.Server | undefined;
   after(async () => {
-    for (const w of spaces) await w.close();
+    for (const p of procs) {
+      p.removeAllListeners('exit');
+      await killed(p);
+    }
+    await raw?.close();
     await db?.drop();
     for (const h of homes) await fs.rm(h, { recursive: true, force: true });
+    await new Promise<void>((r) => (receiver === undefined ? r() : receiver.close(() => r())));
   });
 
-  it('perform every activation and expiry exactly once', { timeout: 90_000 }, async () => {
-    db = await createTestDatabase();
-    for (let i = 0; i < 2; i++) {
-      const home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-access-pg-'));
-      homes.push(home);
-      spaces.push(await openWorkspace(loadConfig({}, { home, databaseUrl: db.url }), { purpose: 'server' }));
-    }
-    const [a, b] = spaces as [Workspace, Workspace];
-    await a.services.state.change({ actor: 'test', action: 'seed', resource: 'lake', build: () => seedChanges() });
-    await a.services.access?.putConfig(ADMIN, ACCESS_DOC);
-    const accessA = a.services.access;
-    const accessB = b.services.access;
-    assert.ok(accessA !== undefined && accessB !== undefined);
+  // Threat: with two servers, both schedulers end the same grant, so the requester is notified twice, the
+  // decision log shows two ends, or one server keeps answering "allow" from its stale copy of the world.
+  it('end each request exactly once, send one notification for it, and both answer with the result', { timeout: 120_000 }, async () => {
+    const hooks: { event: string; id: string }[] = [];
+    receiver = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (d: Buffer) => (text += d.toString()));
+      req.on('end', () => {
+        const body = JSON.parse(text) as { event: string; requestId: string };
+        hooks.push({ event: body.event, id: body.requestId });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver?.listen(0, '127.0.0.1', () => r()));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
-    const start = Date.now() + 1500;
-    const ids: string[] = [];
-    for (let i = 0; i < 12; i++) {
-      const svc = i % 2 === 0 ? accessA : accessB;
-      const who = { principal: (i % 3 === 0 ? 'user:alice' : 'user:amy') as 'user:alice', admin: false };
-      const r = await svc.request(who, { scope: 'lake.claims', permissionSet: 'read', startAt: start + (i % 4) * 100, durationSeconds: 1 + (i % 2), justification: `race ${i}` });
-      await (i % 2 === 0 ? accessB : accessA).approve({ principal: 'user:carol', admin: false }, r.id);
-      ids.push(r.id);
+    db = await createTestDatabase();
+    for (let i = 0; i < 2; i++) homes.push(await fs.mkdtemp(path.join(os.tmpdir(), 'steward-access-pg-')));
+    // Seed once (world, access configuration with a webhook, an admin token), then let the servers run.
+    const seed = await openWorkspace(loadConfig({}, { home: homes[0] as string, databaseUrl: db.url }), { purpose: 'cli' });
+    let token: string;
+    try {
+      await seed.services.state.change({ actor: 'test', action: 'seed', resource: 'lake', build: () => seedChanges() });
+      await seed.services.access?.putConfig(ADMIN, { ...ACCESS_DOC, notifications: { webhooks: [{ url: hookUrl }] } });
+      token = (await seed.services.tokens.createToken({ name: 'test-admin', principal: 'user:admin', role: 'admin' })).token;
+    } finally {
+      await seed.close();
     }
+    const servers: { url: string; token: string }[] = [];
+    for (const home of homes) {
+      const s = await startServe(home, db.url);
+      procs.push(s.proc);
+      servers.push({ url: s.url, token });
+    }
+    const [a, b] = servers as [{ url: string; token: string }, { url: string; token: string }];
+    assert.notEqual(procs[0]?.pid, procs[1]?.pid);
+
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const [on, other] = i % 2 === 0 ? [a, b] : [b, a];
+      const who = i % 3 === 0 ? 'user:alice' : 'user:amy';
+      const r = await call(on, 'POST', '/v1/access/requests', { scope: 'lake.claims', permissionSet: 'read', duration: `${2 + (i % 2)}s`, justification: `race ${i}` }, who);
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      const ok = await call(other, 'POST', `/v1/access/requests/${r.json.id}/approve`, {}, 'user:carol');
+      assert.equal(ok.json.status, 'active', JSON.stringify(ok.json));
+      ids.push(r.json.id as string);
+    }
+    // Both servers' schedulers race for the ends.
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const all = await accessA.list(ADMIN);
-      if (all.every((r) => r.status === 'ended')) break;
+      const all = (await call(a, 'GET', '/v1/access/requests')).json.requests as { id: string; status: string }[];
+      if (ids.every((id) => all.find((r) => r.id === id)?.status === 'ended')) break;
       assert.ok(Date.now() < deadline, `still running: ${all.map((r) => r.status).join(',')}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    const ends = (): Map<string, number> => {
+      const m = new Map<string, number>();
+      for (const h of hooks) if (h.event === 'end') m.set(h.id, (m.get(h.id) ?? 0) + 1);
+      return m;
+    };
+    while (ends().size < ids.length) {
+      assert.ok(Date.now() < deadline, `end notifications: ${JSON.stringify([...ends()])}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Give a second delivery (if any) time to arrive before counting.
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const store = await openPostgres(db.url);
+    raw = store;
     for (const id of ids) {
-      const actions = (await transitionsOf(a.db, id)).map((t) => t.action);
+      const actions = (await transitionsOf(store, id)).map((t) => t.action);
       assert.equal(actions.filter((x) => x === 'access.activate').length, 1, `${id}: ${actions.join(',')}`);
       assert.equal(actions.filter((x) => x === 'access.end').length, 1, `${id}: ${actions.join(',')}`);
+      assert.equal(ends().get(id), 1, `${id}: one end notification`);
     }
-    const grants = (await a.services.state.snapshot()).world.grants.filter((g) => g.id.startsWith('jit-'));
-    assert.deepEqual(grants, []);
+    // Both processes see the result: the requests ended, no jit grant, and access is refused.
+    for (const s of [a, b]) {
+      for (const id of ids) assert.equal((await call(s, 'GET', `/v1/access/requests/${id}`)).json.status, 'ended');
+      const grants = (await call(s, 'GET', '/v1/grants')).json.grants as { id: string }[];
+      assert.deepEqual(grants.filter((g) => g.id.startsWith('jit-')), []);
+      for (const principal of ['user:amy', 'user:alice']) {
+        const d = await call(s, 'POST', '/v1/authorize', { principal, action: 'SELECT', resource: 'lake.claims.payments' });
+        assert.equal(d.json.decision, 'deny', `${s.url} ${principal}`);
+      }
+    }
   });
 });

@@ -13,8 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { openWorkspace } from '../../src/workspace/open.js';
 import { openDuckDb } from '../../src/lake/duckdb.js';
+import { steward } from '../support/cli.js';
 
-const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-child.ts');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const child = path.join(here, 'fixtures', 'crash-child.ts');
 
 function runChild(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -84,5 +86,83 @@ describe('crash durability (kill -9)', () => {
     } finally {
       duck.close();
     }
+  });
+});
+
+describe('audit verify after a killed flush (CLI)', () => {
+  let home: string;
+  before(async () => {
+    home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-crash-verify-'));
+  });
+  after(async () => fs.rm(home, { recursive: true, force: true }));
+
+  interface Report {
+    source: string;
+    ok: boolean;
+    events: number;
+    problems: { kind: string }[];
+  }
+
+  // Threat: after a kill -9 mid-flush the lake holds a batch the chain does not record yet; an auditor
+  // running verify is told "duplicated"/"unrecorded file" (crying wolf trains people to ignore verify),
+  // and the killed writer's staging files pile up.
+  it('recovers the killed batch when verify starts: no duplicates reported, staging cleaned', async () => {
+    assert.equal((await runChild([home, 'append', '150'])).signal, 'SIGKILL');
+    // Killed after the batch's file is in the lake, before the chain records it ...
+    const b = await runChild([home, 'flush-crash']);
+    assert.equal(b.signal, 'SIGKILL', b.stderr);
+    // ... then the process taking the batch over is killed inside the writer.
+    const c = await runChild([home, 'flush-kill-staging']);
+    assert.equal(c.signal, 'SIGKILL', c.stdout + c.stderr);
+    assert.match(c.stdout, /staging seen/);
+    const staging = path.join(home, 'lake', 'security', '.staging');
+    assert.ok((await fs.readdir(staging)).length > 0, 'the killed writer left staging files behind');
+
+    const env = { STEWARD_HOME: home };
+    const r = await steward(['audit', 'verify', 'steward', '--json'], env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const one = JSON.parse(r.stdout) as Report;
+    assert.equal(one.ok, true, JSON.stringify(one.problems));
+    assert.deepEqual(one.problems, []);
+    assert.ok(one.events >= 100, 'the recovered batch is part of the chain');
+    assert.deepEqual(await fs.readdir(staging), [], 'staging files of the dead writer are removed');
+
+    const ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'cli' });
+    try {
+      const { rows } = await ws.db.query<{ pending: unknown }>("SELECT pending FROM steward.audit_sources WHERE name = 'steward'");
+      assert.equal(rows[0]?.pending, null, 'recovery completed the pending batch');
+    } finally {
+      await ws.close();
+    }
+  });
+
+  // Threat: `audit verify` with no source checked nothing (or only `steward`), so a tampered custom
+  // source passed an auditor's routine check.
+  it('verify with no source checks every source and fails on a tampered custom one', async () => {
+    const ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'cli' });
+    const audit = ws.services.audit;
+    assert.ok(audit);
+    try {
+      await audit.service.createSource({ name: 'cloudtrail', mapping: 'cloudtrail' });
+      const lines = (await fs.readFile(path.join(here, 'golden', 'cloudtrail.input.jsonl'), 'utf8')).split('\n').filter((l) => l.trim() !== '');
+      await audit.service.ingest('cloudtrail', lines);
+      await audit.service.flush();
+    } finally {
+      await ws.close();
+    }
+    const env = { STEWARD_HOME: home };
+    const clean = await steward(['audit', 'verify', '--json'], env);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    const all = JSON.parse(clean.stdout) as { ok: boolean; reports: Report[] };
+    assert.equal(all.ok, true);
+    assert.deepEqual(all.reports.map((x) => x.source), ['cloudtrail', 'steward']);
+
+    const ctFiles = (await fs.readdir(path.join(home, 'lake', 'security', 'ext', 'cloudtrail'), { recursive: true })).filter((f) => f.endsWith('.parquet'));
+    assert.ok(ctFiles.length > 0);
+    await fs.rm(path.join(home, 'lake', 'security', 'ext', 'cloudtrail', ctFiles[0] ?? ''));
+    const bad = await steward(['audit', 'verify'], env);
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout, /^cloudtrail: \d+ problem\(s\)/m);
+    assert.match(bad.stdout, /^steward: \d+ event\(s\), chain intact/m);
   });
 });
