@@ -10,11 +10,11 @@ import { FALSE } from '../predicate.js';
 import { reasonText } from '../reference-evaluator.js';
 import type { Status } from './constants.js';
 import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, I_SELECT, LEVEL_TABLE, N_ACTIONS, NONE } from './constants.js';
-import { guardsIn, liftReasons, resetMatched } from './coverage.js';
+import { guardAnswer, guardsIn, liftReasons, resetMatched } from './coverage.js';
 import { describeOn, plainOn } from './describe.js';
 import { expiredReasons } from './explain.js';
 import type { TableLevelRef } from './memo.js';
-import { deepFreeze, forget, remember, remembered } from './memo.js';
+import { forget, freezeDecision, remember, remembered } from './memo.js';
 import type { PSet } from './principal-sets.js';
 import { psetOf } from './principal-sets.js';
 import type { Res } from './resolve.js';
@@ -49,7 +49,7 @@ export function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: s
   const now = req.now ?? Date.now();
   // Table and column decisions are memoized per principal set: everything they read is fixed for
   // this engine (one world) except which grants are live, and that only changes at an expiry.
-  if (level >= LEVEL_TABLE) {
+  if (level >= LEVEL_TABLE && ix.useMemo) {
     if (now < ps.memoLo || now >= ps.memoHi) forget(ps, now);
     const hit = remembered(ix, ps, req.resource as TableLevelRef, a);
     if (hit !== undefined) return hit;
@@ -61,8 +61,8 @@ export function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: s
   }
   if (r.level < LEVEL_TABLE) return decideAt(ix, req, r, a, ps, now, resourceText);
   // Frozen because later callers get this very object: one caller mutating it must not change another's answer.
-  const decision = deepFreeze(decideAt(ix, req, r, a, ps, now, resourceText));
-  remember(ix, ps, r, a, decision);
+  const decision = freezeDecision(decideAt(ix, req, r, a, ps, now, resourceText));
+  if (ix.useMemo) remember(ix, ps, r, a, decision);
   return decision;
 }
 
@@ -85,6 +85,11 @@ function decideAt(ix: Index, req: AuthorizeRequest, r: Res, a: number, ps: PSet,
   }
   switch (status) {
     case DENY_GUARDRAIL: {
+      if (r.level >= LEVEL_TABLE) {
+        // table-level decisions are frozen anyway, so they can share one frozen answer
+        const shared = guardAnswer(ix, s.denied);
+        return denyDecision(req, shared.reasons, shared.deniedBy, resource);
+      }
       const guards = guardsIn(ix, s.denied);
       return denyDecision(
         req,

@@ -77,6 +77,8 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
   const colNames: string[][] = [];
   const colBaseL: number[] = [];
   let nCols = 0;
+  // tables with the same column names share one list: fewer objects, and fewer cache misses when deciding
+  const sharedNames = new Map<string, string[]>();
   for (const t of world.tables) {
     const c = catByName.get(t.catalog);
     const d = c === undefined ? undefined : dbByName[c]?.get(t.database);
@@ -88,7 +90,11 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     tableCatL.push(c);
     tableKey.push(`${t.catalog}.${t.database}.${t.name}`);
     tableObjs.push(t);
-    colNames.push(t.columns.map((col) => col.name));
+    const names = t.columns.map((col) => col.name);
+    const key = names.join('\u0000');
+    const shared = sharedNames.get(key);
+    if (shared === undefined) sharedNames.set(key, names);
+    colNames.push(shared ?? names);
     colBaseL.push(nCols);
     nCols += t.columns.length;
   }

@@ -13,7 +13,7 @@ import type { PSet } from './principal-sets.js';
 import type { Res } from './resolve.js';
 import { sigOf } from './resolve.js';
 import { tagProgram, tagsFor } from './tag-programs.js';
-import type { Index, Scratch } from './world-index.js';
+import type { GuardAnswer, Index, Scratch } from './world-index.js';
 
 /**
  * Computes into `s.denied` the guardrails of the set that deny action `a` on
@@ -41,6 +41,29 @@ export function denyingGuards(ix: Index, ps: PSet, a: number, r: Res): boolean {
     any |= m;
   }
   return any !== 0;
+}
+
+/** The shared, frozen reasons and names for the guardrails set in `words`. */
+export function guardAnswer(ix: Index, words: Int32Array): GuardAnswer {
+  const W = ix.W;
+  let h = 0;
+  for (let w = 0; w < W; w++) h = (Math.imul(h, 31) + (words[w] as number)) | 0;
+  let list = ix.guardAnswers.get(h);
+  if (list !== undefined) {
+    for (const e of list) {
+      let same = true;
+      for (let w = 0; w < W && same; w++) same = e.words[w] === words[w];
+      if (same) return e;
+    }
+  } else ix.guardAnswers.set(h, (list = []));
+  const guards = guardsIn(ix, words);
+  const answer: GuardAnswer = {
+    words: words.slice(0, W),
+    reasons: Object.freeze(guards.map((g) => ix.grReason[g] as Reason)),
+    deniedBy: Object.freeze(guards.map((g) => ix.grName[g] as string)),
+  };
+  list.push(answer);
+  return answer;
 }
 
 /** Guardrail indices set in a bitmask, in name order. */
@@ -125,7 +148,11 @@ function markHeld(ix: Index, bits: Uint8Array, list: readonly number[] | undefin
 
 /** Marks the live catalog, database, table and tag grants of the set that cover `r` and carry `a`; returns how many. */
 export function markContainerGrants(ix: Index, ps: PSet, a: number, r: Res, now: number): number {
-  const bit = 1 << a;
+  return markContainerGrantsOf(ix, ps, a, 1 << a, r, now);
+}
+
+/** `markContainerGrants` for the actions of `bit` (a mask), whose tag program is `program`. */
+export function markContainerGrantsOf(ix: Index, ps: PSet, program: number, bit: number, r: Res, now: number): number {
   let n = markHeld(ix, ps.bits, ix.byCatalog[r.cat], bit, now);
   if (r.level === LEVEL_CATALOG) return n;
   n += markHeld(ix, ps.bits, ix.byDb[r.db], bit, now);
@@ -133,7 +160,7 @@ export function markContainerGrants(ix: Index, ps: PSet, a: number, r: Res, now:
     n += markHeld(ix, ps.bits, ix.byTable[r.table], bit, now);
   }
   const s = ix.scratch;
-  const found = tagsFor(ix, tagProgram(ix, ps, a, r.cat), sigOf(ix, r), now, s.tagAtCol);
+  const found = tagsFor(ix, tagProgram(ix, ps, program, r.cat), sigOf(ix, r), now, s.tagAtCol);
   for (let i = 0; i < found; i++) mark(s, s.tagAtCol[i] as number);
   return n + found;
 }

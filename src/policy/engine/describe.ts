@@ -5,8 +5,8 @@
  * set can reach.
  */
 import type { Status } from './constants.js';
-import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, KIND_CATALOG, KIND_DATABASE, KIND_TAG, LEVEL_CATALOG, LEVEL_DATABASE, LEVEL_TABLE } from './constants.js';
-import { containerGrants, denyingGuards, liftsAllOf, live, mark, markContainerGrants, mayLift, recordLifts, resetMatched } from './coverage.js';
+import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, I_TABLE_DESCRIBE_SET, TABLE_DESCRIBE_SET_MASK, KIND_CATALOG, KIND_DATABASE, KIND_TAG, LEVEL_CATALOG, LEVEL_DATABASE, LEVEL_TABLE } from './constants.js';
+import { containerGrants, denyingGuards, liftsAllOf, live, mark, markContainerGrants, markContainerGrantsOf, mayLift, recordLifts, resetMatched } from './coverage.js';
 import type { PSet } from './principal-sets.js';
 import type { Res } from './resolve.js';
 import { selectOn } from './select.js';
@@ -37,6 +37,12 @@ export function plainOn(ix: Index, ps: PSet, a: number, r: Res, now: number): St
 }
 
 const TABLE_OTHER_ACTIONS = [2, 3, 4, 5] as const;
+
+/** True when no guardrail of the set denies any of `actions` on `r`. */
+function noGuardrailOn(ix: Index, ps: PSet, actions: readonly number[], r: Res): boolean {
+  for (const a of actions) if (denyingGuards(ix, ps, a, r)) return false;
+  return true;
+}
 const DATABASE_OTHER_ACTIONS = [4, 5, 6] as const;
 
 /**
@@ -77,6 +83,13 @@ export function describeOn(ix: Index, ps: PSet, r: Res, now: number): Status {
 /** Marks every DESCRIBE candidate of `r`: direct grants, grants behind other allowed actions, and DESCRIBE inside. */
 function describeCandidates(ix: Index, ps: PSet, r: Res, now: number): void {
   const s = ix.scratch;
+  if (r.level === LEVEL_TABLE && !mayLift(ps, now) && noGuardrailOn(ix, ps, TABLE_OTHER_ACTIONS, r)) {
+    // the common case: nothing denies the other actions, so their grants and DESCRIBE's are
+    // one union, collected in one pass over the covering lists instead of five
+    markContainerGrantsOf(ix, ps, I_TABLE_DESCRIBE_SET, TABLE_DESCRIBE_SET_MASK, r, now);
+    selectOn(ix, ps, r, now, null);
+    return;
+  }
   markContainerGrants(ix, ps, I_DESCRIBE, r, now);
   switch (r.level) {
     case LEVEL_TABLE:

@@ -4,7 +4,7 @@
  * bitmap, with the guardrails that apply to it and the grants it holds.
  * Sets are built on first use and kept for the engine's life.
  */
-import { N_ACTIONS } from './constants.js';
+import { N_ACTIONS, N_PROGRAM_ACTIONS, TABLE_DESCRIBE_SET_MASK } from './constants.js';
 import type { TableMemo } from './memo.js';
 import type { TagProgram } from './tag-programs.js';
 import type { Index } from './world-index.js';
@@ -61,7 +61,7 @@ export interface PSet {
   readonly members: Int32Array;
   /** By action index: the guardrails that apply to this set and deny that action, as a bitmask of W words per action. */
   readonly guardMask: Int32Array;
-  /** By action index: tag grants held through the set that carry the action. */
+  /** By action index (and the pseudo-action I_TABLE_DESCRIBE_SET): tag grants held through the set that carry the action. */
   readonly tagBy: readonly Int32Array[];
   /** Every grant held through the set. */
   readonly held: Int32Array;
@@ -111,10 +111,11 @@ export function psetOf(ix: Index, pid: number): PSet {
     if (!included || excepted) continue;
     for (let a = 0; a < N_ACTIONS; a++) if (((ix.grActions[g] as number) & (1 << a)) !== 0) setBit(guardMask, a * W, g);
   }
-  const tagBy: number[][] = emptyLists(N_ACTIONS);
+  const tagBy: number[][] = emptyLists(N_PROGRAM_ACTIONS);
   for (const g of ix.tagGrants) {
     if (bits[ix.gPid[g] as number] !== 1) continue;
     for (let a = 0; a < N_ACTIONS; a++) if (((ix.gPerm[g] as number) & (1 << a)) !== 0) (tagBy[a] as number[]).push(g);
+    if (((ix.gPerm[g] as number) & TABLE_DESCRIBE_SET_MASK) !== 0) (tagBy[N_ACTIONS] as number[]).push(g);
   }
   const held: number[] = [];
   let liftUntil = Number.NEGATIVE_INFINITY;
@@ -130,7 +131,7 @@ export function psetOf(ix: Index, pid: number): PSet {
     tagBy: tagBy.map((l) => Int32Array.from(l)),
     held: Int32Array.from(held),
     timed: Int32Array.from(held.filter((g) => (ix.gExpiry[g] as number) !== Number.POSITIVE_INFINITY)),
-    tagPrograms: new Array<TagProgram | undefined>(N_ACTIONS * ix.catNames.length),
+    tagPrograms: new Array<TagProgram | undefined>(N_PROGRAM_ACTIONS * ix.catNames.length),
     liftUntil,
     expiries: Float64Array.from(new Set(held.map((g) => ix.gExpiry[g] as number).filter((e) => Number.isFinite(e)))).sort(),
     memo: new Map(),

@@ -355,17 +355,22 @@ function buildColumns(ix: Index, t: number, from: number, to: number, rowSql: st
   return columns;
 }
 
-/** Frozen all-rows column lists, per table and visible-column bitmask (tables of up to 30 columns). */
+/**
+ * Frozen all-rows column lists, per column-name list and visible-column
+ * bitmask (tables of up to 30 columns). Keyed by the name list, which tables
+ * with the same columns share, so a table seen for the first time usually
+ * finds its answer already built.
+ */
 function cachedColumns(ix: Index, t: number, key: number, from: number, to: number): readonly ColumnAccess[] | null {
-  if ((ix.colNames[t] as string[]).length > 30) return null;
-  let byKey = ix.fullColumns[t];
+  const names = ix.colNames[t] as string[];
+  if (names.length > 30) return null;
+  let byKey = ix.fullColumns.get(names);
   if (byKey === undefined) {
     byKey = new Map();
-    ix.fullColumns[t] = byKey;
+    ix.fullColumns.set(names, byKey);
   }
   let cols = byKey.get(key);
   if (cols === undefined) {
-    const names = ix.colNames[t] as string[];
     const list: ColumnAccess[] = [];
     for (let c = from; c < to; c++) if ((key & (1 << c)) !== 0) list.push(Object.freeze({ name: names[c] as string, rowFilter: null }));
     cols = Object.freeze(list);

@@ -9,7 +9,7 @@ import type { ColumnAccess, Reason } from '../decision.js';
 import type { PolicyWorld } from '../model.js';
 import type { CatalogIndex } from './catalog-index.js';
 import { buildCatalogIndex } from './catalog-index.js';
-import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, TABLE_STRIDE, TI_COL_BASE, TI_FLAGS, TI_N_COLS, TI_SIG } from './constants.js';
+import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_DB, TI_FLAGS, TI_N_COLS, TI_SIG } from './constants.js';
 import type { FilterIndex, GrantIndex } from './grant-index.js';
 import { buildFilterIndex, buildGrantIndex } from './grant-index.js';
 import type { GuardrailIndex } from './guardrail-index.js';
@@ -26,11 +26,13 @@ export type Index = CatalogIndex &
   GrantIndex &
   GuardrailIndex & {
     readonly world: PolicyWorld;
+    /** Whether table and column decisions are memoized (see memo.ts). */
+    readonly useMemo: boolean;
     /**
      * Per table, one cache line of what every decision on it reads, at
-     * `t * TABLE_STRIDE`: signature, first column id, column count, and which
+     * `t * TABLE_STRIDE`: signature, first column id, column count, which
      * per-table grant lists exist (most tables have none, so those lists are
-     * not even looked at).
+     * not even looked at), and its database and catalog ids.
      */
     readonly tableInfo: Int32Array;
     readonly psets: (PSet | undefined)[];
@@ -39,10 +41,19 @@ export type Index = CatalogIndex &
     // one-element answers, shared because a single matched grant is the common case
     readonly gIdList: (readonly string[])[];
     readonly gReasonList: (readonly Reason[])[];
-    // lazily built all-rows column answers per table, by visible-column bitmask
-    readonly fullColumns: (Map<number, readonly ColumnAccess[]> | undefined)[];
+    // lazily built all-rows column answers per column-name list (see catalog-index), by visible-column bitmask
+    readonly fullColumns: Map<readonly string[], Map<number, readonly ColumnAccess[]>>;
+    /** Frozen deny answers of table-level decisions, by a hash of the denying guardrails' bitmask. */
+    readonly guardAnswers: Map<number, GuardAnswer[]>;
     readonly scratch: Scratch;
   };
+
+/** What a decision denied by a set of guardrails reports, shared by every such decision. */
+export interface GuardAnswer {
+  readonly words: Int32Array;
+  readonly reasons: readonly Reason[];
+  readonly deniedBy: readonly string[];
+}
 
 /** Reusable buffers, so the hot path does not allocate. */
 export interface Scratch {
@@ -65,16 +76,16 @@ export interface Scratch {
   readonly lifted: number[];
 }
 
-export function buildIndex(world: PolicyWorld): Index {
+export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
   const cat = buildCatalogIndex(world);
   const tags = buildTagIndex(world, cat);
   const principals = buildPrincipalIndex(world);
   const filters = buildFilterIndex(world, cat);
   const grants = buildGrantIndex(world, cat, tags, principals, filters);
   const guardrails = buildGuardrailIndex(world, cat, tags, principals, grants);
-  const nTables = cat.tableKey.length;
   return {
     world,
+    useMemo,
     ...cat,
     ...tags,
     ...principals,
@@ -86,7 +97,8 @@ export function buildIndex(world: PolicyWorld): Index {
     psetByRef: new Map(),
     gIdList: grants.grants.map((g) => Object.freeze([g.id])),
     gReasonList: grants.gReason.map((r) => Object.freeze([r])),
-    fullColumns: new Array<Map<number, readonly ColumnAccess[]> | undefined>(nTables),
+    fullColumns: new Map(),
+    guardAnswers: new Map(),
     scratch: newScratch(cat, grants.grants.length, guardrails.W),
   };
 }
@@ -103,6 +115,8 @@ function tableSummaries(cat: CatalogIndex, tags: TagIndex, grants: GrantIndex): 
       (grants.byTable[t] === undefined ? 0 : HAS_TABLE_GRANTS) |
       (grants.colGrantsByTable[t] === undefined ? 0 : HAS_COLUMNS_GRANTS) |
       (grants.filterGrantsByTable[t] === undefined ? 0 : HAS_FILTER_GRANTS);
+    tableInfo[at + TI_DB] = cat.tableDb[t] as number;
+    tableInfo[at + TI_CAT] = cat.tableCat[t] as number;
   }
   return tableInfo;
 }
