@@ -99,14 +99,7 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     nCols += t.columns.length;
   }
   const nTables = tableKey.length;
-  const tableByBare = new Map<string, number>();
-  const tableSameName = new Int32Array(nTables).fill(-1);
-  for (let id = nTables - 1; id >= 0; id--) {
-    const bare = (tableObjs[id] as Table).name;
-    const next = tableByBare.get(bare);
-    if (next !== undefined) tableSameName[id] = next;
-    tableByBare.set(bare, id);
-  }
+  const { tableByBare, tableSameName } = bareNameChains(tableObjs);
   return {
     catByName,
     catNames,
@@ -128,6 +121,19 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     colMaps: new Array<Map<string, number> | undefined>(nTables),
     nCols,
   };
+}
+
+/** Table ids by bare name, each chained to the next table of that name (-1 ends), lowest id first. */
+function bareNameChains(tables: readonly Table[]): { tableByBare: Map<string, number>; tableSameName: Int32Array } {
+  const tableByBare = new Map<string, number>();
+  const tableSameName = new Int32Array(tables.length).fill(-1);
+  for (let id = tables.length - 1; id >= 0; id--) {
+    const bare = (tables[id] as Table).name;
+    const next = tableByBare.get(bare);
+    if (next !== undefined) tableSameName[id] = next;
+    tableByBare.set(bare, id);
+  }
+  return { tableByBare, tableSameName };
 }
 
 export function findDb(ix: CatalogIndex, catalog: string, database: string): number {
