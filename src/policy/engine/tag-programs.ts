@@ -64,7 +64,9 @@ function layOut(ix: Index, byValue: Map<number, number[]>): Pick<TagProgram, 'st
   const expiry: number[] = [];
   for (let v = 0; v < nKv; v++) {
     start[v] = code.length;
-    for (const g of byValue.get(v) ?? []) {
+    const grants = byValue.get(v);
+    if (grants === undefined) continue;
+    for (const g of grants) {
       const ce = ix.gExpr[g] as CompiledExpr;
       code.push(g, expiry.length, ce.keys.length);
       expiry.push(ix.gExpiry[g] as number);
