@@ -171,8 +171,11 @@ test('a just-in-time grant that ends while the server is killed -9 is gone from 
   const log = new pg.Client({ connectionString: state.url });
   await log.connect();
   try {
-    const refused = await log.query<{ reason: string }>(`SELECT reason FROM steward.decision_log WHERE action = 'sync.apply' AND result = 'error' ORDER BY id DESC LIMIT 1`);
-    assert.match(refused.rows[0]?.reason ?? '', /REASSIGN OWNED BY .* failed: permission denied/);
+    // the failed apply is logged after the revokes commit, so it may land a moment after access is gone
+    const refusedReason = async (): Promise<string> =>
+      (await log.query<{ reason: string }>(`SELECT reason FROM steward.decision_log WHERE action = 'sync.apply' AND result = 'error' ORDER BY id DESC LIMIT 1`)).rows[0]?.reason ?? '';
+    await until('the refused drop in the decision log', async () => (await refusedReason()) !== '');
+    assert.match(await refusedReason(), /REASSIGN OWNED BY .* failed: permission denied/);
     // retried with backoff (2 s, 4 s): the third failure in a row raises the monitorable event
     await until('sync.failing in the decision log', async () => (await log.query(`SELECT 1 FROM steward.decision_log WHERE action = 'sync.failing' AND resource = 'jit'`)).rows.length > 0);
   } finally {
