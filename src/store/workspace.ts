@@ -72,8 +72,8 @@ export const PRIVATE_UMASK = 0o077;
  * Makes `home` private before anything is written into it: sets the process
  * umask to 0077 (so every file this process creates, DuckDB's COPY … TO
  * included, is 0600 and every folder 0700, whatever the user's umask), creates
- * `home` 0700, narrows an existing too-open `home` with a warning, and narrows
- * anything already under it (see tightenModes).
+ * `home` 0700, and narrows an existing too-open `home` and everything under it
+ * with a warning (a workspace made before this rule, or by a careless mkdir).
  */
 export async function secureWorkspaceHome(home: string, warn: (message: string) => void = warnOnStderr): Promise<void> {
   process.umask(PRIVATE_UMASK);
@@ -82,18 +82,19 @@ export async function secureWorkspaceHome(home: string, warn: (message: string) 
   const s = await stat(dir);
   if ((s.mode & 0o077) !== 0) {
     await chmod(dir, s.mode & 0o700);
-    warn(`workspace \`${dir}\` was open to other users (mode ${octal(s.mode)}); it is now ${octal(s.mode & 0o700)}`);
+    const inside = await tightenModes(dir);
+    warn(`workspace \`${dir}\` was open to other users (mode ${octal(s.mode)}); it is now ${octal(s.mode & 0o700)}${inside > 0 ? `, and so are ${inside} file(s) and folder(s) in it` : ''}`);
   }
-  await tightenModes(dir);
 }
 
 /**
  * Removes group and other permissions from every folder and file under `dir`
  * (symlinks are left alone, never followed). The umask cannot cover files
- * whose writer sets the mode itself: PGlite chmods its data files to 0666, and
- * workspaces made by older versions exist. Returns how many entries changed.
+ * whose writer sets the mode itself: PGlite chmods its data files to 0666.
+ * Folders in `except` (absolute; the lake, which only grows and is written
+ * under the umask) are not walked. Returns how many entries changed.
  */
-export async function tightenModes(dir: string): Promise<number> {
+export async function tightenModes(dir: string, except: readonly string[] = []): Promise<number> {
   let changed = 0;
   const entries = await readdir(dir, { withFileTypes: true }).catch((e: unknown) => {
     if (errno(e) === 'ENOENT') return [];
@@ -101,7 +102,7 @@ export async function tightenModes(dir: string): Promise<number> {
   });
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if (entry.isSymbolicLink()) continue;
+    if (entry.isSymbolicLink() || except.includes(full)) continue;
     const s = await lstat(full).catch(() => null);
     if (s === null) continue; // removed meanwhile (a temporary file)
     if ((s.mode & 0o077) !== 0) {
@@ -110,7 +111,7 @@ export async function tightenModes(dir: string): Promise<number> {
       });
       changed += 1;
     }
-    if (s.isDirectory()) changed += await tightenModes(full);
+    if (s.isDirectory()) changed += await tightenModes(full, except);
   }
   return changed;
 }

@@ -45,7 +45,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
   try {
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
     // PGlite sets its data files' modes itself (0666), past the umask.
-    await tightenModes(config.home);
+    await tightenModes(config.home, [config.lakeDir]);
     const stateStore = createStateStore(db);
     const decisionLog = createDecisionLog(db);
     // Group commit for state.log (decisions, refusals): concurrent entries share one INSERT; each call still resolves only once committed.
@@ -84,7 +84,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         await gateway.close();
         await lake.close();
         await db.close();
-        await tightenModes(config.home);
+        await tightenModes(config.home, [config.lakeDir]);
         await lock?.release();
       },
     };
