@@ -72,12 +72,14 @@ export function registerServerCommands(program: Command): void {
               .then(() => ws.close())
               .then(() => resolve(), reject);
           };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-          announce(ws, config.home, url, localToken).catch((e: unknown) => {
+          const fail = (e: unknown): void => {
             reject(e as Error);
             stop();
-          });
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          server.on('error', fail);
+          announce(ws, config.home, url, localToken).catch(fail);
         });
       }),
     );
