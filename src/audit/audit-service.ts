@@ -257,8 +257,15 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       }
     });
     const backlog = (await flusher.backlog())[source] ?? 0;
-    if (backlog >= (options.batchSize ?? 50_000)) void flusher.flush(source).catch((e: unknown) => console.error('[steward] audit flush failed:', (e as Error).message));
+    if (backlog >= (options.batchSize ?? 50_000)) inBackground(flusher.flush(source).catch((e: unknown) => console.error('[steward] audit flush failed:', (e as Error).message)));
     return { source, accepted: events.length, quarantined: quarantine.length, problems: quarantine.slice(0, 20).map((q) => ({ line: q.line, reason: q.reason })) };
+  }
+
+  /** Size-threshold flushes run beside the request; stop() waits for them, so a one-shot CLI never closes the store under one. */
+  const background = new Set<Promise<unknown>>();
+  function inBackground(work: Promise<unknown>): void {
+    background.add(work);
+    void work.finally(() => background.delete(work));
   }
 
   async function applyRetention(source?: string): Promise<RetentionResult[]> {
@@ -494,6 +501,7 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       if (flushTimer !== undefined) clearInterval(flushTimer);
       if (retentionTimer !== undefined) clearInterval(retentionTimer);
       await flushing?.catch(() => {});
+      await Promise.all([...background]);
       writer?.close();
       writer = undefined;
     },

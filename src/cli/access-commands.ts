@@ -8,7 +8,6 @@
  *     steward access approve ID --as carol
  *     steward access revoke ID --as carol
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { parseYamlText } from '../code/load.js';
@@ -16,7 +15,7 @@ import { StewardError } from '../errors.js';
 import { LOCAL_ADMIN } from '../server/actor.js';
 import { readServerInfo } from '../store/workspace.js';
 import { emit, table } from './output.js';
-import { enc, list, withClient, type CommandContext } from './run.js';
+import { enc, list, readInput, withClient, type CommandContext } from './run.js';
 import { readResponse, type Method } from './client.js';
 
 const AS_HEADER = 'x-steward-as';
@@ -232,13 +231,13 @@ export function registerAccessCommands(program: Command): void {
       }),
     );
   asOption(config.command('apply <file>'))
-    .description('replace the access configuration with a YAML or JSON file')
+    .description('replace the access configuration with a YAML or JSON file (- for stdin)')
     .action(async (file: string, opts: { as?: string }, cmd: Command) =>
       withClient(cmd, async (ctx) => {
-        const text = await readFile(file, 'utf8');
-        const doc = parseYamlText({ file, text });
+        const text = await readInput(file);
+        const doc = parseYamlText({ file: file === '-' ? 'stdin' : file, text });
         const r = await callAs<Record<string, unknown>>(ctx, opts.as, 'PUT', '/v1/access/config', doc);
-        emit(ctx.out, r, () => `access configuration applied from ${file}`);
+        emit(ctx.out, r, () => `access configuration applied from ${file === '-' ? 'stdin' : file}`);
       }),
     );
 }

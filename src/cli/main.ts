@@ -40,7 +40,20 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A reader that closes stdout early (`steward … | head -1`) ends the output,
+ * not the command: writes after that are dropped instead of crashing with an
+ * unhandled EPIPE, so the work still finishes and the store closes cleanly.
+ */
+function tolerateClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
+    throw e;
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
+  tolerateClosedStdout();
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);

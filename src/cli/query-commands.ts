@@ -8,7 +8,9 @@
  * logs it as impersonation).
  */
 import type { Command } from 'commander';
-import { StewardError } from '../errors.js';
+import { StewardError, isStewardError } from '../errors.js';
+import { LOCAL_ADMIN } from '../server/actor.js';
+import type { Client } from './client.js';
 import { emit, table, type Cell } from './output.js';
 import { enc, withClient } from './run.js';
 
@@ -89,6 +91,35 @@ function printResult(r: ResultJson, format: Format): void {
   }
 }
 
+/**
+ * Runs a governed query. The local admin (the embedded CLI, or the local
+ * server's token) governs but holds no data grants, so without `--as` the
+ * server's not-found would read as a missing table: say what is going on.
+ */
+async function runQuery(client: Client, body: Record<string, unknown>): Promise<ResultJson> {
+  let failure: StewardError;
+  try {
+    const r = await client.call<ResultJson>('POST', '/v1/query', body);
+    if (r.error === undefined) return r;
+    failure = new StewardError('STEWARD_E_VALIDATION', r.error.message);
+  } catch (e) {
+    if (!isStewardError(e)) throw e;
+    failure = e;
+  }
+  const refused = ['STEWARD_E_NOT_FOUND', 'STEWARD_E_FORBIDDEN'].includes(failure.code) || /not found|not permitted/i.test(failure.message);
+  if (!refused || body['as'] !== undefined || !(await isLocalAdmin(client))) throw failure;
+  throw new StewardError(
+    'STEWARD_E_FORBIDDEN',
+    `the local admin (\`${LOCAL_ADMIN.principal}\`) manages policy but has no data access: run the query as a principal with \`--as\`, e.g. \`steward query --as alice "…"\`, or give it a grant: \`steward user add local-admin\`, then \`steward grant create --principal local-admin --resource <table> --permissions SELECT\``,
+    { cause: failure },
+  );
+}
+
+async function isLocalAdmin(client: Client): Promise<boolean> {
+  const me = await client.call<{ principal: string }>('GET', '/v1/me').catch(() => null);
+  return me?.principal === LOCAL_ADMIN.principal;
+}
+
 interface RunOpts {
   as?: string;
   format: string;
@@ -124,7 +155,7 @@ export function registerQueryCommands(program: Command): void {
   ).action(async (sql: string, opts: RunOpts, cmd: Command) =>
     withClient(cmd, async ({ client, out }) => {
       const format = out.json ? 'json' : parseFormat(opts.format);
-      const r = await client.call<ResultJson>('POST', '/v1/query', { sql, ...runBody(opts) });
+      const r = await runQuery(client, { sql, ...runBody(opts) });
       printResult(r, format);
     }),
   );

@@ -2,7 +2,9 @@
  * The frame every command runs in: read configuration, connect, do the work,
  * print, close, and turn failures into a message and a non-zero exit code.
  */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { StewardError } from '../errors.js';
 import { loadConfig, type Config } from '../config.js';
 import { connect, type Client } from './client.js';
 import { reportError, type OutputOptions } from './output.js';
@@ -64,3 +66,17 @@ export function list(value: string, previous: string[] = []): string[] {
 }
 
 export const enc = encodeURIComponent;
+
+/** The text of `file`, or of stdin when `file` is `-`, with a clear error when it cannot be read. */
+export async function readInput(file: string): Promise<string> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    throw new StewardError('STEWARD_E_VALIDATION', `cannot read \`${file}\`: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+  }
+}

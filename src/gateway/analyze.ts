@@ -356,7 +356,7 @@ export function analyzeStatement(statement: Json, resolve: TableResolver): Analy
         );
       }
       case 'SHOW_REF':
-        throw refusal('DESCRIBE, SHOW and SUMMARIZE are not available in governed queries: use `steward table show` to see the columns you may read');
+        throw refusal('DESCRIBE, SHOW and SUMMARIZE are not available in governed queries: use `steward catalog show <table>` to see the columns you may read');
       case 'PIVOT':
         throw refusal('PIVOT and UNPIVOT are not supported in governed queries');
       default:

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StewardError } from '../errors.js';
@@ -62,6 +62,62 @@ export function isPidAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+// ------------------------------------------------------------------ file modes
+
+/** The process umask while a workspace is open: it holds the store, tokens and the demo's PII, so nothing in it is for other users. */
+export const PRIVATE_UMASK = 0o077;
+
+/**
+ * Makes `home` private before anything is written into it: sets the process
+ * umask to 0077 (so every file this process creates, DuckDB's COPY … TO
+ * included, is 0600 and every folder 0700, whatever the user's umask), creates
+ * `home` 0700, and narrows an existing too-open `home` and everything under it
+ * with a warning (a workspace made before this rule, or by a careless mkdir).
+ */
+export async function secureWorkspaceHome(home: string, warn: (message: string) => void = warnOnStderr): Promise<void> {
+  process.umask(PRIVATE_UMASK);
+  const dir = path.resolve(home);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const s = await stat(dir);
+  if ((s.mode & 0o077) !== 0) {
+    await chmod(dir, s.mode & 0o700);
+    const inside = await tightenModes(dir);
+    warn(`workspace \`${dir}\` was open to other users (mode ${octal(s.mode)}); it is now ${octal(s.mode & 0o700)}${inside > 0 ? `, and so are ${inside} file(s) and folder(s) in it` : ''}`);
+  }
+}
+
+/**
+ * Removes group and other permissions from every folder and file under `dir`
+ * (symlinks are left alone, never followed). The umask cannot cover files
+ * whose writer sets the mode itself: PGlite chmods its data files to 0666.
+ * Folders in `except` (absolute; the lake, which only grows and is written
+ * under the umask) are not walked. Returns how many entries changed.
+ */
+export async function tightenModes(dir: string, except: readonly string[] = []): Promise<number> {
+  let changed = 0;
+  const entries = await readdir(dir, { withFileTypes: true }).catch((e: unknown) => {
+    if (errno(e) === 'ENOENT') return [];
+    throw e;
+  });
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isSymbolicLink() || except.includes(full)) continue;
+    const s = await lstat(full).catch(() => null);
+    if (s === null) continue; // removed meanwhile (a temporary file)
+    if ((s.mode & 0o077) !== 0) {
+      await chmod(full, s.mode & 0o700).catch((e: unknown) => {
+        if (errno(e) !== 'ENOENT') throw e;
+      });
+      changed += 1;
+    }
+    if (s.isDirectory()) changed += await tightenModes(full, except);
+  }
+  return changed;
+}
+
+const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`;
+const warnOnStderr = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 const tmpName = (file: string): string => `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -293,24 +349,95 @@ export async function writeServerInfo(home: string, info: ServerInfo): Promise<v
   await chmod(file, 0o600);
 }
 
-/** The running server of this workspace, or null when there is none (no file, unreadable, or its process is gone). */
-export async function readServerInfo(home: string): Promise<ServerInfo | null> {
-  let raw: string;
+/**
+ * The running server of this workspace, or null when there is none. The CLI
+ * sends this server its token (and STEWARD_TOKEN, policy files, SQL), so the
+ * file is trusted only when it cannot have been planted:
+ *
+ * - refused (STEWARD_E_FORBIDDEN) unless it is a regular file owned by the
+ *   current user with mode 0600: someone else wrote it, or could have;
+ * - ignored, with a warning, unless it names this host and a live process of
+ *   the current user that runs `steward serve` and holds this workspace's
+ *   lock as a server (a stale file whose pid was reused, or a planted pid);
+ * - ignored silently when it is missing or its process is gone (a crash).
+ */
+export async function readServerInfo(home: string, warn: (message: string) => void = warnOnStderr): Promise<ServerInfo | null> {
+  const dir = path.resolve(home);
+  const file = path.join(dir, 'server.json');
+  const s = await lstat(file).catch(() => null);
+  if (s === null) return null;
+  const unsafe = unsafeFile(s);
+  if (unsafe !== null) {
+    throw new StewardError('STEWARD_E_FORBIDDEN', `refusing \`${file}\`: ${unsafe}; if no steward server of yours runs on this workspace, delete it`);
+  }
+  const v = parseServerFile(await readFile(file, 'utf8').catch(() => ''));
+  const ignore = (why: string): null => {
+    warn(`ignoring \`${file}\`: ${why}`);
+    return null;
+  };
+  if (v === null) return ignore('it is not a server description');
+  if (v.hostname !== os.hostname()) return ignore(`it names host \`${v.hostname}\`, not this host \`${os.hostname()}\``);
+  if (!isPidAlive(v.pid)) return null;
+  const notServer = await notOurServer(dir, v.pid);
+  if (notServer !== null) return ignore(notServer);
+  return { pid: v.pid, url: v.url, token: v.token };
+}
+
+/** Why a file holding a secret may have been written by someone else, or null. */
+function unsafeFile(s: { isFile(): boolean; uid: number; mode: number }): string | null {
+  if (!s.isFile()) return 'it is not a regular file';
+  const uid = process.getuid?.();
+  if (uid !== undefined && s.uid !== uid) return `it belongs to uid ${s.uid}, not to you (uid ${uid})`;
+  if ((s.mode & 0o777) !== 0o600) return `its mode is ${octal(s.mode)}, not 0600`;
+  return null;
+}
+
+function parseServerFile(raw: string): ServerFile | null {
   try {
-    raw = await readFile(path.join(path.resolve(home), 'server.json'), 'utf8');
+    const v = JSON.parse(raw) as Partial<ServerFile> | null;
+    if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.pid) || typeof v.url !== 'string' || typeof v.token !== 'string' || typeof v.hostname !== 'string') return null;
+    return { pid: v.pid as number, url: v.url, token: v.token, hostname: v.hostname };
   } catch {
     return null;
   }
-  let v: Partial<ServerFile>;
-  try {
-    v = JSON.parse(raw) as Partial<ServerFile>;
-  } catch {
-    return null;
+}
+
+/** Why live `pid` is not this user's steward server of `home`, or null when it is. */
+async function notOurServer(home: string, pid: number): Promise<string | null> {
+  const lockFile = path.join(home, 'lock');
+  const ls = await lstat(lockFile).catch(() => null);
+  const lock = ls !== null && unsafeFile(ls) === null ? parseLock(await readFile(lockFile, 'utf8').catch(() => '')) : null;
+  if (lock === null || lock.pid !== pid || lock.purpose !== 'server' || lock.hostname !== os.hostname()) {
+    return `pid ${pid} does not hold this workspace as a steward server`;
   }
-  if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.pid) || typeof v.url !== 'string' || typeof v.token !== 'string') return null;
-  if (typeof v.hostname === 'string' && v.hostname !== os.hostname()) return null;
-  if (!isPidAlive(v.pid as number)) return null;
-  return { pid: v.pid as number, url: v.url, token: v.token };
+  const proc = await processInfo(pid);
+  if (proc === null) return `pid ${pid} cannot be inspected`;
+  const uid = process.getuid?.();
+  if (uid !== undefined && proc.uid !== uid) return `pid ${pid} belongs to uid ${proc.uid}, not to you (uid ${uid})`;
+  if (!isStewardServe(proc.args)) return `pid ${pid} is not a steward server (\`${proc.args.join(' ').slice(0, 80)}\`)`;
+  return null;
+}
+
+/** A command line of `steward serve`: a steward entry point (bin/steward.js, the `steward` link, dist/cli/main.js) followed by `serve`. */
+function isStewardServe(args: readonly string[]): boolean {
+  const entry = args.findIndex((a) => /(^|\/)steward(\.js)?$/.test(a) || /(^|\/)cli\/main\.[jt]s$/.test(a));
+  return entry >= 0 && args.slice(entry + 1).includes('serve');
+}
+
+/** Owner and argv of a process: /proc on Linux, `ps` elsewhere; null when it cannot be read. */
+async function processInfo(pid: number): Promise<{ uid: number; args: string[] } | null> {
+  if (process.platform === 'linux') {
+    const [st, cmdline] = await Promise.all([stat(`/proc/${pid}`).catch(() => null), readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null)]);
+    if (st === null || cmdline === null) return null;
+    return { uid: st.uid, args: cmdline.split('\0').filter((a) => a !== '') };
+  }
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile('ps', ['-o', 'uid=,args=', '-p', String(pid)], (err, stdout) => {
+      const m = err === null ? /^\s*(\d+)\s+(.*)$/.exec(stdout.trim()) : null;
+      resolve(m === null ? null : { uid: Number(m[1]), args: (m[2] ?? '').split(/\s+/) });
+    });
+  });
 }
 
 /** Removes `<home>/server.json` if it names `pid` (default: this process), so one server never removes another's. */

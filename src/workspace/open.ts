@@ -2,14 +2,13 @@
  * Wiring: the one place where stores, engines and services are built and
  * connected. The server and the embedded CLI both start here.
  */
-import fs from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { openDb, type Db } from '../store/db.js';
 import { createStateStore } from '../store/state-store.js';
 import { createTokenStore } from '../store/token-store.js';
 import { createDecisionLog } from '../store/decision-log.js';
 import { createAuditBuffer } from '../audit/audit-buffer.js';
-import { acquireWorkspaceLock } from '../store/workspace.js';
+import { acquireWorkspaceLock, secureWorkspaceHome, tightenModes } from '../store/workspace.js';
 import { createLakeShell } from '../lake/lake-shell.js';
 import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
@@ -40,11 +39,14 @@ export interface OpenOptions {
 }
 
 export async function openWorkspace(config: Config, options: OpenOptions): Promise<Workspace> {
-  await fs.mkdir(config.home, { recursive: true });
+  // Private before anything is written: the store, tokens and the demo's PII live here.
+  await secureWorkspaceHome(config.home);
   // A shared PostgreSQL store is multi-process by design; only the embedded one needs the lock.
   const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
   try {
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+    // PGlite sets its data files' modes itself (0666), past the umask.
+    await tightenModes(config.home, [config.lakeDir]);
     const stateStore = createStateStore(db);
     const decisionLog = createDecisionLog(db);
     // Group commit for state.log (decisions, refusals): concurrent entries share one INSERT; each call still resolves only once committed.
@@ -86,6 +88,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         await gateway.close();
         await lake.close();
         await db.close();
+        await tightenModes(config.home, [config.lakeDir]);
         await lock?.release();
       },
     };

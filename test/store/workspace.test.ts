@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,9 @@ import {
   describeTakeover,
   readServerInfo,
   removeServerInfo,
+  secureWorkspaceHome,
   stewardHome,
+  tightenModes,
   writeServerInfo,
 } from '../../src/store/workspace.js';
 import { StewardError } from '../../src/errors.js';
@@ -168,13 +170,12 @@ test('SIGTERM releases the lock when nothing else handles the signal; SIGKILL le
   await lock.release();
 });
 
-test('server.json is written 0600 and read back only while its process lives', async () => {
+test('server.json is written 0600 in a private home, and removed only by its own pid', async () => {
   const home = await tempHome();
   await writeServerInfo(home, { pid: process.pid, url: 'http://127.0.0.1:7070', token: 'stw_secret' });
   const file = path.join(home, 'server.json');
   assert.equal((await stat(file)).mode & 0o777, 0o600);
   assert.equal((await stat(home)).mode & 0o077, 0, 'the home directory is private too');
-  assert.deepEqual(await readServerInfo(home), { pid: process.pid, url: 'http://127.0.0.1:7070', token: 'stw_secret' });
 
   // Rewriting keeps the mode (the file is replaced, not reopened).
   await writeServerInfo(home, { pid: process.pid, url: 'http://127.0.0.1:7071', token: 't2' });
@@ -183,12 +184,65 @@ test('server.json is written 0600 and read back only while its process lives', a
   await removeServerInfo(home, process.pid + 1);
   assert.ok(existsSync(file), 'another pid does not remove our file');
   await removeServerInfo(home);
-  assert.equal(await readServerInfo(home), null);
+  assert.equal(existsSync(file), false);
+});
+
+// Threat: a server.json that anyone could have written (or that points at a process that is not our server) receives the CLI's token and policy files.
+test('server.json is trusted only when private, ours, of this host, and naming our steward server', async () => {
+  const home = await tempHome();
+  const file = path.join(home, 'server.json');
+  const warnings: string[] = [];
+  const read = (): Promise<unknown> => readServerInfo(home, (m) => warnings.push(m));
+
+  assert.equal(await read(), null, 'no file, no server');
+
+  await writeServerInfo(home, { pid: process.pid, url: 'http://127.0.0.1:7070', token: 't' });
+  assert.equal(await read(), null, 'a live process that is not a steward server holding the lock');
+  assert.match(warnings.pop() ?? '', /ignoring `.*server\.json`: pid \d+ does not hold this workspace as a steward server/);
+
+  await chmod(file, 0o644);
+  await assert.rejects(read(), (e: unknown) => e instanceof StewardError && e.code === 'STEWARD_E_FORBIDDEN' && /its mode is 0644, not 0600/.test(e.message));
+
+  await rm(file);
+  await writeFile(path.join(home, 'elsewhere.json'), '{}', { mode: 0o600 });
+  await symlink(path.join(home, 'elsewhere.json'), file);
+  await assert.rejects(read(), (e: unknown) => e instanceof StewardError && /not a regular file/.test(e.message));
+  await rm(file);
+
+  await writeFile(file, JSON.stringify({ pid: process.pid, url: 'http://127.0.0.1:7070', token: 't' }), { mode: 0o600 });
+  assert.equal(await read(), null, 'no host name: cannot be checked');
+  assert.match(warnings.pop() ?? '', /not a server description/);
 
   await writeServerInfo(home, { pid: await deadPid(), url: 'http://127.0.0.1:7070', token: 't' });
-  assert.equal(await readServerInfo(home), null, 'a dead server is ignored');
+  warnings.length = 0;
+  assert.equal(await read(), null, 'a dead server is ignored');
+  assert.deepEqual(warnings, [], 'silently: a crashed server leaves its file behind');
   await writeFile(file, '{not json');
-  assert.equal(await readServerInfo(home), null);
+  assert.equal(await read(), null);
+});
+
+// Threat: a workspace created world-readable keeps the store, tokens and the demo's PII readable by other users.
+test('secureWorkspaceHome narrows a too-open home and everything under it, and warns once', async () => {
+  const home = await tempHome();
+  await mkdir(path.join(home, 'pgdata', 'base'), { recursive: true, mode: 0o777 });
+  await chmod(home, 0o755);
+  await chmod(path.join(home, 'pgdata'), 0o777);
+  await writeFile(path.join(home, 'pgdata', 'base', '1'), 'x', { mode: 0o666 });
+  await chmod(path.join(home, 'pgdata', 'base', '1'), 0o666);
+  const warnings: string[] = [];
+  const previous = process.umask();
+  try {
+    await secureWorkspaceHome(home, (m) => warnings.push(m));
+    assert.equal(process.umask(), 0o077, 'files created from now on are private');
+  } finally {
+    process.umask(previous);
+  }
+  assert.equal((await stat(home)).mode & 0o777, 0o700);
+  assert.equal((await stat(path.join(home, 'pgdata'))).mode & 0o777, 0o700);
+  assert.equal((await stat(path.join(home, 'pgdata', 'base', '1'))).mode & 0o777, 0o600);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] ?? '', /was open to other users \(mode 0755\); it is now 0700/);
+  assert.equal(await tightenModes(home), 0, 'nothing left to narrow');
 });
 
 test('STEWARD_HOME defaults to ./.steward', () => {
