@@ -78,15 +78,13 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
 
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {
-      // Read before authenticating: a body that is not declared JSON is refused whoever sends it.
-      const json = def.body === undefined ? undefined : await readJson(c);
       const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
       }
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
-      const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
+      const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', await readJson(c)));
       const result = await def.handler({ params, query, body, actor, services, request: c.req.raw });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
