@@ -14,8 +14,8 @@ import type { RouteDef } from './route.js';
 import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
-import { createAuthenticator, type LocalBindings } from './auth.js';
-import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
+import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
+import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } from './auth-failures.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 
 export type { LocalBindings } from './auth.js';
@@ -43,7 +43,7 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
   const failures = options.authFailures ?? createAuthFailureGuard({ log: (entries) => services.state.log(entries) });
-  const { authenticate } = createAuthenticator({
+  const { authenticate, throttle } = createAuthenticator({
     services,
     tokenUse,
     failures,
@@ -78,6 +78,8 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
 
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {
+      // A public route checks credentials of its own (ingest keys): the address's failed-attempt budget still applies.
+      if (def.auth === 'public') throttle(c);
       const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
@@ -85,7 +87,8 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
       const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', await readJson(c)));
-      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw });
+      const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
+      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
     });

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { actorName, type Actor } from './actor.js';
 import type { ChangeRequest } from '../workspace/state-service.js';
 import type { Services } from './services.js';
+import type { AuthFailureKind } from './auth-failures.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
 
@@ -21,6 +22,12 @@ export interface HandlerContext<P, Q, B> {
   readonly actor: Actor;
   readonly services: Services;
   readonly request: Request;
+  /**
+   * Counts a failed authentication of this request's address, for routes that
+   * check credentials of their own (ingest keys): one row per address and
+   * interval instead of one per request, and the address's rate limit.
+   */
+  readonly authFailed: (reason: string, kind: AuthFailureKind) => void;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {

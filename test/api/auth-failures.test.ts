@@ -19,17 +19,25 @@ import type { DecisionLogEntry } from '../../src/store/decision-log.js';
 const LIMIT = 20;
 const FORGED = 'stw_0000000000000000_not-a-real-token-not-a-real-token-not-a-rea';
 
-/** A GET from a chosen loopback address (all of 127/8 is local on Linux), so two "clients" can be told apart. */
-function getFrom(url: string, localAddress: string, token: string): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
+interface Answer {
+  status: number;
+  retryAfter: string | undefined;
+  body: string;
+}
+
+/** A GET of /v1/me from a chosen loopback address (all of 127/8 is local on Linux), so two "clients" can be told apart. */
+const getFrom = (url: string, localAddress: string, token: string): Promise<Answer> => requestFrom(`${url}/v1/me`, localAddress, 'GET', { authorization: `Bearer ${token}` });
+
+function requestFrom(target: string, localAddress: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/v1/me`, { localAddress, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
+    const req = http.request(target, { method, localAddress, headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -102,6 +110,27 @@ describe('failed authentications over HTTP', () => {
     assert.equal(second?.['source'], '127.0.0.2');
     assert.equal(second?.['count'], 1);
     assert.match(rows[0]?.reason ?? '', /^1001 failed authentication\(s\) from 127\.0\.0\.1 in 3600 s/);
+  });
+
+  it('a flood of bad ingest keys is one counted row per source address, and 429 after the limit', async () => {
+    // Threat: the public ingest endpoint is the other door an anonymous caller can knock on without limit.
+    const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+    assert.equal((await requestFrom(`${url}/v1/audit/sources`, '127.0.0.4', 'POST', admin, JSON.stringify({ name: 'trail', mapping: 'cloudtrail' }))).status, 201);
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await requestFrom(`${url}/v1/audit/ingest/trail`, '127.0.0.3', 'POST', { authorization: 'Bearer sik_forged', 'content-type': 'application/x-ndjson' }, '{}\n');
+      statuses.push(r.status);
+    }
+    assert.deepEqual(statuses, [...Array<number>(LIMIT).fill(401), ...Array<number>(50 - LIMIT).fill(429)]);
+    const before = await denials();
+    await guard.flush({ all: true });
+    const { rows } = await ws.db.query<{ resource: string; details: Record<string, unknown> }>(
+      "SELECT resource, details FROM steward.decision_log WHERE action = 'auth.ingest-key' AND result = 'deny'",
+    );
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    assert.equal(rows[0]?.resource, 'trail');
+    assert.deepEqual([rows[0]?.details['source'], rows[0]?.details['count'], rows[0]?.details['rateLimited']], ['127.0.0.3', 50, 50 - LIMIT]);
+    assert.equal((await denials()).length, before.length);
   });
 });
 
