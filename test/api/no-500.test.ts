@@ -28,6 +28,12 @@ interface Detail {
 const bodyOf = (method: string): string | undefined => (method === 'get' || method === 'delete' ? undefined : '{}');
 
 describe('no 500s from hostile input', () => {
+  it('every route with path parameters declares a schema for them', () => {
+    // Failure mode: a route without one hands raw path text to its handler, past the shared checks' bounds.
+    const missing = allRoutes.filter((r) => r.path.includes(':') && r.params === undefined).map((r) => `${r.method} ${r.path}`);
+    assert.deepEqual(missing, []);
+  });
+
   it('refuses a NUL byte in every path parameter of every route with a 400 naming the parameter', async () => {
     // Threat: a NUL reaches PostgreSQL (which cannot store it) or a file path and turns into a 500 or worse.
     let checked = 0;
