@@ -113,6 +113,7 @@ export const auditRoutes: readonly RouteDef[] = [
     auth: 'public',
     status: 202,
     params: z.object({ source: SourceName }).strict(),
+    rawBody: true,
     response: Any,
     handler: async ({ services, params, request, authFailed }) => {
       const a = audit(services);

@@ -84,9 +84,11 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
       }
+      // The content type is checked before anything else about the request: it is the cross-site rule, not a detail.
+      const json = def.body === undefined ? await refuseForeignBody(c, def) : await readJson(c);
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
-      const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', await readJson(c)));
+      const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
       const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
       const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed });
       if (result instanceof Response) return result; // streamed bodies (query results)
@@ -94,6 +96,12 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
     });
   }
   return app;
+}
+
+/** A write that takes no body still refuses one that is not JSON: the content-type rule holds on every write route. */
+async function refuseForeignBody(c: Context, def: RouteDef): Promise<undefined> {
+  if (def.method !== 'get' && def.rawBody !== true) requireJsonBody(c.req.header('content-type'), (await c.req.text()) !== '');
+  return undefined;
 }
 
 async function readJson(c: Context): Promise<unknown> {

@@ -40,6 +40,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   readonly params?: z.ZodType<P>;
   readonly query?: z.ZodType<Q>;
   readonly body?: z.ZodType<B>;
+  /** The handler reads the raw body itself (NDJSON ingest); otherwise a write without `body` takes no body but JSON or none. */
+  readonly rawBody?: true;
   readonly response: z.ZodType<R>;
   /** Success status; 200 unless the route creates something. */
   readonly status?: 200 | 201 | 202;
