@@ -30,6 +30,7 @@ import { EMPTY_WORLD, resourceToString } from '../policy/model.js';
 import { createEngine } from '../policy/engine.js';
 import { membershipGraph, principalSet } from '../policy/principals.js';
 import { StewardError } from '../errors.js';
+import { endWithinRange } from '../time.js';
 import type { AccessConfig, AccessRequest, RequestStatus } from './access-types.js';
 import { grantIdFor, isTerminal, requestIdOfGrant, JIT_GRANT_PREFIX } from './access-types.js';
 import { transition, type AccessEvent } from './state-machine.js';
@@ -534,6 +535,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
             `extending by ${formatDuration(seconds)} makes ${formatDuration(total)}, over the maximum of ${formatDuration(req.rule.maxDurationSeconds)} set by eligibility policy ${req.rule.eligibility.map((e) => `\`${e}\``).join(', ')}`,
           );
         }
+        endWithinRange(Date.parse(req.endAt), seconds, 'duration');
         const round = (req.extension?.round ?? Math.max(0, ...req.approvals.map((a) => a.round))) + (req.extension === undefined ? 1 : 0);
         const proposed: AccessRequest = {
           ...req,

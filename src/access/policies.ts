@@ -25,6 +25,7 @@ import { membershipGraph, principalSet, usersInGroup } from '../policy/principal
 import { effectiveTags, tagValues } from '../policy/tags.js';
 import { matchesTagExpression } from '../policy/tag-expression.js';
 import { StewardError } from '../errors.js';
+import { endWithinRange } from '../time.js';
 import type { AccessConfig, AccessScope, ApprovalPolicy, EligibilityPolicy, PermissionSet, RequestRule, ScopeRef } from './access-types.js';
 import { grantIdFor } from './access-types.js';
 
@@ -216,6 +217,7 @@ export function evaluateRequest(world: PolicyWorld, config: AccessConfig, input:
   if (startAt < now - START_TOLERANCE_MS) {
     throw new StewardError('STEWARD_E_VALIDATION', `start time \`${new Date(startAt).toISOString()}\` is in the past (more than ${START_TOLERANCE_MS / 60_000} minutes ago)`);
   }
+  endWithinRange(Math.max(startAt, now), input.durationSeconds, 'duration');
   let approval: ApprovalVerdict = { policies: [], approverGroups: [], minApprovals: 0, approvers: [] };
   if (elig.approvalRequired) {
     approval = matchApproval(world, config, input.requester, s, set.name);

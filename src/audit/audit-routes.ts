@@ -113,20 +113,20 @@ export const auditRoutes: readonly RouteDef[] = [
     auth: 'public',
     status: 202,
     params: z.object({ source: SourceName }).strict(),
+    rawBody: true,
     response: Any,
-    handler: async ({ services, params, request }) => {
+    handler: async ({ services, params, request, authFailed }) => {
       const a = audit(services);
       const presented = tokenFrom(request.headers.get('authorization') ?? undefined);
       const key = presented === null ? null : await a.service.verifyIngestKey(presented);
-      if (key === null || key.source !== params.source) {
+      if (key === null) {
+        // Anonymous failures are counted per address and interval, not logged one row each (src/server/auth-failures.ts).
+        authFailed(presented === null ? 'missing ingest key' : 'invalid or revoked ingest key', { action: 'auth.ingest-key', resource: params.source });
+        throw new StewardError('STEWARD_E_UNAUTHENTICATED', `an ingest key of source \`${params.source}\` is required`);
+      }
+      if (key.source !== params.source) {
         await services.state.log([
-          {
-            actor: key === null ? 'anonymous' : `ingest-key:${key.id}`,
-            action: 'auth.ingest-key',
-            resource: params.source,
-            result: 'deny',
-            reason: presented === null ? 'missing ingest key' : key === null ? 'invalid or revoked ingest key' : `ingest key of source \`${key.source}\``,
-          },
+          { actor: `ingest-key:${key.id}`, action: 'auth.ingest-key', resource: params.source, result: 'deny', reason: `ingest key of source \`${key.source}\`` },
         ]);
         throw new StewardError('STEWARD_E_UNAUTHENTICATED', `an ingest key of source \`${params.source}\` is required`);
       }

@@ -14,8 +14,8 @@ import type { RouteDef } from './route.js';
 import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
-import { createAuthenticator, type LocalBindings } from './auth.js';
-import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
+import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
+import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } from './auth-failures.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 
 export type { LocalBindings } from './auth.js';
@@ -43,7 +43,7 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
   const failures = options.authFailures ?? createAuthFailureGuard({ log: (entries) => services.state.log(entries) });
-  const { authenticate } = createAuthenticator({
+  const { authenticate, throttle } = createAuthenticator({
     services,
     tokenUse,
     failures,
@@ -78,21 +78,30 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
 
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {
-      // Read before authenticating: a body that is not declared JSON is refused whoever sends it.
-      const json = def.body === undefined ? undefined : await readJson(c);
+      // A public route checks credentials of its own (ingest keys): the address's failed-attempt budget still applies.
+      if (def.auth === 'public') throttle(c);
       const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
       }
+      // The content type is checked before anything else about the request: it is the cross-site rule, not a detail.
+      const json = def.body === undefined ? await refuseForeignBody(c, def) : await readJson(c);
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
       const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
-      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw });
+      const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
+      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
     });
   }
   return app;
+}
+
+/** A write that takes no body still refuses one that is not JSON: the content-type rule holds on every write route. */
+async function refuseForeignBody(c: Context, def: RouteDef): Promise<undefined> {
+  if (def.method !== 'get' && def.rawBody !== true) requireJsonBody(c.req.header('content-type'), (await c.req.text()) !== '');
+  return undefined;
 }
 
 async function readJson(c: Context): Promise<unknown> {

@@ -57,11 +57,21 @@ export interface AuthFailureGuardOptions {
   readonly now?: () => number;
 }
 
+/** What failed: the decision-log action and resource of the row (API tokens, or a source's ingest keys). */
+export interface AuthFailureKind {
+  readonly action: string;
+  readonly resource: string;
+}
+
+export const API_TOKEN_FAILURE: AuthFailureKind = Object.freeze({ action: 'auth.token', resource: 'api' });
+/** Distinct kinds kept per address and window; more (a caller cycling resource names) share one. */
+const MAX_KINDS = 8;
+
 export interface AuthFailureGuard {
   /** Seconds until `source` may try again when it has no attempts left (the refusal is counted), else null. */
   check(source: string): number | null;
-  /** Counts one failed authentication of `source`. */
-  failed(source: string, reason: string): void;
+  /** Counts one failed authentication of `source`; the budget is per address, whatever the kind. */
+  failed(source: string, reason: string, kind?: AuthFailureKind): void;
   /** Writes the rows of every closed window (and, with `all`, of the open one too). */
   flush(options?: { all?: boolean }): Promise<void>;
   /** Addresses tracked in the open window (for tests: proves the bound). */
@@ -70,12 +80,17 @@ export interface AuthFailureGuard {
   close(): Promise<void>;
 }
 
+interface KindTally extends AuthFailureKind {
+  failed: number;
+  readonly reasons: Set<string>;
+}
+
 interface Tally {
   /** The first address counted here (the bucket may be a /64 or the overflow). */
   readonly sample: string;
   failed: number;
   refused: number;
-  reasons: Set<string>;
+  readonly kinds: Map<string, KindTally>;
 }
 
 interface Window {
@@ -107,7 +122,7 @@ export function createAuthFailureGuard(options: AuthFailureGuardOptions): AuthFa
     const slot = w.tallies.size < maxSources ? key : OVERFLOW_SOURCE;
     let t = w.tallies.get(slot);
     if (t === undefined) {
-      t = { sample: source, failed: 0, refused: 0, reasons: new Set() };
+      t = { sample: source, failed: 0, refused: 0, kinds: new Map() };
       w.tallies.set(slot, t);
     }
     return t;
@@ -118,7 +133,7 @@ export function createAuthFailureGuard(options: AuthFailureGuardOptions): AuthFa
     const windows = flushOptions.all === true && open.tallies.size > 0 ? [...closed, open] : closed;
     if (flushOptions.all === true) open = { start: open.start, tallies: new Map() };
     closed = [];
-    const entries = windows.flatMap((w) => [...w.tallies].map(([source, t]) => entryOf(source, t, w.start, intervalMs)));
+    const entries = windows.flatMap((w) => [...w.tallies].flatMap(([source, t]) => entriesOf(source, t, w.start, intervalMs)));
     if (entries.length > 0) await options.log(entries);
   };
   // Rows of a window are written soon after it ends, even when no request follows; unref'd so it never holds the process open.
@@ -133,10 +148,18 @@ export function createAuthFailureGuard(options: AuthFailureGuardOptions): AuthFa
       t.refused++;
       return Math.max(1, Math.ceil((w.start + intervalMs - now()) / 1000));
     },
-    failed(source, reason) {
+    failed(source, reason, kind = API_TOKEN_FAILURE) {
       const t = tallyOf(current(), source, true) as Tally;
       t.failed++;
-      if (t.reasons.size < 4) t.reasons.add(reason);
+      let key = `${kind.action}\u0000${kind.resource}`;
+      if (!t.kinds.has(key) && t.kinds.size >= MAX_KINDS) key = `${kind.action}\u0000*`;
+      let k = t.kinds.get(key);
+      if (k === undefined) {
+        k = { action: kind.action, resource: key.endsWith('\u0000*') ? '*' : kind.resource, failed: 0, reasons: new Set() };
+        t.kinds.set(key, k);
+      }
+      k.failed++;
+      if (k.reasons.size < 4) k.reasons.add(reason);
     },
     flush,
     get size() {
@@ -153,26 +176,30 @@ function windowStart(t: number, intervalMs: number): number {
   return t - (t % intervalMs);
 }
 
-function entryOf(source: string, t: Tally, start: number, intervalMs: number): DecisionLogEntry {
-  const count = t.failed + t.refused;
+/** One row per address and kind; refusals by the rate limit count on the address's first kind. */
+function entriesOf(source: string, t: Tally, start: number, intervalMs: number): DecisionLogEntry[] {
   const from = source === OVERFLOW_SOURCE ? 'addresses beyond the tracked limit' : source;
-  return {
-    actor: 'anonymous',
-    action: 'auth.token',
-    resource: 'api',
-    result: 'deny',
-    reason: `${count} failed authentication(s) from ${from} in ${Math.round(intervalMs / 1000)} s (${[...t.reasons].join('; ')})${t.refused > 0 ? `, ${t.refused} refused by the rate limit` : ''}`,
-    details: {
-      source,
-      // `ip` is what the security lake maps to the OCSF source endpoint.
-      ...(isIP(t.sample) === 0 ? {} : { ip: t.sample }),
-      count,
-      failed: t.failed,
-      rateLimited: t.refused,
-      windowStart: new Date(start).toISOString(),
-      windowEnd: new Date(start + intervalMs).toISOString(),
-    },
-  };
+  return [...t.kinds.values()].map((k, i) => {
+    const refused = i === 0 ? t.refused : 0;
+    const count = k.failed + refused;
+    return {
+      actor: 'anonymous',
+      action: k.action,
+      resource: k.resource,
+      result: 'deny',
+      reason: `${count} failed authentication(s) from ${from} in ${Math.round(intervalMs / 1000)} s (${[...k.reasons].join('; ')})${refused > 0 ? `, ${refused} refused by the rate limit` : ''}`,
+      details: {
+        source,
+        // `ip` is what the security lake maps to the OCSF source endpoint.
+        ...(isIP(t.sample) === 0 ? {} : { ip: t.sample }),
+        count,
+        failed: k.failed,
+        rateLimited: refused,
+        windowStart: new Date(start).toISOString(),
+        windowEnd: new Date(start + intervalMs).toISOString(),
+      },
+    };
+  });
 }
 
 /** IPv4 as is (IPv4-mapped IPv6 unwrapped); IPv6 cut to its /64. */

@@ -29,6 +29,8 @@ export interface LocalBindings {
 export interface Authenticator {
   /** The actor of a request; `basic` also accepts Basic auth (browser pages only). */
   authenticate(c: Context<{ Bindings: LocalBindings }>, options?: { basic?: boolean }): Promise<Actor>;
+  /** Refuses (429) a request whose address has used up its failed attempts; for routes that check their own credentials. */
+  throttle(c: Context<{ Bindings: LocalBindings }>): void;
 }
 
 export interface AuthenticatorDeps {
@@ -40,7 +42,14 @@ export interface AuthenticatorDeps {
 }
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  const throttle = (c: Context<{ Bindings: LocalBindings }>): void => {
+    const wait = deps.failures.check(sourceAddress(c));
+    if (wait === null) return;
+    c.header('Retry-After', String(wait));
+    throw new StewardError('STEWARD_E_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait} s`);
+  };
   return {
+    throttle,
     async authenticate(c, options = {}) {
       const local = c.env?.stewardLocalActor;
       if (local !== undefined) return local;
@@ -48,11 +57,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const token = tokenFrom(c.req.header('authorization'), { basic });
       if (token !== null && deps.localToken !== undefined && sameSecret(token, deps.localToken)) return LOCAL_ADMIN;
       const source = sourceAddress(c);
-      const wait = deps.failures.check(source);
-      if (wait !== null) {
-        c.header('Retry-After', String(wait));
-        throw new StewardError('STEWARD_E_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait} s`);
-      }
+      throttle(c);
       // A request without a token costs no store read and was never logged: it is refused, not counted.
       if (token === null) {
         c.header('WWW-Authenticate', basic ? 'Bearer realm="steward", Basic realm="steward"' : 'Bearer realm="steward"');

@@ -10,9 +10,10 @@
  *    with no `Origin` but `Sec-Fetch-Site: cross-site` or `same-site` is
  *    refused too. Refusals are 403 `STEWARD_E_FORBIDDEN`. Clients that send
  *    neither header (the CLI, curl, SDKs, the in-process `app.request`) pass.
- * 2. Content type. A write whose route takes a JSON body must say
- *    `Content-Type: application/json` (parameters such as `charset` allowed);
- *    anything else is 415 `STEWARD_E_UNSUPPORTED_MEDIA_TYPE` naming the type.
+ * 2. Content type. A write's body, if any, must say
+ *    `Content-Type: application/json` (parameters such as `charset` allowed),
+ *    also on routes that take no body (only routes marked `rawBody` read their
+ *    own); anything else is 415 `STEWARD_E_UNSUPPORTED_MEDIA_TYPE` naming the type.
  *    HTML forms and no-cors `fetch` can only send `text/plain`, form or
  *    multipart bodies without a CORS preflight, so this alone stops them. A
  *    request with no body and no content type is an empty JSON object.

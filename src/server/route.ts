@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { actorName, type Actor } from './actor.js';
 import type { ChangeRequest } from '../workspace/state-service.js';
 import type { Services } from './services.js';
+import type { AuthFailureKind } from './auth-failures.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
 
@@ -21,6 +22,12 @@ export interface HandlerContext<P, Q, B> {
   readonly actor: Actor;
   readonly services: Services;
   readonly request: Request;
+  /**
+   * Counts a failed authentication of this request's address, for routes that
+   * check credentials of their own (ingest keys): one row per address and
+   * interval instead of one per request, and the address's rate limit.
+   */
+  readonly authFailed: (reason: string, kind: AuthFailureKind) => void;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
@@ -33,6 +40,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   readonly params?: z.ZodType<P>;
   readonly query?: z.ZodType<Q>;
   readonly body?: z.ZodType<B>;
+  /** The handler reads the raw body itself (NDJSON ingest); otherwise a write without `body` takes no body but JSON or none. */
+  readonly rawBody?: true;
   readonly response: z.ZodType<R>;
   /** Success status; 200 unless the route creates something. */
   readonly status?: 200 | 201 | 202;

@@ -2,11 +2,12 @@
  * Input schemas shared by several routes. Every string has a maximum length;
  * identifiers are trimmed and lowercased before validation. Instants and
  * durations have one schema each, used by every route and file format that
- * takes one, and both are bounded so that no sum of them leaves the range a
- * JavaScript Date (±275760 years) or PostgreSQL can represent.
+ * takes one, bounded by src/time.ts so that no instant, duration or sum of
+ * them leaves the range PostgreSQL and a JavaScript Date can represent.
  */
 import { z } from 'zod';
 import { parseDuration } from '../access/policies.js';
+import { INSTANT_PATTERN, MAX_DURATION_SECONDS, instantMs } from '../time.js';
 import {
   CATALOG_NAME_PATTERN,
   isReservedName,
@@ -73,37 +74,18 @@ export const PageQuerySchema = z
   })
   .strict();
 
-/** Instants from 1970-01-01 to the end of 9999: an end time of 9999 plus the longest duration still fits a Date. */
-export const MIN_INSTANT_MS = Date.UTC(1970, 0, 1);
-export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-/** The longest duration anything takes: ten years (in seconds). */
-export const MAX_DURATION_SECONDS = 3650 * 86_400;
-
-const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:\d{2}))?$/;
 /** Marks instant and duration fields in the OpenAPI document, so clients (and the no-500 test) find every one. */
 export const FORMAT_KEY = 'x-steward-format';
 
 /** Names the value: the message reaches both API callers and policy-file authors (src/code/load.ts keeps custom messages). */
 const refused = (what: string) => (issue: { input?: unknown }): string => `\`${String(issue.input).slice(0, 40)}\` is not ${what}`;
 
-/** Milliseconds of an ISO-8601 date (`2027-01-01`, UTC midnight) or date-time with `Z` or an offset, in range; else null. */
-export function instantMs(text: string): number | null {
-  const m = INSTANT.exec(text.trim());
-  if (m === null) return null;
-  const [, y, mo, d, h = '0', mi = '0', s = '0'] = m;
-  // Date.parse rolls 2027-02-30 over to March; a real calendar date round-trips.
-  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return null;
-  const ms = Date.parse(m[4] !== undefined ? text.trim().toUpperCase() : `${text.trim()}T00:00:00Z`);
-  return Number.isFinite(ms) && ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS ? ms : null;
-}
-
 /** An ISO-8601 instant, kept as written (policy files round-trip it). */
 export const InstantTextSchema = z
   .string()
   .max(40)
   .refine((s) => instantMs(s) !== null, { error: refused('an ISO-8601 instant between 1970-01-01 and 9999-12-31 (e.g. `2027-01-01T00:00:00Z`)') })
-  .meta({ [FORMAT_KEY]: 'instant', pattern: INSTANT.source });
+  .meta({ [FORMAT_KEY]: 'instant', pattern: INSTANT_PATTERN.source });
 /** An ISO-8601 instant as epoch milliseconds. */
 export const InstantSchema = InstantTextSchema.transform((s) => instantMs(s) as number);
 

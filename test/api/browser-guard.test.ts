@@ -56,6 +56,18 @@ describe('cross-site request forgery', () => {
     assert.deepEqual(await members(), []);
   });
 
+  it('refuses a text/plain body on every write route, also those that take no body', async () => {
+    // Threat: a route that ignores its body would still act on a forged form post; the rule must hold on every write.
+    for (const r of allRoutes.filter((x) => x.method !== 'get' && x.rawBody !== true)) {
+      const res = await fetch(`${s.url}${concretePath(r.path)}`, {
+        method: r.method.toUpperCase(),
+        headers: { authorization: `Bearer ${s.adminToken}`, 'content-type': 'text/plain' },
+        body: 'member=user:mallory',
+      });
+      assert.equal(res.status, 415, `${r.method} ${r.path} answered ${res.status}`);
+    }
+  });
+
   it('refuses a JSON POST whose Origin is another site (403)', async () => {
     // Threat: a CORS-capable page sends application/json from evil.example.
     for (const origin of ['https://evil.example', 'null', `${s.url}.evil.example`, `${s.url}/`.replace('127.0.0.1', '127.0.0.2')]) {

@@ -14,6 +14,16 @@ import { ROW_HASH_SQL } from '../../src/audit/lake-sql.js';
 
 const glob = (s: TestServer, source = 'steward'): string => path.join(s.ws.services.config.lakeDir, 'security', 'ext', source, '**', '*.parquet');
 
+/** Waits until the interval's failed-authentication row is in the decision log (at most a few seconds). */
+async function authFailureWritten(s: TestServer): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const { rows } = await s.ws.db.query<{ n: number }>("SELECT count(*)::int AS n FROM steward.decision_log WHERE action = 'auth.token' AND result = 'deny'");
+    if (Number(rows[0]?.n) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail('no failed-authentication row was written');
+}
+
 async function decisionCount(s: TestServer): Promise<number> {
   const { rows } = await s.ws.db.query<{ n: number }>('SELECT count(*)::int AS n FROM steward.decision_log');
   return Number(rows[0]?.n);
@@ -22,12 +32,16 @@ async function decisionCount(s: TestServer): Promise<number> {
 describe('security lake: outbox to Parquet, chain, governance', () => {
   let s: TestServer;
   before(async () => {
+    // Failed authentications are written once per source address and interval: a 1 s interval keeps this file fast.
+    process.env['STEWARD_AUTH_FAILURE_INTERVAL'] = '1';
     s = await startTestServer();
+    delete process.env['STEWARD_AUTH_FAILURE_INTERVAL'];
     assert.equal((await s.call('POST', '/v1/demo', {})).status, 200);
     for (const p of ['alice', 'bob', 'erin']) {
       for (let i = 0; i < 3; i++) await s.call('POST', '/v1/authorize', { principal: p, action: 'SELECT', resource: 'lake.claims.patient_claims.ssn' });
     }
     await s.call('GET', '/v1/me', undefined, 'stw_0000000000000000_not-a-real-token-not-a-real-token-not-a-rea');
+    await authFailureWritten(s);
   });
   after(async () => s.close());
 
