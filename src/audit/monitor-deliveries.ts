@@ -7,7 +7,7 @@
  * closed as delivered or given up. Nothing about delivery lives in memory.
  */
 import type { Db } from '../store/db.js';
-import type { MonitorAction, Notification } from './monitors.js';
+import type { MonitorAction, Notification } from './monitor-types.js';
 
 export const DELIVERY_STATUSES = ['pending', 'retrying', 'delivered', 'failed'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
