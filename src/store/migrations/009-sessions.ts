@@ -9,6 +9,8 @@
  * A pending OIDC sign-in is keyed by sha256 of its `state`; it holds the PKCE
  * verifier and nonce for the few minutes between the redirect to the
  * provider and the callback, and is deleted when the callback consumes it.
+ * `browser_hash` binds it to the browser that started it (sha256 of a
+ * short-lived cookie), so a callback URL sent to someone else signs nobody in.
  */
 export const SESSIONS = `
 CREATE TABLE steward.sessions (
@@ -34,6 +36,7 @@ CREATE TABLE steward.oidc_logins (
   code_verifier text NOT NULL,
   nonce text NOT NULL,
   return_to text NOT NULL,
+  browser_hash text NOT NULL CHECK (browser_hash ~ '^[0-9a-f]{64}$'),
   created_at timestamptz NOT NULL,
   expires_at timestamptz NOT NULL
 );
