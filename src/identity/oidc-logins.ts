@@ -11,16 +11,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
 
+/** A sign-in started by `steward login`: where its loopback listener waits, and the challenge its code is bound to. */
+export interface CliTarget {
+  readonly port: number;
+  readonly challenge: string;
+}
+
 export interface PendingLogin {
   readonly codeVerifier: string;
   readonly nonce: string;
   readonly returnTo: string;
   readonly browserHash: string;
+  readonly cli?: CliTarget;
 }
 
 export interface PendingLoginStore {
   /** Records a sign-in; returns its `state` and the browser-binding secret (for a cookie). */
-  start(input: { codeVerifier: string; nonce: string; returnTo: string }): Promise<{ state: string; browserSecret: string }>;
+  start(input: { codeVerifier: string; nonce: string; returnTo: string; cli?: CliTarget }): Promise<{ state: string; browserSecret: string }>;
   /** The pending sign-in of `state`, removed so it cannot be used again; null when unknown or expired. */
   consume(state: string): Promise<PendingLogin | null>;
 }
@@ -39,22 +46,33 @@ export function createPendingLoginStore(db: Db, options: { now?: () => Date } = 
       const at = now();
       await db.query('DELETE FROM steward.oidc_logins WHERE expires_at <= $1::timestamptz', [at.toISOString()]);
       await db.query(
-        `INSERT INTO steward.oidc_logins (state_hash, code_verifier, nonce, return_to, browser_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz)`,
-        [sha256Hex(state), input.codeVerifier, input.nonce, input.returnTo, sha256Hex(browserSecret), at.toISOString(), new Date(at.getTime() + PENDING_LOGIN_TTL_MS).toISOString()],
+        `INSERT INTO steward.oidc_logins (state_hash, code_verifier, nonce, return_to, browser_hash, cli_port, cli_challenge, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz)`,
+        [
+          sha256Hex(state),
+          input.codeVerifier,
+          input.nonce,
+          input.returnTo,
+          sha256Hex(browserSecret),
+          input.cli?.port ?? null,
+          input.cli?.challenge ?? null,
+          at.toISOString(),
+          new Date(at.getTime() + PENDING_LOGIN_TTL_MS).toISOString(),
+        ],
       );
       return { state, browserSecret };
     },
 
     async consume(state) {
       if (!STATE_PATTERN.test(state)) return null;
-      const { rows } = await db.query<{ code_verifier: string; nonce: string; return_to: string; browser_hash: string; expires_at: Date }>(
-        'DELETE FROM steward.oidc_logins WHERE state_hash = $1 RETURNING code_verifier, nonce, return_to, browser_hash, expires_at',
+      const { rows } = await db.query<{ code_verifier: string; nonce: string; return_to: string; browser_hash: string; cli_port: number | null; cli_challenge: string | null; expires_at: Date }>(
+        'DELETE FROM steward.oidc_logins WHERE state_hash = $1 RETURNING code_verifier, nonce, return_to, browser_hash, cli_port, cli_challenge, expires_at',
         [sha256Hex(state)],
       );
       const row = rows[0];
       if (row === undefined || row.expires_at.getTime() <= now().getTime()) return null;
-      return { codeVerifier: row.code_verifier, nonce: row.nonce, returnTo: row.return_to, browserHash: row.browser_hash };
+      const cli = row.cli_port === null || row.cli_challenge === null ? undefined : { port: row.cli_port, challenge: row.cli_challenge };
+      return { codeVerifier: row.code_verifier, nonce: row.nonce, returnTo: row.return_to, browserHash: row.browser_hash, ...(cli === undefined ? {} : { cli }) };
     },
   };
 }

@@ -10,6 +10,12 @@
  *   authentications of the caller's address (rate-limited like bad tokens).
  * - `GET /v1/auth/config` (no auth) → `{ oidc: { enabled, issuer? } }`.
  *
+ * - `steward login` starts with `/auth/oidc/login?cli_port=P&cli_challenge=C`:
+ *   its callback redirects to `http://127.0.0.1:P/callback?code=…` (always
+ *   the loopback address, only the port is the caller's), and the CLI trades
+ *   the code and its verifier at `POST /v1/cli-logins/redeem` for an API token
+ *   (src/identity/cli-logins.ts).
+ *
  * `returnTo` is a same-origin path only (`/catalog?x=1`), never `//host` or
  * a URL: an open redirect would turn our sign-in into a phishing relay.
  */
@@ -24,6 +30,7 @@ import { wantsSecureCookie } from './session-cookie.js';
 import { startSession } from './session-routes.js';
 import type { SessionStore } from './session-store.js';
 import type { OidcSignIn } from './oidc-sign-in.js';
+import type { CliTarget } from './oidc-logins.js';
 import { OIDC_CALLBACK_PATH } from './oidc-setup.js';
 
 const BINDING_COOKIE = 'steward_oidc';
@@ -40,10 +47,11 @@ export interface OidcRouteDeps {
 export function mountOidcRoutes(app: Hono<{ Bindings: LocalBindings }>, deps: OidcRouteDeps): void {
   app.get(`${BINDING_PATH}/login`, async (c) => {
     const returnTo = safeReturnTo(c.req.query('returnTo'));
+    const cli = cliTarget(c.req.query('cli_port'), c.req.query('cli_challenge'));
     const secure = wantsSecureCookie(c.req.raw, deps.services.config.publicUrl);
     let begun: Awaited<ReturnType<OidcSignIn['begin']>>;
     try {
-      begun = await deps.oidc.begin(returnTo);
+      begun = await deps.oidc.begin(returnTo, cli);
     } catch (e) {
       // Discovery failed: the provider is down, or its metadata does not match the configured issuer. The admin needs the reason.
       console.error('[steward] oidc: cannot reach or trust the identity provider:', e instanceof Error ? e.message : e);
@@ -65,6 +73,12 @@ export function mountOidcRoutes(app: Hono<{ Bindings: LocalBindings }>, deps: Oi
       deps.failures.failed(source, `oidc: ${outcome.reason}`);
       return refusalPage(outcome.status, outcome.reason, secure);
     }
+    if (outcome.cli !== undefined) {
+      const code = await deps.oidc.cliLogins.issue(outcome.principal, outcome.cli.challenge);
+      const headers = new Headers({ location: `http://127.0.0.1:${outcome.cli.port}/callback?code=${code}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+      headers.append('set-cookie', clearedBindingCookie(secure));
+      return new Response(null, { status: 302, headers });
+    }
     return startSession(
       { sessions: deps.sessions, services: deps.services, request: c.req.raw },
       { principal: outcome.principal, role: 'user', createdBy: 'oidc' },
@@ -85,6 +99,44 @@ export function authConfigRoute(oidc: OidcSignIn | undefined): RouteDef {
     response: z.object({ oidc: z.object({ enabled: z.boolean(), issuer: z.string().optional() }) }),
     handler: () => ({ oidc: oidc === undefined ? { enabled: false } : { enabled: true, issuer: oidc.issuer } }),
   });
+}
+
+/** `POST /v1/cli-logins/redeem`: the CLI's code and verifier for an API token of the signed-in user. */
+export function cliLoginRoute(oidc: OidcSignIn): RouteDef {
+  return route({
+    method: 'post',
+    path: '/v1/cli-logins/redeem',
+    summary: 'Exchange the one-time code of `steward login` and its verifier for a user API token (no authentication)',
+    tag: 'sessions',
+    auth: 'public',
+    status: 201,
+    body: z.object({ code: z.string().min(1).max(128), verifier: z.string().min(43).max(128) }).strict(),
+    response: z.object({ token: z.string(), id: z.string(), principal: z.string(), expiresAt: z.string() }),
+    handler: async ({ body, services }) => {
+      const principal = await oidc.cliLogins.redeem(body.code, body.verifier);
+      if (principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'unknown, used or expired login code, or the wrong verifier: run `steward login` again');
+      const expiresAt = new Date(Date.now() + CLI_TOKEN_TTL_MS);
+      const created = await services.tokens.createToken({ name: 'cli-login', principal, role: 'user', expiresAt });
+      await services.state.log([{ actor: principal, action: 'token.create', resource: principal, result: 'ok', reason: `token ${created.id} (user) by steward login (OIDC)` }]);
+      return { token: created.token, id: created.id, principal, expiresAt: expiresAt.toISOString() };
+    },
+  });
+}
+
+/** How long a token made by `steward login` lives: a working week, then sign in again (and the group claim is read again). */
+export const CLI_TOKEN_TTL_MS = 7 * 86_400_000;
+
+/** `cli_port` and `cli_challenge` together, or neither. */
+function cliTarget(port: string | undefined, challenge: string | undefined): CliTarget | undefined {
+  if (port === undefined && challenge === undefined) return undefined;
+  const n = Number(port);
+  if (port === undefined || !/^\d{4,5}$/.test(port) || n < 1024 || n > 65535) {
+    throw new StewardError('STEWARD_E_VALIDATION', 'query.cli_port: must be a port from 1024 to 65535', { details: [{ path: 'query.cli_port', message: 'must be a port from 1024 to 65535' }] });
+  }
+  if (challenge === undefined || !/^[A-Za-z0-9_-]{43}$/.test(challenge)) {
+    throw new StewardError('STEWARD_E_VALIDATION', 'query.cli_challenge: must be a base64url sha256 (43 characters)', { details: [{ path: 'query.cli_challenge', message: 'must be a base64url sha256' }] });
+  }
+  return { port: n, challenge };
 }
 
 /** A same-origin path, or `/`; anything that could leave the origin is refused by name. */

@@ -9,6 +9,7 @@ import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
 import { createOidcClient } from './oidc-client.js';
 import { createPendingLoginStore } from './oidc-logins.js';
+import { createCliLoginStore } from './cli-logins.js';
 import { createOidcSignIn, type OidcSignIn } from './oidc-sign-in.js';
 
 export const OIDC_CALLBACK_PATH = '/auth/oidc/callback';
@@ -19,6 +20,7 @@ export function oidcFromConfig(config: Config, deps: { db: Db; state: Pick<State
   return createOidcSignIn({
     client: createOidcClient({ issuer, clientId, clientSecret, redirectUri: new URL(OIDC_CALLBACK_PATH, publicUrl).href }),
     logins: createPendingLoginStore(deps.db),
+    cliLogins: createCliLoginStore(deps.db),
     state: deps.state,
     issuer,
     provider,

@@ -15,11 +15,14 @@ import type { StateService } from '../workspace/state-service.js';
 import type { PrincipalRef } from '../policy/model.js';
 import { identityFromClaims, planSignIn, type IdentityClaims, type SignInPlan } from './claims.js';
 import type { OidcClient } from './oidc-client.js';
-import { sha256Hex, type PendingLoginStore } from './oidc-logins.js';
+import { sha256Hex, type CliTarget, type PendingLoginStore } from './oidc-logins.js';
+import type { CliLoginStore } from './cli-logins.js';
 
 export interface OidcSignInDeps {
   readonly client: OidcClient;
   readonly logins: PendingLoginStore;
+  /** One-time codes for `steward login` (src/identity/cli-logins.ts). */
+  readonly cliLogins: CliLoginStore;
   readonly state: Pick<StateService, 'snapshot' | 'change'>;
   readonly issuer: string;
   /** The `provider` of the `idp map` rules for this issuer. */
@@ -28,12 +31,14 @@ export interface OidcSignInDeps {
 }
 
 export type SignInOutcome =
-  | { readonly ok: true; readonly principal: PrincipalRef; readonly returnTo: string; readonly plan: SignInPlan }
+  | { readonly ok: true; readonly principal: PrincipalRef; readonly returnTo: string; readonly plan: SignInPlan; readonly cli?: CliTarget }
   | { readonly ok: false; readonly status: 400 | 401 | 403; readonly reason: string };
 
 export interface OidcSignIn {
   readonly issuer: string;
-  begin(returnTo: string): Promise<{ location: URL; browserSecret: string }>;
+  readonly cliLogins: CliLoginStore;
+  /** `cli`: the sign-in of `steward login`, which ends in a one-time code for its loopback listener instead of a session. */
+  begin(returnTo: string, cli?: CliTarget): Promise<{ location: URL; browserSecret: string }>;
   /** `search` is the callback's query; `browserSecret` the binding cookie's value, if the browser sent it. */
   finish(search: string, browserSecret: string | undefined): Promise<SignInOutcome>;
 }
@@ -41,12 +46,13 @@ export interface OidcSignIn {
 export function createOidcSignIn(deps: OidcSignInDeps): OidcSignIn {
   return {
     issuer: deps.issuer,
+    cliLogins: deps.cliLogins,
 
-    async begin(returnTo) {
+    async begin(returnTo, cli) {
       // 256 random bits each, base64url: what openid-client's own helpers make (RFC 7636 allows 43-128 characters).
       const codeVerifier = randomBytes(32).toString('base64url');
       const nonce = randomBytes(32).toString('base64url');
-      const { state, browserSecret } = await deps.logins.start({ codeVerifier, nonce, returnTo });
+      const { state, browserSecret } = await deps.logins.start({ codeVerifier, nonce, returnTo, ...(cli === undefined ? {} : { cli }) });
       return { location: await deps.client.authorizationUrl({ state, nonce, codeVerifier }), browserSecret };
     },
 
@@ -70,7 +76,7 @@ export function createOidcSignIn(deps: OidcSignInDeps): OidcSignIn {
       if (!identity.ok) return refuse(403, identity.reason);
       const plan = await commitPlan(deps, identity);
       if (!plan.ok) return refuse(403, plan.reason);
-      return { ok: true, principal: plan.principal, returnTo: pending.returnTo, plan };
+      return { ok: true, principal: plan.principal, returnTo: pending.returnTo, plan, ...(pending.cli === undefined ? {} : { cli: pending.cli }) };
     },
   };
 }
