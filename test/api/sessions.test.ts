@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { CSRF_HEADER } from '../../src/server/browser-guard.js';
+import { allRoutes } from '../../src/server/routes.js';
 
 let s: TestServer;
 /** Everything the process wrote to stdout/stderr while this file ran (the server runs in-process). */
@@ -194,6 +195,20 @@ describe('cross-site request forgery on cookie-authenticated writes', () => {
     assert.deepEqual(await officers(), []);
   });
 
+  it('refuses every state-changing route of the API authenticated by an admin cookie without the CSRF token (403)', async () => {
+    // Threat: one write route that forgot the check is enough for a forged request.
+    const a = await signIn(s.adminToken);
+    const concrete = (p: string): string => p.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => (name === 'resource' ? 'lake.claims' : 'x'));
+    for (const r of allRoutes.filter((x) => x.method !== 'get')) {
+      const res = await fetch(`${s.url}${concrete(r.path)}`, { method: r.method.toUpperCase(), headers: { ...cookieOf(a.secret), 'content-type': 'application/json' }, body: '{}' });
+      // A public write (the security lake's ingest, with its own key) gives a cookie nothing to forge with: 401.
+      assert.equal(res.status, r.auth === 'public' ? 401 : 403, `${r.method} ${r.path} answered ${res.status}`);
+      if (r.auth !== 'public') assert.match(((await res.json()) as { error: { message: string } }).error.message, /CSRF/);
+      else await res.arrayBuffer();
+    }
+    assert.deepEqual(await officers(), []);
+  });
+
   it('accepts the same write with the session CSRF token from the own origin (the checks above can pass)', async () => {
     const a = await signIn(s.adminToken);
     const status = await addMallory({ ...cookieOf(a.secret), 'content-type': 'application/json', [CSRF_HEADER]: a.csrfToken, origin: s.url });
@@ -299,6 +314,25 @@ describe('sessions that must be dead', () => {
     const a = await signIn(t.json.token);
     await s.ws.db.query(`UPDATE steward.api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, [t.json.id]);
     assert.equal((await get('/v1/me', cookieOf(a.secret))).status, 401);
+  });
+});
+
+describe('configured timeouts and public URL', () => {
+  it('marks the cookie Secure when STEWARD_PUBLIC_URL is https, and applies STEWARD_SESSION_IDLE and STEWARD_SESSION_MAX', async () => {
+    // Threat: behind a TLS-terminating proxy the server sees plain http and would drop Secure.
+    const behindProxy = await startTestServer({ config: () => ({ publicUrl: 'https://steward.example.com', sessionIdle: 300, sessionMax: 3600 }) });
+    try {
+      const res = await fetch(`${behindProxy.url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: behindProxy.adminToken }) });
+      assert.equal(res.status, 201);
+      assert.match(res.headers.get('set-cookie') ?? '', /; Secure/);
+      const body = (await res.json()) as { idleExpiresAt: string; expiresAt: string };
+      const idle = Date.parse(body.idleExpiresAt) - Date.now();
+      const max = Date.parse(body.expiresAt) - Date.now();
+      assert.ok(idle > 4 * 60_000 && idle <= 5 * 60_000, body.idleExpiresAt);
+      assert.ok(max > 59 * 60_000 && max <= 60 * 60_000, body.expiresAt);
+    } finally {
+      await behindProxy.close();
+    }
   });
 });
 
