@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { CSRF_HEADER } from '../../src/server/browser-guard.js';
 import { allRoutes } from '../../src/server/routes.js';
+import { createTestDatabase } from '../support/postgres.js';
 
 let s: TestServer;
 /** Everything the process wrote to stdout/stderr while this file ran (the server runs in-process). */
@@ -332,6 +333,43 @@ describe('configured timeouts and public URL', () => {
       assert.ok(max > 59 * 60_000 && max <= 60 * 60_000, body.expiresAt);
     } finally {
       await behindProxy.close();
+    }
+  });
+});
+
+describe('sessions on PostgreSQL shared by two servers', () => {
+  it('a session signed in on one server is refused by the other once signed out, idle or its token revoked', async () => {
+    // Threat: a sign-out or revocation that only the server which saw it honours, behind a load balancer.
+    const db = await createTestDatabase();
+    const a = await startTestServer({ databaseUrl: db.url });
+    const b = await startTestServer({ databaseUrl: db.url });
+    try {
+      const signInAt = async (server: TestServer, token: string): Promise<{ secret: string; csrf: string }> => {
+        const res = await fetch(`${server.url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+        assert.equal(res.status, 201);
+        const secret = /^steward_session=([^;]+);/.exec(res.headers.get('set-cookie') ?? '')?.[1] as string;
+        return { secret, csrf: ((await res.json()) as { csrfToken: string }).csrfToken };
+      };
+      const me = async (server: TestServer, secret: string): Promise<number> => (await fetch(`${server.url}/v1/me`, { headers: cookieOf(secret) })).status;
+
+      const one = await signInAt(a, a.adminToken);
+      assert.equal(await me(b, one.secret), 200);
+      assert.equal((await fetch(`${b.url}/v1/session`, { method: 'DELETE', headers: { ...cookieOf(one.secret), [CSRF_HEADER]: one.csrf } })).status, 200);
+      assert.equal(await me(a, one.secret), 401);
+
+      const two = await signInAt(a, a.adminToken);
+      await a.ws.db.query(`UPDATE steward.sessions SET last_seen_at = now() - interval '31 minutes' WHERE id = $1`, [await sessionId(two.secret)]);
+      assert.equal(await me(b, two.secret), 401);
+
+      const t = await a.call('POST', '/v1/tokens', { name: 'pg-user', principal: 'user:admin', role: 'user' });
+      const three = await signInAt(b, t.json.token);
+      assert.equal(await me(a, three.secret), 200);
+      assert.equal((await a.call('DELETE', `/v1/tokens/${t.json.id}`)).status, 200);
+      assert.equal(await me(b, three.secret), 401);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
     }
   });
 });
