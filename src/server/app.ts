@@ -16,6 +16,8 @@ import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
 import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
 import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } from './auth-failures.js';
+import { identityRoutes } from '../identity/identity-routes.js';
+import { mountOidcRoutes } from '../identity/oidc-routes.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 
 export type { LocalBindings } from './auth.js';
@@ -35,20 +37,23 @@ export interface AppOptions {
   readonly authFailures?: AuthFailureGuard;
 }
 
-export function createApp(services: Services, routes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
+export function createApp(services: Services, apiRoutes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
   const app = new Hono<{ Bindings: LocalBindings }>();
-  // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
-  let openapi: ReturnType<typeof buildOpenApi> | undefined;
-  const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
   const failures = options.authFailures ?? createAuthFailureGuard({ log: (entries) => services.state.log(entries) });
-  const { authenticate, throttle } = createAuthenticator({
+  const { authenticate, throttle, verifyApiToken } = createAuthenticator({
     services,
     tokenUse,
     failures,
     ...(options.localToken === undefined ? {} : { localToken: options.localToken }),
+    ...(services.sessions === undefined ? {} : { sessions: services.sessions }),
   });
+  // The sign-in routes need the authenticator's token check, so they join the table here rather than in routes.ts.
+  const routes: readonly RouteDef[] = [...apiRoutes, ...identityRoutes(services, verifyApiToken)];
+  // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
+  let openapi: ReturnType<typeof buildOpenApi> | undefined;
+  const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   const allowedOrigins = options.allowedOrigins ?? allowedOriginsFromEnv();
 
   app.use(
@@ -76,6 +81,10 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
     return c.html(docsPage(doc()));
   });
 
+  if (services.oidc !== undefined && services.sessions !== undefined) {
+    mountOidcRoutes(app, { oidc: services.oidc, sessions: services.sessions, services, failures });
+  }
+
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {
       // A public route checks credentials of its own (ingest keys): the address's failed-attempt budget still applies.
@@ -90,7 +99,7 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
       const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
       const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
-      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed });
+      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed, source: sourceAddress(c) });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
     });

@@ -28,6 +28,8 @@ export interface HandlerContext<P, Q, B> {
    * interval instead of one per request, and the address's rate limit.
    */
   readonly authFailed: (reason: string, kind: AuthFailureKind) => void;
+  /** The caller's address as the socket reports it (src/server/auth.ts `sourceAddress`). */
+  readonly source: string;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {

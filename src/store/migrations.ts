@@ -17,6 +17,7 @@ import { SYNC } from './migrations/005-sync.js';
 import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
 import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
 import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
+import { SESSIONS } from './migrations/009-sessions.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -50,6 +51,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: 'guardrail-lifts', sql: GUARDRAIL_LIFTS },
   { version: 7, name: 'audit-batches', sql: AUDIT_BATCHES },
   { version: 8, name: 'monitor-deliveries', sql: MONITOR_DELIVERIES },
+  { version: 9, name: 'sessions', sql: SESSIONS },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */
