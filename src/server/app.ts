@@ -17,6 +17,7 @@ import { createTokenUseAudit } from '../audit/token-use.js';
 import { createAuthenticator, type LocalBindings } from './auth.js';
 import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
+import { consoleAssets } from './console-assets.js';
 
 export type { LocalBindings } from './auth.js';
 
@@ -33,6 +34,8 @@ export interface AppOptions {
   readonly allowedOrigins?: AllowedOrigins;
   /** Counts and rate-limits failed authentications; whoever passes it closes it. Default: one of the app's own. */
   readonly authFailures?: AuthFailureGuard;
+  /** Folder of the built web console served at `/`; default dist/console (src/server/console-assets.ts). */
+  readonly consoleDir?: string;
 }
 
 export function createApp(services: Services, routes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
@@ -92,6 +95,8 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
       return c.json(result as object, def.status ?? 200);
     });
   }
+  // Last: only a GET that no route above answered reaches the console.
+  app.use('*', consoleAssets(options.consoleDir));
   return app;
 }
 
