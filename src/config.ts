@@ -3,9 +3,33 @@
  * value stops the process with every problem listed; there are no default
  * secrets.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { StewardError } from './errors.js';
+import { parseDuration } from './access/policies.js';
+
+/** The longest a browser session may live (idle or absolute): 30 days. */
+const MAX_SESSION_SECONDS = 30 * 86_400;
+
+/** Seconds, from a number (CLI overrides) or a duration text such as `30m` or `12h` (the environment). */
+const SessionDuration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const seconds = typeof value === 'number' ? value : parseDuration(value);
+  if (seconds === null || !Number.isInteger(seconds) || seconds < 60 || seconds > MAX_SESSION_SECONDS) {
+    ctx.addIssue({ code: 'custom', message: `\`${String(value).slice(0, 40)}\` is not a duration from 1m to 30d (e.g. \`30m\`, \`12h\`)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+/** An http(s) origin; plain http only on a loopback host (tests, a console on the admin's own machine). */
+const WebOrigin = z
+  .url()
+  .max(2048)
+  .refine((u) => {
+    const url = new URL(u);
+    return url.username === '' && url.password === '' && url.search === '' && url.hash === '' && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
+  }, 'must be an https URL (http only on 127.0.0.1, ::1 or localhost), without credentials, query or fragment');
 
 const ConfigSchema = z
   .object({
@@ -18,6 +42,16 @@ const ConfigSchema = z
     lakeDir: z.string().max(4096),
     /** Folders lake tables may be registered from (see src/catalog/lake-roots.ts). */
     lakeRoots: z.array(z.string().min(1).max(4096)).min(1).max(64),
+    /** Where browsers reach this server (`https://steward.example.com`): the OIDC redirect URI, and cookies are `Secure` when https. */
+    publicUrl: WebOrigin.refine((u) => new URL(u).pathname === '/', 'must be an origin without a path').optional(),
+    /** Browser sessions: idle timeout and absolute lifetime, in seconds. */
+    sessionIdle: SessionDuration,
+    sessionMax: SessionDuration,
+    /** OpenID Connect sign-in (src/identity/oidc.ts); all four or none. */
+    oidcIssuer: WebOrigin.optional(),
+    oidcClientId: z.string().min(1).max(512).optional(),
+    oidcClientSecret: z.string().min(1).max(4096).optional(),
+    oidcGroupsClaim: z.string().regex(/^[A-Za-z0-9_:.\/-]{1,128}$/, 'must be a claim name (letters, digits, `_:./-`)'),
   })
   .strict();
 
@@ -37,6 +71,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     lakeDir,
     // The workspace's own lake folder (demo data, the security lake) is always a root.
     lakeRoots: [...new Set([lakeDir, ...(overrides.lakeRoots ?? lakeRootsFrom(env['STEWARD_LAKE_ROOTS']) ?? [])])],
+    publicUrl: emptyToUndefined(overrides.publicUrl ?? env['STEWARD_PUBLIC_URL']),
+    sessionIdle: overrides.sessionIdle ?? emptyToUndefined(env['STEWARD_SESSION_IDLE']) ?? '30m',
+    sessionMax: overrides.sessionMax ?? emptyToUndefined(env['STEWARD_SESSION_MAX']) ?? '12h',
+    oidcIssuer: emptyToUndefined(overrides.oidcIssuer ?? env['STEWARD_OIDC_ISSUER']),
+    oidcClientId: emptyToUndefined(overrides.oidcClientId ?? env['STEWARD_OIDC_CLIENT_ID']),
+    oidcClientSecret: overrides.oidcClientSecret ?? clientSecretFrom(env),
+    oidcGroupsClaim: overrides.oidcGroupsClaim ?? emptyToUndefined(env['STEWARD_OIDC_GROUPS_CLAIM']) ?? 'groups',
   };
   const parsed = ConfigSchema.superRefine((c, ctx) => {
     const rel = path.relative(c.lakeDir, c.home);
@@ -44,6 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
       ctx.addIssue({ code: 'custom', path: ['lakeDir'], message: 'must not be the workspace folder (STEWARD_HOME) or contain it' });
     }
+    if (c.sessionIdle > c.sessionMax) ctx.addIssue({ code: 'custom', path: ['sessionIdle'], message: 'must not exceed STEWARD_SESSION_MAX' });
+    checkOidc(c, ctx);
   }).safeParse(raw);
   if (!parsed.success) {
     const details = parsed.error.issues.map((i) => ({
@@ -53,6 +96,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new StewardError('STEWARD_E_CONFIG', `invalid configuration: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, { details });
   }
   return Object.freeze(parsed.data);
+}
+
+/** OIDC is all or nothing: a half-configured provider must stop the start, not fail at the first sign-in. */
+function checkOidc(c: { oidcIssuer?: string | undefined; oidcClientId?: string | undefined; oidcClientSecret?: string | undefined; publicUrl?: string | undefined }, ctx: z.RefinementCtx): void {
+  const set = [c.oidcIssuer, c.oidcClientId, c.oidcClientSecret].some((v) => v !== undefined);
+  if (!set) return;
+  const need = { oidcIssuer: c.oidcIssuer, oidcClientId: c.oidcClientId, oidcClientSecret: c.oidcClientSecret, publicUrl: c.publicUrl };
+  for (const [key, value] of Object.entries(need)) {
+    if (value === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when OIDC sign-in is configured (STEWARD_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET or _CLIENT_SECRET_FILE, STEWARD_PUBLIC_URL)' });
+  }
+}
+
+/**
+ * `STEWARD_OIDC_CLIENT_SECRET`, or the first line of the file named by
+ * `STEWARD_OIDC_CLIENT_SECRET_FILE` (a mounted secret). Both at once is an
+ * error: which one wins would be a guess.
+ */
+function clientSecretFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const inline = emptyToUndefined(env['STEWARD_OIDC_CLIENT_SECRET']);
+  const file = emptyToUndefined(env['STEWARD_OIDC_CLIENT_SECRET_FILE']);
+  if (file === undefined) return inline;
+  if (inline !== undefined) {
+    throw new StewardError('STEWARD_E_CONFIG', 'invalid configuration: set STEWARD_OIDC_CLIENT_SECRET or STEWARD_OIDC_CLIENT_SECRET_FILE, not both');
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new StewardError('STEWARD_E_CONFIG', `invalid configuration: STEWARD_OIDC_CLIENT_SECRET_FILE: cannot read \`${file}\` (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const secret = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
+  if (secret === '') throw new StewardError('STEWARD_E_CONFIG', `invalid configuration: STEWARD_OIDC_CLIENT_SECRET_FILE: \`${file}\` is empty`);
+  return secret;
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === '127.0.0.1' || host === '[::1]' || host === 'localhost';
 }
 
 /** `STEWARD_LAKE_ROOTS`: folders separated by the platform's path delimiter (`:` on Linux). */

@@ -14,7 +14,8 @@ import type { RouteDef } from './route.js';
 import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
-import { createAuthenticator, type LocalBindings } from './auth.js';
+import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
+import { sessionRoutes } from '../identity/session-routes.js';
 import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 import { consoleAssets } from './console-assets.js';
@@ -38,20 +39,23 @@ export interface AppOptions {
   readonly consoleDir?: string;
 }
 
-export function createApp(services: Services, routes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
+export function createApp(services: Services, apiRoutes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
   const app = new Hono<{ Bindings: LocalBindings }>();
-  // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
-  let openapi: ReturnType<typeof buildOpenApi> | undefined;
-  const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
   const failures = options.authFailures ?? createAuthFailureGuard({ log: (entries) => services.state.log(entries) });
-  const { authenticate } = createAuthenticator({
+  const { authenticate, verifyApiToken } = createAuthenticator({
     services,
     tokenUse,
     failures,
     ...(options.localToken === undefined ? {} : { localToken: options.localToken }),
+    ...(services.sessions === undefined ? {} : { sessions: services.sessions }),
   });
+  // The session routes need the authenticator's token check, so they join the table here rather than in routes.ts.
+  const routes = services.sessions === undefined ? apiRoutes : [...apiRoutes, ...sessionRoutes({ sessions: services.sessions, verifyApiToken })];
+  // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
+  let openapi: ReturnType<typeof buildOpenApi> | undefined;
+  const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   const allowedOrigins = options.allowedOrigins ?? allowedOriginsFromEnv();
 
   app.use(
@@ -90,7 +94,7 @@ export function createApp(services: Services, routes: readonly RouteDef[], optio
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
       const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
-      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw });
+      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, source: sourceAddress(c) });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
     });

@@ -3,7 +3,10 @@
  * token, or an API token from the store. Failed attempts are counted per
  * source address (src/server/auth-failures.ts), never logged one row each.
  *
- * Only `Authorization: Bearer` opens API routes. Basic auth (the token as the
+ * API routes open with `Authorization: Bearer` or the console's session
+ * cookie (src/identity/session-auth.ts: a cookie-authenticated write also
+ * needs the session's CSRF token); a request with both is judged by its
+ * bearer token alone. Basic auth (the token as the
  * password) is accepted and offered only on the read-only pages a browser
  * opens (`/docs`, `/openapi.json`): a browser caches Basic credentials and
  * sends them on its own, cross-site requests included, so an API route that
@@ -18,6 +21,9 @@ import { parsePrincipal, principalRef } from '../policy/model.js';
 import type { Services } from './services.js';
 import type { TokenUseAudit } from '../audit/token-use.js';
 import type { AuthFailureGuard } from './auth-failures.js';
+import type { SessionStore } from '../identity/session-store.js';
+import { sessionOfRequest } from '../identity/session-auth.js';
+import { readSessionCookie } from '../identity/session-cookie.js';
 
 /** In-process callers (the embedded CLI) pass this as Hono's env; the network adapter never can. */
 export interface LocalBindings {
@@ -29,10 +35,18 @@ export interface LocalBindings {
 export interface Authenticator {
   /** The actor of a request; `basic` also accepts Basic auth (browser pages only). */
   authenticate(c: Context<{ Bindings: LocalBindings }>, options?: { basic?: boolean }): Promise<Actor>;
+  /**
+   * An API token from the store (never the per-process local token, which
+   * dies with the process a session would outlive), rate-limited and counted
+   * like a bearer token: the sign-in of a cookie session.
+   */
+  verifyApiToken(token: string, source: string): Promise<Actor>;
 }
 
 export interface AuthenticatorDeps {
   readonly services: Pick<Services, 'tokens'>;
+  /** Cookie sessions; without them only bearer tokens open API routes. */
+  readonly sessions?: SessionStore;
   readonly tokenUse: TokenUseAudit;
   readonly failures: AuthFailureGuard;
   /** The per-process secret of `steward serve` (see AppOptions.localToken). */
@@ -40,6 +54,41 @@ export interface AuthenticatorDeps {
 }
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  const rateLimit = (c: Context<{ Bindings: LocalBindings }> | null, source: string): void => {
+    const wait = deps.failures.check(source);
+    if (wait === null) return;
+    c?.header('Retry-After', String(wait));
+    throw new StewardError('STEWARD_E_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait} s`);
+  };
+
+  const storedToken = async (token: string, source: string): Promise<Actor> => {
+    const found = await deps.services.tokens.verifyToken(token);
+    if (found === null) {
+      deps.failures.failed(source, 'invalid, expired or revoked token');
+      throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'invalid, expired or revoked token');
+    }
+    const principal = parsePrincipal(found.principal);
+    if (principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'token names an invalid principal');
+    const ref = principalRef(principal.kind, principal.name);
+    await deps.tokenUse.accepted({ tokenId: found.id, principal: ref, role: found.role });
+    return { principal: ref, role: found.role, via: found.id };
+  };
+
+  const cookieSession = async (c: Context<{ Bindings: LocalBindings }>, sessions: SessionStore, source: string): Promise<Actor> => {
+    let session;
+    try {
+      session = await sessionOfRequest(sessions, { method: c.req.method, header: (name) => c.req.header(name) });
+    } catch (e) {
+      if (e instanceof StewardError && e.code === 'STEWARD_E_UNAUTHENTICATED') deps.failures.failed(source, e.message);
+      throw e;
+    }
+    const principal = session === null ? null : parsePrincipal(session.principal);
+    if (session === null || principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'session names an invalid principal');
+    const ref = principalRef(principal.kind, principal.name);
+    if (session.tokenId !== undefined) await deps.tokenUse.accepted({ tokenId: session.tokenId, principal: ref, role: session.role });
+    return { principal: ref, role: session.role, via: `session:${session.id.slice(0, 16)}` };
+  };
+
   return {
     async authenticate(c, options = {}) {
       const local = c.env?.stewardLocalActor;
@@ -47,27 +96,22 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const basic = options.basic === true;
       const token = tokenFrom(c.req.header('authorization'), { basic });
       if (token !== null && deps.localToken !== undefined && sameSecret(token, deps.localToken)) return LOCAL_ADMIN;
+      // A bearer token wins over a cookie: the request is judged by the credential its sender chose.
+      const hasCookie = token === null && deps.sessions !== undefined && readSessionCookie(c.req.header('cookie')).kind !== 'none';
       const source = sourceAddress(c);
-      const wait = deps.failures.check(source);
-      if (wait !== null) {
-        c.header('Retry-After', String(wait));
-        throw new StewardError('STEWARD_E_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait} s`);
-      }
+      rateLimit(c, source);
       // A request without a token costs no store read and was never logged: it is refused, not counted.
-      if (token === null) {
+      if (token === null && !hasCookie) {
         c.header('WWW-Authenticate', basic ? 'Bearer realm="steward", Basic realm="steward"' : 'Bearer realm="steward"');
-        throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'missing token: send `Authorization: Bearer <token>`');
+        throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'missing token: send `Authorization: Bearer <token>` or sign in');
       }
-      const found = await deps.services.tokens.verifyToken(token);
-      if (found === null) {
-        deps.failures.failed(source, 'invalid, expired or revoked token');
-        throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'invalid, expired or revoked token');
-      }
-      const principal = parsePrincipal(found.principal);
-      if (principal === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'token names an invalid principal');
-      const ref = principalRef(principal.kind, principal.name);
-      await deps.tokenUse.accepted({ tokenId: found.id, principal: ref, role: found.role });
-      return { principal: ref, role: found.role, via: found.id };
+      if (token !== null) return storedToken(token, source);
+      return cookieSession(c, deps.sessions as SessionStore, source);
+    },
+
+    async verifyApiToken(token, source) {
+      rateLimit(null, source);
+      return storedToken(token, source);
     },
   };
 }

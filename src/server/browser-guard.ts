@@ -16,11 +16,13 @@
  *    HTML forms and no-cors `fetch` can only send `text/plain`, form or
  *    multipart bodies without a CORS preflight, so this alone stops them. A
  *    request with no body and no content type is an empty JSON object.
- * 3. Credentials are never ambient: API routes take only
- *    `Authorization: Bearer` (src/server/auth.ts), never Basic auth or
- *    cookies. A console that adds a cookie session must set it `HttpOnly`,
- *    `Secure`, `SameSite=Strict`, and require a CSRF token header
- *    ({@link CSRF_HEADER}) on every state-changing request on top of rules 1-2.
+ * 3. No credential is ambient without a second factor: API routes take
+ *    `Authorization: Bearer` (src/server/auth.ts) and the console's session
+ *    cookie, never Basic auth. The cookie is `HttpOnly`, `SameSite=Strict`,
+ *    `Secure` on https (src/identity/session-cookie.ts), and a
+ *    cookie-authenticated state-changing request must also carry the
+ *    session's CSRF token in {@link CSRF_HEADER} (src/identity/session-auth.ts),
+ *    on top of rules 1-2.
  *
  * @example
  *   app.use('*', originGuard(allowedOriginsFromEnv()));
@@ -34,6 +36,11 @@ export const ALLOWED_ORIGINS_ENV = 'STEWARD_ALLOWED_ORIGINS';
 export const CSRF_HEADER = 'x-steward-csrf';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** POST, PUT, PATCH and DELETE: the methods that must never be forged. */
+export function isStateChanging(method: string): boolean {
+  return STATE_CHANGING.has(method.toUpperCase());
+}
 
 /** Origins allowed besides the server's own, normalized (`https://console.example.com`). */
 export type AllowedOrigins = ReadonlySet<string>;
@@ -59,7 +66,7 @@ export function parseAllowedOrigins(entries: readonly string[]): AllowedOrigins 
 /** Refuses cross-origin state-changing requests (rule 1). */
 export function originGuard(allowed: AllowedOrigins): MiddlewareHandler {
   return async (c, next) => {
-    if (STATE_CHANGING.has(c.req.method)) {
+    if (isStateChanging(c.req.method)) {
       const refusal = crossOriginRefusal(c.req.header('origin'), c.req.header('sec-fetch-site'), c.req.header('host'), allowed);
       if (refusal !== null) throw new StewardError('STEWARD_E_FORBIDDEN', refusal);
     }

@@ -21,6 +21,8 @@ export interface HandlerContext<P, Q, B> {
   readonly actor: Actor;
   readonly services: Services;
   readonly request: Request;
+  /** The caller's address as the socket reports it (src/server/auth.ts `sourceAddress`). */
+  readonly source: string;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {

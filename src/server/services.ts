@@ -11,6 +11,7 @@ import type { SyncService } from '../sync/sync-service.js';
 import type { AccessService } from '../access/access-service.js';
 import type { AuditRuntime } from '../audit/runtime.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
+import type { SessionStore } from '../identity/session-store.js';
 
 export interface Services {
   readonly config: Config;
@@ -26,4 +27,6 @@ export interface Services {
   readonly gateway?: GatewayService;
   /** Warehouse sync (src/sync); optional like `access`. */
   readonly sync?: SyncService;
+  /** The web console's cookie sessions (src/identity); optional like `access`: without them only bearer tokens sign in. */
+  readonly sessions?: SessionStore;
 }

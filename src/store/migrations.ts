@@ -16,6 +16,7 @@ import { AUDIT } from './migrations/004-audit.js';
 import { SYNC } from './migrations/005-sync.js';
 import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
 import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
+import { SESSIONS } from './migrations/009-sessions.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -48,6 +49,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'sync', sql: SYNC },
   { version: 6, name: 'guardrail-lifts', sql: GUARDRAIL_LIFTS },
   { version: 7, name: 'audit-batches', sql: AUDIT_BATCHES },
+  // 009 in the contract of issue #11; 8 here until monitor deliveries (008, another branch) merge, which then renumbers this to 9.
+  { version: 8, name: 'sessions', sql: SESSIONS },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

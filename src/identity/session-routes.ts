@@ -1,0 +1,141 @@
+/**
+ * Cookie sessions for the web console: sign in with an API token, read the
+ * session (and its CSRF token), sign out. OIDC sign-in creates the same
+ * sessions (src/identity/oidc-routes.ts).
+ *
+ * Session fixation: every sign-in mints a new secret and replaces whatever
+ * cookie the browser sent, which is revoked if it was a live session (it is
+ * never adopted). The secret travels only in `Set-Cookie`; the body carries
+ * the CSRF token the console echoes on writes.
+ */
+import { z } from 'zod';
+import { route, type RouteDef } from '../server/route.js';
+import { StewardError } from '../errors.js';
+import type { Actor } from '../server/actor.js';
+import type { Services } from '../server/services.js';
+import { sessionOfRequest, type SessionRequest } from './session-auth.js';
+import { clearedSessionCookie, readSessionCookie, sessionCookie, wantsSecureCookie } from './session-cookie.js';
+import { sessionView, type NewSession, type Session, type SessionStore } from './session-store.js';
+
+export const SessionViewSchema = z.object({
+  principal: z.string(),
+  role: z.enum(['admin', 'user']),
+  csrfToken: z.string(),
+  idleExpiresAt: z.string(),
+  expiresAt: z.string(),
+});
+
+type SessionViewOut = z.infer<typeof SessionViewSchema>;
+
+/** These routes answer with a Response of their own (they set cookies); the app passes a Response through as it is. */
+function asResult<T>(res: Response): T {
+  return res as unknown as T;
+}
+
+export interface SessionRouteDeps {
+  readonly sessions: SessionStore;
+  /** The authenticator's check of an API token (rate-limited, failures counted). */
+  readonly verifyApiToken: (token: string, source: string) => Promise<Actor>;
+}
+
+export function sessionRoutes(deps: SessionRouteDeps): RouteDef[] {
+  return [
+    route({
+      method: 'post',
+      path: '/v1/sessions',
+      summary: 'Sign in with an API token: sets the HttpOnly session cookie, returns the CSRF token for writes',
+      tag: 'sessions',
+      auth: 'public',
+      status: 201,
+      body: z.object({ token: z.string().min(1).max(1024) }).strict(),
+      response: SessionViewSchema,
+      handler: async ({ body, request, source, services }) => {
+        const actor = await deps.verifyApiToken(body.token, source);
+        return asResult<SessionViewOut>(
+          await startSession({ sessions: deps.sessions, services, request }, { principal: actor.principal, role: actor.role, createdBy: 'token', tokenId: actor.via }, 'signed in with an API token'),
+        );
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/session',
+      summary: 'The signed-in session: principal, role, CSRF token and when it ends',
+      tag: 'sessions',
+      auth: 'public',
+      response: SessionViewSchema,
+      handler: async ({ request }) => {
+        const session = await requireSession(deps.sessions, request);
+        return asResult<SessionViewOut>(jsonResponse(sessionView(session), 200));
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/session',
+      summary: 'Sign out: revokes the session on the server and clears the cookie (needs the CSRF header)',
+      tag: 'sessions',
+      auth: 'public',
+      response: z.object({ ok: z.literal(true) }),
+      handler: async ({ request, services }) => {
+        const session = await requireSession(deps.sessions, request);
+        await deps.sessions.revoke(session.id);
+        await services.state.log([sessionEvent(session, 'auth.session.revoke', 'signed out')]);
+        return asResult<{ ok: true }>(jsonResponse({ ok: true }, 200, { 'set-cookie': clearedSessionCookie(wantsSecureCookie(request, services.config.publicUrl)) }));
+      },
+    }),
+  ];
+}
+
+export interface SessionStart {
+  readonly sessions: SessionStore;
+  readonly services: Pick<Services, 'state' | 'config'>;
+  readonly request: Request;
+}
+
+/**
+ * Mints a session, revoking the one the browser presented if any, logs the
+ * sign-in, and answers 201 with the cookie. `redirectTo` answers 302 instead
+ * (the OIDC callback).
+ */
+export async function startSession(ctx: SessionStart, input: NewSession, reason: string, redirectTo?: string): Promise<Response> {
+  await revokePresented(ctx.sessions, ctx.request);
+  const { secret, session } = await ctx.sessions.create(input);
+  await ctx.services.state.log([sessionEvent(session, 'auth.session.create', reason)]);
+  const cookie = sessionCookie(secret, wantsSecureCookie(ctx.request, ctx.services.config.publicUrl));
+  if (redirectTo !== undefined) return new Response(null, { status: 302, headers: { location: redirectTo, 'set-cookie': cookie, 'cache-control': 'no-store' } });
+  return jsonResponse(sessionView(session), 201, { 'set-cookie': cookie });
+}
+
+/** The cookie a browser brings to a sign-in is replaced; if it still opened a session, that session ends now. */
+async function revokePresented(sessions: SessionStore, request: Request): Promise<void> {
+  const cookie = readSessionCookie(request.headers.get('cookie') ?? undefined);
+  if (cookie.kind !== 'one') return;
+  const old = await sessions.find(cookie.value);
+  if (old !== null) await sessions.revoke(old.id);
+}
+
+async function requireSession(sessions: SessionStore, request: Request): Promise<Session> {
+  const session = await sessionOfRequest(sessions, asSessionRequest(request));
+  if (session === null) throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'no session: sign in first');
+  return session;
+}
+
+function asSessionRequest(request: Request): SessionRequest {
+  return { method: request.method, header: (name) => request.headers.get(name) ?? undefined };
+}
+
+/** The decision-log row of a sign-in or sign-out: the session's id prefix (a hash), never its secret or CSRF token. */
+function sessionEvent(session: Session, action: string, reason: string): { actor: string; action: string; resource: string; result: 'allow'; reason: string; details: Record<string, unknown> } {
+  return {
+    actor: session.principal,
+    action,
+    resource: 'session',
+    result: 'allow',
+    reason,
+    details: { session: session.id.slice(0, 16), via: session.createdBy, ...(session.tokenId === undefined ? {} : { token: session.tokenId }), role: session.role },
+  };
+}
+
+function jsonResponse(body: unknown, status: number, headers: Record<string, string> = {}): Response {
+  // no-store: a session body holds the CSRF token; no cache may keep it.
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers } });
+}
