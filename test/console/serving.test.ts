@@ -88,7 +88,7 @@ describe('console serving', () => {
       const frame = page.frames().find((f) => f !== page.mainFrame());
       assert.ok(frame !== undefined);
       // A blocked frame is an error page: the console's root element never exists in it.
-      const rendered = await frame.evaluate(() => document.getElementById('root') !== null).catch(() => false);
+      const rendered = await frame.evaluate<boolean>("document.getElementById('root') !== null").catch(() => false);
       assert.equal(rendered, false, 'the console rendered inside a cross-origin frame');
       assert.ok(blocked.length > 0, 'Chromium reported no frame-ancestors refusal');
     } finally {

@@ -61,10 +61,9 @@ export async function startConsole(options: { demo?: boolean } = {}): Promise<Co
     async newPage() {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
       contexts.push(context);
-      await context.addInitScript(() => {
-        const w = window as unknown as { __csp: string[] };
-        w.__csp = [];
-        document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${e.sample}`));
+      // Page-side code is written as text: the test project has no DOM types.
+      await context.addInitScript({
+        content: `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber + ' ' + e.sample));`,
       });
       const page = await context.newPage();
       return { context, page };
@@ -90,18 +89,16 @@ export async function signIn(page: Page, token: string, at = '/'): Promise<void>
 
 /** CSP violations the page has seen since it loaded (an inline script or style would be one). */
 export async function cspViolations(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []);
+  return page.evaluate<string[]>('window.__csp ?? []');
 }
 
 /** Runs axe-core on the page; fails on any serious or critical violation, naming it and its nodes. */
 export async function checkA11y(page: Page, label: string): Promise<void> {
-  const hasAxe = await page.evaluate(() => typeof (window as unknown as { axe?: unknown }).axe !== 'undefined');
+  const hasAxe = await page.evaluate<boolean>('typeof window.axe !== "undefined"');
   if (!hasAxe) await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
-    const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
-  });
+  const violations = await page.evaluate<{ id: string; impact: string | null; help: string; nodes: string[] }[]>(
+    `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) })))`,
+  );
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(serious, [], `axe-core on ${label}: ${JSON.stringify(serious, null, 1)}`);
 }
