@@ -112,4 +112,60 @@ describe('persona journeys', () => {
     await page.locator('[aria-rowindex="100001"]').waitFor();
     assert.ok(Date.now() - started < 30_000);
   });
+
+  it('alice requests read-with-pii, carol approves in her inbox, alice sees the PII until carol revokes', async () => {
+    const alice = await pageAs('alice', 'user', '/access');
+    await alice.getByLabel('Justification').fill('Fraud case 4711: match claimants by name');
+    await alice.getByRole('button', { name: 'Preview (dry run)' }).click();
+    const preview = alice.getByTestId('preview');
+    await preview.waitFor();
+    const previewText = await preview.innerText();
+    assert.match(previewText, /patient_name/);
+    assert.match(previewText, /Needs 1 approval\(s\) from privacy-officers/);
+    await clean(alice, 'access request preview');
+    await screenshot(alice, 'access-request');
+    await alice.getByRole('button', { name: 'Submit request' }).click();
+    const mine = alice.getByRole('table', { name: 'My requests' });
+    await mine.getByText('pending').waitFor();
+
+    const carol = await pageAs('carol', 'user', '/access');
+    const item = carol.getByRole('article', { name: /from user:alice/ });
+    await item.waitFor();
+    assert.equal(await item.getByTestId('justification').innerText(), 'Fraud case 4711: match claimants by name');
+    assert.match(await item.innerText(), /Quorum: 0 of 1/);
+    await item.getByRole('cell', { name: /patient_name/ }).waitFor();
+    await clean(carol, 'approver inbox');
+    await screenshot(carol, 'access-inbox');
+    await item.getByLabel('Comment').fill('ok for case 4711');
+    await item.getByRole('button', { name: 'Approve' }).click();
+
+    // Live update: alice's open page changes state without a reload (polling every 4 s).
+    await mine.getByText('active').waitFor({ timeout: 10_000 });
+    await alice.getByRole('link', { name: 'Query' }).click();
+    await setSql(alice, 'SELECT patient_name FROM lake.claims.patient_claims ORDER BY claim_id LIMIT 3');
+    await alice.getByRole('button', { name: 'Run', exact: true }).click();
+    await alice.getByText(/^Allowed: 3 row\(s\)/).waitFor();
+
+    await item.getByRole('button', { name: 'Revoke' }).click();
+    await carol.getByText('Nothing waits for you.').waitFor({ timeout: 10_000 });
+    await alice.getByRole('button', { name: 'Run', exact: true }).click();
+    await alice.getByTestId('refusal').waitFor();
+  });
+
+  it("the auditor finds alice's refused query in the security lake", async () => {
+    // Alice's refused query (the analyst journey runs one too; this test stands on its own).
+    const refused = await h.server.call('POST', '/v1/query', { sql: 'SELECT ssn FROM lake.claims.patient_claims' }, await h.token('alice'));
+    assert.equal(refused.status, 403);
+    assert.equal((await h.server.call('POST', '/v1/audit/flush', {})).status, 200);
+    const dana = await pageAs('dana', 'user', '/query');
+    await setSql(
+      dana,
+      "SELECT time, actor.user.uid AS who, api.operation AS operation, status, status_detail FROM steward.security.steward WHERE actor.user.uid = 'user:alice' AND status = 'Failure' AND api.operation = 'query.run' ORDER BY seq DESC LIMIT 20",
+    );
+    await dana.getByRole('button', { name: 'Run', exact: true }).click();
+    await dana.getByText(/^Allowed: [1-9]\d* row\(s\)/).waitFor();
+    await dana.getByRole('cell', { name: /may not read column `ssn`/ }).first().waitFor();
+    await clean(dana, 'auditor query');
+    await screenshot(dana, 'audit-query');
+  });
 });
