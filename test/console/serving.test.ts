@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkA11y, cspViolations, screenshot, startConsole, type ConsoleHarness } from './support/browser.js';
+import { checkA11y, cspViolations, screenshot, signIn, startConsole, type ConsoleHarness } from './support/browser.js';
 import { CONSOLE_CSP } from '../../src/server/console-assets.js';
 
 let h: ConsoleHarness;
@@ -105,5 +105,43 @@ describe('console serving', () => {
     await checkA11y(page, 'sign-in');
     await screenshot(page, 'signin');
   });
-});
 
+  // Threat: a signed-in admin lured to another site whose form (text/plain, no preflight) posts to the API with the session cookie.
+  it('a cross-site form post from a signed-in browser changes nothing', async () => {
+    const { page, context } = await h.newPage();
+    await signIn(page, await h.token('csrf-admin', 'admin'));
+    const before = (await h.server.call('GET', '/v1/tokens')).json.tokens.length;
+    const attacker = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        `<!doctype html><title>win a prize</title><form id="f" method="POST" enctype="text/plain" action="${h.server.url}/v1/tokens">` +
+          `<input name='{"name":"evil","principal":"user:mallory","role":"admin","x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`,
+      );
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, 'localhost', resolve));
+    try {
+      const evil = await context.newPage();
+      const answered = evil.waitForResponse((r) => r.url().endsWith('/v1/tokens'));
+      await evil.goto(`http://localhost:${(attacker.address() as AddressInfo).port}/`);
+      const response = await answered;
+      assert.ok(response.status() >= 400, `status ${response.status()}`);
+      assert.equal((await h.server.call('GET', '/v1/tokens')).json.tokens.length, before);
+    } finally {
+      attacker.close();
+    }
+  });
+
+  // Threat: sign-out that only forgets the session in the page leaves a cookie that still works.
+  it('signing out revokes the session on the server', async () => {
+    const { page, context } = await h.newPage();
+    await signIn(page, await h.token('leaving', 'user'));
+    const cookie = (await context.cookies()).find((c) => c.name === 'steward_session');
+    assert.ok(cookie !== undefined);
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    const replay = await fetch(`${h.server.url}/v1/session`, { headers: { cookie: `steward_session=${cookie.value}` } });
+    assert.equal(replay.status, 401);
+  });
+});
