@@ -11,6 +11,8 @@ import { ErrorNote } from './ui.js';
 const Catalog = lazy(() => import('./pages/Catalog.js'));
 const Query = lazy(() => import('./pages/Query.js'));
 const Access = lazy(() => import('./pages/Access.js'));
+const Policy = lazy(() => import('./pages/Policy.js'));
+const Admin = lazy(() => import('./pages/Admin.js'));
 
 interface Page {
   readonly path: string;
@@ -22,6 +24,8 @@ const PAGES: readonly Page[] = [
   { path: '/catalog', label: 'Catalog', render: (s) => <Catalog session={s} /> },
   { path: '/query', label: 'Query', render: (s) => <Query session={s} /> },
   { path: '/access', label: 'Access', render: (s) => <Access session={s} /> },
+  { path: '/policy', label: 'Policy', render: (s) => <Policy session={s} /> },
+  { path: '/admin', label: 'Admin', render: (s) => <Admin session={s} /> },
 ];
 
 type State = { kind: 'loading' } | { kind: 'signed-out'; error?: unknown } | { kind: 'signed-in'; session: Session };

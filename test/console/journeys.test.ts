@@ -168,4 +168,33 @@ describe('persona journeys', () => {
     await clean(dana, 'auditor query');
     await screenshot(dana, 'audit-query');
   });
+
+  it("an admin asks why alice can't read ssn, sees the rule it links to, and creates a token whose secret shows once", async () => {
+    const page = await pageAs('policy-admin', 'admin', '/policy');
+    await page.getByLabel('Principal').fill('user:alice');
+    await page.getByLabel('Resource').fill('lake.claims.patient_claims.ssn');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    const answer = page.getByTestId('why-answer');
+    await answer.waitFor();
+    assert.match(await answer.innerText(), /user:alice may not SELECT lake\.claims\.patient_claims\.ssn/);
+    await answer.getByRole('link', { name: 'guardrail pii-requires-privacy-officer' }).click();
+    assert.equal(new URL(page.url()).hash, '#guardrail-pii-requires-privacy-officer');
+    await page.getByRole('table', { name: 'Grants' }).getByRole('rowheader', { name: 'analysts-read-patient-claims' }).waitFor();
+    await clean(page, 'policy');
+    await screenshot(page, 'policy');
+
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('bi-tool');
+    await page.getByLabel('Principal').fill('user:bob');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = page.getByTestId('token-secret');
+    await secret.waitFor();
+    const token = await secret.locator('code.secret').innerText();
+    assert.equal((await h.server.call('GET', '/v1/me', undefined, token)).json.principal, 'user:bob');
+    await page.getByRole('table', { name: 'Users' }).getByRole('rowheader', { name: 'alice' }).waitFor();
+    await clean(page, 'admin');
+    await screenshot(page, 'admin');
+    await page.getByRole('button', { name: 'I have copied it' }).click();
+    assert.equal(await page.getByText(token).count(), 0);
+  });
 });
