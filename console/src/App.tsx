@@ -13,6 +13,7 @@ const Query = lazy(() => import('./pages/Query.js'));
 const Access = lazy(() => import('./pages/Access.js'));
 const Policy = lazy(() => import('./pages/Policy.js'));
 const Admin = lazy(() => import('./pages/Admin.js'));
+const Audit = lazy(() => import('./pages/Audit.js'));
 
 interface Page {
   readonly path: string;
@@ -25,6 +26,7 @@ const PAGES: readonly Page[] = [
   { path: '/query', label: 'Query', render: (s) => <Query session={s} /> },
   { path: '/access', label: 'Access', render: (s) => <Access session={s} /> },
   { path: '/policy', label: 'Policy', render: (s) => <Policy session={s} /> },
+  { path: '/audit', label: 'Audit', render: (s) => <Audit session={s} /> },
   { path: '/admin', label: 'Admin', render: (s) => <Admin session={s} /> },
 ];
 

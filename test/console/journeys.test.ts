@@ -157,16 +157,21 @@ describe('persona journeys', () => {
     const refused = await h.server.call('POST', '/v1/query', { sql: 'SELECT ssn FROM lake.claims.patient_claims' }, await h.token('alice'));
     assert.equal(refused.status, 403);
     assert.equal((await h.server.call('POST', '/v1/audit/flush', {})).status, 200);
-    const dana = await pageAs('dana', 'user', '/query');
-    await setSql(
-      dana,
-      "SELECT time, actor.user.uid AS who, api.operation AS operation, status, status_detail FROM steward.security.steward WHERE actor.user.uid = 'user:alice' AND status = 'Failure' AND api.operation = 'query.run' ORDER BY seq DESC LIMIT 20",
-    );
-    await dana.getByRole('button', { name: 'Run', exact: true }).click();
-    await dana.getByText(/^Allowed: [1-9]\d* row\(s\)/).waitFor();
-    await dana.getByRole('cell', { name: /may not read column `ssn`/ }).first().waitFor();
-    await clean(dana, 'auditor query');
-    await screenshot(dana, 'audit-query');
+    const dana = await pageAs('dana', 'user', '/audit');
+    await dana.getByLabel('Principal').fill('user:alice');
+    await dana.getByLabel('Action').fill('query.run');
+    await dana.getByLabel('Outcome').selectOption('Failure');
+    await dana.getByRole('button', { name: 'Search' }).click();
+    const events = dana.getByRole('table', { name: 'Security events' });
+    await events.getByRole('cell', { name: /may not read column `ssn`/ }).first().waitFor();
+    await clean(dana, 'audit search');
+    await screenshot(dana, 'audit');
+
+    const admin = await pageAs('audit-admin', 'admin', '/audit');
+    await admin.getByRole('button', { name: 'Verify steward' }).click();
+    await admin.getByTestId('verify-steward').getByText(/^intact: \d+ event\(s\)$/).waitFor();
+    await clean(admin, 'audit admin');
+    await screenshot(admin, 'audit-admin');
   });
 
   it("an admin asks why alice can't read ssn, sees the rule it links to, and creates a token whose secret shows once", async () => {

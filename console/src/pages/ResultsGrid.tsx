@@ -3,6 +3,7 @@
  * are in the DOM, so 100k rows scroll as smoothly as 100. Cells are text.
  */
 import { useMemo, useState, type ReactNode } from 'react';
+import { cellText } from './results-text.js';
 
 const ROW_HEIGHT = 26;
 const VIEWPORT_ROWS = 14;
@@ -13,11 +14,6 @@ export interface ResultSet {
   readonly rows: readonly Record<string, unknown>[];
 }
 
-export function cellText(v: unknown): string {
-  if (v === null || v === undefined) return 'NULL';
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
 
 export function ResultsGrid({ result }: { result: ResultSet }): ReactNode {
   const [top, setTop] = useState(0);
