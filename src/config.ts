@@ -51,6 +51,8 @@ const ConfigSchema = z
     oidcIssuer: WebOrigin.optional(),
     oidcClientId: z.string().min(1).max(512).optional(),
     oidcClientSecret: z.string().min(1).max(4096).optional(),
+    /** The `provider` of `steward idp map` rules that apply to this issuer. */
+    oidcProvider: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,127}$/, 'must be the provider name of your `steward idp map` rules (lowercase letters, digits, `_.-`)').optional(),
     oidcGroupsClaim: z.string().regex(/^[A-Za-z0-9_:.\/-]{1,128}$/, 'must be a claim name (letters, digits, `_:./-`)'),
   })
   .strict();
@@ -77,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcIssuer: emptyToUndefined(overrides.oidcIssuer ?? env['STEWARD_OIDC_ISSUER']),
     oidcClientId: emptyToUndefined(overrides.oidcClientId ?? env['STEWARD_OIDC_CLIENT_ID']),
     oidcClientSecret: overrides.oidcClientSecret ?? clientSecretFrom(env),
+    oidcProvider: overrides.oidcProvider ?? emptyToUndefined(env['STEWARD_OIDC_PROVIDER']) ?? hostOf(overrides.oidcIssuer ?? env['STEWARD_OIDC_ISSUER']),
     oidcGroupsClaim: overrides.oidcGroupsClaim ?? emptyToUndefined(env['STEWARD_OIDC_GROUPS_CLAIM']) ?? 'groups',
   };
   const parsed = ConfigSchema.superRefine((c, ctx) => {
@@ -129,6 +132,17 @@ function clientSecretFrom(env: NodeJS.ProcessEnv): string | undefined {
   const secret = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
   if (secret === '') throw new StewardError('STEWARD_E_CONFIG', `invalid configuration: STEWARD_OIDC_CLIENT_SECRET_FILE: \`${file}\` is empty`);
   return secret;
+}
+
+/** The issuer's host name, the default provider name of its mapping rules (`login.example.com`). */
+function hostOf(issuer: string | undefined): string | undefined {
+  const v = emptyToUndefined(issuer);
+  if (v === undefined) return undefined;
+  try {
+    return new URL(v).hostname.toLowerCase();
+  } catch {
+    return undefined; // the issuer's own check names the problem
+  }
 }
 
 function isLoopbackHost(host: string): boolean {

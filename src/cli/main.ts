@@ -15,6 +15,7 @@ import { registerWarehouseCommands } from './warehouse-commands.js';
 import { registerAccessCommands } from './access-commands.js';
 import { registerQueryCommands } from './query-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
+import { registerLoginCommands } from './login-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('steward')
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerAccessCommands(program);
   registerQueryCommands(program);
   registerAuditCommands(program);
+  registerLoginCommands(program);
   return program;
 }
 

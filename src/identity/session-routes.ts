@@ -93,16 +93,18 @@ export interface SessionStart {
 
 /**
  * Mints a session, revoking the one the browser presented if any, logs the
- * sign-in, and answers 201 with the cookie. `redirectTo` answers 302 instead
- * (the OIDC callback).
+ * sign-in, and answers 201 with the cookie. `redirect` answers 302 to its
+ * `location` instead, with its extra cookies (the OIDC callback).
  */
-export async function startSession(ctx: SessionStart, input: NewSession, reason: string, redirectTo?: string): Promise<Response> {
+export async function startSession(ctx: SessionStart, input: NewSession, reason: string, redirect?: { location: string; cookies: readonly string[] }): Promise<Response> {
   await revokePresented(ctx.sessions, ctx.request);
   const { secret, session } = await ctx.sessions.create(input);
   await ctx.services.state.log([sessionEvent(session, 'auth.session.create', reason)]);
   const cookie = sessionCookie(secret, wantsSecureCookie(ctx.request, ctx.services.config.publicUrl));
-  if (redirectTo !== undefined) return new Response(null, { status: 302, headers: { location: redirectTo, 'set-cookie': cookie, 'cache-control': 'no-store' } });
-  return jsonResponse(sessionView(session), 201, { 'set-cookie': cookie });
+  if (redirect === undefined) return jsonResponse(sessionView(session), 201, { 'set-cookie': cookie });
+  const headers = new Headers({ location: redirect.location, 'cache-control': 'no-store' });
+  for (const c of [cookie, ...redirect.cookies]) headers.append('set-cookie', c);
+  return new Response(null, { status: 302, headers });
 }
 
 /** The cookie a browser brings to a sign-in is replaced; if it still opened a session, that session ends now. */

@@ -16,6 +16,7 @@ import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
 import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
 import { sessionRoutes } from '../identity/session-routes.js';
+import { authConfigRoute, cliLoginRoute, mountOidcRoutes } from '../identity/oidc-routes.js';
 import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 import { consoleAssets } from './console-assets.js';
@@ -52,7 +53,10 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
     ...(services.sessions === undefined ? {} : { sessions: services.sessions }),
   });
   // The session routes need the authenticator's token check, so they join the table here rather than in routes.ts.
-  const routes = services.sessions === undefined ? apiRoutes : [...apiRoutes, ...sessionRoutes({ sessions: services.sessions, verifyApiToken })];
+  const routes: readonly RouteDef[] =
+    services.sessions === undefined
+      ? apiRoutes
+      : [...apiRoutes, ...sessionRoutes({ sessions: services.sessions, verifyApiToken }), authConfigRoute(services.oidc), ...(services.oidc === undefined ? [] : [cliLoginRoute(services.oidc)])];
   // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
   let openapi: ReturnType<typeof buildOpenApi> | undefined;
   const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
@@ -82,6 +86,10 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
     await authenticate(c, { basic: true });
     return c.html(docsPage(doc()));
   });
+
+  if (services.oidc !== undefined && services.sessions !== undefined) {
+    mountOidcRoutes(app, { oidc: services.oidc, sessions: services.sessions, services, failures });
+  }
 
   for (const def of routes) {
     app.on(def.method.toUpperCase(), def.path, async (c) => {

@@ -12,6 +12,7 @@ import type { AccessService } from '../access/access-service.js';
 import type { AuditRuntime } from '../audit/runtime.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
 import type { SessionStore } from '../identity/session-store.js';
+import type { OidcSignIn } from '../identity/oidc-sign-in.js';
 
 export interface Services {
   readonly config: Config;
@@ -29,4 +30,6 @@ export interface Services {
   readonly sync?: SyncService;
   /** The web console's cookie sessions (src/identity); optional like `access`: without them only bearer tokens sign in. */
   readonly sessions?: SessionStore;
+  /** OpenID Connect sign-in, when STEWARD_OIDC_ISSUER is set. */
+  readonly oidc?: OidcSignIn;
 }

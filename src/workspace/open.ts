@@ -8,6 +8,7 @@ import { openDb, type Db } from '../store/db.js';
 import { createStateStore } from '../store/state-store.js';
 import { createTokenStore } from '../store/token-store.js';
 import { createSessionStore } from '../identity/session-store.js';
+import { oidcFromConfig } from '../identity/oidc-setup.js';
 import { createDecisionLog } from '../store/decision-log.js';
 import { createAuditBuffer } from '../audit/audit-buffer.js';
 import { acquireWorkspaceLock } from '../store/workspace.js';
@@ -67,7 +68,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
     const sync = createSyncService({ state, duckdb: () => lake.duckdb, targets: createTargetRepo(db) });
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions };
+    const oidc = oidcFromConfig(config, { db, state });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
 
 export interface TestServer {
@@ -20,15 +20,24 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { databaseUrl?: string } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  readonly databaseUrl?: string;
+  /** More configuration, given the server's URL (e.g. `publicUrl` and OIDC settings). */
+  readonly config?: (url: string) => Partial<Config> | Promise<Partial<Config>>;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-test-'));
-  // Tests register fixtures from their own temporary folders; the workspace's private folder stays refused.
-  const config = loadConfig({}, { home, lakeRoots: [os.tmpdir()], ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }) });
-  const ws = await openWorkspace(config, { purpose: 'server' });
-  const admin = await ws.services.tokens.createToken({ name: 'test-admin', principal: 'user:admin', role: 'admin' });
-  const server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
+  // Listen first, so configuration that needs the server's own URL can have it; requests before the app exists cannot happen.
+  let fetchApp: ((req: Request, env: unknown) => Response | Promise<Response>) | undefined;
+  const server = serve({ fetch: (req, env) => (fetchApp as NonNullable<typeof fetchApp>)(req, env), hostname: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Tests register fixtures from their own temporary folders; the workspace's private folder stays refused.
+  const config = loadConfig({}, { home, lakeRoots: [os.tmpdir()], ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }), ...(await options.config?.(url)) });
+  const ws = await openWorkspace(config, { purpose: 'server' });
+  const admin = await ws.services.tokens.createToken({ name: 'test-admin', principal: 'user:admin', role: 'admin' });
+  fetchApp = (req, env) => ws.app.fetch(req, env as never);
   return {
     url,
     adminToken: admin.token,

@@ -9,6 +9,12 @@
  * A pending OIDC sign-in is keyed by sha256 of its `state`; it holds the PKCE
  * verifier and nonce for the few minutes between the redirect to the
  * provider and the callback, and is deleted when the callback consumes it.
+ * `browser_hash` binds it to the browser that started it (sha256 of a
+ * short-lived cookie), so a callback URL sent to someone else signs nobody in.
+ * A sign-in started by `steward login` also names the CLI's loopback port and
+ * its PKCE-style challenge; its callback leaves a one-time code in
+ * `cli_logins` (hashed, two minutes) that only the holder of the challenge's
+ * verifier can exchange for an API token.
  */
 export const SESSIONS = `
 CREATE TABLE steward.sessions (
@@ -34,8 +40,20 @@ CREATE TABLE steward.oidc_logins (
   code_verifier text NOT NULL,
   nonce text NOT NULL,
   return_to text NOT NULL,
+  browser_hash text NOT NULL CHECK (browser_hash ~ '^[0-9a-f]{64}$'),
+  cli_port integer CHECK (cli_port BETWEEN 1024 AND 65535),
+  cli_challenge text CHECK (cli_challenge ~ '^[A-Za-z0-9_-]{43}$'),
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  CHECK ((cli_port IS NULL) = (cli_challenge IS NULL))
+);
+CREATE INDEX oidc_logins_expires_at ON steward.oidc_logins (expires_at);
+
+CREATE TABLE steward.cli_logins (
+  code_hash text PRIMARY KEY CHECK (code_hash ~ '^[0-9a-f]{64}$'),
+  challenge text NOT NULL CHECK (challenge ~ '^[A-Za-z0-9_-]{43}$'),
+  principal text NOT NULL,
   created_at timestamptz NOT NULL,
   expires_at timestamptz NOT NULL
 );
-CREATE INDEX oidc_logins_expires_at ON steward.oidc_logins (expires_at);
 `;
