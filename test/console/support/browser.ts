@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startTestServer, type TestServer } from '../../support/server.js';
+import { startTestServer, type TestServer, type TestServerOptions } from '../../support/server.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CHROMIUM = process.env['STEWARD_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -44,10 +44,10 @@ export interface ConsoleHarness {
   close(): Promise<void>;
 }
 
-export async function startConsole(options: { demo?: boolean } = {}): Promise<ConsoleHarness> {
+export async function startConsole(options: { demo?: boolean; config?: TestServerOptions['config'] } = {}): Promise<ConsoleHarness> {
   assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'console', 'index.html')), 'dist/console is missing: run `npm run build` first');
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/ensure-chromium.sh`);
-  const server = await startTestServer();
+  const server = await startTestServer(options.config === undefined ? {} : { config: options.config });
   if (options.demo !== false) {
     const demo = await server.call('POST', '/v1/demo', {});
     assert.equal(demo.status, 200, JSON.stringify(demo.json));
