@@ -202,4 +202,31 @@ describe('persona journeys', () => {
     await page.getByRole('button', { name: 'I have copied it' }).click();
     assert.equal(await page.getByText(token).count(), 0);
   });
+
+  it('an admin edits the policy as YAML: errors at line and column, a plan diff, and apply only after confirming', async () => {
+    const page = await pageAs('yaml-admin', 'admin', '/policy');
+    const yaml = page.getByLabel('Policy (policy.yaml)');
+    // Polled from here: the page's CSP forbids the string evaluation waitForFunction would use.
+    for (let i = 0; i < 100 && !(await yaml.inputValue()).includes('pii-requires-privacy-officer'); i++) await page.waitForTimeout(100);
+    const original = await yaml.inputValue();
+    await yaml.fill(`${original}\nguardrails: [unclosed\n`);
+    await page.getByRole('button', { name: 'Plan' }).click();
+    await page.getByRole('alert').filter({ hasText: /policy\.yaml:\d+:\d+/ }).waitFor();
+
+    const edited = original.replace('Only privacy officers may read columns tagged pii=true', 'Only privacy officers read personal data');
+    assert.notEqual(edited, original);
+    await yaml.fill(edited);
+    assert.equal(await page.getByRole('button', { name: /^Confirm: apply/ }).count(), 0);
+    await page.getByRole('button', { name: 'Plan' }).click();
+    const plan = page.getByTestId('plan');
+    await plan.waitFor();
+    assert.match(await plan.innerText(), /pii-requires-privacy-officer/);
+    await clean(page, 'policy yaml plan');
+    await plan.scrollIntoViewIfNeeded();
+    await screenshot(page, 'policy-yaml');
+    await page.getByRole('button', { name: 'Confirm: apply 1 change(s)' }).click();
+    await page.getByText(/^Applied 1 change\(s\)/).waitFor();
+    const guardrails = (await h.server.call('GET', '/v1/guardrails')).json.guardrails;
+    assert.equal(guardrails[0].description, 'Only privacy officers read personal data');
+  });
 });

@@ -17,7 +17,14 @@ export default function Policy({ session }: { session: Session }): ReactNode {
     <div className="stack">
       <h1>Policy</h1>
       <WhyForm session={session} />
-      {admin ? <Rules /> : <p className="muted">Grants and guardrails are shown to admins.</p>}
+      {admin ? (
+        <>
+          <Rules />
+          <YamlEditor />
+        </>
+      ) : (
+        <p className="muted">Grants, guardrails and the policy as YAML are shown to admins.</p>
+      )}
     </div>
   );
 }
@@ -176,5 +183,91 @@ function Rules(): ReactNode {
         </table>
       </section>
     </>
+  );
+}
+
+interface Plan {
+  readonly changes: number;
+  readonly summary: Record<string, { added: number; changed: number; removed: number }>;
+  readonly text: string;
+  readonly version?: number;
+}
+
+const POLICY_FILE = 'policy.yaml';
+
+/**
+ * The whole policy as one YAML document: plan shows the diff against the
+ * server (errors name line and column), and applying needs a confirmation of
+ * that very plan; any edit after planning asks for a new plan.
+ */
+function YamlEditor(): ReactNode {
+  const exported = useLoad((signal) => api<{ yaml: string }>('GET', '/v1/policy/export', undefined, signal), []);
+  const [text, setText] = useState<string | null>(null);
+  const [plan, setPlan] = useState<{ text: string; plan: Plan } | null>(null);
+  const [applied, setApplied] = useState<Plan | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const current = text ?? exported.data?.yaml ?? '';
+  const planned = plan !== null && plan.text === current ? plan.plan : null;
+  const files = [{ file: POLICY_FILE, text: current }];
+  const doPlan = async (): Promise<void> => {
+    setError(null);
+    setApplied(null);
+    try {
+      setPlan({ text: current, plan: await api<Plan>('POST', '/v1/policy/plan', { files }) });
+    } catch (err) {
+      setPlan(null);
+      setError(err);
+    }
+  };
+  const apply = async (): Promise<void> => {
+    setError(null);
+    try {
+      setApplied(await api<Plan>('POST', '/v1/policy/apply', { files }));
+      setPlan(null);
+      setText(null);
+      exported.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <section className="panel" aria-labelledby="yaml-title">
+      <h2 id="yaml-title">Edit as YAML</h2>
+      <label htmlFor="policy-yaml">
+        Policy (<code>{POLICY_FILE}</code>)
+      </label>
+      <textarea
+        id="policy-yaml"
+        className="yaml"
+        spellCheck={false}
+        value={current}
+        onChange={(e) => {
+          setText(e.target.value);
+          setApplied(null);
+        }}
+      />
+      <div className="toolbar">
+        <button type="button" onClick={() => void doPlan()}>
+          Plan
+        </button>
+        {planned !== null && planned.changes > 0 && (
+          <button type="button" className="danger" onClick={() => void apply()}>
+            Confirm: apply {planned.changes} change(s)
+          </button>
+        )}
+      </div>
+      <ErrorNote error={error} />
+      {planned !== null && (
+        <div data-testid="plan">
+          <h3>Plan: {planned.changes === 0 ? 'no changes' : `${planned.changes} change(s)`}</h3>
+          <pre className="diff">{planned.text}</pre>
+        </div>
+      )}
+      {applied !== null && (
+        <p role="status" className="explain-ok">
+          Applied {applied.changes} change(s){applied.version === undefined ? '' : `; policy version ${applied.version}`}.
+        </p>
+      )}
+    </section>
   );
 }
