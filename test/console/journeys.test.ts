@@ -229,4 +229,25 @@ describe('persona journeys', () => {
     const guardrails = (await h.server.call('GET', '/v1/guardrails')).json.guardrails;
     assert.equal(guardrails[0].description, 'Only privacy officers read personal data');
   });
+
+  it('the analyst saves a query with a ${param}, runs it with a value, and a value cannot become SQL', async () => {
+    const page = await pageAs('alice', 'user', '/query');
+    await setSql(page, 'SELECT hospital, count(*) AS claims FROM lake.claims.patient_claims WHERE hospital = ${hospital} GROUP BY hospital');
+    await page.getByLabel('Save the SQL above as').fill('claims of one hospital');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const saved = page.getByTestId('saved-claims of one hospital');
+    await saved.waitFor();
+    await saved.getByLabel('hospital', { exact: true }).fill('North Hospital');
+    await saved.getByRole('button', { name: 'Run saved' }).click();
+    await page.getByText(/^Allowed: 1 row\(s\)/).waitFor();
+    await page.getByRole('cell', { name: 'North Hospital' }).waitFor();
+    // Threat: a parameter value spliced into SQL would widen the query; bound, it is just a string that matches nothing.
+    await saved.getByLabel('hospital', { exact: true }).fill("x' OR '1'='1");
+    await saved.getByRole('button', { name: 'Run saved' }).click();
+    await page.getByText(/^Allowed: 0 row\(s\)/).waitFor();
+    await saved.getByLabel('Share with group').fill('analysts');
+    await saved.getByRole('button', { name: 'Share' }).click();
+    await saved.getByText('shared with analysts').waitFor();
+    await clean(page, 'saved queries');
+  });
 });

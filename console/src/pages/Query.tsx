@@ -10,6 +10,7 @@ import { ErrorNote, useLoad } from '../ui.js';
 import type { CatalogTable, Decision } from '../types.js';
 import { SqlEditor } from './SqlEditor.js';
 import { ResultsGrid, type ResultSet } from './ResultsGrid.js';
+import { SavedQueries, type SavedQuery } from './SavedQueries.js';
 
 interface QueryResult extends ResultSet {
   readonly rowCount: number;
@@ -53,7 +54,7 @@ export default function Query({ session }: { session: Session }): ReactNode {
   const abort = useRef<AbortController | null>(null);
   const history = useLoad((signal) => api<{ entries: HistoryEntry[] }>('GET', `/v1/query/history?limit=20&principal=${encodeURIComponent(session.principal)}`, undefined, signal), [session.principal]);
 
-  const run = useCallback(async () => {
+  const execute = useCallback(async (path: string, body: Record<string, unknown>) => {
     abort.current?.abort();
     const ctl = new AbortController();
     abort.current = ctl;
@@ -61,7 +62,7 @@ export default function Query({ session }: { session: Session }): ReactNode {
     setError(null);
     setRefusal(null);
     try {
-      const r = await api<QueryResult>('POST', '/v1/query', { sql, format: 'json' }, ctl.signal);
+      const r = await api<QueryResult>('POST', path, { ...body, format: 'json' }, ctl.signal);
       setResult(r);
       if (r.error !== undefined) setError(new Error(r.error.message));
     } catch (e) {
@@ -78,7 +79,11 @@ export default function Query({ session }: { session: Session }): ReactNode {
       setRunning(false);
       history.reload();
     }
-  }, [sql, session, history]);
+  }, [session, history]);
+  const run = useCallback(() => execute('/v1/query', { sql }), [execute, sql]);
+  const runSaved = (q: SavedQuery, params: Record<string, string>): void => {
+    void execute(`/v1/saved-queries/${encodeURIComponent(q.id)}/run`, { params });
+  };
 
   const downloadCsv = async (): Promise<void> => {
     setError(null);
@@ -143,6 +148,7 @@ export default function Query({ session }: { session: Session }): ReactNode {
         </div>
         <ErrorNote error={error} />
         {result !== null && <ResultsGrid result={result} />}
+        <SavedQueries sql={sql} onRun={runSaved} onLoad={setSql} />
         <h3>History</h3>
         <ErrorNote error={history.error} />
         <ul className="history" aria-label="Query history">
