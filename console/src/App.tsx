@@ -52,22 +52,22 @@ export function App(): ReactNode {
       .catch((e: unknown) => signedOut(e instanceof ApiError && e.status === 401 ? undefined : e));
   }, [signedIn, signedOut]);
 
+  // Signed in at `/` or `/signin`: the catalog is the home page.
+  const atRoot = path === '/' || path === '/signin';
+  useEffect(() => {
+    if (state.kind === 'signed-in' && atRoot) navigate('/catalog');
+  }, [state.kind, atRoot]);
+
   if (state.kind === 'loading') return <p className="loading">Loading…</p>;
   if (state.kind === 'signed-out') {
     return (
       <SignIn
         error={state.error}
-        onSignedIn={(s) => {
-          signedIn(s);
-          if (path === '/' || path === '/signin') navigate('/catalog');
-        }}
+        onSignedIn={signedIn}
       />
     );
   }
   const page = PAGES.find((p) => path === p.path || path.startsWith(`${p.path}/`));
-  if (page === undefined && (path === '/' || path === '/signin')) {
-    queueMicrotask(() => navigate('/catalog'));
-  }
   return (
     <div className="shell">
       <header className="top">
