@@ -61,7 +61,7 @@ describe('persona journeys', () => {
     assert.match(text, /Lost SELECT on the column: .*user:alice/);
     assert.match(text, /user:north_admin/);
     await clean(page, 'catalog table');
-    await screenshot(page, 'catalog-table');
+    await screenshot(page, 'catalog-table', { fullPage: true });
     // Put it back: the other journeys expect the demo's tags.
     assert.equal((await h.server.call('DELETE', '/v1/resources/lake.claims.patient_claims.amount/tags/pii')).status, 200);
   });

@@ -104,7 +104,7 @@ export async function checkA11y(page: Page, label: string): Promise<void> {
 }
 
 /** Saves docs/images/console-<name>.png for docs/console.md. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `console-${name}.png`), fullPage: false });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `console-${name}.png`), fullPage: options.fullPage === true });
 }
