@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
+import { StewardError } from '../errors.js';
 
 /** A sign-in started by `steward login`: where its loopback listener waits, and the challenge its code is bound to. */
 export interface CliTarget {
@@ -33,6 +34,8 @@ export interface PendingLoginStore {
 }
 
 export const PENDING_LOGIN_TTL_MS = 10 * 60_000;
+/** Starting a sign-in is an unauthenticated GET that writes a row: past this many live ones, new starts wait. */
+export const MAX_PENDING_LOGINS = 10_000;
 const STATE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 export const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -45,6 +48,10 @@ export function createPendingLoginStore(db: Db, options: { now?: () => Date } = 
       const browserSecret = randomBytes(32).toString('base64url');
       const at = now();
       await db.query('DELETE FROM steward.oidc_logins WHERE expires_at <= $1::timestamptz', [at.toISOString()]);
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM steward.oidc_logins');
+      if ((rows[0]?.n ?? 0) >= MAX_PENDING_LOGINS) {
+        throw new StewardError('STEWARD_E_RATE_LIMITED', `too many sign-ins in progress (${MAX_PENDING_LOGINS}); retry in a few minutes`);
+      }
       await db.query(
         `INSERT INTO steward.oidc_logins (state_hash, code_verifier, nonce, return_to, browser_hash, cli_port, cli_challenge, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz)`,

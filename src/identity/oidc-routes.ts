@@ -53,6 +53,7 @@ export function mountOidcRoutes(app: Hono<{ Bindings: LocalBindings }>, deps: Oi
     try {
       begun = await deps.oidc.begin(returnTo, cli);
     } catch (e) {
+      if (e instanceof StewardError) throw e;
       // Discovery failed: the provider is down, or its metadata does not match the configured issuer. The admin needs the reason.
       console.error('[steward] oidc: cannot reach or trust the identity provider:', e instanceof Error ? e.message : e);
       return refusalPage(502, `the identity provider cannot be reached or does not match the configured issuer (${e instanceof Error ? e.message.slice(0, 200) : 'unknown error'})`, secure);

@@ -15,8 +15,8 @@ import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
 import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
-import { sessionRoutes } from '../identity/session-routes.js';
-import { authConfigRoute, cliLoginRoute, mountOidcRoutes } from '../identity/oidc-routes.js';
+import { identityRoutes } from '../identity/identity-routes.js';
+import { mountOidcRoutes } from '../identity/oidc-routes.js';
 import { createAuthFailureGuard, type AuthFailureGuard } from './auth-failures.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 import { consoleAssets } from './console-assets.js';
@@ -52,11 +52,8 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
     ...(options.localToken === undefined ? {} : { localToken: options.localToken }),
     ...(services.sessions === undefined ? {} : { sessions: services.sessions }),
   });
-  // The session routes need the authenticator's token check, so they join the table here rather than in routes.ts.
-  const routes: readonly RouteDef[] =
-    services.sessions === undefined
-      ? apiRoutes
-      : [...apiRoutes, ...sessionRoutes({ sessions: services.sessions, verifyApiToken }), authConfigRoute(services.oidc), ...(services.oidc === undefined ? [] : [cliLoginRoute(services.oidc)])];
+  // The sign-in routes need the authenticator's token check, so they join the table here rather than in routes.ts.
+  const routes: readonly RouteDef[] = [...apiRoutes, ...identityRoutes(services, verifyApiToken)];
   // Built on first request: converting every route's zod schemas costs a CLI command about half a second it rarely needs.
   let openapi: ReturnType<typeof buildOpenApi> | undefined;
   const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));

@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { CSRF_HEADER } from '../../src/server/browser-guard.js';
+import { allRoutes } from '../../src/server/routes.js';
+import { createTestDatabase } from '../support/postgres.js';
 
 let s: TestServer;
 /** Everything the process wrote to stdout/stderr while this file ran (the server runs in-process). */
@@ -194,6 +196,20 @@ describe('cross-site request forgery on cookie-authenticated writes', () => {
     assert.deepEqual(await officers(), []);
   });
 
+  it('refuses every state-changing route of the API authenticated by an admin cookie without the CSRF token (403)', async () => {
+    // Threat: one write route that forgot the check is enough for a forged request.
+    const a = await signIn(s.adminToken);
+    const concrete = (p: string): string => p.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => (name === 'resource' ? 'lake.claims' : 'x'));
+    for (const r of allRoutes.filter((x) => x.method !== 'get')) {
+      const res = await fetch(`${s.url}${concrete(r.path)}`, { method: r.method.toUpperCase(), headers: { ...cookieOf(a.secret), 'content-type': 'application/json' }, body: '{}' });
+      // A public write (the security lake's ingest, with its own key) gives a cookie nothing to forge with: 401.
+      assert.equal(res.status, r.auth === 'public' ? 401 : 403, `${r.method} ${r.path} answered ${res.status}`);
+      if (r.auth !== 'public') assert.match(((await res.json()) as { error: { message: string } }).error.message, /CSRF/);
+      else await res.arrayBuffer();
+    }
+    assert.deepEqual(await officers(), []);
+  });
+
   it('accepts the same write with the session CSRF token from the own origin (the checks above can pass)', async () => {
     const a = await signIn(s.adminToken);
     const status = await addMallory({ ...cookieOf(a.secret), 'content-type': 'application/json', [CSRF_HEADER]: a.csrfToken, origin: s.url });
@@ -299,6 +315,62 @@ describe('sessions that must be dead', () => {
     const a = await signIn(t.json.token);
     await s.ws.db.query(`UPDATE steward.api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, [t.json.id]);
     assert.equal((await get('/v1/me', cookieOf(a.secret))).status, 401);
+  });
+});
+
+describe('configured timeouts and public URL', () => {
+  it('marks the cookie Secure when STEWARD_PUBLIC_URL is https, and applies STEWARD_SESSION_IDLE and STEWARD_SESSION_MAX', async () => {
+    // Threat: behind a TLS-terminating proxy the server sees plain http and would drop Secure.
+    const behindProxy = await startTestServer({ config: () => ({ publicUrl: 'https://steward.example.com', sessionIdle: 300, sessionMax: 3600 }) });
+    try {
+      const res = await fetch(`${behindProxy.url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: behindProxy.adminToken }) });
+      assert.equal(res.status, 201);
+      assert.match(res.headers.get('set-cookie') ?? '', /; Secure/);
+      const body = (await res.json()) as { idleExpiresAt: string; expiresAt: string };
+      const idle = Date.parse(body.idleExpiresAt) - Date.now();
+      const max = Date.parse(body.expiresAt) - Date.now();
+      assert.ok(idle > 4 * 60_000 && idle <= 5 * 60_000, body.idleExpiresAt);
+      assert.ok(max > 59 * 60_000 && max <= 60 * 60_000, body.expiresAt);
+    } finally {
+      await behindProxy.close();
+    }
+  });
+});
+
+describe('sessions on PostgreSQL shared by two servers', () => {
+  it('a session signed in on one server is refused by the other once signed out, idle or its token revoked', async () => {
+    // Threat: a sign-out or revocation that only the server which saw it honours, behind a load balancer.
+    const db = await createTestDatabase();
+    const a = await startTestServer({ databaseUrl: db.url });
+    const b = await startTestServer({ databaseUrl: db.url });
+    try {
+      const signInAt = async (server: TestServer, token: string): Promise<{ secret: string; csrf: string }> => {
+        const res = await fetch(`${server.url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+        assert.equal(res.status, 201);
+        const secret = /^steward_session=([^;]+);/.exec(res.headers.get('set-cookie') ?? '')?.[1] as string;
+        return { secret, csrf: ((await res.json()) as { csrfToken: string }).csrfToken };
+      };
+      const me = async (server: TestServer, secret: string): Promise<number> => (await fetch(`${server.url}/v1/me`, { headers: cookieOf(secret) })).status;
+
+      const one = await signInAt(a, a.adminToken);
+      assert.equal(await me(b, one.secret), 200);
+      assert.equal((await fetch(`${b.url}/v1/session`, { method: 'DELETE', headers: { ...cookieOf(one.secret), [CSRF_HEADER]: one.csrf } })).status, 200);
+      assert.equal(await me(a, one.secret), 401);
+
+      const two = await signInAt(a, a.adminToken);
+      await a.ws.db.query(`UPDATE steward.sessions SET last_seen_at = now() - interval '31 minutes' WHERE id = $1`, [await sessionId(two.secret)]);
+      assert.equal(await me(b, two.secret), 401);
+
+      const t = await a.call('POST', '/v1/tokens', { name: 'pg-user', principal: 'user:admin', role: 'user' });
+      const three = await signInAt(b, t.json.token);
+      assert.equal(await me(a, three.secret), 200);
+      assert.equal((await a.call('DELETE', `/v1/tokens/${t.json.id}`)).status, 200);
+      assert.equal(await me(b, three.secret), 401);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
   });
 });
 

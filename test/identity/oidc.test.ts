@@ -214,6 +214,23 @@ describe('OIDC sign-in against a real OpenID Provider', () => {
     }
   });
 
+  it('stops starting sign-ins past 10000 in progress (an unauthenticated GET that writes a row cannot fill the database)', async () => {
+    // Threat: a script hammering /auth/oidc/login to grow the pending table without bound.
+    await s.ws.db.query(
+      `INSERT INTO steward.oidc_logins (state_hash, code_verifier, nonce, return_to, browser_hash, created_at, expires_at)
+       SELECT encode(sha256(('flood' || i)::bytea), 'hex'), 'v', 'n', '/', encode(sha256(('b' || i)::bytea), 'hex'), now(), now() + interval '10 minutes'
+       FROM generate_series(1, 10000) AS i`,
+    );
+    try {
+      const res = await fetch(`${s.url}/auth/oidc/login`, { redirect: 'manual' });
+      assert.equal(res.status, 429);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'STEWARD_E_RATE_LIMITED');
+    } finally {
+      await s.ws.db.query(`DELETE FROM steward.oidc_logins WHERE nonce = 'n' AND code_verifier = 'v'`);
+    }
+    assert.equal((await fetch(`${s.url}/auth/oidc/login`, { redirect: 'manual' })).status, 302);
+  });
+
   it('refuses the provider saying no (error response) with a page, not a 500', async () => {
     const browser = new Browser();
     const f = await finish(browser, s, `${s.url}${CALLBACK}?error=access_denied&state=x`);
