@@ -97,6 +97,46 @@ export const accessRoutes: readonly RouteDef[] = [
       })),
   }),
   route({
+    method: 'post',
+    path: '/v1/access/preview',
+    summary: 'Before requesting: what the request would add to your access (the dry run) and who must approve it; stores nothing',
+    tag: 'access',
+    auth: 'user',
+    body: z
+      .object({
+        scope: z.string().min(1).max(400),
+        permissionSet: z.string().min(1).max(128),
+        duration: DurationSchema,
+        start: InstantSchema.optional(),
+        ticket: z.string().max(200).optional(),
+        justification: z.string().max(2000).optional(),
+      })
+      .strict(),
+    response: z.object({
+      principal: z.string(),
+      scope: z.string(),
+      startAt: z.string(),
+      endAt: z.string(),
+      addsNothing: z.boolean(),
+      entries: z.array(z.record(z.string(), z.unknown())),
+      stillDeniedBy: z.array(z.string()),
+      approvalRequired: z.boolean(),
+      minApprovals: z.number(),
+      approverGroups: z.array(z.string()),
+    }),
+    handler: async ({ services, actor, request, body }) => {
+      const p = await accessOf(services).preview(accessActor(actor, request), {
+        scope: body.scope,
+        permissionSet: body.permissionSet.trim().toLowerCase(),
+        durationSeconds: body.duration,
+        justification: body.justification ?? 'preview',
+        ...(body.start === undefined ? {} : { startAt: body.start }),
+        ...(body.ticket === undefined ? {} : { ticket: body.ticket }),
+      });
+      return { ...p, entries: p.entries.map((e) => ({ ...e })), stillDeniedBy: [...p.stillDeniedBy], approverGroups: [...p.approverGroups] };
+    },
+  }),
+  route({
     method: 'get',
     path: '/v1/access/requests',
     summary: 'Requests the caller may see: their own; as approver, those they may approve; as auditor or admin, all',

@@ -67,6 +67,15 @@ export interface NewRequest {
   readonly justification: string;
 }
 
+export interface AccessPreview extends DryRunResult {
+  readonly scope: string;
+  readonly startAt: string;
+  readonly endAt: string;
+  readonly approvalRequired: boolean;
+  readonly minApprovals: number;
+  readonly approverGroups: readonly string[];
+}
+
 export interface AccessRequestView extends AccessRequest {
   readonly timers: readonly { kind: string; dueAt: string }[];
   readonly grantId: string;
@@ -99,6 +108,8 @@ export interface AccessService {
   get(actor: AccessActor, id: string): Promise<AccessRequestView>;
   list(actor: AccessActor, filter?: { statuses?: readonly RequestStatus[]; mine?: boolean }): Promise<AccessRequestView[]>;
   dryRun(actor: AccessActor, id: string): Promise<DryRunResult>;
+  /** What a request would add, and who must approve it, before it is submitted; stores nothing. Refuses what `request` would refuse. */
+  preview(actor: AccessActor, input: NewRequest): Promise<AccessPreview>;
   activity(actor: AccessActor, id: string): Promise<ActivityEntry[]>;
   notifications(actor: AccessActor, id: string): Promise<Awaited<ReturnType<typeof store.outboxOf>>>;
   /** Requests of `principal` active at `now`: the gateway links queries to them. */
@@ -579,6 +590,41 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
         db,
       );
       return Promise.all(all.filter((r) => canSee(snap.world, personas, r)).map((r) => view(r)));
+    },
+
+    async preview(actor, input) {
+      const snap = await state.snapshot();
+      const config = await loadConfig();
+      const now = clock();
+      // The same eligibility checks as a real request: a preview never shows what could not be requested.
+      const { rule, scope, startAt } = evaluateRequest(
+        snap.world,
+        config,
+        {
+          requester: actor.principal,
+          scope: input.scope,
+          permissionSet: input.permissionSet,
+          durationSeconds: input.durationSeconds,
+          justification: input.justification,
+          ...(input.startAt === undefined ? {} : { startAt: input.startAt }),
+          ...(input.ticket === undefined ? {} : { ticket: input.ticket }),
+        },
+        now,
+      );
+      const start = Math.max(startAt, now);
+      const end = start + input.durationSeconds * 1000;
+      const req = { id: 'preview', requester: actor.principal, scope: resourceToString(scope), endAt: iso(end), rule };
+      const grant: Grant = { ...jitGrant(req, snap.world), notAfter: iso(end + 1) };
+      const result = dryRun(snap.world, actor.principal, [{ op: 'put', kind: 'grant', entity: grant }], start);
+      return {
+        ...result,
+        scope: req.scope,
+        startAt: iso(start),
+        endAt: iso(end),
+        approvalRequired: rule.approvalRequired,
+        minApprovals: rule.minApprovals,
+        approverGroups: [...rule.approverGroups],
+      };
     },
 
     async dryRun(actor, id) {

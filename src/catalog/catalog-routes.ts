@@ -10,6 +10,8 @@ import type { PolicyWorld, Table } from '../policy/model.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import { notFound } from '../errors.js';
 import { postgresTableColumns, redactUrl } from './postgres-source.js';
+import { effectiveTags, tagValues } from '../policy/tags.js';
+import { matchesTagExpression, parseTagExpression } from '../policy/tag-expression.js';
 import {
   createCatalog,
   createDatabase,
@@ -68,6 +70,39 @@ function visibleTables(actor: Actor, snap: Snapshot, world: PolicyWorld, q: { ca
   return world.tables.filter(
     (t) => (q.catalog === undefined || t.catalog === q.catalog) && (q.database === undefined || t.database === q.database) && describable(actor, snap, t),
   );
+}
+
+const MAX_SEARCH_RESULTS = 500;
+const SearchHit = z.object({
+  resource: z.string(),
+  level: z.enum(['table', 'column']),
+  tags: z.record(z.string(), z.string()),
+});
+
+/**
+ * Tables and columns whose full name contains `name` (case-insensitive) and
+ * whose effective tags match the tag expression `tags`, among the tables the
+ * caller may DESCRIBE. A table matches on its own tags; a column on its own.
+ */
+function searchCatalog(actor: Actor, snap: Snapshot, q: { name?: string; tags?: string }): z.infer<typeof SearchHit>[] {
+  const needle = q.name?.trim().toLowerCase() ?? '';
+  const expr = q.tags === undefined || q.tags.trim() === '' ? null : parseTagExpression(q.tags);
+  const hits: z.infer<typeof SearchHit>[] = [];
+  const consider = (resource: string, level: 'table' | 'column', values: Map<string, string>): void => {
+    if (needle !== '' && !resource.toLowerCase().includes(needle)) return;
+    if (expr !== null && !matchesTagExpression(expr, values)) return;
+    hits.push({ resource, level, tags: Object.fromEntries(values) });
+  };
+  for (const t of visibleTables(actor, snap, snap.world, {})) {
+    const table = `${t.catalog}.${t.database}.${t.name}`;
+    consider(table, 'table', tagValues(effectiveTags(snap.world, { level: 'table', catalog: t.catalog, database: t.database, table: t.name })));
+    for (const c of t.columns) {
+      const ref = { level: 'column', catalog: t.catalog, database: t.database, table: t.name, column: c.name } as const;
+      consider(`${table}.${c.name}`, 'column', tagValues(effectiveTags(snap.world, ref)));
+    }
+    if (hits.length >= MAX_SEARCH_RESULTS) break;
+  }
+  return hits.slice(0, MAX_SEARCH_RESULTS);
 }
 
 const tableOut = (t: Table): z.infer<typeof TableOut> => ({ ...t, columns: [...t.columns], source: { ...t.source } });
@@ -167,6 +202,19 @@ export const catalogRoutes: readonly RouteDef[] = [
     handler: async ({ services, actor, query }) => {
       const snap = await services.state.snapshot();
       return { tables: visibleTables(actor, snap, snap.world, query).map(tableOut) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/catalog/search',
+    summary: `Find tables and columns by name (substring) and by tag expression (\`pii=true AND region IN (east, west)\`), among those the caller may DESCRIBE; at most ${MAX_SEARCH_RESULTS}`,
+    tag: 'catalog',
+    auth: 'user',
+    query: z.object({ name: z.string().max(520).optional(), tags: z.string().max(4096).optional() }).strict(),
+    response: z.object({ results: z.array(SearchHit), truncated: z.boolean() }),
+    handler: async ({ services, actor, query }) => {
+      const results = searchCatalog(actor, await services.state.snapshot(), query);
+      return { results, truncated: results.length >= MAX_SEARCH_RESULTS };
     },
   }),
   route({

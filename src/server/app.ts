@@ -19,6 +19,7 @@ import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } f
 import { identityRoutes } from '../identity/identity-routes.js';
 import { mountOidcRoutes } from '../identity/oidc-routes.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
+import { consoleAssets } from './console-assets.js';
 
 export type { LocalBindings } from './auth.js';
 
@@ -35,6 +36,8 @@ export interface AppOptions {
   readonly allowedOrigins?: AllowedOrigins;
   /** Counts and rate-limits failed authentications; whoever passes it closes it. Default: one of the app's own. */
   readonly authFailures?: AuthFailureGuard;
+  /** Folder of the built web console served at `/`; default dist/console (src/server/console-assets.ts). */
+  readonly consoleDir?: string;
 }
 
 export function createApp(services: Services, apiRoutes: readonly RouteDef[], options: AppOptions = {}): Hono<{ Bindings: LocalBindings }> {
@@ -104,6 +107,8 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
       return c.json(result as object, def.status ?? 200);
     });
   }
+  // Last: only a GET that no route above answered reaches the console.
+  app.use('*', consoleAssets(options.consoleDir));
   return app;
 }
 
