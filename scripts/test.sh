@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 # The console's browser tests (test/console) drive Debian's chromium.
 bash scripts/ensure-chromium.sh
+# The docs' examples (run by test/docs) use jq.
+bash scripts/ensure-jq.sh
 # Builds the server and the console (dist/console, served at / and loaded by the browser tests).
 npm run build --silent
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
