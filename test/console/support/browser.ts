@@ -10,6 +10,7 @@
  * page's CSP), and `checkA11y` runs axe-core the same way.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,12 @@ import { startTestServer, type TestServer, type TestServerOptions } from '../../
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CHROMIUM = process.env['STEWARD_CHROMIUM'] ?? '/usr/bin/chromium';
-const SCREENSHOTS = path.join(ROOT, 'docs', 'images');
+/**
+ * docs/images when asked (`STEWARD_SCREENSHOTS=docs npm test`, to refresh
+ * docs/console.md), else a temporary folder: a test run must not rewrite
+ * tracked files.
+ */
+const SCREENSHOTS = process.env['STEWARD_SCREENSHOTS'] === 'docs' ? path.join(ROOT, 'docs', 'images') : path.join(os.tmpdir(), 'steward-console-screenshots');
 const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** The contract's flags (docs/console.md): no sandbox in CI containers, no network chatter, no GPU. */
@@ -103,7 +109,7 @@ export async function checkA11y(page: Page, label: string): Promise<void> {
   assert.deepEqual(serious, [], `axe-core on ${label}: ${JSON.stringify(serious, null, 1)}`);
 }
 
-/** Saves docs/images/console-<name>.png for docs/console.md. */
+/** Saves console-<name>.png (in docs/images with `STEWARD_SCREENSHOTS=docs`, for docs/console.md). */
 export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `console-${name}.png`), fullPage: options.fullPage === true });
