@@ -10,13 +10,14 @@ import { FALSE } from '../predicate.js';
 import { reasonText } from '../reference-evaluator.js';
 import type { Status } from './constants.js';
 import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, I_SELECT, LEVEL_TABLE, N_ACTIONS, NONE } from './constants.js';
-import { guardAnswer, guardsIn, liftReasons, resetMatched } from './coverage.js';
+import { denyingGuards, guardAnswer, guardsIn, liftReasons, resetMatched } from './coverage.js';
 import { describeOn, plainOn } from './describe.js';
 import { expiredReasons } from './explain.js';
 import type { TableLevelRef } from './memo.js';
 import { forget, freezeDecision, remember, remembered } from './memo.js';
 import type { PSet } from './principal-sets.js';
 import { psetOf } from './principal-sets.js';
+import { outOfReach } from './reach.js';
 import type { Res } from './resolve.js';
 import { actionIndex, APPLICABLE, levelIndex, resolve } from './resolve.js';
 import type { SelectDetails } from './select.js';
@@ -60,6 +61,12 @@ export function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: s
     return denyDecision(req, [{ code: 'UNKNOWN_RESOURCE', message: reasonText.unknownResource(text) }], NONE, text);
   }
   if (r.level < LEVEL_TABLE) return decideAt(ix, req, r, a, ps, now, resourceText);
+  if (outOfReach(ix, ps, r.table) && !denyingGuards(ix, ps, a, r)) {
+    // most requests on a large catalog: nothing the set holds could cover the table, and no guardrail speaks first
+    const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
+    const noGrant: Reason = Object.freeze({ code: 'NO_GRANT', message: reasonText.noGrant(principal, action, resource) });
+    return Object.freeze(denyDecision(req, Object.freeze([noGrant]), NONE, resource));
+  }
   // Frozen because later callers get this very object: one caller mutating it must not change another's answer.
   const decision = freezeDecision(decideAt(ix, req, r, a, ps, now, resourceText));
   if (ix.useMemo) remember(ix, ps, r, a, decision);
