@@ -12,7 +12,7 @@
  * catalog the tag signatures its tag grants there match. Tables named by a
  * grant of anyone are always decided in full.
  */
-import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, KIND_CATALOG, KIND_DATABASE, KIND_TAG, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_DB, TI_FLAGS, TI_N_COLS, TI_SIG } from './constants.js';
+import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, KIND_CATALOG, KIND_DATABASE, KIND_TAG, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
 import type { PSet } from './principal-sets.js';
 import type { CompiledExpr } from './tag-signatures.js';
 import { sigsMatching } from './tag-signatures.js';
@@ -74,6 +74,12 @@ export function outOfReach(ix: Index, ps: PSet, t: number): boolean {
   const w0 = (info[at + TI_CAT] as number) * reach.words;
   const tSig = info[at + TI_SIG] as number;
   if (((sigs[w0 + (tSig >>> 5)] as number) & (1 << (tSig & 31))) !== 0) return false;
+  const nColSigs = info[at + TI_N_COL_SIGS] as number;
+  if (nColSigs === 0) return true;
+  const cSig = info[at + TI_COL_SIG] as number;
+  if (((sigs[w0 + (cSig >>> 5)] as number) & (1 << (cSig & 31))) !== 0) return false;
+  if (nColSigs === 1) return true;
+  // several column signatures: walk the columns (rare)
   const base = info[at + TI_COL_BASE] as number;
   const end = base + (info[at + TI_N_COLS] as number);
   const colSig = ix.colSig;
