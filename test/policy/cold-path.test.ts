@@ -166,3 +166,16 @@ test('a request outside every grant the principal holds is still decided like th
     if ('expired' in c) assert.deepStrictEqual(got.reasons.slice(1).map((r) => (r as { grantId?: string }).grantId), [c.expired]);
   }
 });
+
+test('a remembered out-of-reach NO_GRANT cannot be edited by one caller for the next', () => {
+  // threat: the shortcut's answer, once remembered, is handed to every later caller; unfrozen, one caller could turn it into an allow for all
+  const engine = createEngine(reachWorld());
+  const req = { principal: 'user:carol', action: 'SELECT', resource: ref('plain'), now: NOW } as const;
+  const first = engine.authorize(req);
+  assert.equal(first.reasons[0]?.code, 'NO_GRANT');
+  assert.throws(() => {
+    (first as { decision: string }).decision = 'allow';
+  }, TypeError);
+  assert.throws(() => (first.reasons as unknown[]).push({ code: 'GRANT' }), TypeError);
+  assert.equal(engine.authorize(req).decision, 'deny');
+});

@@ -65,8 +65,11 @@ export function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: s
     // most requests on a large catalog: nothing the set holds could cover the table, and no guardrail speaks first
     const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
     const noGrant: Reason = { code: 'NO_GRANT', message: reasonText.noGrant(principal, action, resource) };
-    // not frozen: unlike the decisions below, this one is never remembered, so no other caller gets it
-    return denyDecision(req, [noGrant], NONE, resource);
+    const decision = denyDecision(req, [noGrant], NONE, resource);
+    // frozen only when remembered: without the memo no other caller gets this object
+    if (!ix.useMemo) return decision;
+    remember(ix, ps, r, a, freezeDecision(decision));
+    return decision;
   }
   // Frozen because later callers get this very object: one caller mutating it must not change another's answer.
   const decision = freezeDecision(decideAt(ix, req, r, a, ps, now, resourceText));

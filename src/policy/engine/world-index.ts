@@ -42,6 +42,8 @@ export type Index = CatalogIndex &
      */
     readonly tableGuard: Int32Array;
     readonly psets: (PSet | undefined)[];
+    /** By grant id, for tag grants: the signatures its expression matches, filled on first use (reach.ts). */
+    readonly tagGrantSigs: (Int32Array | undefined)[];
     /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
     readonly psetByRef: Map<string, PSet>;
     // one-element answers, shared because a single matched grant is the common case
@@ -101,6 +103,7 @@ export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
     tableInfo: tableSummaries(cat, tags, grants),
     tableGuard: tableGuards(cat, tags, guardrails),
     psets: new Array<PSet | undefined>(principals.pRef.length),
+    tagGrantSigs: new Array<Int32Array | undefined>(grants.grants.length),
     psetByRef: new Map(),
     gIdList: grants.grants.map((g) => Object.freeze([g.id])),
     gReasonList: grants.gReason.map((r) => Object.freeze([r])),
