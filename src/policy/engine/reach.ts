@@ -11,8 +11,8 @@
  * set holds: the databases its catalog and database grants cover, and per
  * catalog the tag signatures its tag grants there match (a bit per
  * signature and catalog, about 16 KB per set on the bench world; each tag
- * grant's matching signatures are listed once per engine, since group
- * grants are held by many sets). Tables named by a grant of anyone are
+ * grant's matching signatures are a bitmap built once per engine, since
+ * group grants are held by many sets). Tables named by a grant of anyone are
  * always decided in full.
  */
 import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, KIND_CATALOG, KIND_DATABASE, KIND_TAG, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
@@ -51,10 +51,9 @@ export function reachOf(ix: Index, ps: PSet): Reach {
       case KIND_TAG: {
         const c = ix.gCat[g] as number;
         if (c < 0) break;
-        for (const sg of matchingSigs(ix, g)) {
-          const w = c * words + (sg >>> 5);
-          sigs[w] = (sigs[w] as number) | (1 << (sg & 31));
-        }
+        const bits = matchingSigs(ix, g, words);
+        const at = c * words;
+        for (let w = 0; w < words; w++) sigs[at + w] = (sigs[at + w] as number) | (bits[w] as number);
         break;
       }
       default:
@@ -66,11 +65,19 @@ export function reachOf(ix: Index, ps: PSet): Reach {
   return ps.reach;
 }
 
-/** The signatures tag grant `g` matches, computed once per engine: group grants are held by many sets. */
-function matchingSigs(ix: Index, g: number): Int32Array {
-  let sigs = ix.tagGrantSigs[g];
-  if (sigs === undefined) ix.tagGrantSigs[g] = sigs = Int32Array.from(sigsMatching(ix, ix.gExpr[g] as CompiledExpr));
-  return sigs;
+/**
+ * The signatures tag grant `g` matches, one bit each, computed once per
+ * engine: group grants are held by many sets, and OR-ing whole words into a
+ * set's reach is cheaper than setting a bit per signature.
+ */
+function matchingSigs(ix: Index, g: number, words: number): Int32Array {
+  let bits = ix.tagGrantSigs[g];
+  if (bits === undefined) {
+    bits = new Int32Array(words);
+    for (const sg of sigsMatching(ix, ix.gExpr[g] as CompiledExpr)) bits[sg >>> 5] = (bits[sg >>> 5] as number) | (1 << (sg & 31));
+    ix.tagGrantSigs[g] = bits;
+  }
+  return bits;
 }
 
 /** Whether no grant of the set, in any state, could cover table `t` or any of its columns. */

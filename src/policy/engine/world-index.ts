@@ -42,7 +42,7 @@ export type Index = CatalogIndex &
      */
     readonly tableGuard: Int32Array;
     readonly psets: (PSet | undefined)[];
-    /** By grant id, for tag grants: the signatures its expression matches, filled on first use (reach.ts). */
+    /** By grant id, for tag grants: the signatures its expression matches, a bit each, filled on first use (reach.ts). */
     readonly tagGrantSigs: (Int32Array | undefined)[];
     /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
     readonly psetByRef: Map<string, PSet>;
