@@ -18,7 +18,6 @@
 import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, KIND_CATALOG, KIND_DATABASE, KIND_TAG, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
 import type { PSet } from './principal-sets.js';
 import type { CompiledExpr } from './tag-signatures.js';
-import { sigsMatching } from './tag-signatures.js';
 import type { Index } from './world-index.js';
 
 export interface Reach {
@@ -73,11 +72,37 @@ export function reachOf(ix: Index, ps: PSet): Reach {
 function matchingSigs(ix: Index, g: number, words: number): Int32Array {
   let bits = ix.tagGrantSigs[g];
   if (bits === undefined) {
-    bits = new Int32Array(words);
-    for (const sg of sigsMatching(ix, ix.gExpr[g] as CompiledExpr)) bits[sg >>> 5] = (bits[sg >>> 5] as number) | (1 << (sg & 31));
+    bits = sigBitsOf(ix, ix.gExpr[g] as CompiledExpr, words);
     ix.tagGrantSigs[g] = bits;
   }
   return bits;
+}
+
+/**
+ * The signatures an expression matches, as `matchSig` decides them, built
+ * from the per key=value bitmaps: per key the union of its values' sets,
+ * then the intersection over keys. A few thousand word operations, where
+ * matching each candidate signature took tens of thousands of reads.
+ */
+function sigBitsOf(ix: Index, ce: CompiledExpr, words: number): Int32Array {
+  const out = new Int32Array(words);
+  if (ce.never) return out;
+  if (ce.keys.length === 0) {
+    for (let sg = 0; sg < ix.nSigs; sg++) out[sg >>> 5] = (out[sg >>> 5] as number) | (1 << (sg & 31));
+    return out;
+  }
+  const kv = ix.kvSigBits;
+  const any = new Int32Array(words);
+  for (let k = 0; k < ce.keys.length; k++) {
+    any.fill(0);
+    for (let j = ce.starts[k] as number; j < (ce.starts[k + 1] as number); j++) {
+      const at = (ce.vals[j] as number) * words;
+      for (let w = 0; w < words; w++) any[w] = (any[w] as number) | (kv[at + w] as number);
+    }
+    if (k === 0) out.set(any);
+    else for (let w = 0; w < words; w++) out[w] = (out[w] as number) & (any[w] as number);
+  }
+  return out;
 }
 
 /** Whether no grant of the set, in any state, could cover table `t` or any of its columns. */

@@ -42,6 +42,8 @@ export type Index = CatalogIndex &
      */
     readonly tableGuard: Int32Array;
     readonly psets: (PSet | undefined)[];
+    /** By key=value id, `(nSigs + 31) >>> 5` words: the signatures carrying it, a bit each (reach.ts). */
+    readonly kvSigBits: Int32Array;
     /** By grant id, for tag grants: the signatures its expression matches, a bit each, filled on first use (reach.ts). */
     readonly tagGrantSigs: (Int32Array | undefined)[];
     /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
@@ -103,6 +105,7 @@ export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
     tableInfo: tableSummaries(cat, tags, grants),
     tableGuard: tableGuards(cat, tags, guardrails),
     psets: new Array<PSet | undefined>(principals.pRef.length),
+    kvSigBits: kvSigBits(tags),
     tagGrantSigs: new Array<Int32Array | undefined>(grants.grants.length),
     psetByRef: new Map(),
     gIdList: grants.grants.map((g) => Object.freeze([g.id])),
@@ -141,6 +144,15 @@ function tableGuards(cat: CatalogIndex, tags: TagIndex, guardrails: GuardrailInd
     const s2 = (tags.tableSig[t] as number) * W;
     for (let w = 0; w < W; w++) out[t * W + w] = (sigGuard[w] as number) | (sigGuard[s1 + w] as number) | (sigGuard[s2 + w] as number);
   }
+  return out;
+}
+
+function kvSigBits(tags: TagIndex): Int32Array {
+  const words = (tags.nSigs + 31) >>> 5;
+  const out = new Int32Array(tags.kvSigs.length * words);
+  tags.kvSigs.forEach((sigs, v) => {
+    for (const sg of sigs) out[v * words + (sg >>> 5)] = (out[v * words + (sg >>> 5)] as number) | (1 << (sg & 31));
+  });
   return out;
 }
 
