@@ -12,7 +12,8 @@
  * This module is the factory; the parts live in ./engine/: building the index
  * (catalog-index, tag-signatures, principal-sets, grant-index,
  * guardrail-index, tag-programs, world-index), deciding (authorize, resolve,
- * coverage, select, describe), explaining (explain, listings) and the memo.
+ * reach, coverage, select, describe), explaining (explain, listings) and the
+ * memo.
  */
 import type { Evaluator } from './decision.js';
 import type { PolicyWorld, PrincipalRef } from './model.js';

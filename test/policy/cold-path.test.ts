@@ -107,3 +107,75 @@ test('the cold benchmark stream never repeats a request', () => {
   assert.equal(stream.length, 5_000);
   assert.equal(keys.size, 5_000);
 });
+
+/**
+ * Tables tagged on a column only, in two catalogs, and principals whose only
+ * grants are a live tag grant, an expired one, one in the other catalog, and
+ * none under a guardrail: each an edge of the "out of reach" shortcut.
+ */
+function reachWorld(): PolicyWorld {
+  const table = (catalog: string, name: string) => ({ catalog, database: 'claims', name, columns, source: { kind: 'virtual' } }) as const;
+  const ssnTag = (catalog: string) => ({ resource: { level: 'column', catalog, database: 'claims', table: 'members', column: 'ssn' } as const, key: 'pii', value: 'true' });
+  const tagGrant = (id: string, principal: `user:${string}`, catalog: string, notAfter?: string) => ({
+    id,
+    principal,
+    resource: { kind: 'tag' as const, catalog, expression: { pii: ['true'] } },
+    permissions: ['SELECT' as const],
+    grantable: [],
+    ...(notAfter === undefined ? {} : { notAfter }),
+  });
+  return {
+    ...EMPTY_WORLD,
+    catalogs: [{ name: 'lake' }, { name: 'other' }],
+    databases: [
+      { catalog: 'lake', name: 'claims' },
+      { catalog: 'other', name: 'claims' },
+    ],
+    tables: [table('lake', 'members'), table('lake', 'plain'), table('other', 'members')],
+    users: [{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave' }],
+    tagKeys: [{ key: 'pii', values: ['true'] }],
+    tagAssignments: [ssnTag('lake'), ssnTag('other')],
+    grants: [tagGrant('g-live', 'user:alice', 'lake'), tagGrant('g-expired', 'user:bob', 'lake', '2024-01-01T00:00:00Z'), tagGrant('g-other', 'user:carol', 'other')],
+    guardrails: [{ name: 'no-insert-for-dave', actions: ['INSERT'], resources: {}, principals: ['user:dave'] }],
+  };
+}
+
+test('a request outside every grant the principal holds is still decided like the reference (column-only tags, expired grants, other catalogs, guardrails)', () => {
+  // threat: the out-of-reach shortcut answers NO_GRANT where a column's own tags grant access, drops a
+  // GRANT_EXPIRED explanation, or hides the guardrail that denies first
+  const world = reachWorld();
+  const engine = createEngineWith(world, { memo: false });
+  const reference = createReferenceEvaluator(world);
+  const members = ref('members');
+  const ssn: ResourceRef = { ...members, level: 'column', column: 'ssn' } as ResourceRef;
+  const cases = [
+    { principal: 'user:alice', action: 'SELECT', resource: members, code: 'GRANT' },
+    { principal: 'user:alice', action: 'SELECT', resource: ssn, code: 'GRANT' },
+    { principal: 'user:alice', action: 'DESCRIBE', resource: members, code: 'GRANT' },
+    { principal: 'user:alice', action: 'SELECT', resource: ref('plain'), code: 'NO_GRANT' },
+    { principal: 'user:bob', action: 'SELECT', resource: members, code: 'NO_GRANT', expired: 'g-expired' },
+    { principal: 'user:carol', action: 'SELECT', resource: members, code: 'NO_GRANT' },
+    { principal: 'user:carol', action: 'SELECT', resource: { ...members, catalog: 'other' }, code: 'GRANT' },
+    { principal: 'user:dave', action: 'INSERT', resource: ref('plain'), code: 'GUARDRAIL' },
+  ] as const;
+  for (const c of cases) {
+    const req = { principal: c.principal, action: c.action, resource: c.resource, now: NOW };
+    const got = engine.authorize(req);
+    assert.deepStrictEqual(normalizeDecision(got), normalizeDecision(reference.authorize(req)), JSON.stringify(req));
+    assert.equal(got.reasons[0]?.code, c.code, JSON.stringify(req));
+    if ('expired' in c) assert.deepStrictEqual(got.reasons.slice(1).map((r) => (r as { grantId?: string }).grantId), [c.expired]);
+  }
+});
+
+test('a remembered out-of-reach NO_GRANT cannot be edited by one caller for the next', () => {
+  // threat: the shortcut's answer, once remembered, is handed to every later caller; unfrozen, one caller could turn it into an allow for all
+  const engine = createEngine(reachWorld());
+  const req = { principal: 'user:carol', action: 'SELECT', resource: ref('plain'), now: NOW } as const;
+  const first = engine.authorize(req);
+  assert.equal(first.reasons[0]?.code, 'NO_GRANT');
+  assert.throws(() => {
+    (first as { decision: string }).decision = 'allow';
+  }, TypeError);
+  assert.throws(() => (first.reasons as unknown[]).push({ code: 'GRANT' }), TypeError);
+  assert.equal(engine.authorize(req).decision, 'deny');
+});

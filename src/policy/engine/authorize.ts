@@ -10,13 +10,14 @@ import { FALSE } from '../predicate.js';
 import { reasonText } from '../reference-evaluator.js';
 import type { Status } from './constants.js';
 import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, I_SELECT, LEVEL_TABLE, N_ACTIONS, NONE } from './constants.js';
-import { guardAnswer, guardsIn, liftReasons, resetMatched } from './coverage.js';
+import { denyingGuards, guardAnswer, guardsIn, liftReasons, mayLift, resetMatched } from './coverage.js';
 import { describeOn, plainOn } from './describe.js';
 import { expiredReasons } from './explain.js';
 import type { TableLevelRef } from './memo.js';
 import { forget, freezeDecision, remember, remembered } from './memo.js';
 import type { PSet } from './principal-sets.js';
 import { psetOf } from './principal-sets.js';
+import { outOfReach } from './reach.js';
 import type { Res } from './resolve.js';
 import { actionIndex, APPLICABLE, levelIndex, resolve } from './resolve.js';
 import type { SelectDetails } from './select.js';
@@ -60,10 +61,33 @@ export function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: s
     return denyDecision(req, [{ code: 'UNKNOWN_RESOURCE', message: reasonText.unknownResource(text) }], NONE, text);
   }
   if (r.level < LEVEL_TABLE) return decideAt(ix, req, r, a, ps, now, resourceText);
+  const quick = shortcut(ix, req, r, a, ps, now, resourceText);
+  if (quick !== null) {
+    // frozen only when remembered: without the memo no other caller gets this object (what it shares is frozen already)
+    if (ix.useMemo) remember(ix, ps, r, a, freezeDecision(quick));
+    return quick;
+  }
   // Frozen because later callers get this very object: one caller mutating it must not change another's answer.
   const decision = freezeDecision(decideAt(ix, req, r, a, ps, now, resourceText));
   if (ix.useMemo) remember(ix, ps, r, a, decision);
   return decision;
+}
+
+/**
+ * The two table-level answers most requests on a large catalog get, without
+ * the full decision: a guardrail of the set denies the action (and no held
+ * grant can lift one), which every action checks first; or nothing the set
+ * holds could cover the table (see reach.ts). Null when neither applies.
+ */
+function shortcut(ix: Index, req: AuthorizeRequest, r: Res, a: number, ps: PSet, now: number, resourceText: string | undefined): Decision | null {
+  const guarded = denyingGuards(ix, ps, a, r);
+  if (guarded ? mayLift(ps, now) : !outOfReach(ix, ps, r.table)) return null;
+  const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
+  if (guarded) {
+    const shared = guardAnswer(ix, ix.scratch.denied);
+    return denyDecision(req, shared.reasons, shared.deniedBy, resource);
+  }
+  return denyDecision(req, [{ code: 'NO_GRANT', message: reasonText.noGrant(req.principal, req.action, resource) }], NONE, resource);
 }
 
 /** The decision proper, for a known principal, an applicable action and an existing resource. */

@@ -15,14 +15,6 @@ export interface CatalogIndex {
   readonly dbKey: string[];
   readonly tablesOfDb: number[][];
   readonly tableByName: Map<string, number>[];
-  /**
-   * Table id by bare name, then `tableSameName[id]` for the next table with
-   * that name (-1 ends). Resolving a table is then one map lookup and two
-   * string comparisons instead of three lookups: the lookups, not the
-   * decision, dominate a memoized authorize on large catalogs.
-   */
-  readonly tableByBare: Map<string, number>;
-  readonly tableSameName: Int32Array;
   readonly tableDb: Int32Array;
   readonly tableCat: Int32Array;
   readonly tableKey: string[];
@@ -99,7 +91,6 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     nCols += t.columns.length;
   }
   const nTables = tableKey.length;
-  const { tableByBare, tableSameName } = bareNameChains(tableObjs);
   return {
     catByName,
     catNames,
@@ -110,8 +101,6 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     dbKey,
     tablesOfDb,
     tableByName,
-    tableByBare,
-    tableSameName,
     tableDb: Int32Array.from(tableDbL),
     tableCat: Int32Array.from(tableCatL),
     tableKey,
@@ -121,19 +110,6 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     colMaps: new Array<Map<string, number> | undefined>(nTables),
     nCols,
   };
-}
-
-/** Table ids by bare name, each chained to the next table of that name (-1 ends), lowest id first. */
-function bareNameChains(tables: readonly Table[]): { tableByBare: Map<string, number>; tableSameName: Int32Array } {
-  const tableByBare = new Map<string, number>();
-  const tableSameName = new Int32Array(tables.length).fill(-1);
-  for (let id = tables.length - 1; id >= 0; id--) {
-    const bare = (tables[id] as Table).name;
-    const next = tableByBare.get(bare);
-    if (next !== undefined) tableSameName[id] = next;
-    tableByBare.set(bare, id);
-  }
-  return { tableByBare, tableSameName };
 }
 
 export function findDb(ix: CatalogIndex, catalog: string, database: string): number {

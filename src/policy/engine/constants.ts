@@ -62,6 +62,13 @@ export const TI_FLAGS = 3;
 /** The table's database and catalog ids: resolving a table reads them from the line it reads next anyway. */
 export const TI_DB = 4;
 export const TI_CAT = 5;
+/**
+ * The table's column signatures other than its own: most tables have none or
+ * one, so TI_COL_SIG holds that one (-1 for none) and TI_N_COL_SIGS how many
+ * there are; past one, readers walk the columns.
+ */
+export const TI_COL_SIG = 6;
+export const TI_N_COL_SIGS = 7;
 export const HAS_TABLE_GRANTS = 1;
 export const HAS_COLUMNS_GRANTS = 2;
 export const HAS_FILTER_GRANTS = 4;

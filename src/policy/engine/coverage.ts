@@ -8,7 +8,7 @@ import type { Reason } from '../decision.js';
 import type { Grant } from '../model.js';
 import { compareText } from '../principals.js';
 import { liftedReason } from '../reference-evaluator.js';
-import { HAS_TABLE_GRANTS, LEVEL_CATALOG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE, TABLE_STRIDE, TI_COL_BASE, TI_FLAGS, TI_SIG } from './constants.js';
+import { HAS_TABLE_GRANTS, LEVEL_CATALOG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE, TABLE_STRIDE, TI_COL_BASE, TI_FLAGS } from './constants.js';
 import type { PSet } from './principal-sets.js';
 import type { Res } from './resolve.js';
 import { sigOf } from './resolve.js';
@@ -22,21 +22,35 @@ import type { GuardAnswer, Index, Scratch } from './world-index.js';
  * expression matches.
  */
 export function denyingGuards(ix: Index, ps: PSet, a: number, r: Res): boolean {
+  if (r.level >= LEVEL_TABLE) return denyingGuardsOnTable(ix, ps, a, r);
   const W = ix.W;
   const out = ix.scratch.denied;
   const sg = ix.sigGuard;
   const pm = ps.guardMask;
   const scope = ix.scopeGuard;
   const s1 = r.level >= LEVEL_DATABASE ? (ix.dbSig[r.db] as number) * W : 0;
-  const ti = r.table * TABLE_STRIDE;
-  const s2 = r.level >= LEVEL_TABLE ? (ix.tableInfo[ti + TI_SIG] as number) * W : 0;
-  const s3 = r.level === LEVEL_COLUMN ? (ix.colSig[(ix.tableInfo[ti + TI_COL_BASE] as number) + r.col] as number) * W : 0;
   let any = 0;
   for (let w = 0; w < W; w++) {
-    const m =
-      (pm[a * W + w] as number) &
-      (scope[r.cat * W + w] as number) &
-      ((sg[w] as number) | (sg[s1 + w] as number) | (sg[s2 + w] as number) | (sg[s3 + w] as number));
+    const m = (pm[a * W + w] as number) & (scope[r.cat * W + w] as number) & ((sg[w] as number) | (sg[s1 + w] as number));
+    out[w] = m;
+    any |= m;
+  }
+  return any !== 0;
+}
+
+/** `denyingGuards` for a table or column: the table's precomputed guardrails, and for a column its own signature's. */
+function denyingGuardsOnTable(ix: Index, ps: PSet, a: number, r: Res): boolean {
+  const W = ix.W;
+  const out = ix.scratch.denied;
+  const pm = ps.guardMask;
+  const scope = ix.scopeGuard;
+  const tg = ix.tableGuard;
+  const t0 = r.table * W;
+  const sg = ix.sigGuard;
+  const s3 = r.level === LEVEL_COLUMN ? (ix.colSig[(ix.tableInfo[r.table * TABLE_STRIDE + TI_COL_BASE] as number) + r.col] as number) * W : 0;
+  let any = 0;
+  for (let w = 0; w < W; w++) {
+    const m = (pm[a * W + w] as number) & (scope[r.cat * W + w] as number) & ((tg[t0 + w] as number) | (sg[s3 + w] as number));
     out[w] = m;
     any |= m;
   }

@@ -6,6 +6,7 @@
  */
 import { N_ACTIONS, N_PROGRAM_ACTIONS, TABLE_DESCRIBE_SET_MASK } from './constants.js';
 import type { TableMemo } from './memo.js';
+import type { Reach } from './reach.js';
 import type { TagProgram } from './tag-programs.js';
 import type { Index } from './world-index.js';
 import { emptyLists, pushAt } from './catalog-index.js';
@@ -87,6 +88,8 @@ export interface PSet {
   memoLo: number;
   memoHi: number;
   memoSize: number;
+  /** What any held grant could touch (see reach.ts); built on the set's first table-level request. */
+  reach: Reach | undefined;
 }
 
 export function psetOf(ix: Index, pid: number): PSet {
@@ -138,6 +141,7 @@ export function psetOf(ix: Index, pid: number): PSet {
     memoLo: 0,
     memoHi: -1,
     memoSize: 0,
+    reach: undefined,
   };
   ix.psets[pid] = ps;
   return ps;

@@ -5,7 +5,7 @@
  */
 import type { Permission, ResourceRef } from '../model.js';
 import { ACTIONS_AT } from '../model.js';
-import { ACTION_INDEX, I_DESCRIBE, I_SELECT, LEVEL_CATALOG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE, N_ACTIONS, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_DB, TI_SIG } from './constants.js';
+import { ACTION_INDEX, I_DESCRIBE, I_SELECT, LEVEL_CATALOG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE, N_ACTIONS, TABLE_STRIDE, TI_COL_BASE, TI_SIG } from './constants.js';
 import type { Index } from './world-index.js';
 import { columnIndex } from './catalog-index.js';
 
@@ -32,22 +32,21 @@ export function resolve(ix: Index, r: ResourceRef): Res | null {
 }
 
 /**
- * A table or column: one lookup by bare name, then each candidate's database
- * and catalog names compared, instead of a catalog, a database and a table
- * lookup. On a large catalog each lookup is a cache miss or two, and they
- * were most of a cold decision's time.
+ * A table or column: its catalog, database and table looked up by name. The
+ * catalog and database maps are small and stay in cache, and the table map
+ * is its database's (about a hundred names on the bench world). An earlier
+ * version looked the bare name up in one map over every table and compared
+ * the database and catalog names of the candidates; those comparisons read
+ * two more strings per request and, measured cold (memo off, 100k tables),
+ * made resolution about 1.6 times slower than the three lookups.
  */
 function resolveTable(ix: Index, r: Extract<ResourceRef, { level: 'table' | 'column' }>): Res | null {
-  const info = ix.tableInfo;
-  let table = ix.tableByBare.get(r.table) ?? -1;
-  while (table >= 0) {
-    const at = table * TABLE_STRIDE;
-    if (ix.dbNames[info[at + TI_DB] as number] === r.database && ix.catNames[info[at + TI_CAT] as number] === r.catalog) break;
-    table = ix.tableSameName[table] as number;
-  }
-  if (table < 0) return null;
-  const cat = info[table * TABLE_STRIDE + TI_CAT] as number;
-  const db = info[table * TABLE_STRIDE + TI_DB] as number;
+  const cat = ix.catByName.get(r.catalog);
+  if (cat === undefined) return null;
+  const db = (ix.dbByName[cat] as Map<string, number>).get(r.database);
+  if (db === undefined) return null;
+  const table = (ix.tableByName[db] as Map<string, number>).get(r.table);
+  if (table === undefined) return null;
   if (r.level === 'table') return { level: LEVEL_TABLE, cat, db, table, col: -1 };
   const col = columnIndex(ix, table, r.column);
   return col < 0 ? null : { level: LEVEL_COLUMN, cat, db, table, col };

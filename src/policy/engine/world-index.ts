@@ -9,7 +9,7 @@ import type { ColumnAccess, Reason } from '../decision.js';
 import type { PolicyWorld } from '../model.js';
 import type { CatalogIndex } from './catalog-index.js';
 import { buildCatalogIndex } from './catalog-index.js';
-import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_DB, TI_FLAGS, TI_N_COLS, TI_SIG } from './constants.js';
+import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
 import type { FilterIndex, GrantIndex } from './grant-index.js';
 import { buildFilterIndex, buildGrantIndex } from './grant-index.js';
 import type { GuardrailIndex } from './guardrail-index.js';
@@ -35,7 +35,17 @@ export type Index = CatalogIndex &
      * not even looked at), and its database and catalog ids.
      */
     readonly tableInfo: Int32Array;
+    /**
+     * Per table, W words: the guardrails whose expression matches the table,
+     * its database or the catalog (signature 0), before scope and principals.
+     * One read where a decision read three signatures' rows.
+     */
+    readonly tableGuard: Int32Array;
     readonly psets: (PSet | undefined)[];
+    /** By key=value id, `(nSigs + 31) >>> 5` words: the signatures carrying it, a bit each (reach.ts). */
+    readonly kvSigBits: Int32Array;
+    /** By grant id, for tag grants: the signatures its expression matches, a bit each, filled on first use (reach.ts). */
+    readonly tagGrantSigs: (Int32Array | undefined)[];
     /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
     readonly psetByRef: Map<string, PSet>;
     // one-element answers, shared because a single matched grant is the common case
@@ -93,7 +103,10 @@ export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
     ...grants,
     ...guardrails,
     tableInfo: tableSummaries(cat, tags, grants),
+    tableGuard: tableGuards(cat, tags, guardrails),
     psets: new Array<PSet | undefined>(principals.pRef.length),
+    kvSigBits: kvSigBits(tags),
+    tagGrantSigs: new Array<Int32Array | undefined>(grants.grants.length),
     psetByRef: new Map(),
     gIdList: grants.grants.map((g) => Object.freeze([g.id])),
     gReasonList: grants.gReason.map((r) => Object.freeze([r])),
@@ -117,8 +130,47 @@ function tableSummaries(cat: CatalogIndex, tags: TagIndex, grants: GrantIndex): 
       (grants.filterGrantsByTable[t] === undefined ? 0 : HAS_FILTER_GRANTS);
     tableInfo[at + TI_DB] = cat.tableDb[t] as number;
     tableInfo[at + TI_CAT] = cat.tableCat[t] as number;
+    columnSigs(tableInfo, at, tags.colSig);
   }
   return tableInfo;
+}
+
+function tableGuards(cat: CatalogIndex, tags: TagIndex, guardrails: GuardrailIndex): Int32Array {
+  const { W, sigGuard } = guardrails;
+  const nTables = cat.tableKey.length;
+  const out = new Int32Array(nTables * W);
+  for (let t = 0; t < nTables; t++) {
+    const s1 = (tags.dbSig[cat.tableDb[t] as number] as number) * W;
+    const s2 = (tags.tableSig[t] as number) * W;
+    for (let w = 0; w < W; w++) out[t * W + w] = (sigGuard[w] as number) | (sigGuard[s1 + w] as number) | (sigGuard[s2 + w] as number);
+  }
+  return out;
+}
+
+function kvSigBits(tags: TagIndex): Int32Array {
+  const words = (tags.nSigs + 31) >>> 5;
+  const out = new Int32Array(tags.kvSigs.length * words);
+  tags.kvSigs.forEach((sigs, v) => {
+    for (const sg of sigs) out[v * words + (sg >>> 5)] = (out[v * words + (sg >>> 5)] as number) | (1 << (sg & 31));
+  });
+  return out;
+}
+
+/** Fills TI_COL_SIG and TI_N_COL_SIGS of the summary line at `at`. */
+function columnSigs(tableInfo: Int32Array, at: number, colSig: Int32Array): void {
+  const own = tableInfo[at + TI_SIG] as number;
+  const base = tableInfo[at + TI_COL_BASE] as number;
+  let first = -1;
+  let n = 0;
+  for (let i = base; i < base + (tableInfo[at + TI_N_COLS] as number); i++) {
+    const sg = colSig[i] as number;
+    if (sg === own || sg === first) continue;
+    if (first < 0) first = sg;
+    n++;
+  }
+  tableInfo[at + TI_COL_SIG] = first;
+  // counted loosely (a third signature repeating the second counts again): past one, readers walk the columns anyway
+  tableInfo[at + TI_N_COL_SIGS] = n;
 }
 
 function newScratch(cat: CatalogIndex, nG: number, W: number): Scratch {
