@@ -13,16 +13,13 @@ import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, I_SELECT, LEVEL_TABLE
 import { denyingGuards, guardAnswer, guardsIn, liftReasons, mayLift, resetMatched } from './coverage.js';
 import { describeOn, plainOn } from './describe.js';
 import { expiredReasons } from './explain.js';
-import type { TableLevelRef } from './memo.js';
+import type { Index, PSet, Res, TableLevelRef } from './types.js';
 import { forget, freezeDecision, remember, remembered } from './memo.js';
-import type { PSet } from './principal-sets.js';
 import { psetOf } from './principal-sets.js';
 import { outOfReach } from './reach.js';
-import type { Res } from './resolve.js';
 import { actionIndex, APPLICABLE, levelIndex, resolve } from './resolve.js';
 import type { SelectDetails } from './select.js';
 import { selectOn } from './select.js';
-import type { Index } from './world-index.js';
 
 export function denyDecision(req: AuthorizeRequest, reasons: readonly Reason[], deniedBy: readonly string[], resource: string): Decision {
   const { principal, action } = req;

@@ -9,11 +9,9 @@ import type { Grant } from '../model.js';
 import { compareText } from '../principals.js';
 import { liftedReason } from '../reference-evaluator.js';
 import { HAS_TABLE_GRANTS, LEVEL_CATALOG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE, TABLE_STRIDE, TI_COL_BASE, TI_FLAGS } from './constants.js';
-import type { PSet } from './principal-sets.js';
-import type { Res } from './resolve.js';
+import type { GuardAnswer, Index, PSet, Res, Scratch } from './types.js';
 import { sigOf } from './resolve.js';
 import { tagProgram, tagsFor } from './tag-programs.js';
-import type { GuardAnswer, Index, Scratch } from './world-index.js';
 
 /**
  * Computes into `s.denied` the guardrails of the set that deny action `a` on

@@ -7,12 +7,10 @@
 import type { Status } from './constants.js';
 import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, I_DESCRIBE, I_TABLE_DESCRIBE_SET, TABLE_DESCRIBE_SET_MASK, KIND_CATALOG, KIND_DATABASE, KIND_TAG, LEVEL_CATALOG, LEVEL_DATABASE, LEVEL_TABLE } from './constants.js';
 import { containerGrants, denyingGuards, liftsAllOf, live, mark, markContainerGrants, markContainerGrantsOf, mayLift, recordLifts, resetMatched } from './coverage.js';
-import type { PSet } from './principal-sets.js';
-import type { Res } from './resolve.js';
+import type { Index, PSet, Res, Scratch } from './types.js';
 import { selectOn } from './select.js';
 import type { CompiledExpr } from './tag-signatures.js';
 import { sigsMatching, tablesMatching } from './tag-signatures.js';
-import type { Index, Scratch } from './world-index.js';
 
 /**
  * INSERT, DELETE, ALTER, DROP, CREATE_TABLE: marks the covering grants on

@@ -8,12 +8,10 @@ import { ACTIONS_AT } from '../model.js';
 import { reasonText } from '../reference-evaluator.js';
 import { ACTION_INDEX, I_DESCRIBE, I_SELECT, KIND_CATALOG, KIND_COLUMNS, KIND_DATABASE, KIND_FILTER, KIND_TABLE, KIND_TAG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE } from './constants.js';
 import { carriesA, live } from './coverage.js';
-import type { PSet } from './principal-sets.js';
-import type { Res } from './resolve.js';
+import type { Index, PSet, Res } from './types.js';
 import { sigOf } from './resolve.js';
 import type { CompiledExpr } from './tag-signatures.js';
 import { matchSig } from './tag-signatures.js';
-import type { Index } from './world-index.js';
 
 export function expiredReasons(ix: Index, ps: PSet, a: number, r: Res, now: number): Reason[] {
   const out: number[] = [];

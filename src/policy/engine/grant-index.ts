@@ -15,41 +15,11 @@ import { expiryOf, grantReason, selectColumns } from '../reference-evaluator.js'
 import type { CatalogIndex } from './catalog-index.js';
 import { emptyLists, findDb, findTable, pushAt } from './catalog-index.js';
 import { ACTION_INDEX, KIND_OF } from './constants.js';
-import type { PrincipalIndex } from './principal-sets.js';
+import type { FilterIndex, GrantIndex, PrincipalIndex } from './types.js';
 import type { CompiledExpr, TagIndex } from './tag-signatures.js';
 import { compileExpr } from './tag-signatures.js';
 
-export interface FilterIndex {
-  readonly fName: string[];
-  readonly fColMask: Uint8Array[];
-  readonly fPred: (Predicate | null)[];
-  readonly fSql: (string | null)[];
-  /** `${table id}/${filter name}` -> filter id. */
-  readonly filterByKey: Map<string, number>;
-}
 
-export interface GrantIndex {
-  readonly grants: readonly Grant[];
-  readonly gPid: Int32Array;
-  readonly gKind: Uint8Array;
-  readonly gPerm: Int32Array;
-  readonly gGrantable: Int32Array;
-  readonly gExpiry: Float64Array;
-  readonly gRank: Int32Array;
-  readonly gCat: Int32Array;
-  readonly gDb: Int32Array;
-  readonly gTable: Int32Array;
-  readonly gColMask: (Uint8Array | undefined)[];
-  readonly gFilter: Int32Array;
-  readonly gExpr: (CompiledExpr | undefined)[];
-  readonly gReason: Reason[];
-  readonly byCatalog: number[][];
-  readonly byDb: number[][];
-  readonly byTable: (number[] | undefined)[];
-  readonly colGrantsByTable: (number[] | undefined)[];
-  readonly filterGrantsByTable: (number[] | undefined)[];
-  readonly tagGrants: number[];
-}
 
 export function permMask(perms: readonly Permission[], allowed: readonly Permission[]): number {
   let m = 0;

@@ -10,33 +10,11 @@ import { PERMISSIONS } from '../model.js';
 import { compareText } from '../principals.js';
 import { guardrailReason } from '../reference-evaluator.js';
 import type { CatalogIndex } from './catalog-index.js';
-import type { GrantIndex } from './grant-index.js';
+import type { GrantIndex, GuardrailIndex, PrincipalIndex } from './types.js';
 import { permMask } from './grant-index.js';
-import type { PrincipalIndex } from './principal-sets.js';
 import type { TagIndex } from './tag-signatures.js';
 import { compileExpr, matchSig } from './tag-signatures.js';
 
-export interface GuardrailIndex {
-  readonly grName: string[];
-  readonly grRank: Int32Array;
-  readonly grActions: Int32Array;
-  readonly grCat: Int32Array;
-  readonly grEmpty: Uint8Array;
-  readonly grSig: Uint8Array;
-  readonly grPrincipals: (Int32Array | null)[];
-  readonly grExcept: Int32Array[];
-  readonly grReason: Reason[];
-  /** Guardrail bitmasks are W 32-bit words. */
-  readonly W: number;
-  /** Per signature: the guardrails whose expression matches it (the empty expression matches every signature, including 0, a catalog's). */
-  readonly sigGuard: Int32Array;
-  /** Per catalog: the guardrails in scope there. */
-  readonly scopeGuard: Int32Array;
-  /** Guardrail indices in name order, for reporting. */
-  readonly grByRank: Int32Array;
-  /** Per grant: the guardrails it lifts (W words), only for time-bound grants lifting a liftable guardrail. */
-  readonly gLift: (Int32Array | undefined)[];
-}
 
 /** Sets bit `bit` of the bitmask starting at `base`. */
 export function setBit(words: Int32Array, base: number, bit: number): void {

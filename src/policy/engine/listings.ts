@@ -14,10 +14,8 @@ import { I_DESCRIBE, LEVEL_CATALOG, LEVEL_DATABASE, LEVEL_TABLE, NONE } from './
 import { containerGrants, denyingGuards, guardsIn, liftsAllOf, live, mark, markContainerGrants, mayLift, recordLifts, resetMatched } from './coverage.js';
 import { candidateDbs, candidateTablesByDb } from './describe.js';
 import { expiredReasons } from './explain.js';
-import type { PSet } from './principal-sets.js';
+import type { Index, PSet, Res } from './types.js';
 import { psetOf } from './principal-sets.js';
-import type { Res } from './resolve.js';
-import type { Index } from './world-index.js';
 
 /**
  * DESCRIBE on `r` when the grants behind the other allowed actions there and

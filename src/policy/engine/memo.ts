@@ -5,27 +5,15 @@
  * decisions are deep-frozen because every later caller gets the same object.
  */
 import type { Decision } from '../decision.js';
-import type { ResourceRef, Table } from '../model.js';
+import type { Table } from '../model.js';
 import { LEVEL_TABLE, N_ACTIONS } from './constants.js';
-import type { PSet } from './principal-sets.js';
-import type { Res } from './resolve.js';
-import type { Index } from './world-index.js';
+import type { Index, PSet, Res, TableLevelRef } from './types.js';
 import { columnIndex } from './catalog-index.js';
 
-/** One table's remembered decisions: slot `action` for the table, `N_ACTIONS * (1 + column) + action` for a column. */
-export interface TableMemo {
-  readonly catalog: string;
-  readonly database: string;
-  readonly table: number;
-  readonly slots: (Decision | undefined)[];
-  /** The next table with the same bare name, in another database. */
-  readonly next: TableMemo | undefined;
-}
 
 /** Per principal set; past this many entries its memo starts over (bounds memory on wide scans). */
 const MEMO_LIMIT = 200_000;
 
-export type TableLevelRef = Extract<ResourceRef, { level: 'table' | 'column' }>;
 
 export function forget(ps: PSet, now: number): void {
   const { lo, hi } = windowOf(ps.expiries, now);

@@ -5,23 +5,11 @@
  * Sets are built on first use and kept for the engine's life.
  */
 import { N_ACTIONS, N_PROGRAM_ACTIONS, TABLE_DESCRIBE_SET_MASK } from './constants.js';
-import type { TableMemo } from './memo.js';
-import type { Reach } from './reach.js';
-import type { TagProgram } from './tag-programs.js';
-import type { Index } from './world-index.js';
+import type { Index, PrincipalIndex, PSet, TagProgram } from './types.js';
 import { emptyLists, pushAt } from './catalog-index.js';
 import { setBit } from './guardrail-index.js';
 import type { PolicyWorld, PrincipalRef } from '../model.js';
 
-/** Every principal ref mentioned anywhere in the world, interned; ids exist whether or not the principal does. */
-export interface PrincipalIndex {
-  readonly pidByRef: Map<string, number>;
-  readonly pRef: PrincipalRef[];
-  readonly pExists: Uint8Array;
-  readonly pParents: number[][];
-  readonly pChildren: number[][];
-  readonly pIsUser: Uint8Array;
-}
 
 export function buildPrincipalIndex(world: PolicyWorld): PrincipalIndex {
   const pidByRef = new Map<string, number>();
@@ -57,40 +45,6 @@ export function buildPrincipalIndex(world: PolicyWorld): PrincipalIndex {
   return { pidByRef, pRef, pExists: Uint8Array.from(pExistsL), pParents, pChildren, pIsUser: Uint8Array.from(pIsUserL) };
 }
 
-export interface PSet {
-  readonly bits: Uint8Array;
-  readonly members: Int32Array;
-  /** By action index: the guardrails that apply to this set and deny that action, as a bitmask of W words per action. */
-  readonly guardMask: Int32Array;
-  /** By action index (and the pseudo-action I_TABLE_DESCRIBE_SET): tag grants held through the set that carry the action. */
-  readonly tagBy: readonly Int32Array[];
-  /** Every grant held through the set. */
-  readonly held: Int32Array;
-  /** Held grants with a `notAfter`: the only ones that can explain a deny as GRANT_EXPIRED. */
-  readonly timed: Int32Array;
-  /** Lazily built, by `action * catalogs + catalog`. */
-  readonly tagPrograms: (TagProgram | undefined)[];
-  /**
-   * The latest expiry among held grants that lift a guardrail. While `now` is
-   * before it, decisions take the per-source path; otherwise no lift can
-   * apply and the fast path is exact.
-   */
-  readonly liftUntil: number;
-  /** The distinct finite expiries of held grants, sorted: decisions only change when `now` crosses one. */
-  readonly expiries: Float64Array;
-  /**
-   * Table and column decisions already made, by bare table name. Keyed by the
-   * name the caller passes, so a remembered decision costs one lookup: no
-   * catalog, database or table resolution.
-   */
-  readonly memo: Map<string, TableMemo>;
-  /** The window of `now` (between two consecutive expiries of held grants) in which every remembered decision holds. */
-  memoLo: number;
-  memoHi: number;
-  memoSize: number;
-  /** What any held grant could touch (see reach.ts); built on the set's first table-level request. */
-  reach: Reach | undefined;
-}
 
 export function psetOf(ix: Index, pid: number): PSet {
   const cached = ix.psets[pid];

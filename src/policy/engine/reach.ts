@@ -16,17 +16,9 @@
  * always decided in full.
  */
 import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, KIND_CATALOG, KIND_DATABASE, KIND_TAG, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
-import type { PSet } from './principal-sets.js';
+import type { Index, PSet, Reach } from './types.js';
 import type { CompiledExpr } from './tag-signatures.js';
-import type { Index } from './world-index.js';
 
-export interface Reach {
-  /** By database id: 1 when a held catalog or database grant covers it. */
-  readonly dbs: Uint8Array;
-  /** One bit per (catalog, tag signature), `words` words per catalog: some held tag grant of that catalog matches the signature. */
-  readonly sigs: Int32Array;
-  readonly words: number;
-}
 
 const NAMED = HAS_TABLE_GRANTS | HAS_COLUMNS_GRANTS | HAS_FILTER_GRANTS;
 

@@ -6,18 +6,9 @@
 import type { Permission, ResourceRef } from '../model.js';
 import { ACTIONS_AT } from '../model.js';
 import { ACTION_INDEX, I_DESCRIBE, I_SELECT, LEVEL_CATALOG, LEVEL_COLUMN, LEVEL_DATABASE, LEVEL_TABLE, N_ACTIONS, TABLE_STRIDE, TI_COL_BASE, TI_SIG } from './constants.js';
-import type { Index } from './world-index.js';
+import type { Index, Res } from './types.js';
 import { columnIndex } from './catalog-index.js';
 
-/** A resolved resource: level and ids (-1 where not applicable). */
-export interface Res {
-  readonly level: number;
-  readonly cat: number;
-  readonly db: number;
-  readonly table: number;
-  /** Column position within the table. */
-  readonly col: number;
-}
 
 export function resolve(ix: Index, r: ResourceRef): Res | null {
   if (r.level === 'table' || r.level === 'column') return resolveTable(ix, r);

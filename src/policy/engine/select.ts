@@ -9,10 +9,8 @@ import { compareText } from '../principals.js';
 import type { Status } from './constants.js';
 import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, I_SELECT, KIND_FILTER, LEVEL_COLUMN, LEVEL_TABLE, NONE, TABLE_STRIDE, TI_COL_BASE, TI_FLAGS, TI_N_COLS, TI_SIG } from './constants.js';
 import { collectHeld, denyingGuards, liftsAllOf, mark, mayLift, recordLifts } from './coverage.js';
-import type { PSet } from './principal-sets.js';
-import type { Res } from './resolve.js';
+import type { Index, PSet, Res } from './types.js';
 import { tagProgram, tagsFor } from './tag-programs.js';
-import type { Index } from './world-index.js';
 
 export interface SelectDetails {
   columns: readonly ColumnAccess[];

@@ -4,30 +4,9 @@
  * signature is only matched against grants it could satisfy. Built lazily on
  * first use.
  */
-import type { PSet } from './principal-sets.js';
+import type { Index, PSet, TagProgram } from './types.js';
 import type { CompiledExpr } from './tag-signatures.js';
-import type { Index } from './world-index.js';
 
-/**
- * The tag grants of one principal set for one action in one catalog, indexed by
- * the value of each expression's first key: a signature only needs to be
- * matched against grants whose first key it carries with an allowed value.
- * The candidates of a value and their expressions are laid out in one flat
- * array, so matching reads a few adjacent words instead of an expression
- * object and its three arrays per grant.
- */
-export interface TagProgram {
-  /** Grants with the empty expression: they match every signature. */
-  readonly always: Int32Array;
-  /** The distinct first keys. */
-  readonly pivotKeys: Int32Array;
-  /** By key=value id v: the entries of grants whose first key allows v are `code[start[v]]` up to `code[start[v + 1]]`. */
-  readonly start: Int32Array;
-  /** Entries of (grant, expiry slot, key count, then per key: key, value count, values). */
-  readonly code: Int32Array;
-  /** Expiries of the entries' grants, by expiry slot. */
-  readonly expiry: Float64Array;
-}
 
 export function tagProgram(ix: Index, ps: PSet, a: number, cat: number): TagProgram {
   const at = a * ix.catNames.length + cat;

@@ -5,86 +5,19 @@
  * scratch buffers that keep it from allocating. Principal sets and the
  * answers shared between decisions are filled in lazily.
  */
-import type { ColumnAccess, Reason } from '../decision.js';
 import type { PolicyWorld } from '../model.js';
 import type { CatalogIndex } from './catalog-index.js';
 import { buildCatalogIndex } from './catalog-index.js';
 import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
-import type { FilterIndex, GrantIndex } from './grant-index.js';
+import type { GrantIndex, GuardrailIndex, Index, PSet, Scratch } from './types.js';
 import { buildFilterIndex, buildGrantIndex } from './grant-index.js';
-import type { GuardrailIndex } from './guardrail-index.js';
 import { buildGuardrailIndex } from './guardrail-index.js';
-import type { PrincipalIndex, PSet } from './principal-sets.js';
 import { buildPrincipalIndex } from './principal-sets.js';
 import type { TagIndex } from './tag-signatures.js';
 import { buildTagIndex } from './tag-signatures.js';
 
-export type Index = CatalogIndex &
-  TagIndex &
-  PrincipalIndex &
-  FilterIndex &
-  GrantIndex &
-  GuardrailIndex & {
-    readonly world: PolicyWorld;
-    /** Whether table and column decisions are memoized (see memo.ts). */
-    readonly useMemo: boolean;
-    /**
-     * Per table, one cache line of what every decision on it reads, at
-     * `t * TABLE_STRIDE`: signature, first column id, column count, which
-     * per-table grant lists exist (most tables have none, so those lists are
-     * not even looked at), and its database and catalog ids.
-     */
-    readonly tableInfo: Int32Array;
-    /**
-     * Per table, W words: the guardrails whose expression matches the table,
-     * its database or the catalog (signature 0), before scope and principals.
-     * One read where a decision read three signatures' rows.
-     */
-    readonly tableGuard: Int32Array;
-    readonly psets: (PSet | undefined)[];
-    /** By key=value id, `(nSigs + 31) >>> 5` words: the signatures carrying it, a bit each (reach.ts). */
-    readonly kvSigBits: Int32Array;
-    /** By grant id, for tag grants: the signatures its expression matches, a bit each, filled on first use (reach.ts). */
-    readonly tagGrantSigs: (Int32Array | undefined)[];
-    /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
-    readonly psetByRef: Map<string, PSet>;
-    // one-element answers, shared because a single matched grant is the common case
-    readonly gIdList: (readonly string[])[];
-    readonly gReasonList: (readonly Reason[])[];
-    // lazily built all-rows column answers per column-name list (see catalog-index), by visible-column bitmask
-    readonly fullColumns: Map<readonly string[], Map<number, readonly ColumnAccess[]>>;
-    /** Frozen deny answers of table-level decisions, by a hash of the denying guardrails' bitmask. */
-    readonly guardAnswers: Map<number, GuardAnswer[]>;
-    readonly scratch: Scratch;
-  };
 
-/** What a decision denied by a set of guardrails reports, shared by every such decision. */
-export interface GuardAnswer {
-  readonly words: Int32Array;
-  readonly reasons: readonly Reason[];
-  readonly deniedBy: readonly string[];
-}
 
-/** Reusable buffers, so the hot path does not allocate. */
-export interface Scratch {
-  readonly grantMark: Int32Array;
-  grantEpoch: number;
-  readonly matched: number[];
-  /** The guardrails denying the last request (W words). */
-  readonly denied: Int32Array;
-  /** The guardrails that removed a column in the last SELECT (W words). */
-  readonly removed: Int32Array;
-  readonly wide: Int32Array;
-  readonly colGrants: Int32Array;
-  readonly filterGrants: Int32Array;
-  nFilterGrants: number;
-  readonly tagAtTable: Int32Array;
-  readonly tagAtCol: Int32Array;
-  readonly visible: Uint8Array;
-  readonly allRows: Uint8Array;
-  /** Lifts used by the last decision, as flat (guardrail, grant) pairs. */
-  readonly lifted: number[];
-}
 
 export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
   const cat = buildCatalogIndex(world);
