@@ -160,6 +160,26 @@ function actorLabel(a: AccessActor): string {
   return a.principal;
 }
 
+/** A new request's rule, scope and window, under the same eligibility checks whether it is submitted or only previewed. */
+function evaluateWindow(world: PolicyWorld, config: AccessConfig, actor: AccessActor, input: NewRequest, now: number) {
+  const { rule, scope, startAt } = evaluateRequest(
+    world,
+    config,
+    {
+      requester: actor.principal,
+      scope: input.scope,
+      permissionSet: input.permissionSet,
+      durationSeconds: input.durationSeconds,
+      justification: input.justification,
+      ...(input.startAt === undefined ? {} : { startAt: input.startAt }),
+      ...(input.ticket === undefined ? {} : { ticket: input.ticket }),
+    },
+    now,
+  );
+  const start = Math.max(startAt, now);
+  return { rule, scope, start, end: start + input.durationSeconds * 1000 };
+}
+
 export function createAccessService(options: AccessServiceOptions): AccessService {
   const { db, state } = options;
   const clock = options.now ?? Date.now;
@@ -399,22 +419,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       return refused(actor, 'request', 'new', () =>
         inTransaction(async (tx, snap, eff, config) => {
           const now = clock();
-          const { rule, scope, startAt } = evaluateRequest(
-            snap.world,
-            config,
-            {
-              requester: actor.principal,
-              scope: input.scope,
-              permissionSet: input.permissionSet,
-              durationSeconds: input.durationSeconds,
-              justification: input.justification,
-              ...(input.startAt === undefined ? {} : { startAt: input.startAt }),
-              ...(input.ticket === undefined ? {} : { ticket: input.ticket }),
-            },
-            now,
-          );
-          const start = Math.max(startAt, now);
-          const end = start + input.durationSeconds * 1000;
+          const { rule, scope, start, end } = evaluateWindow(snap.world, config, actor, input, now);
           const id = newRequestId();
           let req: AccessRequest = {
             id,
@@ -597,22 +602,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       const config = await loadConfig();
       const now = clock();
       // The same eligibility checks as a real request: a preview never shows what could not be requested.
-      const { rule, scope, startAt } = evaluateRequest(
-        snap.world,
-        config,
-        {
-          requester: actor.principal,
-          scope: input.scope,
-          permissionSet: input.permissionSet,
-          durationSeconds: input.durationSeconds,
-          justification: input.justification,
-          ...(input.startAt === undefined ? {} : { startAt: input.startAt }),
-          ...(input.ticket === undefined ? {} : { ticket: input.ticket }),
-        },
-        now,
-      );
-      const start = Math.max(startAt, now);
-      const end = start + input.durationSeconds * 1000;
+      const { rule, scope, start, end } = evaluateWindow(snap.world, config, actor, input, now);
       const req = { id: 'preview', requester: actor.principal, scope: resourceToString(scope), endAt: iso(end), rule };
       const grant: Grant = { ...jitGrant(req, snap.world), notAfter: iso(end + 1) };
       const result = dryRun(snap.world, actor.principal, [{ op: 'put', kind: 'grant', entity: grant }], start);

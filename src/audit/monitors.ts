@@ -266,17 +266,22 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
 
   const summaryOf = (r: MonitorRow, rows: readonly Row[]): string => `${r.name}: ${rows.length} row(s) matched${r.description === null ? '' : ` (${r.description})`}`;
 
+  /** The monitor's query and condition; a query that fails is an error, never a trigger. */
+  async function evaluated(r: MonitorRow): Promise<{ rows: Row[]; error?: string; triggered: boolean }> {
+    try {
+      const rows = await evaluate(r);
+      return { rows, triggered: conditionMet(rows, r.condition) };
+    } catch (e) {
+      return { rows: [], error: (e as Error).message, triggered: false };
+    }
+  }
+
   /** A test notification: sent at once, once, marked as a test, recorded nowhere (it fires nothing). */
   async function runTest(r: MonitorRow, send: boolean): Promise<MonitorRunResult & { sample: Row[] }> {
     const at = now();
-    let rows: Row[] = [];
-    let error: string | undefined;
-    try {
-      rows = await evaluate(r);
-    } catch (e) {
-      error = (e as Error).message;
-    }
-    const triggered = error === undefined && conditionMet(rows, r.condition);
+    const evaluation = await evaluated(r);
+    const { rows, triggered } = evaluation;
+    let error = evaluation.error;
     let sent = false;
     if (send) {
       try {
@@ -299,14 +304,9 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
     const r = await row(name);
     if (opts.test === true) return runTest(r, opts.send !== false);
     const at = now();
-    let rows: Row[] = [];
-    let error: string | undefined;
-    try {
-      rows = await evaluate(r);
-    } catch (e) {
-      error = (e as Error).message;
-    }
-    const triggered = error === undefined && conditionMet(rows, r.condition);
+    const evaluation = await evaluated(r);
+    const { rows, triggered } = evaluation;
+    let error = evaluation.error;
     const decided = await db.transaction(async (tx) => {
       const { rows: locked } = await tx.query<Pick<MonitorRow, 'last_fired_at' | 'throttle_seconds'>>(
         'SELECT last_fired_at, throttle_seconds FROM steward.audit_monitors WHERE name = $1 FOR UPDATE',
