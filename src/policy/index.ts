@@ -23,6 +23,8 @@ export { findGroupCycle, membershipGraph, principalExists, principalSet, splitPr
 export type { ValidationIssue } from './validate.js';
 export { assertValidWorld, validateWorld } from './validate.js';
 export { createReferenceEvaluator } from './reference-evaluator.js';
+export type { CatalogTables } from './engine/catalog-tables.js';
+export { catalogTables } from './engine/catalog-tables.js';
 export type { Engine, EngineStats } from './engine.js';
 export { createEngine } from './engine.js';
 export type { GrantOptionResult } from './grant-option.js';

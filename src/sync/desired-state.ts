@@ -19,6 +19,7 @@
 import type { Evaluator } from '../policy/decision.js';
 import type { Column, Grant, Guardrail, Membership, User, Permission, PolicyWorld, PrincipalRef, Table, TagExpression } from '../policy/model.js';
 import { toSql, TRUE, type Predicate } from '../policy/predicate.js';
+import { catalogTables, type CatalogTables } from '../policy/index.js';
 import { membershipGraph, principalSet, type MembershipGraph } from '../policy/principals.js';
 import { matchesTagExpression } from '../policy/tag-expression.js';
 import { disjuncts, hasAccess, NO_ACCESS, project, sameProjection, unionOf, type Projection } from './projection.js';
@@ -80,9 +81,9 @@ const TABLE_ACTIONS = ['SELECT', 'INSERT', 'DELETE'] as const;
 /** Tags and tables of one catalog, indexed for "which tables can a tag grant reach". */
 interface CatalogIndex {
   readonly tables: readonly Table[];
-  /** Database → table name → table number (see `findTable`). */
-  readonly byName: ReadonlyMap<string, ReadonlyMap<string, number>>;
-  readonly byDb: ReadonlyMap<string, number[]>;
+  /** The number of a table (-1: not in the index). */
+  readonly find: (database: string, table: string) => number;
+  readonly byDb: ReadonlyMap<string, readonly number[]>;
   /** Effective tags of each table (shared with its database's map when the table has no tags of its own). */
   readonly tableTags: readonly ReadonlyMap<string, string>[];
   /** Effective tags of each column that has tags of its own, in column order. */
@@ -111,25 +112,12 @@ interface CatalogIndex {
 
 function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<string>): CatalogIndex {
   // a table-scoped run indexes only its tables: everything it computes is intersected with them anyway
-  // the catalog's tables and their keys are remembered per world.tables array, which a policy change
-  // that does not touch tables shares; a scoped run looks its tables up there and passes over other
+  // the catalog's tables, their numbers and names come from the engine's catalog index (shared per
+  // catalog arrays, which a policy change that leaves the catalog alone keeps), not from a second
+  // index of every table name; a scoped run looks its tables up there and passes over other
   // databases' tags without building a key
   const onlyDbs = only === undefined ? null : new Set([...only].map((k) => k.slice(0, k.indexOf('.'))));
-  const all = catalogTables(world.tables, catalog);
-  let tables = all.tables;
-  let byName = all.byName;
-  let byDb = all.byDb;
-  if (only !== undefined) {
-    const picked: Table[] = [];
-    for (const k of [...only].sort()) {
-      const i = findKey(all, k);
-      if (i !== undefined) picked.push(all.tables[i] as Table);
-    }
-    tables = picked;
-    const sub = tablesByDb(picked);
-    byName = sub.byName;
-    byDb = sub.byDb;
-  }
+  const { tables, find, byDb, dbNames, dbOf } = only === undefined ? wholeCatalog(catalogTables(world, catalog)) : scopedTables(catalogTables(world, catalog), only);
   // own tag assignments, first one per key wins (as the engine reads them)
   const dbOwn = new Map<string, Map<string, string>>();
   // by table number (sparse): most tables have no tags of their own
@@ -148,8 +136,8 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
       continue;
     }
     if (onlyDbs !== null && !onlyDbs.has(r.database)) continue;
-    const t = byName.get(r.database)?.get(r.table);
-    if (t === undefined) continue;
+    const t = find(r.database, r.table);
+    if (t < 0) continue;
     if (r.level === 'table') {
       let m = tableOwn[t];
       if (m === undefined) tableOwn[t] = m = new Map();
@@ -179,8 +167,8 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
   // tables named by a grant or a data filter decide alone
   const named = new Uint8Array(tables.length);
   const name = (database: string, table: string): void => {
-    const t = byName.get(database)?.get(table);
-    if (t !== undefined) named[t] = 1;
+    const t = find(database, table);
+    if (t >= 0) named[t] = 1;
   };
   for (const g of world.grants) {
     const r = g.resource;
@@ -193,11 +181,6 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
   const ownTagged = new Uint8Array(tables.length);
   const classOf = new Int32Array(tables.length);
   const classes = new Map<string, number>();
-  const dbNames = [...byDb.keys()];
-  const dbOf = new Int32Array(tables.length);
-  dbNames.forEach((d, n) => {
-    for (const t of byDb.get(d) as number[]) dbOf[t] = n;
-  });
   // per database number: its tags, and the classes of its tables without tags of their own
   const dbMaps = dbNames.map((d) => dbTags.get(d) ?? EMPTY);
   const plain = dbNames.map((): { columns: readonly Column[]; id: number }[] => []);
@@ -262,24 +245,25 @@ function indexCatalog(world: PolicyWorld, catalog: string, only?: ReadonlySet<st
     classOf[i] = k;
   }
   const marks = { table: new Int32Array(tables.length), db: new Int32Array(dbNames.length), epoch: 0 };
-  return { tables, byName, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf, dbOf, dbNames, marks };
+  return { tables, find, byDb, tableTags, columnTags, dbTags, kvDbs, kvOwn, ownTagged, classOf, dbOf, dbNames, marks };
 }
 
-/** The tables of one catalog, by database and name; remembered per tables array. */
-interface CatalogTables {
-  readonly tables: readonly Table[];
-  /** Database → table name → table number. Two lookups on names the world already holds, no key text built per table. */
-  readonly byName: ReadonlyMap<string, ReadonlyMap<string, number>>;
-  readonly byDb: ReadonlyMap<string, number[]>;
+type CatalogTablesIndex = Pick<CatalogIndex, 'tables' | 'find' | 'byDb' | 'dbOf' | 'dbNames'>;
+
+/** The whole catalog: the engine's view of it (policy/engine/catalog-tables.ts), no index of its own. */
+function wholeCatalog(view: CatalogTables): CatalogTablesIndex {
+  const byDb = new Map<string, readonly number[]>();
+  view.databases.forEach((d, n) => byDb.set(d, view.tablesOf[n] as readonly number[]));
+  return { tables: view.tables, find: (d, t) => view.find(d, t), byDb, dbOf: view.dbOf, dbNames: view.databases };
 }
 
-/** The number of a table given as `database.table` (names never hold a dot: NAME_PATTERN). */
-function findKey(c: Pick<CatalogTables, 'byName'>, key: string): number | undefined {
-  const dot = key.indexOf('.');
-  return dot < 0 ? undefined : c.byName.get(key.slice(0, dot))?.get(key.slice(dot + 1));
-}
-
-function tablesByDb(tables: readonly Table[]): Pick<CatalogTables, 'byName' | 'byDb'> {
+/** The tables of a scoped run (`database.table` keys, unknown ones left out), in key order, numbered among themselves. */
+function scopedTables(view: CatalogTables, only: ReadonlySet<string>): CatalogTablesIndex {
+  const tables: Table[] = [];
+  for (const k of [...only].sort()) {
+    const i = findKey(view, k);
+    if (i !== undefined) tables.push(view.tables[i] as Table);
+  }
   const byName = new Map<string, Map<string, number>>();
   const byDb = new Map<string, number[]>();
   for (let i = 0; i < tables.length; i++) {
@@ -291,18 +275,19 @@ function tablesByDb(tables: readonly Table[]): Pick<CatalogTables, 'byName' | 'b
     } else (byDb.get(t.database) as number[]).push(i);
     names.set(t.name, i);
   }
-  return { byName, byDb };
+  const dbNames = [...byDb.keys()];
+  const dbOf = new Int32Array(tables.length);
+  dbNames.forEach((d, n) => {
+    for (const t of byDb.get(d) as number[]) dbOf[t] = n;
+  });
+  return { tables, find: (d, t) => byName.get(d)?.get(t) ?? -1, byDb, dbOf, dbNames };
 }
-const tableCache = new WeakMap<readonly Table[], Map<string, CatalogTables>>();
-function catalogTables(all: readonly Table[], catalog: string): CatalogTables {
-  let m = tableCache.get(all);
-  if (m === undefined) tableCache.set(all, (m = new Map()));
-  let c = m.get(catalog);
-  if (c === undefined) {
-    const tables = all.filter((t) => t.catalog === catalog);
-    m.set(catalog, (c = { tables, ...tablesByDb(tables) }));
-  }
-  return c;
+
+/** The number of a table given as `database.table` (names never hold a dot: NAME_PATTERN). */
+function findKey(ix: Pick<CatalogIndex, 'find'>, key: string): number | undefined {
+  const dot = key.indexOf('.');
+  const t = dot < 0 ? -1 : ix.find(key.slice(0, dot), key.slice(dot + 1));
+  return t < 0 ? undefined : t;
 }
 
 function sameColumns(a: readonly Column[], b: readonly Column[]): boolean {
@@ -537,7 +522,7 @@ export function desiredState(input: DesiredInput): DesiredState {
   // what each role's grants can reach
   const heldBy = (pset: ReadonlySet<PrincipalRef>): Grant[] => [...pset].flatMap((p) => grantsOf.get(p) ?? []);
   const tagCache = new Map<Grant, number[]>();
-  const covered = (g: Grant): number[] => {
+  const covered = (g: Grant): readonly number[] => {
     const r = g.resource;
     switch (r.kind) {
       case 'catalog':
@@ -547,8 +532,8 @@ export function desiredState(input: DesiredInput): DesiredState {
       case 'table':
       case 'columns':
       case 'filter': {
-        const t = ix.byName.get(r.database)?.get(r.table);
-        return t === undefined ? [] : [t];
+        const t = ix.find(r.database, r.table);
+        return t < 0 ? [] : [t];
       }
       case 'tag': {
         let l = tagCache.get(g);
@@ -844,11 +829,11 @@ export function tablesMatchingTags(world: PolicyWorld, catalog: string, expr: Ta
 
 /** Tables of the catalog by `database.table` keys (unknown keys are left out), without scanning the catalog. */
 export function tablesOf(world: PolicyWorld, catalog: string, keys: Iterable<string>): Table[] {
-  const all = catalogTables(world.tables, catalog);
+  const view = catalogTables(world, catalog);
   const out: Table[] = [];
   for (const k of keys) {
-    const i = findKey(all, k);
-    if (i !== undefined) out.push(all.tables[i] as Table);
+    const i = findKey(view, k);
+    if (i !== undefined) out.push(view.tables[i] as Table);
   }
   return out;
 }

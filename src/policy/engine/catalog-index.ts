@@ -112,6 +112,22 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
   };
 }
 
+/**
+ * The catalog index of a world, built once and shared by every engine and reader of that world,
+ * and by worlds that share its catalogs, databases and tables arrays (a policy change that leaves
+ * the catalog alone). Read-only for everyone; `colMaps` only fills in lazily.
+ */
+export function catalogIndexOf(world: PolicyWorld): CatalogIndex {
+  let byDbs = built.get(world.tables);
+  if (byDbs === undefined) built.set(world.tables, (byDbs = new WeakMap()));
+  let byCats = byDbs.get(world.databases);
+  if (byCats === undefined) byDbs.set(world.databases, (byCats = new WeakMap()));
+  let ix = byCats.get(world.catalogs);
+  if (ix === undefined) byCats.set(world.catalogs, (ix = buildCatalogIndex(world)));
+  return ix;
+}
+const built = new WeakMap<PolicyWorld['tables'], WeakMap<PolicyWorld['databases'], WeakMap<PolicyWorld['catalogs'], CatalogIndex>>>();
+
 export function findDb(ix: CatalogIndex, catalog: string, database: string): number {
   const c = ix.catByName.get(catalog);
   return c === undefined ? -1 : (ix.dbByName[c]?.get(database) ?? -1);

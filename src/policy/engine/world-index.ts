@@ -7,7 +7,7 @@
  */
 import type { PolicyWorld } from '../model.js';
 import type { CatalogIndex } from './catalog-index.js';
-import { buildCatalogIndex } from './catalog-index.js';
+import { catalogIndexOf } from './catalog-index.js';
 import { HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, TABLE_STRIDE, TI_CAT, TI_COL_BASE, TI_COL_SIG, TI_DB, TI_FLAGS, TI_N_COL_SIGS, TI_N_COLS, TI_SIG } from './constants.js';
 import type { GrantIndex, GuardrailIndex, Index, PSet, Scratch } from './types.js';
 import { buildFilterIndex, buildGrantIndex } from './grant-index.js';
@@ -20,7 +20,7 @@ import { buildTagIndex } from './tag-signatures.js';
 
 
 export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
-  const cat = buildCatalogIndex(world);
+  const cat = catalogIndexOf(world);
   const tags = buildTagIndex(world, cat);
   const principals = buildPrincipalIndex(world);
   const filters = buildFilterIndex(world, cat);
