@@ -14,12 +14,5 @@ fi
 if [ -x /usr/bin/chromium ]; then
   exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-chromium: no /usr/bin/chromium and not root; install chromium or set STEWARD_CHROMIUM" >&2
-  exit 1
-fi
-echo "ensure-chromium: installing chromium (apt-get)" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core > /dev/null
+bash "$(dirname "$0")/apt-install.sh" ensure-chromium chromium fonts-dejavu-core
 [ -x /usr/bin/chromium ]

@@ -5,12 +5,5 @@
 set -euo pipefail
 
 command -v jq > /dev/null && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-jq: jq is missing and this is not root; install jq" >&2
-  exit 1
-fi
-echo "ensure-jq: installing jq (apt-get)" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends jq > /dev/null
+bash "$(dirname "$0")/apt-install.sh" ensure-jq jq
 command -v jq > /dev/null

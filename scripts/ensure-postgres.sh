@@ -11,14 +11,7 @@ fi
 if compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null; then
   exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-postgres: no initdb under /usr/lib/postgresql/*/bin and not root; install postgresql or set STEWARD_TEST_DATABASE_URL" >&2
-  exit 1
-fi
-echo "ensure-postgres: installing postgresql (apt-get)" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql > /dev/null
+bash "$(dirname "$0")/apt-install.sh" ensure-postgres postgresql
 # The Debian package starts a cluster of its own; the tests never use it.
 if command -v pg_ctlcluster > /dev/null; then
   for conf in /etc/postgresql/*/main; do

@@ -9,7 +9,7 @@ import { actorName, type Actor } from '../server/actor.js';
 import type { Services } from '../server/services.js';
 import { LABEL_PATTERN, type PrincipalRef } from '../policy/model.js';
 import { StewardError } from '../errors.js';
-import type { AccessActor, AccessRequestView, AccessService } from './access-service.js';
+import type { AccessActor, AccessRequestView, AccessService, NewRequest } from './access-service.js';
 import { REQUEST_STATUSES } from './access-types.js';
 import { DurationSchema, InstantSchema } from '../server/schemas.js';
 
@@ -67,6 +67,29 @@ const params = z.object({ id: Id }).strict();
 /** A plain object (the response schema has an index signature; interfaces do not). */
 const json = async (v: Promise<AccessRequestView>): Promise<z.infer<typeof RequestOut>> => ({ ...(await v) });
 
+/** The body of a new request, and of its preview (where the justification may still be empty). */
+const NewRequestBody = z
+  .object({
+    scope: z.string().min(1).max(400),
+    permissionSet: z.string().min(1).max(128),
+    duration: DurationSchema,
+    start: InstantSchema.optional(),
+    ticket: z.string().max(200).optional(),
+    justification: z.string().trim().min(1, 'a justification is required').max(2000),
+  })
+  .strict();
+
+function newRequest(body: Omit<z.infer<typeof NewRequestBody>, 'justification'>, justification: string): NewRequest {
+  return {
+    scope: body.scope,
+    permissionSet: body.permissionSet.trim().toLowerCase(),
+    durationSeconds: body.duration,
+    justification,
+    ...(body.start === undefined ? {} : { startAt: body.start }),
+    ...(body.ticket === undefined ? {} : { ticket: body.ticket }),
+  };
+}
+
 export const accessRoutes: readonly RouteDef[] = [
   route({
     method: 'post',
@@ -75,26 +98,10 @@ export const accessRoutes: readonly RouteDef[] = [
     tag: 'access',
     auth: 'user',
     status: 201,
-    body: z
-      .object({
-        scope: z.string().min(1).max(400),
-        permissionSet: z.string().min(1).max(128),
-        duration: DurationSchema,
-        start: InstantSchema.optional(),
-        ticket: z.string().max(200).optional(),
-        justification: z.string().trim().min(1, 'a justification is required').max(2000),
-      })
-      .strict(),
+    body: NewRequestBody,
     response: RequestOut,
     handler: ({ services, actor, request, body }) =>
-      json(accessOf(services).request(accessActor(actor, request), {
-        scope: body.scope,
-        permissionSet: body.permissionSet.trim().toLowerCase(),
-        durationSeconds: body.duration,
-        justification: body.justification,
-        ...(body.start === undefined ? {} : { startAt: body.start }),
-        ...(body.ticket === undefined ? {} : { ticket: body.ticket }),
-      })),
+      json(accessOf(services).request(accessActor(actor, request), newRequest(body, body.justification))),
   }),
   route({
     method: 'post',
@@ -102,16 +109,7 @@ export const accessRoutes: readonly RouteDef[] = [
     summary: 'Before requesting: what the request would add to your access (the dry run) and who must approve it; stores nothing',
     tag: 'access',
     auth: 'user',
-    body: z
-      .object({
-        scope: z.string().min(1).max(400),
-        permissionSet: z.string().min(1).max(128),
-        duration: DurationSchema,
-        start: InstantSchema.optional(),
-        ticket: z.string().max(200).optional(),
-        justification: z.string().max(2000).optional(),
-      })
-      .strict(),
+    body: NewRequestBody.extend({ justification: z.string().max(2000).optional() }),
     response: z.object({
       principal: z.string(),
       scope: z.string(),
@@ -125,14 +123,7 @@ export const accessRoutes: readonly RouteDef[] = [
       approverGroups: z.array(z.string()),
     }),
     handler: async ({ services, actor, request, body }) => {
-      const p = await accessOf(services).preview(accessActor(actor, request), {
-        scope: body.scope,
-        permissionSet: body.permissionSet.trim().toLowerCase(),
-        durationSeconds: body.duration,
-        justification: body.justification ?? 'preview',
-        ...(body.start === undefined ? {} : { startAt: body.start }),
-        ...(body.ticket === undefined ? {} : { ticket: body.ticket }),
-      });
+      const p = await accessOf(services).preview(accessActor(actor, request), newRequest(body, body.justification ?? 'preview'));
       return { ...p, entries: p.entries.map((e) => ({ ...e })), stillDeniedBy: [...p.stillDeniedBy], approverGroups: [...p.approverGroups] };
     },
   }),
