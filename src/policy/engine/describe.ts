@@ -19,17 +19,8 @@ import { sigsMatching, tablesMatching } from './tag-signatures.js';
 export function plainOn(ix: Index, ps: PSet, a: number, r: Res, now: number): Status {
   if (denyingGuards(ix, ps, a, r)) {
     if (!mayLift(ps, now)) return DENY_GUARDRAIL;
-    const s = ix.scratch;
-    const denied = s.denied.slice(0, ix.W);
-    let n = 0;
-    for (const g of containerGrants(ix, ps, a, r, now)) {
-      if (!liftsAllOf(ix, g, denied)) continue;
-      mark(s, g);
-      recordLifts(ix, g, denied);
-      n++;
-    }
-    s.denied.set(denied);
-    return n > 0 ? ALLOW : DENY_GUARDRAIL;
+    const denied = ix.scratch.denied.slice(0, ix.W);
+    return liftWith(ix, containerGrants(ix, ps, a, r, now), denied);
   }
   return markContainerGrants(ix, ps, a, r, now) > 0 ? ALLOW : DENY_NO_GRANT;
 }
@@ -62,15 +53,7 @@ export function describeOn(ix: Index, ps: PSet, r: Res, now: number): Status {
     resetMatched(s);
     for (const g of outer) mark(s, g);
     s.lifted.length = 0;
-    let n = 0;
-    for (const g of candidates) {
-      if (!liftsAllOf(ix, g, denied)) continue;
-      mark(s, g);
-      recordLifts(ix, g, denied);
-      n++;
-    }
-    s.denied.set(denied);
-    return n > 0 ? ALLOW : DENY_GUARDRAIL;
+    return liftWith(ix, candidates, denied);
   }
   describeCandidates(ix, ps, r, now);
   // lifts recorded by the implied decisions are theirs; DESCRIBE reports only its own
@@ -214,4 +197,22 @@ export function candidateDbs(ix: Index, ps: PSet, r: Res, now: number): number[]
     }
   }
   return [...hit].sort((a, b) => a - b);
+}
+
+/**
+ * The grants among `grants` that lift every guardrail in `denied` allow the
+ * request: each is marked as used and its lifts recorded; without one, the
+ * guardrails deny. `denied` is a copy, since marking reuses the scratch words.
+ */
+function liftWith(ix: Index, grants: Iterable<number>, denied: Int32Array): Status {
+  const s = ix.scratch;
+  let n = 0;
+  for (const g of grants) {
+    if (!liftsAllOf(ix, g, denied)) continue;
+    mark(s, g);
+    recordLifts(ix, g, denied);
+    n++;
+  }
+  s.denied.set(denied);
+  return n > 0 ? ALLOW : DENY_GUARDRAIL;
 }
