@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { harness, prepareWarehouse, smallWorld, targetDef } from './support/small-world.js';
+import type { TestDatabase } from '../support/postgres.js';
+import { closeWarehouse, openWarehouse, type TestWarehouse } from './support/warehouse.js';
+import { harness, smallWorld, targetDef } from './support/small-world.js';
 import type { PolicyWorld } from '../../src/policy/model.js';
 import type { Predicate } from '../../src/policy/predicate.js';
 import { toSql } from '../../src/policy/predicate.js';
@@ -51,27 +52,17 @@ describe('warehouse SQL injection (PostgreSQL)', () => {
   let wh: TestDatabase;
   let admin: pg.Client;
 
+  let warehouse: TestWarehouse | undefined;
+
   before(async () => {
-    wh = await createTestDatabase();
-    process.env[ENV] = wh.url;
-    admin = new pg.Client({ connectionString: wh.url });
-    await admin.connect();
-    await prepareWarehouse(admin, hostileWorld(), LOGIN);
+    warehouse = await openWarehouse(hostileWorld(), LOGIN, ENV);
+    ({ wh, admin } = warehouse);
     await admin.query(`INSERT INTO sales.t0 (id, region) VALUES (1, 'east'), (2, E'\\\\'), (3, 'west')`);
     // every new session of this database starts with backslashes as escapes, as an old server or Redshift would
     await admin.query(`ALTER DATABASE "${new URL(wh.url).pathname.slice(1)}" SET standard_conforming_strings = off`);
   });
 
-  after(async () => {
-    await admin?.end();
-    await wh?.drop();
-    const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
-    await c.connect();
-    const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`%${tag}_%`]);
-    for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
-    await c.end();
-    delete process.env[ENV];
-  });
+  after(() => closeWarehouse(warehouse, `%${tag}_%`, ENV));
 
   const tableExists = async (c: pg.Client, name: string): Promise<boolean> => (await c.query('SELECT 1 FROM pg_tables WHERE tablename = $1', [name])).rows.length > 0;
 

@@ -7,8 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { harness, prepareWarehouse, smallWorld, targetDef } from './support/small-world.js';
+import type { TestDatabase } from '../support/postgres.js';
+import { closeWarehouse, openWarehouse, type TestWarehouse } from './support/warehouse.js';
+import { harness, smallWorld, targetDef } from './support/small-world.js';
 import { validateWorld } from '../../src/policy/validate.js';
 import { createMemoryTargetRepo } from '../../src/sync/target-repo.js';
 import type { PolicyWorld } from '../../src/policy/model.js';
@@ -40,24 +41,14 @@ describe('role name spaces in a real warehouse (PostgreSQL)', () => {
   let wh: TestDatabase;
   let admin: pg.Client;
 
+  let warehouse: TestWarehouse | undefined;
+
   before(async () => {
-    wh = await createTestDatabase();
-    process.env[ENV] = wh.url;
-    admin = new pg.Client({ connectionString: wh.url });
-    await admin.connect();
-    await prepareWarehouse(admin, smallWorld({ tables: 2 }), LOGIN);
+    warehouse = await openWarehouse(smallWorld({ tables: 2 }), LOGIN, ENV);
+    ({ wh, admin } = warehouse);
   });
 
-  after(async () => {
-    await admin?.end();
-    await wh?.drop();
-    const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
-    await c.connect();
-    const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`%${tag}%`]);
-    for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
-    await c.end();
-    delete process.env[ENV];
-  });
+  after(() => closeWarehouse(warehouse, `%${tag}%`, ENV));
 
   const memberOf = async (login: string): Promise<string[]> =>
     (

@@ -9,8 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { harness, prepareWarehouse, smallWorld, targetDef } from './support/small-world.js';
+import type { TestDatabase } from '../support/postgres.js';
+import { closeWarehouse, openWarehouse, type TestWarehouse } from './support/warehouse.js';
+import { harness, smallWorld, targetDef } from './support/small-world.js';
 import type { PolicyWorld } from '../../src/policy/model.js';
 import { applySteps } from '../../src/sync/apply.js';
 import { ensureConfigSchema } from '../../src/sync/ledger.js';
@@ -36,26 +37,16 @@ describe('dropping roles of principals that are gone (PostgreSQL)', () => {
   let wh: TestDatabase;
   let admin: pg.Client;
 
+  let warehouse: TestWarehouse | undefined;
+
   before(async () => {
-    wh = await createTestDatabase();
-    process.env[ENV] = wh.url;
-    admin = new pg.Client({ connectionString: wh.url });
-    await admin.connect();
-    await prepareWarehouse(admin, smallWorld({ tables: 3 }), LOGIN);
+    warehouse = await openWarehouse(smallWorld({ tables: 3 }), LOGIN, ENV);
+    ({ wh, admin } = warehouse);
     await admin.query(`CREATE ROLE "m${tag}_etl" LOGIN`);
     await admin.query('CREATE SCHEMA IF NOT EXISTS other; CREATE TABLE IF NOT EXISTS other.x (a int)');
   });
 
-  after(async () => {
-    await admin?.end();
-    await wh?.drop();
-    const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
-    await c.connect();
-    const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`%${tag}_%`]);
-    for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
-    await c.end();
-    delete process.env[ENV];
-  });
+  after(() => closeWarehouse(warehouse, `%${tag}_%`, ENV));
 
   const roleExists = async (name: string): Promise<boolean> => (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rows.length === 1;
 

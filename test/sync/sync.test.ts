@@ -6,10 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import type { TestDatabase } from '../support/postgres.js';
+import { closeWarehouse, openWarehouse, type TestWarehouse } from './support/warehouse.js';
 import { createEngine } from '../../src/policy/engine.js';
 import { affectedScope } from '../../src/sync/scope.js';
-import { harness, prepareWarehouse, smallWorld, table, targetDef } from './support/small-world.js';
+import { harness, smallWorld, table, targetDef } from './support/small-world.js';
 import { StewardError } from '../../src/errors.js';
 import type { PolicyWorld } from '../../src/policy/model.js';
 
@@ -22,26 +23,16 @@ describe('warehouse sync on PostgreSQL', () => {
   let wh: TestDatabase;
   let admin: pg.Client;
 
+  let warehouse: TestWarehouse | undefined;
+
   before(async () => {
-    wh = await createTestDatabase();
-    process.env[ENV] = wh.url;
-    admin = new pg.Client({ connectionString: wh.url });
-    await admin.connect();
-    await prepareWarehouse(admin, smallWorld({ tables: 4 }), LOGIN);
+    warehouse = await openWarehouse(smallWorld({ tables: 4 }), LOGIN, ENV);
+    ({ wh, admin } = warehouse);
     await admin.query(`CREATE ROLE "m${tag}_mallory" LOGIN`);
     await admin.query('CREATE SCHEMA other; CREATE TABLE other.x (a int)');
   });
 
-  after(async () => {
-    await admin?.end();
-    await wh?.drop();
-    const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
-    await c.connect();
-    const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`%${tag}_%`]);
-    for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`);
-    await c.end();
-    delete process.env[ENV];
-  });
+  after(() => closeWarehouse(warehouse, `%${tag}_%`, ENV));
 
   test('a single tag change plans exactly the privileges that change, and matches a full re-sync', async () => {
     const before = smallWorld({ tables: 4, taggedT1: false });
