@@ -16,7 +16,7 @@ export const ACTION_INDEX: Readonly<Record<Permission, number>> = {
 };
 export const N_ACTIONS = 7;
 /**
- * A pseudo-action for tag programs: any of DESCRIBE, INSERT, DELETE, ALTER
+ * A pseudo-action for tag programs: one of DESCRIBE, INSERT, DELETE, ALTER
  * and DROP, the actions whose grants a table's DESCRIBE collects in one pass.
  */
 export const I_TABLE_DESCRIBE_SET = N_ACTIONS;
