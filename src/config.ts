@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { StewardError } from './errors.js';
-import { parseDuration } from './access/policies.js';
+import { configError, emptyToUndefined, readClientConfig, type ClientConfig } from './client-config.js';
+import { parseDuration } from './time.js';
 
 /** The longest a browser session may live (idle or absolute): 30 days. */
 const MAX_SESSION_SECONDS = 30 * 86_400;
@@ -33,10 +34,7 @@ const WebOrigin = z
 
 const ConfigSchema = z
   .object({
-    home: z.string().min(1).max(4096),
-    databaseUrl: z.string().max(4096).optional(),
-    url: z.url().max(4096).optional(),
-    token: z.string().max(512).optional(),
+    home: z.string(),
     host: z.string().max(255),
     port: z.coerce.number().int().min(0).max(65535),
     lakeDir: z.string().max(4096),
@@ -57,17 +55,16 @@ const ConfigSchema = z
   })
   .strict();
 
-export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+/** Everything a server or an embedded command needs; where commands go is `ClientConfig`, checked by client-config.ts. */
+export type Config = Readonly<z.infer<typeof ConfigSchema>> & ClientConfig;
 
 /** Reads STEWARD_* variables. `overrides` wins (CLI flags). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const home = path.resolve(overrides.home ?? env['STEWARD_HOME'] ?? '.steward');
+  const client = readClientConfig(env, overrides);
+  const home = client.config.home;
   const lakeDir = path.resolve(overrides.lakeDir ?? env['STEWARD_LAKE_DIR'] ?? path.join(home, 'lake'));
   const raw = {
     home,
-    databaseUrl: emptyToUndefined(overrides.databaseUrl ?? env['STEWARD_DATABASE_URL']),
-    url: emptyToUndefined(overrides.url ?? env['STEWARD_URL']),
-    token: emptyToUndefined(overrides.token ?? env['STEWARD_TOKEN']),
     host: overrides.host ?? env['STEWARD_HOST'] ?? '127.0.0.1',
     port: overrides.port ?? env['STEWARD_PORT'] ?? 8470,
     lakeDir,
@@ -91,14 +88,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (c.sessionIdle > c.sessionMax) ctx.addIssue({ code: 'custom', path: ['sessionIdle'], message: 'must not exceed STEWARD_SESSION_MAX' });
     checkOidc(c, ctx);
   }).safeParse(raw);
-  if (!parsed.success) {
-    const details = parsed.error.issues.map((i) => ({
-      path: `STEWARD_${i.path.map((p) => String(p).replace(/[A-Z]/g, (c) => `_${c}`)).join('_').toUpperCase()}`,
-      message: i.message,
-    }));
-    throw new StewardError('STEWARD_E_CONFIG', `invalid configuration: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, { details });
-  }
-  return Object.freeze(parsed.data);
+  const issues = [
+    ...client.issues,
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((i) => ({
+          path: `STEWARD_${i.path.map((p) => String(p).replace(/[A-Z]/g, (c) => `_${c}`)).join('_').toUpperCase()}`,
+          message: i.message,
+        }))),
+  ];
+  if (!parsed.success || issues.length > 0) throw configError(issues);
+  return Object.freeze({ ...client.config, ...parsed.data });
 }
 
 /** OIDC is all or nothing: a half-configured provider must stop the start, not fail at the first sign-in. */
@@ -157,8 +157,4 @@ function lakeRootsFrom(value: string | undefined): string[] | undefined {
     .split(path.delimiter)
     .filter((r) => r.trim() !== '')
     .map((r) => path.resolve(r.trim()));
-}
-
-function emptyToUndefined(v: string | undefined): string | undefined {
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
 }

@@ -38,3 +38,28 @@ export function endWithinRange(startMs: number, seconds: number, field: string):
   if (!(end <= MAX_INSTANT_MS)) throw invalid(field, `ends at ${Number.isFinite(end) && Math.abs(end) <= 8.64e15 ? new Date(end).toISOString() : 'infinity'}, after 9999-12-31T23:59:59.999Z`);
   return end;
 }
+
+// ----------------------------------------------------------------- durations
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `90s`, `30m`, `1h`, `1h30m`, `2d` → seconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const t = text.trim().toLowerCase();
+  if (t.length === 0 || t.length > 32 || !/^(\d+[smhd])+$/.test(t)) return null;
+  let total = 0;
+  for (const m of t.matchAll(/(\d+)([smhd])/g)) total += Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
+  return Number.isSafeInteger(total) && total > 0 ? total : null;
+}
+
+export function formatDuration(seconds: number): string {
+  const parts: string[] = [];
+  let rest = seconds;
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.length === 0 ? '0s' : parts.join('');
+}

@@ -27,7 +27,7 @@ import { formatTagExpression, parseTagExpression } from '../policy/tag-expressio
 import { StewardError } from '../errors.js';
 import type { AccessConfig, AccessScope, ApprovalPolicy, EligibilityPolicy, PermissionSet } from './access-types.js';
 import { DEFAULT_SETTINGS } from './access-types.js';
-import { formatDuration, parseDuration } from './policies.js';
+import { formatDuration, parseDuration } from '../time.js';
 import { DurationTextSchema } from '../server/schemas.js';
 
 const lower = (max: number) => z.string().max(max).transform((s) => s.trim().toLowerCase());

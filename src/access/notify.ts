@@ -8,13 +8,13 @@
  * network I/O ever happens inside a transaction, and a crash between commit
  * and delivery only delays the message (delivery is at least once).
  */
-import nodemailer from 'nodemailer';
+import type nodemailer from 'nodemailer';
 import type { PolicyWorld } from '../policy/model.js';
 import { membershipGraph, usersInGroup } from '../policy/principals.js';
 import type { AccessRequest, NotificationSettings, RequestStatus } from './access-types.js';
 import type { AccessEvent } from './state-machine.js';
 import type { OutboxRow } from './access-store.js';
-import { formatDuration } from './policies.js';
+import { formatDuration } from '../time.js';
 
 export interface TransitionNote {
   readonly request: AccessRequest;
@@ -113,7 +113,10 @@ export interface Deliverer {
 /** Delivers through SMTP and HTTP. `settings` are read per call so configuration edits apply at once. */
 export function createDeliverer(settings: () => NotificationSettings, env: NodeJS.ProcessEnv = process.env): Deliverer {
   let transport: { key: string; t: nodemailer.Transporter } | undefined;
-  const mailer = (): nodemailer.Transporter => {
+  const mailer = async (): Promise<nodemailer.Transporter> => {
+    // Loaded with the first email (most workspaces never send one), before the
+    // check below so that no other delivery can interleave with it.
+    const { default: smtpClient } = await import('nodemailer');
     const smtp = settings().smtp;
     if (smtp === undefined) throw new Error('smtp is not configured');
     const key = JSON.stringify(smtp);
@@ -122,7 +125,7 @@ export function createDeliverer(settings: () => NotificationSettings, env: NodeJ
       const pass = smtp.passwordEnv === undefined ? undefined : env[smtp.passwordEnv];
       transport = {
         key,
-        t: nodemailer.createTransport({
+        t: smtpClient.createTransport({
           host: smtp.host,
           port: smtp.port,
           secure: smtp.secure ?? false,
@@ -140,7 +143,7 @@ export function createDeliverer(settings: () => NotificationSettings, env: NodeJ
     async deliver(row) {
       if (row.channel === 'email') {
         const smtp = settings().smtp;
-        await mailer().sendMail({
+        await (await mailer()).sendMail({
           from: smtp?.from,
           to: row.target,
           subject: String(row.payload['subject'] ?? '[Steward] access request'),

@@ -4,7 +4,8 @@ import { applyChanges } from '../policy/changes.js';
 import { EMPTY_WORLD } from '../policy/model.js';
 import { seedChanges } from '../../test/access/harness.js';
 import { toAccessConfig } from './access-config.js';
-import { canApprove, formatDuration, grantFor, matchApproval, matchEligibility, parseDuration, parseScope } from './policies.js';
+import { canApprove, grantFor, matchApproval, matchEligibility, parseScope } from './policies.js';
+import { formatDuration, parseDuration } from '../time.js';
 
 const world = applyChanges(EMPTY_WORLD, seedChanges());
 

@@ -6,7 +6,7 @@
  * them leaves the range PostgreSQL and a JavaScript Date can represent.
  */
 import { z } from 'zod';
-import { parseDuration } from '../access/policies.js';
+import { parseDuration } from '../time.js';
 import { INSTANT_PATTERN, MAX_DURATION_SECONDS, instantMs } from '../time.js';
 import {
   CATALOG_NAME_PATTERN,
