@@ -17,7 +17,6 @@
  * so a receiver can drop the one resend a crash between send and record can
  * cause.
  */
-import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import type { Db } from '../store/db.js';
 import type { Row } from '../lake/duckdb.js';
@@ -192,6 +191,7 @@ export async function deliver(action: MonitorAction, n: Notification): Promise<v
     case 'pagerduty':
       return post(action.url, pagerDutyBody(action.routingKey, n), idem);
     case 'email': {
+      const { default: nodemailer } = await import('nodemailer');
       const transport = nodemailer.createTransport({
         host: action.smtp.host,
         port: action.smtp.port,

@@ -11,7 +11,7 @@
  * the same way to be read. Steward names are plain lowercase identifiers, so
  * such tables are refused (listed in the error) unless `skipUnsupported` is set.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { StewardError } from '../errors.js';
 import type { ErrorDetail } from '../errors.js';
 import { NAME_PATTERN } from '../policy/model.js';
@@ -64,7 +64,8 @@ export async function inspectPostgresSchema(url: string, schema: string, options
     throw new StewardError('STEWARD_E_VALIDATION', 'schema name must be 1 to 128 characters');
   }
   const safeUrl = redactUrl(url);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
+  const { default: driver } = await import('pg');
+  const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
   let rows: InformationSchemaColumn[];
   try {
     await client.connect();

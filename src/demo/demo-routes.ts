@@ -40,7 +40,7 @@ export const demoRoutes: readonly RouteDef[] = [
     response: z.object({ lake: z.string(), tables: z.array(z.object({ table: z.string(), rows: z.number() })), changes: z.number() }),
     handler: async ({ services, actor }) => {
       const dir = path.join(services.config.lakeDir, 'demo');
-      const data = await generateDemoData(dir, { db: services.lake.duckdb });
+      const data = await generateDemoData(dir, { db: await services.lake.duckdb() });
       const specs = [
         { database: 'claims', table: 'patient_claims', file: data.files.patientClaims, rows: data.rows.patientClaims },
         { database: 'finance', table: 'revenue', file: data.files.revenue, rows: data.rows.revenue },

@@ -26,7 +26,7 @@ import { checkText, parseQuery } from './parse.js';
 import { createPlanCache, nextExpiry, planCacheKey } from './plan-cache.js';
 import { NOTHING_USED, createRecorder, messageOf } from './query-log.js';
 import { createRewriter } from './rewrite.js';
-import { createSandboxPool, openParser } from './sandbox.js';
+import { createSandboxPool, lazyParser } from './sandbox.js';
 import { placeholdersToParameters } from './template.js';
 import { DEFAULT_LIMITS, type Gateway, type GatewayDeps, type GatewayLimits, type ParamValue, type QueryPlan, type QueryRequest, type QueryStream } from './types.js';
 
@@ -38,7 +38,7 @@ export { governedSql, splicePlaceholders } from './rewrite.js';
 
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const limits: GatewayLimits = Object.freeze({ ...DEFAULT_LIMITS, ...deps.limits });
-  const parser = await openParser();
+  const parser = lazyParser();
   const limiter = createLimiter({ global: limits.maxConcurrent, perPrincipal: limits.maxPerPrincipal, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue });
   const rewriter = createRewriter(parser);
   const plans = createPlanCache();

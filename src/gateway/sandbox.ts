@@ -40,7 +40,8 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
+import { loadDuckApi } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
 import type { Table } from '../policy/model.js';
 import { quoteLiteral } from '../policy/predicate.js';
@@ -106,7 +107,32 @@ export interface Parser {
   close(): void;
 }
 
+/**
+ * A parser whose DuckDB instance opens with the first call: a process that
+ * never runs a query (an embedded `authorize`) never loads DuckDB.
+ */
+export function lazyParser(): Parser {
+  let opening: Promise<Parser> | undefined;
+  let closed = false;
+  const parser = (): Promise<Parser> => {
+    if (closed) return Promise.reject(new Error('the parser is closed'));
+    return (opening ??= openParser().catch((e: unknown) => {
+      opening = undefined; // retried by the next call, not remembered
+      throw e;
+    }));
+  };
+  return {
+    serialize: async (sql) => (await parser()).serialize(sql),
+    deserialize: async (json) => (await parser()).deserialize(json),
+    close() {
+      closed = true;
+      void opening?.then((p) => p.close(), () => undefined);
+    },
+  };
+}
+
 export async function openParser(): Promise<Parser> {
+  const { DuckDBInstance } = await loadDuckApi();
   const instance = await DuckDBInstance.create(':memory:', { ...BASE_CONFIG, threads: '1' });
   const con = await instance.connect();
   await lockDown(con, { files: [], directories: [] });
@@ -170,6 +196,7 @@ export interface Sandbox {
 }
 
 export async function openSandbox(access: LakeAccess, settings: SandboxSettings): Promise<Sandbox> {
+  const { DuckDBInstance } = await loadDuckApi();
   const instance = await DuckDBInstance.create(':memory:', {
     ...BASE_CONFIG,
     threads: String(settings.threads),

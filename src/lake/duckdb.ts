@@ -13,23 +13,20 @@
  *     db.close();
  *   }
  */
-import {
-  DuckDBArrayValue,
-  DuckDBDateValue,
-  DuckDBDecimalValue,
-  DuckDBInstance,
-  DuckDBListValue,
-  DuckDBMapValue,
-  DuckDBStructValue,
-  DuckDBTimestampMillisecondsValue,
-  DuckDBTimestampNanosecondsValue,
-  DuckDBTimestampSecondsValue,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
-  DuckDBUnionValue,
-  DuckDBVariantValue,
-} from '@duckdb/node-api';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+
+type DuckApi = typeof import('@duckdb/node-api');
+let api: DuckApi | undefined;
+
+/**
+ * DuckDB's Node API, imported on first use: loading its native binding costs
+ * a few hundred milliseconds, which commands that never touch the lake (an
+ * embedded `authorize`, `--version`) should not pay.
+ */
+export async function loadDuckApi(): Promise<DuckApi> {
+  api ??= await import('@duckdb/node-api');
+  return api;
+}
 
 /** A value as results hand it out: JSON-compatible, no bigint, no class instances. */
 export type PlainValue = string | number | boolean | null | PlainValue[] | { [key: string]: PlainValue };
@@ -58,6 +55,7 @@ export interface DuckDb {
 }
 
 export async function openDuckDb(options: DuckDbOptions = {}): Promise<DuckDb> {
+  const { DuckDBInstance } = await loadDuckApi();
   const instance = await DuckDBInstance.create(options.path ?? ':memory:', options.config ? { ...options.config } : undefined);
   let connection: DuckDBConnection;
   try {
@@ -118,6 +116,22 @@ export function toPlainValue(value: DuckDBValue): PlainValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (typeof value === 'bigint') return value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value.toString();
+  // A DuckDB value object exists only once the API is loaded.
+  const {
+    DuckDBArrayValue,
+    DuckDBDateValue,
+    DuckDBDecimalValue,
+    DuckDBListValue,
+    DuckDBMapValue,
+    DuckDBStructValue,
+    DuckDBTimestampMillisecondsValue,
+    DuckDBTimestampNanosecondsValue,
+    DuckDBTimestampSecondsValue,
+    DuckDBTimestampTZValue,
+    DuckDBTimestampValue,
+    DuckDBUnionValue,
+    DuckDBVariantValue,
+  } = api as DuckApi;
   if (value instanceof DuckDBDecimalValue) return value.toDouble();
   if (value instanceof DuckDBDateValue) return value.isFinite ? value.toString() : value.days > 0 ? 'infinity' : '-infinity';
   if (value instanceof DuckDBTimestampTZValue) return isoFromMicros(value.micros, value.toString(), true);

@@ -1,7 +1,8 @@
 /**
  * The server's handle on the lake: one DuckDB instance used for parsing
  * predicates and inspecting files, shared by every request (DuckDB parses
- * concurrently on one connection per call).
+ * concurrently on one connection per call). It opens on first use, so a
+ * command that never reads the lake never loads DuckDB.
  */
 import { openDuckDb, type DuckDb } from './duckdb.js';
 import { parsePredicate } from '../catalog/predicate-parser.js';
@@ -18,17 +19,26 @@ export interface LakeShell {
   inspectPostgresSchema(url: string, schema: string): Promise<{ table: string; columns: Column[] }[]>;
   /** The current columns of a registered table, read from its source. */
   columnsOf(table: Table): Promise<Column[]>;
-  readonly duckdb: DuckDb;
+  /** The shared instance, opened by the first caller. */
+  duckdb(): Promise<DuckDb>;
   close(): Promise<void>;
 }
 
 /** `roots`: where lake tables may be registered from; unset only in tools that never serve users. */
 export async function createLakeShell(roots?: LakeRoots): Promise<LakeShell> {
-  const duckdb = await openDuckDb({ config: { threads: '1' } });
+  let opening: Promise<DuckDb> | undefined;
+  const duckdb = (): Promise<DuckDb> =>
+    (opening ??= openDuckDb({ config: { threads: '1' } }).catch((e: unknown) => {
+      opening = undefined; // a failed open is retried by the next caller, not remembered
+      throw e;
+    }));
   const shell: LakeShell = {
     duckdb,
-    parsePredicate: (sql) => parsePredicate(sql, duckdb),
-    inspectLake: (spec) => inspectLake(spec, roots === undefined ? { db: duckdb } : { db: duckdb, allowedRoots: roots }),
+    parsePredicate: async (sql) => parsePredicate(sql, await duckdb()),
+    inspectLake: async (spec) => {
+      const db = await duckdb();
+      return inspectLake(spec, roots === undefined ? { db } : { db, allowedRoots: roots });
+    },
     inspectPostgresSchema: (url, schema) => inspectPostgresSchema(url, schema),
     columnsOf: async (table) => {
       const source = table.source;
@@ -48,7 +58,9 @@ export async function createLakeShell(roots?: LakeRoots): Promise<LakeShell> {
         }
       }
     },
-    close: async () => duckdb.close(),
+    close: async () => {
+      if (opening !== undefined) (await opening.catch(() => undefined))?.close();
+    },
   };
   return shell;
 }

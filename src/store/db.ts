@@ -16,7 +16,7 @@ import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import type { Transaction as PgliteTransaction } from '@electric-sql/pglite';
-import pg from 'pg';
+import type pg from 'pg';
 import { StewardError } from '../errors.js';
 import { migrate } from './migrations.js';
 
@@ -152,11 +152,13 @@ export function describeTarget(t: ConnectionTarget): string {
  */
 export async function openPostgres(url: string, options: { maxConnections?: number; connectTimeoutMs?: number } = {}): Promise<Db> {
   const target = parseDatabaseUrl(url);
-  const pool = new pg.Pool({
+  // The PostgreSQL driver loads only when a server is used; the embedded store never needs it.
+  const { default: driver } = await import('pg');
+  const pool = new driver.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser },
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? parseInt8 : driver.types.getTypeParser(oid, format ?? 'text'))) as typeof driver.types.getTypeParser },
   });
   // An idle client losing its connection emits 'error' on the pool; unhandled,
   // that would crash the process. The next query reports the problem instead.

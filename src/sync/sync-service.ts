@@ -28,7 +28,7 @@ import type { Plan } from './sync-types.js';
 
 export interface SyncServiceDeps {
   readonly state: Pick<StateService, 'snapshot' | 'log'>;
-  readonly duckdb: () => DuckDb;
+  readonly duckdb: () => Promise<DuckDb>;
   readonly targets: TargetRepo;
   readonly env?: NodeJS.ProcessEnv;
   readonly retry?: RetryOptions;
@@ -187,7 +187,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const { world } = await deps.state.snapshot();
       const chosen = pickTables(world, def, tables);
-      const duck = deps.duckdb();
+      const duck = await deps.duckdb();
       const out: LoadTableInfo[] = [];
       for (const t of chosen) {
         const m = mapTable(def, def.catalog, t.database, t.name);
@@ -204,7 +204,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const conn = await connect(def);
       try {
         if (offset === 0) await prepareTable(conn.client, t as Table, m);
-        return { rows: await copyChunk(deps.duckdb(), conn.client, t as Table, m, offset, limit) };
+        return { rows: await copyChunk(await deps.duckdb(), conn.client, t as Table, m, offset, limit) };
       } catch (e) {
         throw rethrow(e, conn, def.name);
       } finally {

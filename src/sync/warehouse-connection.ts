@@ -6,7 +6,7 @@
  * exponential backoff before a clear error.
  */
 import { readFile } from 'node:fs/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { StewardError } from '../errors.js';
 
 export type CredentialRef = { readonly kind: 'env'; readonly name: string } | { readonly kind: 'file'; readonly path: string };
@@ -93,8 +93,9 @@ export async function connectWarehouse(targetName: string, url: string, retry: R
   const attempts = Math.max(1, retry.attempts ?? 4);
   let delay = retry.baseDelayMs ?? 250;
   let last = '';
+  const { default: driver } = await import('pg');
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: retry.connectTimeoutMs ?? 5000 });
+    const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: retry.connectTimeoutMs ?? 5000 });
     // A connection dropped while idle would otherwise crash the process; the next query reports it.
     client.on('error', () => undefined);
     try {

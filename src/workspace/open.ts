@@ -68,7 +68,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
-    const sync = createSyncService({ state, duckdb: () => lake.duckdb, targets: createTargetRepo(db) });
+    const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db) });
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, ...(oidc === undefined ? {} : { oidc }) };

@@ -57,7 +57,7 @@ export async function startFixture(): Promise<Fixture> {
     };
     const claimsFile = loc('patient_claims');
     const revenueFile = loc('revenue');
-    const duck = server.ws.services.lake.duckdb;
+    const duck = await server.ws.services.lake.duckdb();
     const direct = async (sql: string): Promise<Record<string, PlainValue>[]> => duck.all(sql);
     const piiRows = await duck.all<{ v: string }>('SELECT ssn AS v FROM read_parquet($1) UNION SELECT patient_name FROM read_parquet($1)', [claimsFile]);
     const hosp = await duck.all<{ h: string }>("SELECT DISTINCT hospital AS h FROM read_parquet($1) WHERE hospital <> 'North Hospital'", [claimsFile]);
