@@ -9,8 +9,6 @@
  *     steward access revoke ID --as carol
  */
 import type { Command } from 'commander';
-import YAML from 'yaml';
-import { parseYamlText } from '../code/load.js';
 import { StewardError } from '../errors.js';
 import { LOCAL_ADMIN } from '../server/actor.js';
 import { readServerInfo } from '../store/workspace.js';
@@ -227,6 +225,7 @@ export function registerAccessCommands(program: Command): void {
     .action(async (opts: { as?: string }, cmd: Command) =>
       withClient(cmd, async (ctx) => {
         const r = await callAs<Record<string, unknown>>(ctx, opts.as, 'GET', '/v1/access/config');
+        const YAML = (await import('yaml')).default;
         emit(ctx.out, r, () => YAML.stringify(r).trimEnd());
       }),
     );
@@ -235,6 +234,7 @@ export function registerAccessCommands(program: Command): void {
     .action(async (file: string, opts: { as?: string }, cmd: Command) =>
       withClient(cmd, async (ctx) => {
         const text = await readInput(file);
+        const { parseYamlText } = await import('../code/load.js');
         const doc = parseYamlText({ file: file === '-' ? 'stdin' : file, text });
         const r = await callAs<Record<string, unknown>>(ctx, opts.as, 'PUT', '/v1/access/config', doc);
         emit(ctx.out, r, () => `access configuration applied from ${file === '-' ? 'stdin' : file}`);

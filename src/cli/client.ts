@@ -9,11 +9,13 @@
  *    exclusive lock, or the shared PostgreSQL of `STEWARD_DATABASE_URL`) and
  *    the same HTTP app answers the call without a socket.
  */
-import type { Config } from '../config.js';
+import type { ClientConfig } from '../client-config.js';
 import { StewardError, type ErrorCode, ERROR_CODES } from '../errors.js';
-import { readServerInfo } from '../store/workspace.js';
+import { readServerInfo, type ServerInfo } from '../store/workspace.js';
+import { formatDuration } from '../time.js';
 import { LOCAL_ADMIN, type Actor } from '../server/actor.js';
 import type { Workspace } from '../workspace/open.js';
+import { httpExchange, type HttpReply } from './http.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -26,14 +28,19 @@ export interface Client {
   close(): Promise<void>;
 }
 
-export async function connect(config: Config, options: { actor?: Actor } = {}): Promise<Client> {
+export async function connect(config: ClientConfig, options: { actor?: Actor } = {}): Promise<Client> {
   if (config.url !== undefined) return remoteClient(config.url, config.token, `server ${config.url}`);
   if (config.databaseUrl === undefined) {
-    const info = await readServerInfo(config.home);
-    if (info !== null) return remoteClient(info.url, config.token ?? info.token, `local server pid ${info.pid} at ${info.url}`);
+    let info = await readServerInfo(config.home);
+    if (info === null && config.daemonIdleSeconds !== undefined) {
+      const { startDaemon } = await import('./daemon.js');
+      info = await startDaemon(config.home, config.daemonIdleSeconds);
+    }
+    if (info !== null) return remoteClient(info.url, config.token ?? info.token, serverTarget(info));
   }
-  const { openWorkspace } = await import('../workspace/open.js');
-  const ws = await openWorkspace(config, { purpose: 'cli' });
+  // Only a command that opens the workspace itself reads (and validates) the whole configuration.
+  const [{ openWorkspace }, { loadConfig }] = await Promise.all([import('../workspace/open.js'), import('../config.js')]);
+  const ws = await openWorkspace(loadConfig(process.env, config), { purpose: 'cli' });
   const actor = options.actor ?? LOCAL_ADMIN;
   return {
     target: config.databaseUrl === undefined ? `embedded workspace ${config.home}` : 'PostgreSQL store (STEWARD_DATABASE_URL)',
@@ -46,17 +53,21 @@ export async function connect(config: Config, options: { actor?: Actor } = {}): 
   };
 }
 
+function serverTarget(info: ServerInfo): string {
+  const idle = info.idleStopSeconds === undefined ? '' : ` (background server: stops after ${formatDuration(info.idleStopSeconds)} without a request)`;
+  return `local server pid ${info.pid} at ${info.url}${idle}`;
+}
+
 function remoteClient(url: string, token: string | undefined, target: string): Client {
   const base = url.replace(/\/+$/, '');
   return {
     target,
     call: async <T>(method: Method, path: string, body?: unknown): Promise<T> => {
-      const init = requestInit(method, body);
-      const headers = new Headers(init.headers);
-      if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
-      let res: Response;
+      const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+      if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+      let res: HttpReply;
       try {
-        res = await fetch(`${base}${path}`, { ...init, headers });
+        res = await httpExchange(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
       } catch (e) {
         throw new StewardError('STEWARD_E_SOURCE', `cannot reach the Steward server at \`${base}\`: ${(e as Error).message}`, { cause: e });
       }
@@ -73,7 +84,7 @@ function requestInit(method: Method, body: unknown): RequestInit {
 }
 
 /** The body of a successful response, or the server's error as a StewardError with its code. */
-export async function readResponse<T>(res: Response): Promise<T> {
+export async function readResponse<T>(res: HttpReply | Response): Promise<T> {
   const text = await res.text();
   let json: unknown;
   try {

@@ -10,13 +10,14 @@ import { StewardError } from '../errors.js';
 import { emit } from './output.js';
 import { standalone, withClient } from './run.js';
 import { exportTrinoRules } from './warehouse-commands.js';
-import { listPolicyFiles, type PolicySource } from '../code/load.js';
+import type { PolicySource } from '../code/load.js';
 
 /** A YAML file, or every policy file below a folder, as text for the server to parse. */
 export async function readPolicySources(target: string): Promise<PolicySource[]> {
   const stat = await fs.stat(target).catch(() => {
     throw new StewardError('STEWARD_E_NOT_FOUND', `policy path \`${target}\` does not exist`);
   });
+  const { listPolicyFiles } = await import('../code/load.js');
   const files = stat.isDirectory() ? (await listPolicyFiles(target)).map((f) => path.join(target, f)) : [target];
   if (files.length === 0) throw new StewardError('STEWARD_E_NOT_FOUND', `no policy files under \`${target}\``);
   return Promise.all(files.map(async (f) => ({ file: path.relative(process.cwd(), f) || f, text: await fs.readFile(f, 'utf8') })));

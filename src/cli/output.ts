@@ -3,7 +3,8 @@
  * document; errors go to stderr with their stable code, and the process exits
  * non-zero.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import { isStewardError } from '../errors.js';
 
 export interface OutputOptions {
@@ -41,6 +42,8 @@ export function reportError(e: unknown, opts: OutputOptions): number {
 /** A progress bar on stderr when it is a terminal; silent otherwise, so scripts and logs stay clean. */
 export function progress(label: string, total: number): { update(done: number): void; stop(): void } {
   if (!process.stderr.isTTY || total <= 1) return { update: () => {}, stop: () => {} };
+  // Loaded only when a bar is drawn: most commands never draw one, and each module costs start-up time.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta}s`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,

@@ -5,8 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { StewardError } from '../errors.js';
-import { loadConfig, type Config } from '../config.js';
-import { connect, type Client } from './client.js';
+import type { Config } from '../config.js';
+import { loadClientConfig, type ClientConfig } from '../client-config.js';
+import type { Client } from './client.js';
 import { reportError, type OutputOptions } from './output.js';
 
 export interface GlobalOptions {
@@ -17,19 +18,33 @@ export interface GlobalOptions {
 }
 
 export interface CommandContext {
-  readonly config: Config;
+  readonly config: ClientConfig;
   readonly out: OutputOptions;
   readonly client: Client;
 }
 
-export function configFrom(cmd: Command): { config: Config; out: OutputOptions } {
+export interface StandaloneContext {
+  /** Where commands go (checked already). */
+  readonly config: ClientConfig;
+  /** The whole configuration, for commands that open the workspace themselves (loads zod). */
+  full(): Promise<Config>;
+  readonly out: OutputOptions;
+}
+
+/**
+ * Where the command goes, from flags and the environment. The rest of the
+ * configuration is read only by the commands that open the workspace, so a
+ * command a server answers loads neither zod nor the server stack.
+ */
+export function configFrom(cmd: Command): StandaloneContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
-  const config = loadConfig(process.env, {
+  const config = loadClientConfig(process.env, {
     ...(g.home === undefined ? {} : { home: g.home }),
     ...(g.url === undefined ? {} : { url: g.url }),
     ...(g.token === undefined ? {} : { token: g.token }),
   });
-  return { config, out: { json: g.json === true } };
+  const full = async (): Promise<Config> => (await import('../config.js')).loadConfig(process.env, config);
+  return { config, full, out: { json: g.json === true } };
 }
 
 /** Runs `work` with a connected client; sets process.exitCode on failure. */
@@ -39,6 +54,7 @@ export async function withClient(cmd: Command, work: (ctx: CommandContext) => Pr
   try {
     const cfg = configFrom(cmd);
     out = cfg.out;
+    const { connect } = await import('./client.js');
     client = await connect(cfg.config);
     await work({ config: cfg.config, out, client });
   } catch (e) {
@@ -49,7 +65,7 @@ export async function withClient(cmd: Command, work: (ctx: CommandContext) => Pr
 }
 
 /** Runs `work` without connecting (commands that only read local files, or manage the connection themselves). */
-export async function standalone(cmd: Command, work: (ctx: { config: Config; out: OutputOptions }) => Promise<void>): Promise<void> {
+export async function standalone(cmd: Command, work: (ctx: StandaloneContext) => Promise<void>): Promise<void> {
   let out: OutputOptions = { json: cmd.optsWithGlobals<GlobalOptions>().json === true };
   try {
     const cfg = configFrom(cmd);
