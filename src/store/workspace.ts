@@ -44,6 +44,8 @@ export interface ServerInfo {
   readonly url: string;
   /** A token the local CLI may use to call the server. */
   readonly token: string;
+  /** Set when the server stops by itself after this long without a request (the CLI's background server). */
+  readonly idleStopSeconds?: number;
 }
 
 /** `$STEWARD_HOME` or `./.steward`, absolute. */
@@ -338,7 +340,7 @@ export async function writeServerInfo(home: string, info: ServerInfo): Promise<v
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'server.json');
   const tmp = tmpName(file);
-  const body: ServerFile = { pid: info.pid, url: info.url, token: info.token, hostname: os.hostname() };
+  const body: ServerFile = { ...info, hostname: os.hostname() };
   await writeFileMode(tmp, `${JSON.stringify(body, null, 2)}\n`, 0o600);
   try {
     await rename(tmp, file);
@@ -380,7 +382,7 @@ export async function readServerInfo(home: string, warn: (message: string) => vo
   if (!isPidAlive(v.pid)) return null;
   const notServer = await notOurServer(dir, v.pid);
   if (notServer !== null) return ignore(notServer);
-  return { pid: v.pid, url: v.url, token: v.token };
+  return { pid: v.pid, url: v.url, token: v.token, ...(v.idleStopSeconds === undefined ? {} : { idleStopSeconds: v.idleStopSeconds }) };
 }
 
 /** Why a file holding a secret may have been written by someone else, or null. */
@@ -396,7 +398,8 @@ function parseServerFile(raw: string): ServerFile | null {
   try {
     const v = JSON.parse(raw) as Partial<ServerFile> | null;
     if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.pid) || typeof v.url !== 'string' || typeof v.token !== 'string' || typeof v.hostname !== 'string') return null;
-    return { pid: v.pid as number, url: v.url, token: v.token, hostname: v.hostname };
+    const idle = Number.isSafeInteger(v.idleStopSeconds) && (v.idleStopSeconds as number) > 0 ? { idleStopSeconds: v.idleStopSeconds as number } : {};
+    return { pid: v.pid as number, url: v.url, token: v.token, hostname: v.hostname, ...idle };
   } catch {
     return null;
   }
