@@ -29,7 +29,11 @@ export interface Client {
 }
 
 export async function connect(config: ClientConfig, options: { actor?: Actor } = {}): Promise<Client> {
-  if (config.url !== undefined) return remoteClient(config.url, config.token, `server ${config.url}`);
+  if (config.url !== undefined) {
+    // A token `steward login` saved for this very server, when none is given.
+    const token = config.token ?? (await (await import('./saved-tokens.js')).savedToken(config.url, (m) => process.stderr.write(`warning: ${m}\n`)));
+    return remoteClient(config.url, token, `server ${config.url}`);
+  }
   if (config.databaseUrl === undefined) {
     let info = await readServerInfo(config.home);
     if (info === null && config.daemonIdleSeconds !== undefined) {

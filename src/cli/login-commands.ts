@@ -13,7 +13,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
@@ -21,6 +20,7 @@ import { StewardError } from '../errors.js';
 import { readResponse } from './client.js';
 import { emit } from './output.js';
 import { standalone } from './run.js';
+import { savedTokenFile } from './saved-tokens.js';
 
 const WAIT_MS = 5 * 60_000;
 
@@ -34,12 +34,13 @@ export function registerLoginCommands(program: Command): void {
     .command('login')
     .description('sign in to the server of --url (STEWARD_URL) with its OpenID Connect provider; saves a user API token (mode 0600)')
     .option('--no-browser', 'print the sign-in URL instead of opening a browser')
-    .option('--out <file>', 'where to save the token (default: $XDG_CONFIG_HOME/steward/token or ~/.config/steward/token)')
+    .option('--out <file>', 'where to save the token (default: $XDG_CONFIG_HOME/steward/tokens/<server>, else ~/.config/…, which later commands with this --url use by themselves)')
     .action(async (options: LoginOptions, cmd: Command) =>
       standalone(cmd, async ({ config, out }) => {
         if (config.url === undefined) throw new StewardError('STEWARD_E_VALIDATION', 'steward login needs the server: pass `--url https://…` or set STEWARD_URL');
         const result = await login(config.url, options);
-        emit(out, result, () => `signed in as ${result.principal}; token saved to ${result.tokenFile} (expires ${result.expiresAt})\nuse it: export STEWARD_URL=${config.url} STEWARD_TOKEN=$(cat ${result.tokenFile})`);
+        const use = options.out === undefined ? `commands with --url ${config.url} (or STEWARD_URL) use it by themselves` : `use it: export STEWARD_URL=${config.url} STEWARD_TOKEN=$(cat ${result.tokenFile})`;
+        emit(out, result, () => `signed in as ${result.principal}; token saved to ${result.tokenFile} (expires ${result.expiresAt})\n${use}`);
       }),
     );
 }
@@ -65,7 +66,7 @@ async function login(serverUrl: string, options: LoginOptions): Promise<LoginRes
     const redeemed = await readResponse<{ token: string; principal: string; expiresAt: string }>(
       await fetch(`${base}/v1/cli-logins/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, verifier }) }),
     );
-    const tokenFile = path.resolve(options.out ?? defaultTokenFile());
+    const tokenFile = path.resolve(options.out ?? savedTokenFile(base));
     await writePrivate(tokenFile, `${redeemed.token}\n`);
     return { principal: redeemed.principal, tokenFile, expiresAt: redeemed.expiresAt };
   } finally {
@@ -98,11 +99,6 @@ async function oneShotListener(): Promise<{ port: number; code: Promise<string>;
       server.close();
     },
   };
-}
-
-function defaultTokenFile(): string {
-  const configHome = process.env['XDG_CONFIG_HOME'] ?? path.join(os.homedir(), '.config');
-  return path.join(configHome, 'steward', 'token');
 }
 
 /** Writes `text` so only the owner can read it, whatever the file's mode was before. */

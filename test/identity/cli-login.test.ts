@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { BIN } from '../support/cli.js';
+import { BIN, steward } from '../support/cli.js';
 import { Browser, signInAt, startOpenIdProvider, type Account, type RunningProvider } from '../support/oidc.js';
 
 const CALLBACK = '/auth/oidc/callback';
@@ -38,6 +40,34 @@ after(async () => {
   await op?.close();
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+/** Runs `steward login --no-browser --json` with HOME=`home` and completes its sign-in as a browser would. */
+async function loginThroughBrowser(extra: readonly string[], home: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'login', '--url', s.url, '--no-browser', ...extra, '--json'], {
+    env: { PATH: process.env['PATH'], HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const loginUrl = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /Sign in at: (\S+)/.exec(stderr);
+      if (m?.[1] !== undefined) resolve(m[1]);
+    });
+    child.on('close', () => reject(new Error(`steward login exited early: ${stderr}`)));
+  });
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  const res = await callbackRedirect(new Browser(), loginUrl);
+  assert.equal(res.status, 302);
+  const loopback = res.headers.get('location') ?? '';
+  assert.match(loopback, /^http:\/\/127\.0\.0\.1:\d+\/callback\?code=[A-Za-z0-9_-]{43}$/);
+  // The browser lands on the CLI's listener.
+  const landed = await fetch(loopback);
+  assert.equal(landed.status, 200);
+  return { code: await exited, stdout, stderr };
+}
 
 /** Walks a browser from a Steward sign-in URL through the provider to the redirect the callback answers with. */
 async function callbackRedirect(browser: Browser, loginUrl: string): Promise<Response> {
@@ -70,42 +100,52 @@ describe('steward login', () => {
     const file = path.join(dir, 'nested', 'token');
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(file, 'old\n', { mode: 0o644 });
-    const child = spawn(process.execPath, [BIN, 'login', '--url', s.url, '--no-browser', '--out', file, '--json'], {
-      env: { PATH: process.env['PATH'], HOME: dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const loginUrl = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /Sign in at: (\S+)/.exec(stderr);
-        if (m?.[1] !== undefined) resolve(m[1]);
-      });
-      child.on('close', () => reject(new Error(`steward login exited early: ${stderr}`)));
-    });
-    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-    const res = await callbackRedirect(new Browser(), loginUrl);
-    assert.equal(res.status, 302);
-    const loopback = res.headers.get('location') ?? '';
-    assert.match(loopback, /^http:\/\/127\.0\.0\.1:\d+\/callback\?code=[A-Za-z0-9_-]{43}$/);
-    // The browser lands on the CLI's listener.
-    const landed = await fetch(loopback);
-    assert.equal(landed.status, 200);
-    assert.equal(await exited, 0, stderr);
-    const out = JSON.parse(stdout) as { principal: string; tokenFile: string; expiresAt: string };
+    const r = await loginThroughBrowser(['--out', file], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { principal: string; tokenFile: string; expiresAt: string };
     assert.equal(out.principal, 'user:alice');
     assert.equal(out.tokenFile, file);
     assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
     const token = (await fs.readFile(file, 'utf8')).trim();
-    assert.ok(!stdout.includes(token) && !stderr.includes(token), 'the token was printed');
+    assert.ok(!r.stdout.includes(token) && !r.stderr.includes(token), 'the token was printed');
     const me = await s.call('GET', '/v1/me', undefined, token);
     assert.equal(me.status, 200);
     assert.equal(me.json.principal, 'user:alice');
     assert.equal(me.json.role, 'user');
     const expires = Date.parse(out.expiresAt) - Date.now();
     assert.ok(expires > 6 * 86_400_000 && expires <= 7 * 86_400_000, out.expiresAt);
+  });
+
+  it('saves the token for its server by default, and later commands with that --url use it without STEWARD_TOKEN', async () => {
+    const home = await fs.mkdtemp(path.join(dir, 'home-'));
+    const r = await loginThroughBrowser([], home);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { tokenFile: string };
+    assert.equal(out.tokenFile, path.join(home, '.config', 'steward', 'tokens', encodeURIComponent(new URL(s.url).origin)));
+    const status = await steward(['--url', s.url, 'status', '--json'], { HOME: home });
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).principal, 'user:alice');
+
+    // Threat: a token saved for one server is sent to whichever --url a later command names.
+    const seen: (string | undefined)[] = [];
+    const other = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":"STEWARD_E_UNAUTHENTICATED","message":"no"}}');
+    });
+    await new Promise<void>((ok) => other.listen(0, '127.0.0.1', ok));
+    try {
+      const elsewhere = await steward(['--url', `http://127.0.0.1:${(other.address() as AddressInfo).port}`, 'status'], { HOME: home });
+      assert.notEqual(elsewhere.code, 0);
+      assert.deepEqual(seen, [undefined], 'another server received no token');
+    } finally {
+      other.close();
+    }
+
+    // Threat: a token file another user could have written makes your commands act as someone else.
+    await fs.chmod(out.tokenFile, 0o644);
+    const loose = await steward(['--url', s.url, 'status'], { HOME: home });
+    assert.notEqual(loose.code, 0);
+    assert.match(loose.stderr, /ignoring `.*`: a saved token must be your own regular file with mode 0600/);
   });
 
   it('fails with a clear error and non-zero exit without a server URL', async () => {
