@@ -184,6 +184,7 @@ export const experimentRoutes: readonly RouteDef[] = [
     summary: 'End due experiments and reconcile experiment guardrails now',
     tag: 'experiments',
     auth: 'admin',
+    body: z.object({}).strict(),
     response: Any,
     handler: async ({ services }) => {
       const x = experimentsOf(services);

@@ -121,7 +121,7 @@ describe('enforcement', () => {
     const both = await decide();
     assert.deepEqual(both.json.reasons.map((r: { message: string }) => r.message.split(' (')[0]).sort(), ['denied by experiment `overlap-a`', 'denied by experiment `overlap-b`']);
     await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(a.endsAt as string) - Date.now()) + 100));
-    await s.call('POST', '/v1/experiments/sweep');
+    await s.call('POST', '/v1/experiments/sweep', {});
     assert.equal((await s.call('GET', `/v1/experiments/${a.id}`)).json.status, 'ended');
     const onlyB = await decide();
     assert.equal(onlyB.json.decision, 'deny');
@@ -184,7 +184,7 @@ describe('stop conditions and the report', () => {
     assert.equal((await decide()).json.decision, 'deny');
     await s.call('POST', '/v1/audit/flush', {});
     await s.ws.services.audit?.monitors.run('claims-refusals');
-    const ended = await s.call('POST', '/v1/experiments/sweep');
+    const ended = await s.call('POST', '/v1/experiments/sweep', {});
     assert.equal(ended.json.ended, 1, JSON.stringify(ended.json));
     const after = await s.call('GET', `/v1/experiments/${x.id}`);
     assert.equal(after.json.status, 'stopped');
