@@ -5,8 +5,9 @@
  * until every refused principal and resource was allowed again.
  *
  * A refusal is a decision event (API Activity) whose authorizations name the
- * run's guardrail: the decision log records the denying guardrails of every
- * decision, and the security lake keeps them as `actor.authorizations`.
+ * run's guardrail (the decision log records the denying guardrails of every
+ * decision, and the security lake keeps them as `actor.authorizations`), or
+ * a refused gateway query whose message is the run's explanation.
  */
 import type { Experiment } from './experiment-types.js';
 import { guardrailNameOf } from './experiment-types.js';
@@ -48,10 +49,13 @@ export interface ExperimentReport {
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export function refusalSql(x: Experiment, from: number, to: number): string {
-  return `SELECT actor.user.uid AS principal, resources[1].uid AS resource, min(time) AS first, max(time) AS last, count(*) AS refused
+  // A gateway query refused before it was planned names no resource; its message names the table.
+  const resource = "CASE WHEN resources[1].uid = '-' THEN coalesce(nullif(regexp_extract(status_detail, 'on table `([^`]+)`', 1), ''), '-') ELSE resources[1].uid END";
+  return `SELECT actor.user.uid AS principal, ${resource} AS resource, min(time) AS first, max(time) AS last, count(*) AS refused
 FROM steward.security.steward
 WHERE class_uid = 6003 AND status_id = 2 AND time >= ${from} AND time <= ${to}
-  AND CAST(actor.authorizations AS VARCHAR) LIKE ${quote(`%guardrail:${guardrailNameOf(x.id)}%`)}
+  AND (CAST(actor.authorizations AS VARCHAR) LIKE ${quote(`%guardrail:${guardrailNameOf(x.id)}%`)}
+       OR status_detail LIKE ${quote(`%denied by experiment %(${x.id},%`)})
 GROUP BY ALL ORDER BY refused DESC, principal, resource`;
 }
 
