@@ -201,3 +201,15 @@ describe('stop conditions and the report', () => {
     assert.ok(r.json.monitorsFired.some((f: { monitor: string; stopCondition: boolean }) => f.monitor === 'claims-refusals' && f.stopCondition));
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents every experiment route with its tag', async () => {
+    // threat: clients (and the console) build against an API description that lacks the routes
+    const doc = await s.call('GET', '/openapi.json');
+    const paths = Object.keys(doc.json.paths as Record<string, unknown>).filter((p) => p.startsWith('/v1/experiments'));
+    for (const p of ['/v1/experiments', '/v1/experiments/templates', '/v1/experiments/policy', '/v1/experiments/dry-run', '/v1/experiments/{id}/report', '/v1/experiments/{id}/stop', '/v1/experiments/{id}/approve']) {
+      assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
+    }
+    assert.deepEqual(doc.json.paths['/v1/experiments'].post.tags, ['experiments']);
+  });
+});
