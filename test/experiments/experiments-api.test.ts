@@ -130,6 +130,31 @@ describe('enforcement', () => {
     assert.equal((await decide()).json.decision, 'allow');
   });
 
+  it('the sweep restores a running experiment guardrail an admin deleted, and removes one no running experiment backs', async () => {
+    // threat: a careless admin (or a `steward apply` of files that do not mention it) silently ends an experiment early, or leaves a deny that nothing will ever end
+    await s.call('POST', '/v1/experiments/templates', template('swept'));
+    const x = await start('swept');
+    assert.equal((await s.call('DELETE', `/v1/guardrails/experiment-${x.id}`)).status, 200);
+    assert.equal((await decide()).json.decision, 'allow');
+    const orphan = await s.call('PUT', '/v1/guardrails/experiment-ex-00000000abcd', {
+      description: 'experiment `gone` (ex-00000000abcd) ends at 2099-01-01T00:00:00.000Z; denies 100% of requests',
+      principals: ['user:alice'],
+      actions: ['DESCRIBE'],
+      catalog: 'lake',
+      resources: {},
+    });
+    assert.equal(orphan.status, 200, JSON.stringify(orphan.json));
+    // (the server's own sweep, every 30 s, may get there first: what counts is the state after)
+    assert.equal((await s.call('POST', '/v1/experiments/sweep', {})).status, 200);
+    const names = ((await s.call('GET', '/v1/guardrails')).json.guardrails as { name: string }[]).map((g) => g.name);
+    assert.ok(names.includes(`experiment-${x.id}`) && !names.includes('experiment-ex-00000000abcd'), names.join(', '));
+    const d = await decide();
+    assert.equal(d.json.decision, 'deny');
+    assert.match(d.json.reasons[0].message, /^denied by experiment `swept`/);
+    await s.call('POST', `/v1/experiments/${x.id}/stop`, {});
+    assert.equal((await decide()).json.decision, 'allow');
+  });
+
   it('a production workspace needs approval even for a self-service template, and the starter cannot approve their own run', async () => {
     // threat: an operator turns off a pipeline's access alone in production
     await s.call('PUT', '/v1/experiments/policy', { maxDuration: '1h', excluded: ['group:privacy-officers'], production: true });
