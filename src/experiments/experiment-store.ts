@@ -45,7 +45,8 @@ export async function listTemplates(db: Db): Promise<ExperimentTemplate[]> {
 interface Row {
   id: string;
   template: string;
-  spec: ExperimentTemplate & { excludedAtStart?: PrincipalRef[] };
+  spec: ExperimentTemplate;
+  excluded: PrincipalRef[];
   status: ExperimentStatus;
   duration_seconds: number;
   started_by: string;
@@ -58,15 +59,14 @@ interface Row {
 }
 
 function fromRow(r: Row): Experiment {
-  const { excludedAtStart, ...spec } = r.spec;
   const startedAt = iso(r.started_at);
   const endsAt = iso(r.ends_at);
   const endedAt = iso(r.ended_at);
   return {
     id: r.id,
     template: r.template,
-    spec,
-    excluded: excludedAtStart ?? [],
+    spec: r.spec,
+    excluded: r.excluded,
     status: r.status,
     durationSeconds: r.duration_seconds,
     startedBy: r.started_by as PrincipalRef,
@@ -81,17 +81,17 @@ function fromRow(r: Row): Experiment {
 
 export async function insertExperiment(x: Experiment, db: Db): Promise<void> {
   await db.query(
-    `INSERT INTO steward.experiments (id, template, spec, status, duration_seconds, started_by, created_at, approvals)
-     VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamptz, $8::jsonb)`,
-    [x.id, x.template, JSON.stringify({ ...x.spec, excludedAtStart: x.excluded }), x.status, x.durationSeconds, x.startedBy, x.createdAt, JSON.stringify(x.approvals)],
+    `INSERT INTO steward.experiments (id, template, spec, excluded, status, duration_seconds, started_by, created_at, approvals)
+     VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8::timestamptz, $9::jsonb)`,
+    [x.id, x.template, JSON.stringify(x.spec), JSON.stringify(x.excluded), x.status, x.durationSeconds, x.startedBy, x.createdAt, JSON.stringify(x.approvals)],
   );
 }
 
 export async function updateExperiment(x: Experiment, db: Db): Promise<void> {
   await db.query(
     `UPDATE steward.experiments SET status = $2, started_at = $3::timestamptz, ends_at = $4::timestamptz, ended_at = $5::timestamptz,
-            end_reason = $6, approvals = $7::jsonb WHERE id = $1`,
-    [x.id, x.status, x.startedAt ?? null, x.endsAt ?? null, x.endedAt ?? null, x.endReason ?? null, JSON.stringify(x.approvals)],
+            end_reason = $6, approvals = $7::jsonb, excluded = $8::jsonb WHERE id = $1`,
+    [x.id, x.status, x.startedAt ?? null, x.endsAt ?? null, x.endedAt ?? null, x.endReason ?? null, JSON.stringify(x.approvals), JSON.stringify(x.excluded)],
   );
 }
 

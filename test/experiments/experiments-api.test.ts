@@ -180,6 +180,30 @@ describe('enforcement', () => {
     }
   });
 
+  it('a principal excluded while a run awaited approval is never denied by it, also after the sweep rebuilds its guardrail', async () => {
+    // threat: the exclusion list checked only at creation, so a break-glass user added later still loses access
+    const strict = { maxDuration: '1h', excluded: ['group:privacy-officers'], production: true };
+    await s.call('PUT', '/v1/experiments/policy', strict);
+    try {
+      await s.call('POST', '/v1/experiments/templates', template('analysts-outage', { targets: ['group:analysts'], approverGroups: ['privacy-officers'] }));
+      const x = await start('analysts-outage');
+      assert.equal(x.status, 'pending');
+      await s.call('PUT', '/v1/experiments/policy', { ...strict, excluded: [...strict.excluded, 'user:alice'] });
+      const ok = await s.call('POST', `/v1/experiments/${x.id}/approve`, {}, carol);
+      assert.equal(ok.json.status, 'running', JSON.stringify(ok.json));
+      assert.deepEqual(ok.json.excluded, ['group:privacy-officers', 'user:alice']);
+      assert.equal((await decide('group:analysts')).json.decision, 'deny', 'the target is denied');
+      assert.equal((await decide()).json.decision, 'allow', 'the excluded member is not');
+      await s.call('DELETE', `/v1/guardrails/experiment-${x.id}`);
+      await s.call('POST', '/v1/experiments/sweep', {});
+      assert.equal((await decide('group:analysts')).json.decision, 'deny', 'restored');
+      assert.equal((await decide()).json.decision, 'allow', 'still excluded after the restore');
+      await s.call('POST', `/v1/experiments/${x.id}/stop`, {});
+    } finally {
+      await s.call('PUT', '/v1/experiments/policy', { maxDuration: '1h', excluded: ['group:privacy-officers'], production: false });
+    }
+  });
+
   it('the dry run lists the decisions that would change, from the same engine, and stores nothing', async () => {
     // threat: an operator starts an experiment blind to what it takes away
     await s.call('POST', '/v1/experiments/templates', template('dry', { targets: ['group:analysts'], scope: 'lake.claims', actions: ['SELECT'] }));

@@ -27,6 +27,7 @@ CREATE TABLE steward.experiments (
   id text PRIMARY KEY,
   template text NOT NULL,
   spec jsonb NOT NULL CHECK (jsonb_typeof(spec) = 'object'),
+  excluded jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(excluded) = 'array'),
   status text NOT NULL CHECK (status IN ('pending', 'running', 'ended', 'stopped', 'rejected')),
   duration_seconds integer NOT NULL CHECK (duration_seconds > 0),
   started_by text NOT NULL,
