@@ -50,7 +50,7 @@ function describeRun(x: ExperimentJson): string {
   const lines = [
     `experiment ${x.id}: ${x.status}`,
     `  template:   ${x.template}`,
-    `  denies:     ${x.spec.actions.join(', ')} on ${x.spec.scope} to ${x.spec.targets.join(', ')}${x.spec.share < 100 ? ` (${x.spec.share}% of requests)` : ''}`,
+    `  denies:     ${x.spec.actions.join(', ')} on ${x.spec.scope} to ${x.spec.targets.join(', ')}${x.spec.share < 100 ? ` (${x.spec.share}% of its tables)` : ''}`,
     `  duration:   ${x.duration}`,
   ];
   if (x.startedAt !== undefined) lines.push(`  window:     ${x.startedAt} → ${x.endsAt ?? ''}`);
@@ -157,7 +157,7 @@ export function registerExperimentCommands(program: Command): void {
     .option('--scope <scope>', 'catalog, catalog.database or catalog.database.table')
     .option('--columns <columns>', 'only these columns of the table (comma-separated)', list)
     .option('--tags <expression>', 'a tag expression within the catalog scope, e.g. pii=true')
-    .option('--share <percent>', 'percent of requests denied (default 100)')
+    .option('--share <percent>', 'percent of the tables of a catalog or database scope denied (default 100)')
     .option('--duration <duration>', 'e.g. 10m')
     .option('--stop-on <monitors>', 'monitors whose firing ends the experiment early (comma-separated, repeatable)', list)
     .option('--exclude <principals>', 'principals this template may never deny (comma-separated, repeatable)', list)

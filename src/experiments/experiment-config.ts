@@ -8,10 +8,10 @@
  * name: orders-etl-loses-orders
  * targets: [user:etl-orders]
  * actions: [SELECT]
- * scope: lake.sales.orders          # catalog, catalog.database or catalog.database.table
+ * scope: lake.sales                 # catalog, catalog.database or catalog.database.table
  * columns: [amount]                 # optional, a table scope only
  * tags: "pii=true"                  # optional, a catalog scope only
- * share: 30                         # percent of requests denied, default 100
+ * share: 30                         # percent of the scope's tables denied, default 100 (catalog or database scope)
  * duration: 10m
  * stopConditions: [orders-pipeline-failing]
  * excluded: [group:privacy-officers]
@@ -97,6 +97,7 @@ export function toTemplate(input: TemplateInput): ExperimentTemplate {
   const scope = toScope(input);
   const actions = [...new Set(input.actions)];
   if (scope.kind === 'columns' && actions.some((a) => a !== 'SELECT')) throw invalid('actions', 'only SELECT can be denied on columns');
+  if (input.share < 100 && scope.kind !== 'catalog' && scope.kind !== 'database') throw invalid('share', 'a share picks tables, so it needs a catalog or database scope');
   if (!input.selfService && input.approverGroups.length === 0) throw invalid('approverGroups', 'a template that is not self-service needs approver groups');
   return {
     name: input.name,

@@ -6,18 +6,18 @@
  *
  * - an end: past its end time a run's guardrail no longer counts, even if no
  *   scheduler has removed it yet (a killed server, a slow tick);
- * - a share: a partial run denies only the requests `shareDenies` picks;
  * - the explanation: "denied by experiment `t` (ex-…, ends at T)".
  *
- * A request a run spares is decided again by an engine built without that
- * run's guardrail (built once per set of spared runs and kept with the
- * snapshot), so the answer is exactly what it would be without the run.
+ * (A partial run needs nothing here: it marks only its share of the tables,
+ * see experiment-share.ts.) A request denied only by runs past their end is
+ * decided again by an engine built without them (built once per set of such
+ * runs and kept with the snapshot), so the answer is exactly what it would
+ * be without them.
  * With no experiment guardrail in the world the engine is returned as is.
  */
 import type { AuthorizeRequest, Decision, Evaluator, Reason } from '../policy/decision.js';
 import type { PolicyWorld } from '../policy/model.js';
 import { experimentMeta, refusalMessage, type ExperimentMeta } from './experiment-guardrail.js';
-import { shareDenies } from './experiment-share.js';
 
 export function withExperiments(engine: Evaluator, world: PolicyWorld, build: (world: PolicyWorld) => Evaluator): Evaluator {
   const runs = new Map<string, ExperimentMeta>();
@@ -43,10 +43,7 @@ export function withExperiments(engine: Evaluator, world: PolicyWorld, build: (w
     const named = first.reasons.filter((r): r is Extract<Reason, { code: 'GUARDRAIL' }> => r.code === 'GUARDRAIL' && runs.has(r.guardrail));
     if (named.length === 0) return first;
     const now = req.now ?? Date.now();
-    const spared = named.map((r) => r.guardrail).filter((n) => {
-      const meta = runs.get(n) as ExperimentMeta;
-      return now >= meta.endsAt || !shareDenies(meta.id, meta.share, req);
-    });
+    const spared = named.map((r) => r.guardrail).filter((n) => now >= (runs.get(n) as ExperimentMeta).endsAt);
     const d = spared.length === 0 ? first : engineWithout(spared).authorize(req);
     return explained(d, runs);
   };
@@ -54,7 +51,7 @@ export function withExperiments(engine: Evaluator, world: PolicyWorld, build: (w
   return {
     authorize,
     effectivePermissions: (principal, now) => engine.effectivePermissions(principal, now),
-    // Listings are not enforcement points: they show a partial run as denying all it may deny.
+    // Listings show a run until it is removed, also in the moments after its end.
     whoCanAccess: (resource, action, now) => engine.whoCanAccess(resource, action, now),
   };
 }

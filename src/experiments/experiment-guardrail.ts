@@ -11,11 +11,12 @@
  * owner.
  */
 import type { Change } from '../policy/changes.js';
-import type { Guardrail, PolicyWorld, TagAssignment } from '../policy/model.js';
+import type { Guardrail, PolicyWorld, Table, TagAssignment } from '../policy/model.js';
 import { resourceToString } from '../policy/model.js';
 import { principalExists } from '../policy/principals.js';
 import type { Experiment } from './experiment-types.js';
 import { guardrailNameOf, tagKeyOf } from './experiment-types.js';
+import { pickShare } from './experiment-share.js';
 
 export interface ExperimentMeta {
   readonly id: string;
@@ -24,10 +25,10 @@ export interface ExperimentMeta {
   readonly share: number;
 }
 
-const META = /^experiment `([^`]+)` \(([^)]+)\) ends at (\S+); denies (\d{1,3})% of requests$/;
+const META = /^experiment `([^`]+)` \(([^)]+)\) ends at (\S+); denies (\d{1,3})% of its scope$/;
 
 export function describeRun(template: string, id: string, endsAt: string, share: number): string {
-  return `experiment \`${template}\` (${id}) ends at ${endsAt}; denies ${share}% of requests`;
+  return `experiment \`${template}\` (${id}) ends at ${endsAt}; denies ${share}% of its scope`;
 }
 
 /** The run a guardrail stands for, or null for any other guardrail. */
@@ -44,8 +45,13 @@ export function refusalMessage(meta: ExperimentMeta): string {
   return `denied by experiment \`${meta.template}\` (${meta.id}, ends at ${new Date(meta.endsAt).toISOString()})`;
 }
 
-function marks(x: Experiment, key: string): TagAssignment[] {
+function marks(world: PolicyWorld, x: Experiment, key: string): TagAssignment[] {
   const s = x.spec.scope;
+  const mark = (t: Table): TagAssignment => ({ resource: { level: 'table', catalog: t.catalog, database: t.database, table: t.name }, key, value: 'on' });
+  if (x.spec.share < 100 && (s.kind === 'catalog' || s.kind === 'database')) {
+    const inScope = world.tables.filter((t) => t.catalog === s.catalog && (s.kind === 'catalog' || t.database === s.database));
+    return pickShare(x.id, inScope, (t) => `${t.database}.${t.name}`, x.spec.share).map(mark);
+  }
   switch (s.kind) {
     case 'catalog':
     case 'tags':
@@ -62,8 +68,9 @@ function marks(x: Experiment, key: string): TagAssignment[] {
 /** The changes that start a run: its tag key and marks (when the scope needs them), then its guardrail. */
 export function startChanges(world: PolicyWorld, x: Experiment & { endsAt: string }): Change[] {
   const key = tagKeyOf(x.id);
-  const tagged = marks(x, key);
+  const tagged = marks(world, x, key);
   const s = x.spec.scope;
+  const marked = tagged.length > 0 || s.kind === 'database' || (s.kind === 'catalog' && x.spec.share < 100);
   const except = x.excluded.filter((p) => principalExists(world, p));
   const guardrail: Guardrail = {
     name: guardrailNameOf(x.id),
@@ -72,10 +79,10 @@ export function startChanges(world: PolicyWorld, x: Experiment & { endsAt: strin
     ...(except.length === 0 ? {} : { except }),
     actions: x.spec.actions,
     catalog: s.catalog,
-    resources: s.kind === 'tags' ? s.expression : s.kind === 'catalog' ? {} : { [key]: ['on'] },
+    resources: s.kind === 'tags' ? s.expression : marked ? { [key]: ['on'] } : {},
   };
   return [
-    ...(tagged.length === 0 ? [] : [{ op: 'put', kind: 'tagKey', entity: { key, values: ['on'], description: `marks the scope of experiment ${x.id}` } } as const]),
+    ...(!marked ? [] : [{ op: 'put', kind: 'tagKey', entity: { key, values: ['on'], description: `marks the scope of experiment ${x.id}` } } as const]),
     ...tagged.map((entity): Change => ({ op: 'put', kind: 'tagAssignment', entity })),
     { op: 'put', kind: 'guardrail', entity: guardrail },
   ];

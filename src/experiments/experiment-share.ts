@@ -1,16 +1,14 @@
 /**
- * The one function that decides which requests a partial experiment denies.
- * Every enforcement point (decisions, the gateway, the warehouse sync) asks
- * the same evaluator (experiment-evaluator.ts), which asks this, so a request
- * denied in one place is denied in all of them.
- *
- * The key is the experiment, the principal, the action and the table (a
- * column decision uses its table): a given pipeline's reads of a given table
- * are either all refused or all allowed for the run, so a retry does not
- * flip the answer and a table refused by the gateway is also revoked in the
- * warehouse. Across many principals and tables, `share` percent are denied.
+ * Which tables a partial experiment denies. A run with `share: 30` over a
+ * catalog or database denies its actions on 30% of the tables in scope
+ * (rounded, at least one), picked once at start by a stable hash of the run
+ * and the table, and marked in the world like any other scope. Every
+ * enforcement point then reads the same guardrail on the same tables: a
+ * decision, the gateway, and the warehouse sync (whose desired state groups
+ * tables by their tags, so marked and unmarked tables are told apart) all
+ * agree, and a retry never flips. For requests spread over the scope's
+ * tables, `share` percent are refused.
  */
-import type { AuthorizeRequest } from '../policy/decision.js';
 
 /** FNV-1a over UTF-16 code units, then murmur3's finalizer so nearby keys spread over all buckets. */
 export function stableHash(text: string): number {
@@ -27,23 +25,13 @@ export function stableHash(text: string): number {
   return h >>> 0;
 }
 
-function tableKey(req: AuthorizeRequest): string {
-  const r = req.resource;
-  switch (r.level) {
-    case 'catalog':
-      return r.catalog;
-    case 'database':
-      return `${r.catalog}.${r.database}`;
-    case 'table':
-    case 'column':
-      return `${r.catalog}.${r.database}.${r.table}`;
-  }
-}
-
-/** Whether experiment `id`, denying `share` percent (1..100), denies this request. */
-export function shareDenies(id: string, share: number, req: AuthorizeRequest): boolean {
-  if (share >= 100) return true;
-  if (share <= 0) return false;
-  const bucket = stableHash(`${id}\n${req.principal}\n${req.action}\n${tableKey(req)}`) % 10_000;
-  return bucket < share * 100;
+/** The `share` percent (1..100) of `tables` that run `id` denies: the same tables for the same run and scope, whatever their order. */
+export function pickShare<T>(id: string, tables: readonly T[], key: (t: T) => string, share: number): T[] {
+  if (share >= 100) return [...tables];
+  const n = Math.max(1, Math.round((tables.length * share) / 100));
+  return tables
+    .map((t) => ({ t, h: stableHash(`${id}\n${key(t)}`), k: key(t) }))
+    .sort((a, b) => a.h - b.h || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .slice(0, n)
+    .map((x) => x.t);
 }

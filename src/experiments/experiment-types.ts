@@ -23,7 +23,7 @@ export interface ExperimentTemplate {
   readonly targets: readonly PrincipalRef[];
   readonly actions: readonly Permission[];
   readonly scope: ExperimentScope;
-  /** Percent of requests denied, 1..100; 100 denies every request. */
+  /** Percent of the scope's tables denied, 1..100 (experiment-share.ts); 100 denies the whole scope. */
   readonly share: number;
   readonly durationSeconds: number;
   /** Security-lake monitors; any of them firing ends the experiment early. */

@@ -78,6 +78,7 @@ describe('refused at creation', () => {
       [{ share: 0 }, /share/],
       [{ targets: ['user:nobody'] }, /^targets\[0\]: principal `user:nobody` not found/],
       [{ selfService: false }, /^approverGroups: /],
+      [{ share: 30 }, /^share: a share picks tables, so it needs a catalog or database scope/],
     ] as const) {
       const r = await s.call('POST', '/v1/experiments/templates', template('bad', extra));
       assert.equal(r.status, 400, `${JSON.stringify(extra)}: ${JSON.stringify(r.json)}`);
@@ -137,7 +138,7 @@ describe('enforcement', () => {
     assert.equal((await s.call('DELETE', `/v1/guardrails/experiment-${x.id}`)).status, 200);
     assert.equal((await decide()).json.decision, 'allow');
     const orphan = await s.call('PUT', '/v1/guardrails/experiment-ex-00000000abcd', {
-      description: 'experiment `gone` (ex-00000000abcd) ends at 2099-01-01T00:00:00.000Z; denies 100% of requests',
+      description: 'experiment `gone` (ex-00000000abcd) ends at 2099-01-01T00:00:00.000Z; denies 100% of its scope',
       principals: ['user:alice'],
       actions: ['DESCRIBE'],
       catalog: 'lake',
