@@ -87,6 +87,20 @@ describe('refused at creation', () => {
   });
 });
 
+describe('who may run experiments', () => {
+  it('refuses a user token that tries to create, start, stop or start as an admin, and lets it see nothing', async () => {
+    // threat: any analyst takes a colleague's (or a pipeline's) access away, or dresses up as an admin to do it
+    assert.equal((await s.call('POST', '/v1/experiments/templates', template('by-alice'), alice)).status, 403);
+    assert.equal((await s.call('POST', '/v1/experiments', { template: 'fits' }, alice)).status, 403);
+    assert.equal((await s.call('GET', '/v1/experiments', undefined, alice)).status, 403);
+    assert.equal((await s.call('PUT', '/v1/experiments/policy', { maxDuration: '30d', production: false }, alice)).status, 403);
+    const res = await fetch(`${s.url}/v1/experiments/ex-000000000000/approve`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'x-steward-as': 'user:carol' } });
+    assert.equal(res.status, 403);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /only admins may act as another principal/);
+    assert.equal((await s.call('GET', '/v1/experiments/policy')).json.maxDuration, '1h', 'the policy is unchanged');
+  });
+});
+
 describe('enforcement', () => {
   it('denies alice in decisions and the gateway, explained as the experiment with its end, and a stop gives back exactly what she had', async () => {
     // threat: the deny is not enforced where data is read, or is not undone
