@@ -117,27 +117,34 @@ export async function claimDue(now: number, limit: number, tx: Db): Promise<Expe
   return rows.map(fromRow);
 }
 
-/** Running experiments with a stop condition whose monitor fired since the run started, locked, with the first such monitor. */
+/**
+ * When each stop-condition monitor of run `e` fired since it started: a
+ * delivery recorded, or (throttled, or while an earlier alarm is still being
+ * delivered, which records no new delivery) a run whose condition was met.
+ */
+const FIRINGS = `
+  SELECT d.monitor, d.created_at AS fired_at FROM steward.audit_monitor_deliveries d
+  WHERE d.monitor IN (SELECT jsonb_array_elements_text(e.spec->'stopConditions')) AND d.created_at >= e.started_at
+  UNION ALL
+  SELECT m.name, m.last_run_at FROM steward.audit_monitors m
+  WHERE m.name IN (SELECT jsonb_array_elements_text(e.spec->'stopConditions')) AND m.last_run_at >= e.started_at
+    AND (m.last_result->>'triggered')::boolean`;
+
+/** Running experiments with a stop condition that fired since the run started, locked, with the first such firing. */
 export async function claimStopped(tx: Db): Promise<{ experiment: Experiment; monitor: string; firedAt: string }[]> {
   const { rows } = await tx.query<Row & { monitor: string; fired_at: Date }>(
     `SELECT e.*, f.monitor, f.fired_at FROM steward.experiments e
-     CROSS JOIN LATERAL (
-       SELECT d.monitor, d.created_at AS fired_at FROM steward.audit_monitor_deliveries d
-       WHERE d.monitor IN (SELECT jsonb_array_elements_text(e.spec->'stopConditions')) AND d.created_at >= e.started_at
-       ORDER BY d.created_at LIMIT 1) f
+     CROSS JOIN LATERAL (SELECT * FROM (${FIRINGS}) x ORDER BY fired_at LIMIT 1) f
      WHERE e.status = 'running' AND jsonb_array_length(e.spec->'stopConditions') > 0
      FOR UPDATE OF e SKIP LOCKED`,
   );
   return rows.map((r) => ({ experiment: fromRow(r), monitor: r.monitor, firedAt: r.fired_at.toISOString() }));
 }
 
-const FIRED = `EXISTS (SELECT 1 FROM steward.audit_monitor_deliveries d
-  WHERE d.monitor IN (SELECT jsonb_array_elements_text(e.spec->'stopConditions')) AND d.created_at >= e.started_at)`;
-
 /** Whether a running experiment is past its end or has a stop condition that fired. */
 export async function anythingToEnd(now: number, db: Db): Promise<boolean> {
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM steward.experiments e WHERE e.status = 'running' AND (e.ends_at <= $1::timestamptz OR ${FIRED})`,
+    `SELECT count(*)::int AS n FROM steward.experiments e WHERE e.status = 'running' AND (e.ends_at <= $1::timestamptz OR EXISTS (${FIRINGS}))`,
     [new Date(now).toISOString()],
   );
   return (rows[0]?.n ?? 0) > 0;

@@ -266,6 +266,27 @@ describe('stop conditions and the report', () => {
   });
 });
 
+describe('a stop condition that was already alarming', () => {
+  it('ends the run when its monitor triggers again, although the earlier alert is still being delivered and no new one is queued', async () => {
+    // threat: the alarm the operator chose as a brake fired before the start and is stuck retrying, so the experiment never sees it fire again
+    await s.call('POST', '/v1/audit/flush', {});
+    const m = await s.call('POST', '/v1/monitors', { name: 'always', sql: 'SELECT 1 AS x FROM steward.security.steward LIMIT 1', throttleSeconds: 0, action: { kind: 'webhook', url: 'http://127.0.0.1:9/hook' } });
+    assert.equal(m.status, 201, JSON.stringify(m.json));
+    const first = await s.ws.services.audit?.monitors.run('always');
+    assert.equal(first?.triggered, true, JSON.stringify(first));
+    await s.call('POST', '/v1/experiments/templates', template('braked', { stopConditions: ['always'] }));
+    const x = await start('braked');
+    assert.equal((await decide()).json.decision, 'deny');
+    const again = await s.ws.services.audit?.monitors.run('always');
+    assert.equal(again?.pending, true, `the earlier alert is still open, so no new delivery: ${JSON.stringify(again)}`);
+    await s.call('POST', '/v1/experiments/sweep', {});
+    const after = await s.call('GET', `/v1/experiments/${x.id}`);
+    assert.equal(after.json.status, 'stopped', JSON.stringify(after.json));
+    assert.match(after.json.endReason, /^stop condition: monitor `always` fired at /);
+    assert.equal((await decide()).json.decision, 'allow');
+  });
+});
+
 describe('OpenAPI', () => {
   it('documents every experiment route with its tag', async () => {
     // threat: clients (and the console) build against an API description that lacks the routes
