@@ -8,7 +8,18 @@
  */
 import type { AccessService } from './access-service.js';
 
+/**
+ * Other durable timers that ride on this loop (access experiments): due work
+ * each tick, a reconciliation sweep with access's, and their next due time.
+ */
+export interface TimedWork {
+  runDue(): Promise<unknown>;
+  sweep(): Promise<unknown>;
+  nextDue(): Promise<number | null>;
+}
+
 export interface SchedulerOptions {
+  readonly also?: readonly TimedWork[];
   /** Longest sleep between ticks (default 250 ms): the expiry lag when timers are few. */
   readonly intervalMs?: number;
   /** How often the reconciliation sweep runs (default 30 s); it also runs on the first tick. */
@@ -26,12 +37,14 @@ export function startAccessScheduler(access: AccessService, options: SchedulerOp
   const interval = options.intervalMs ?? 250;
   const sweepEvery = options.sweepEveryMs ?? 30_000;
   const onError = options.onError ?? ((e: unknown) => process.stderr.write(`steward access scheduler: ${(e as Error)?.message ?? String(e)}\n`));
+  const also = options.also ?? [];
   let lastSweep = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
   const tick = async (): Promise<void> => {
+    const sweepNow = Date.now() - lastSweep >= sweepEvery;
     try {
       await access.runDue();
       if (Date.now() - lastSweep >= sweepEvery) {
@@ -40,6 +53,14 @@ export function startAccessScheduler(access: AccessService, options: SchedulerOp
       }
     } catch (e) {
       onError(e);
+    }
+    for (const w of also) {
+      try {
+        await w.runDue();
+        if (sweepNow) await w.sweep();
+      } catch (e) {
+        onError(e);
+      }
     }
     try {
       await access.deliverOutbox();
@@ -54,8 +75,8 @@ export function startAccessScheduler(access: AccessService, options: SchedulerOp
       running = undefined;
       if (stopped) return;
       // Sleep until the next timer is due, but never longer than the interval (another process may add one).
-      access
-        .nextDue()
+      Promise.all([access.nextDue(), ...also.map((w) => w.nextDue())])
+        .then((all) => all.reduce<number | null>((min, d) => (d === null ? min : min === null ? d : Math.min(min, d)), null))
         .then((due) => (due === null ? interval : Math.max(5, Math.min(interval, due - Date.now()))))
         .catch(() => interval)
         .then((ms) => {
@@ -91,10 +112,13 @@ export function startAccessRuntime(access: AccessService, purpose: 'server' | 'c
     const s = startAccessScheduler(access, options);
     return { ready: Promise.resolve(), stop: () => s.stop().finally(() => access.close()) };
   }
-  const ready = access.runDue().then(
-    () => undefined,
-    () => undefined,
-  );
+  const ready = access
+    .runDue()
+    .then(() => Promise.all((options.also ?? []).map((w) => w.runDue())))
+    .then(
+      () => undefined,
+      () => undefined,
+    );
   return {
     ready,
     stop: async () => {

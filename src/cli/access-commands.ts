@@ -39,7 +39,7 @@ interface RequestJson {
 }
 
 /** Calls the API, acting as `as` when given (the same transports as client.ts, plus one header). */
-async function callAs<T>(ctx: CommandContext, as: string | undefined, method: Method, path: string, body?: unknown): Promise<T> {
+export async function callAs<T>(ctx: CommandContext, as: string | undefined, method: Method, path: string, body?: unknown): Promise<T> {
   if (as === undefined) return ctx.client.call<T>(method, path, body);
   const headers: Record<string, string> = { [AS_HEADER]: as.includes(':') ? as : `user:${as}` };
   if (body !== undefined) headers['content-type'] = 'application/json';

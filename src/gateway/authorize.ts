@@ -136,8 +136,9 @@ function governedTable(
 /** Why a decision denied: the guardrail that overrides every grant, or the kinds of grant that would allow it. */
 export function whyDenied(d: Decision, grants: string): string {
   const guard = d.reasons.find((r) => r.code === 'GUARDRAIL');
-  if (guard !== undefined && guard.code === 'GUARDRAIL') return `denied by guardrail \`${guard.guardrail}\`, which overrides every grant`;
-  return `it needs ${grants}`;
+  if (guard === undefined || guard.code !== 'GUARDRAIL') return `it needs ${grants}`;
+  // A guardrail with an explanation of its own (an access experiment: "denied by experiment `t` (…, ends at T)") keeps it.
+  return guard.message.startsWith('denied by ') ? guard.message : `denied by guardrail \`${guard.guardrail}\`, which overrides every grant`;
 }
 
 /** The refusal for a query that names a column the principal may not read: the column, its table, and why. */

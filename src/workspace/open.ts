@@ -18,6 +18,8 @@ import { createSyncService } from '../sync/sync-service.js';
 import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
 import { startAccessRuntime } from '../access/scheduler.js';
+import { createExperimentService } from '../experiments/experiment-service.js';
+import { openSecuritySql } from '../audit/security-sql.js';
 import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createApp } from '../server/app.js';
@@ -68,16 +70,34 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
+    const experiments = createExperimentService({
+      db,
+      state,
+      lake: {
+        flush: async () => {
+          await audit.service.flush();
+        },
+        query: async (sql) => {
+          const sandbox = await openSecuritySql(config.lakeDir, await audit.service.sourceNames());
+          try {
+            return await sandbox.query(sql, 100_000);
+          } finally {
+            sandbox.close();
+          }
+        },
+      },
+    });
     const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db) });
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, ...(oidc === undefined ? {} : { oidc }) };
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });
     // Only a server syncs in the background: a CLI command lives for one call.
     const stopSync = options.purpose === 'server' ? sync.watch() : undefined;
-    const accessRuntime = startAccessRuntime(access, options.purpose);
+    // Experiments end on the access scheduler's loop: the same durable-timer ticks and sweep.
+    const accessRuntime = startAccessRuntime(access, options.purpose, { also: [experiments] });
     await accessRuntime.ready;
     return {
       services,

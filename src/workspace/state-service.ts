@@ -12,6 +12,7 @@
 import { applyChanges, changeKey, type Change } from '../policy/changes.js';
 import type { PolicyWorld } from '../policy/model.js';
 import { createEngine } from '../policy/engine.js';
+import { withExperiments } from '../experiments/experiment-evaluator.js';
 import { assertValidWorld } from '../policy/validate.js';
 import type { Evaluator } from '../policy/decision.js';
 import type { StateStore } from '../store/state-store.js';
@@ -74,7 +75,8 @@ export function createStateService(
       version,
       world,
       get engine(): Evaluator {
-        engine ??= createEngine(world);
+        // Running access experiments (src/experiments) end, share and explain their denies here, for every enforcement point.
+        engine ??= withExperiments(createEngine(world), world, createEngine);
         return engine;
       },
     };
