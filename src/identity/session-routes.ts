@@ -15,7 +15,7 @@ import { actorName, type Actor } from '../server/actor.js';
 import type { Services } from '../server/services.js';
 import { sessionOfRequest, type SessionRequest } from './session-auth.js';
 import { clearedSessionCookie, readSessionCookie, sessionCookie, wantsSecureCookie } from './session-cookie.js';
-import { PUBLIC_ID_LENGTH, publicSessionId, sessionView, type NewSession, type Session, type SessionStore } from './session-store.js';
+import { PUBLIC_ID_LENGTH, publicSessionId, sessionIdOf, sessionView, type NewSession, type Session, type SessionStore } from './session-store.js';
 
 export const SessionViewSchema = z.object({
   principal: z.string(),
@@ -38,10 +38,12 @@ export const SessionListingSchema = z.object({
   lastSeenAt: z.string(),
   idleExpiresAt: z.string(),
   expiresAt: z.string(),
+  /** The session of the request itself (so the console can say "this browser"). */
+  current: z.boolean(),
 });
 type SessionListing = z.infer<typeof SessionListingSchema>;
 
-function listing(s: Session): SessionListing {
+function listing(s: Session, currentId: string | null): SessionListing {
   // Built field by field from the row: a new column of the session table shows up here only when someone adds it on purpose.
   const v = sessionView(s);
   return {
@@ -54,7 +56,14 @@ function listing(s: Session): SessionListing {
     lastSeenAt: s.lastSeenAt.toISOString(),
     idleExpiresAt: v.idleExpiresAt,
     expiresAt: v.expiresAt,
+    current: s.id === currentId,
   };
+}
+
+/** The id of the session whose cookie the request carries, if any (not checked: only compared with live ids). */
+function presentedId(request: Request): string | null {
+  const cookie = readSessionCookie(request.headers.get('cookie') ?? undefined);
+  return cookie.kind === 'one' ? sessionIdOf(cookie.value) : null;
 }
 
 /** These routes answer with a Response of their own (they set cookies); the app passes a Response through as it is. */
@@ -119,7 +128,10 @@ export function sessionRoutes(deps: SessionRouteDeps): RouteDef[] {
       tag: 'sessions',
       auth: 'admin',
       response: z.object({ sessions: z.array(SessionListingSchema) }),
-      handler: async () => ({ sessions: (await deps.sessions.listLive()).map(listing) }),
+      handler: async ({ request }) => {
+        const currentId = presentedId(request);
+        return { sessions: (await deps.sessions.listLive()).map((x) => listing(x, currentId)) };
+      },
     }),
     route({
       method: 'delete',
