@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { checkA11y, cspViolations, screenshot, signIn, startConsole, type ConsoleHarness } from './support/browser.js';
+import { checkA11y, cspViolations, replaceText, screenshot, signIn, startConsole, type ConsoleHarness } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { closeWarehouse } from '../sync/support/warehouse.js';
 
@@ -106,5 +106,74 @@ describe('admin: sessions and warehouse targets', () => {
     await clean(page, 'admin warehouse');
     await page.getByRole('heading', { name: 'Warehouse targets' }).scrollIntoViewIfNeeded();
     await screenshot(page, 'admin-warehouse');
+  });
+});
+
+/** The editor's text as the document holds it (CodeMirror renders only the lines in view; the tests keep documents short or read the start). */
+async function editorText(page: Page, testId: string): Promise<string> {
+  return page.getByTestId(testId).innerText();
+}
+
+/** Waits until the policy editor holds the exported policy (typing before would be replaced by it). */
+async function policyLoaded(page: Page): Promise<void> {
+  // Polled from here: the page's CSP forbids the string evaluation waitForFunction would use.
+  for (let i = 0; i < 100 && !(await editorText(page, 'policy-yaml')).includes('apiVersion'); i++) await page.waitForTimeout(100);
+}
+
+describe('editors', () => {
+  it('marks a policy YAML problem at its line and column in the editor, and the problem list moves the cursor there', async () => {
+    // Failure stopped: an admin told "line 3, column 9" has to count lines in a textarea, and applies the wrong fix.
+    const { page } = await pageAs('yaml-diag-admin', 'admin', '/policy');
+    await page.getByTestId('policy-yaml').waitFor();
+    await policyLoaded(page);
+    await replaceText(page, 'policy-yaml', 'catalogs:\n  - name: lake\n    tags: [unclosed\n');
+    await page.getByRole('button', { name: 'Plan' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: /policy\.yaml:\d+:\d+/ });
+    await alert.waitFor();
+    const [, line, column] = /policy\.yaml:(\d+):(\d+)/.exec(await alert.innerText()) ?? [];
+    const problems = page.getByRole('list', { name: 'Problems in Policy (policy.yaml)' });
+    const jump = problems.getByRole('button', { name: `Line ${line}, column ${column}` });
+    await jump.waitFor();
+    // The very line the error names is marked in the editor, with the message at its end.
+    const marked = page.locator('.cm-problem-line');
+    assert.equal(await marked.count(), 1);
+    const lines = await page.locator('.cm-line').allInnerTexts();
+    assert.equal(lines.findIndex((l) => l.includes('← ')) + 1, Number(line), lines.join(' | '));
+    await jump.click();
+    await page.keyboard.type('#');
+    assert.ok((await page.locator('.cm-line').nth(Number(line) - 1).innerText()).includes('#'), 'the cursor did not move to the problem');
+    // An edit clears the marks: they may no longer point at the right place.
+    assert.equal(await marked.count(), 0);
+    await page.keyboard.press('Control+z');
+    await clean(page, 'policy yaml problems');
+    await screenshot(page, 'policy-yaml-problem');
+  });
+
+  it('undoes and redoes typing in the YAML and the SQL editors', async () => {
+    // Failure stopped: a slip of the keyboard in the policy or a long query cannot be taken back.
+    const { page } = await pageAs('undo-admin', 'admin', '/policy');
+    await page.getByTestId('policy-yaml').waitFor();
+    await policyLoaded(page);
+    await replaceText(page, 'policy-yaml', 'users: []\n');
+    // Edits further apart than CodeMirror's grouping delay (500 ms) are undone one at a time, as a person types.
+    await page.waitForTimeout(700);
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('groups: []');
+    assert.equal(await editorText(page, 'policy-yaml'), 'users: []\ngroups: []');
+    await page.keyboard.press('Control+z');
+    assert.equal((await editorText(page, 'policy-yaml')).trim(), 'users: []');
+    await page.keyboard.press('Control+y');
+    assert.equal(await editorText(page, 'policy-yaml'), 'users: []\ngroups: []');
+
+    await page.getByRole('link', { name: 'Query' }).click();
+    await page.getByTestId('sql').waitFor();
+    await replaceText(page, 'sql', 'SELECT 1');
+    await page.waitForTimeout(700);
+    await page.keyboard.type(' AS one');
+    assert.equal(await editorText(page, 'sql'), 'SELECT 1 AS one');
+    await page.keyboard.press('Control+z');
+    assert.equal(await editorText(page, 'sql'), 'SELECT 1');
+    await page.keyboard.press('Control+y');
+    assert.equal(await editorText(page, 'sql'), 'SELECT 1 AS one');
   });
 });
