@@ -138,7 +138,10 @@ describe('persona journeys', () => {
     await alice.getByRole('link', { name: 'Query' }).click();
     await setSql(alice, 'SELECT patient_name FROM lake.claims.patient_claims ORDER BY claim_id LIMIT 3');
     await alice.getByRole('button', { name: 'Run', exact: true }).click();
-    await alice.getByText(/^Allowed: 3 row\(s\)/).waitFor();
+    await alice.getByText(/^Allowed: 3 row\(s\)/).waitFor().catch(async (e: unknown) => {
+      await screenshot(alice, 'debug-alice-pii-query');
+      throw e;
+    });
 
     await item.getByRole('button', { name: 'Revoke' }).click();
     await carol.getByText('Nothing waits for you.').waitFor({ timeout: 10_000 });
