@@ -14,7 +14,7 @@ import { useEffect, useRef, type ReactNode } from 'react';
 // The `codemirror` package in our dependencies is the 5.x line under a 6.x version number, so the
 // editor is assembled from the @codemirror/* 6.x modules.
 import { Decoration, EditorView, WidgetType, drawSelection, highlightActiveLine, keymap, lineNumbers, type DecorationSet, type KeyBinding, type ViewUpdate } from '@codemirror/view';
-import { Annotation, StateEffect, StateField, Transaction, type Extension, type Text } from '@codemirror/state';
+import { Annotation, Compartment, StateEffect, StateField, Transaction, type Extension, type Text } from '@codemirror/state';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
 import { bracketMatching, HighlightStyle, syntaxHighlighting } from '@codemirror/language';
 import { tags as t } from '@lezer/highlight';
@@ -111,17 +111,18 @@ export interface CodeEditorProps {
   /** Ctrl/Cmd-Enter. */
   readonly onRun?: () => void;
   readonly problems?: readonly Problem[];
-  /** Changing it re-creates the editor with the current text (a new completion schema). */
-  readonly rebuildKey?: unknown;
 }
 
-export function CodeEditor({ value, onChange, label, testId, language, onRun, problems, rebuildKey }: CodeEditorProps): ReactNode {
+export function CodeEditor({ value, onChange, label, testId, language, onRun, problems }: CodeEditorProps): ReactNode {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const handlers = useRef({ onChange, onRun });
   handlers.current = { onChange, onRun };
   const languageRef = useRef(language);
   languageRef.current = language;
+  // A new language (the SQL completion schema arrives after the editor) is swapped in place: the
+  // editor keeps its focus, text and undo history, so typing while the schema loads is never lost.
+  const languageSlot = useRef(new Compartment());
 
   useEffect(() => {
     if (host.current === null) return;
@@ -144,7 +145,7 @@ export function CodeEditor({ value, onChange, label, testId, language, onRun, pr
         highlightActiveLine(),
         bracketMatching(),
         syntaxHighlighting(HIGHLIGHT),
-        languageRef.current,
+        languageSlot.current.of(languageRef.current),
         problemField,
         EditorView.lineWrapping,
         EditorView.contentAttributes.of({ 'aria-label': label, 'data-testid': testId ?? label }),
@@ -155,9 +156,13 @@ export function CodeEditor({ value, onChange, label, testId, language, onRun, pr
     });
     view.current = v;
     return () => v.destroy();
-    // The editor is built once per rebuildKey; text and problems flow in through the effects below.
+    // The editor is built once; text, language and problems flow in through the effects below.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [rebuildKey, label, testId]);
+  }, [label, testId]);
+
+  useEffect(() => {
+    view.current?.dispatch({ effects: languageSlot.current.reconfigure(language) });
+  }, [language]);
 
   // Text set from outside (history, a table name, a reload) replaces the document.
   useEffect(() => {

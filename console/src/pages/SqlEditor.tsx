@@ -13,5 +13,5 @@ export interface SqlEditorProps {
 
 export function SqlEditor({ value, onChange, onRun, schema }: SqlEditorProps): ReactNode {
   const language = useMemo(() => [autocompletion(), sql({ dialect: StandardSQL, schema: { ...schema } as Record<string, string[]> })], [schema]);
-  return <CodeEditor value={value} onChange={onChange} onRun={onRun} label="SQL" testId="sql" language={language} rebuildKey={schema} />;
+  return <CodeEditor value={value} onChange={onChange} onRun={onRun} label="SQL" testId="sql" language={language} />;
 }
