@@ -17,6 +17,7 @@ import type { AuditRuntime } from './runtime.js';
 import { MonitorInputSchema } from './monitors.js';
 import { MAPPING_NAMES } from './mappings/index.js';
 import { openSecuritySql } from './security-sql.js';
+import { decisionTimeline, timelineWindow, TimelineQuerySchema, TimelineSchema } from './timeline.js';
 
 function audit(services: Services): AuditRuntime {
   const a = services.audit;
@@ -245,6 +246,20 @@ export const auditRoutes: readonly RouteDef[] = [
     body: z.object({ source: SourceName.optional() }).strict(),
     response: z.object({ results: z.array(Any) }),
     handler: async ({ services, body }) => ({ results: await audit(services).service.applyRetention(body.source) }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/audit/timeline',
+    summary: 'Security-lake events per time bucket and source, allowed against denied; a governed query run as the caller (`from`/`to` ISO-8601, default the last 24 h; `bucket` 1m..1d, default 1h; `source`, default steward)',
+    tag: 'audit',
+    auth: 'user',
+    query: TimelineQuerySchema,
+    response: TimelineSchema,
+    handler: async ({ services, actor, query, request }) => {
+      const gateway = services.gateway;
+      if (gateway === undefined) throw new StewardError('STEWARD_E_CONFIG', 'the query gateway is not configured on this server');
+      return decisionTimeline({ gateway, principal: actor.principal, actor: actorName(actor), signal: request.signal }, timelineWindow(query));
+    },
   }),
   route({
     method: 'post',

@@ -17,6 +17,7 @@ import { registerQueryCommands } from './query-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerExperimentCommands } from './experiment-commands.js';
+import { registerSessionCommands } from './session-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('steward')
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerLoginCommands(program);
   registerExperimentCommands(program);
+  registerSessionCommands(program);
   return program;
 }
 

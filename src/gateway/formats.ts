@@ -1,25 +1,47 @@
 /**
- * Streams a governed query's result as JSON, CSV or Arrow IPC.
+ * Streams a governed query's result as JSON, NDJSON, CSV or Arrow IPC.
  *
  * The first batch is read before the response starts, so errors that DuckDB
  * raises when it binds or starts the query (a hidden column, a bad cast) are
  * ordinary HTTP errors. An error after the first batch can no longer change the
- * status: JSON ends with an `error` member, CSV with a `#error:` line, and an
- * Arrow stream is aborted (the client sees a truncated stream).
+ * status: JSON ends with an `error` member, NDJSON with an `{"error":…}` line,
+ * CSV with a `#error:` line, and an Arrow stream is aborted (the client sees a
+ * truncated stream).
+ *
+ * NDJSON is the form to show rows while the query runs (the console's grid):
+ * one line `{"columns":[…],"tables":[…]}`, then one JSON array of values per
+ * row (in column order), then `{"rowCount":n,"truncated":b,"durationMs":t}` or
+ * `{"error":{"code","message"}}`. A reader that has not seen the last line has
+ * not seen the whole result.
  */
 import type { DuckDBValue } from '@duckdb/node-api';
 import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
 import { isStewardError } from '../errors.js';
 import type { QueryStream, ResultColumn } from './types.js';
 
-export const FORMATS = ['json', 'csv', 'arrow'] as const;
+export const FORMATS = ['json', 'ndjson', 'csv', 'arrow'] as const;
 export type ResultFormat = (typeof FORMATS)[number];
 
 export const CONTENT_TYPES: Readonly<Record<ResultFormat, string>> = {
   json: 'application/json; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
   csv: 'text/csv; charset=utf-8',
   arrow: 'application/vnd.apache.arrow.stream',
 };
+
+/**
+ * The format an `Accept` header asks for, when the body names none: the first
+ * media type listed that is one of ours (quality values are not weighed), else
+ * JSON. A wildcard and anything unknown mean JSON, as before.
+ */
+export function formatFromAccept(accept: string | null): ResultFormat {
+  for (const part of (accept ?? '').split(',')) {
+    const type = part.split(';')[0]?.trim().toLowerCase();
+    const found = FORMATS.find((f) => CONTENT_TYPES[f].startsWith(`${type};`) || CONTENT_TYPES[f] === type);
+    if (found !== undefined) return found;
+  }
+  return 'json';
+}
 
 type Batch = DuckDBValue[][];
 
@@ -39,6 +61,9 @@ export async function resultResponse(stream: QueryStream, format: ResultFormat, 
   switch (format) {
     case 'json':
       iterator = mapText(jsonChunks(stream, first, rest), encoder);
+      break;
+    case 'ndjson':
+      iterator = mapText(ndjsonChunks(stream, first, rest), encoder);
       break;
     case 'csv':
       iterator = mapText(csvChunks(stream.columns, first, rest), encoder);
@@ -105,6 +130,20 @@ async function* jsonChunks(stream: QueryStream, first: Batch | null, rest: Async
     yield `],"rowCount":${s.rowCount},"truncated":${s.truncated},"durationMs":${Math.round(s.durationMs)},"tables":${JSON.stringify(stream.tables)}}`;
   } catch (e) {
     yield `],"error":${JSON.stringify(errorJson(e))}}`;
+  }
+}
+
+/** One line per message; rows as arrays (100k rows of objects would repeat every column name 100k times). */
+async function* ndjsonChunks(stream: QueryStream, first: Batch | null, rest: AsyncGenerator<Batch>): AsyncGenerator<string> {
+  yield `${JSON.stringify({ columns: stream.columns, tables: stream.tables })}\n`;
+  try {
+    for await (const batch of all(first, rest)) {
+      yield batch.map((row) => `${JSON.stringify(row.map((v) => toPlainValue(v)))}\n`).join('');
+    }
+    const s = await stream.summary;
+    yield `${JSON.stringify({ rowCount: s.rowCount, truncated: s.truncated, durationMs: Math.round(s.durationMs) })}\n`;
+  } catch (e) {
+    yield `${JSON.stringify({ error: errorJson(e) })}\n`;
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Governed queries over HTTP: run SQL (streamed as JSON, CSV or Arrow IPC),
+ * Governed queries over HTTP: run SQL (streamed as JSON, NDJSON, CSV or Arrow IPC),
  * the caller's query history, and saved queries shared with groups.
  *
  * Everyone runs as themselves. Admins may run as another principal with
@@ -14,7 +14,7 @@ import { StewardError } from '../errors.js';
 import { membershipGraph, principalSet } from '../policy/principals.js';
 import type { PrincipalRef } from '../policy/model.js';
 import type { Services } from '../server/services.js';
-import { FORMATS, resultResponse, type ResultFormat } from './formats.js';
+import { FORMATS, formatFromAccept, resultResponse, type ResultFormat } from './formats.js';
 import type { ParamValue } from './gateway.js';
 import { placeholdersToParameters } from './template.js';
 import type { SavedQuery } from './workbench-store.js';
@@ -129,14 +129,15 @@ async function run(
     ...(who.impersonatedBy === undefined ? {} : { impersonatedBy: who.impersonatedBy }),
     ...(savedQuery === undefined ? {} : { savedQuery }),
   });
-  return resultResponse(stream, opts.format ?? 'json', { 'x-steward-principal': who.principal });
+  // The body's `format` wins; without it the Accept header chooses (`application/x-ndjson` streams rows as they come).
+  return resultResponse(stream, opts.format ?? formatFromAccept(request.headers.get('accept')), { 'x-steward-principal': who.principal });
 }
 
 export const gatewayRoutes: readonly RouteDef[] = [
   route({
     method: 'post',
     path: '/v1/query',
-    summary: 'Run a read-only SQL query over catalog tables with every table, column and row permission enforced; streams JSON, CSV or Arrow IPC',
+    summary: 'Run a read-only SQL query over catalog tables with every table, column and row permission enforced; streams JSON, NDJSON, CSV or Arrow IPC (`format`, or the Accept header)',
     tag: 'query',
     auth: 'user',
     body: z.object({ sql: z.string().max(MAX_SQL), ...RunOptions }).strict(),

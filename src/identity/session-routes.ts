@@ -11,11 +11,11 @@
 import { z } from 'zod';
 import { route, type RouteDef } from '../server/route.js';
 import { StewardError } from '../errors.js';
-import type { Actor } from '../server/actor.js';
+import { actorName, type Actor } from '../server/actor.js';
 import type { Services } from '../server/services.js';
 import { sessionOfRequest, type SessionRequest } from './session-auth.js';
 import { clearedSessionCookie, readSessionCookie, sessionCookie, wantsSecureCookie } from './session-cookie.js';
-import { sessionView, type NewSession, type Session, type SessionStore } from './session-store.js';
+import { PUBLIC_ID_LENGTH, publicSessionId, sessionIdOf, sessionView, type NewSession, type Session, type SessionStore } from './session-store.js';
 
 export const SessionViewSchema = z.object({
   principal: z.string(),
@@ -26,6 +26,45 @@ export const SessionViewSchema = z.object({
 });
 
 type SessionViewOut = z.infer<typeof SessionViewSchema>;
+
+/** A session as admins see it: who, how, since when, until when. No secret, hash or CSRF token. */
+export const SessionListingSchema = z.object({
+  id: z.string(),
+  principal: z.string(),
+  role: z.enum(['admin', 'user']),
+  via: z.enum(['token', 'oidc']),
+  tokenId: z.string().optional(),
+  createdAt: z.string(),
+  lastSeenAt: z.string(),
+  idleExpiresAt: z.string(),
+  expiresAt: z.string(),
+  /** The session of the request itself (so the console can say "this browser"). */
+  current: z.boolean(),
+});
+type SessionListing = z.infer<typeof SessionListingSchema>;
+
+function listing(s: Session, currentId: string | null): SessionListing {
+  // Built field by field from the row: a new column of the session table shows up here only when someone adds it on purpose.
+  const v = sessionView(s);
+  return {
+    id: publicSessionId(s),
+    principal: s.principal,
+    role: s.role,
+    via: s.createdBy,
+    ...(s.tokenId === undefined ? {} : { tokenId: s.tokenId }),
+    createdAt: s.createdAt.toISOString(),
+    lastSeenAt: s.lastSeenAt.toISOString(),
+    idleExpiresAt: v.idleExpiresAt,
+    expiresAt: v.expiresAt,
+    current: s.id === currentId,
+  };
+}
+
+/** The id of the session whose cookie the request carries, if any (not checked: only compared with live ids). */
+function presentedId(request: Request): string | null {
+  const cookie = readSessionCookie(request.headers.get('cookie') ?? undefined);
+  return cookie.kind === 'one' ? sessionIdOf(cookie.value) : null;
+}
 
 /** These routes answer with a Response of their own (they set cookies); the app passes a Response through as it is. */
 function asResult<T>(res: Response): T {
@@ -80,6 +119,37 @@ export function sessionRoutes(deps: SessionRouteDeps): RouteDef[] {
         await deps.sessions.revoke(session.id);
         await services.state.log([sessionEvent(session, 'auth.session.revoke', 'signed out')]);
         return asResult<{ ok: true }>(jsonResponse({ ok: true }, 200, { 'set-cookie': clearedSessionCookie(wantsSecureCookie(request, services.config.publicUrl)) }));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/sessions',
+      summary: 'Live console sessions (admins): who, signed in how, last use and when each ends; never a secret or CSRF token',
+      tag: 'sessions',
+      auth: 'admin',
+      response: z.object({ sessions: z.array(SessionListingSchema) }),
+      handler: async ({ request }) => {
+        const currentId = presentedId(request);
+        return { sessions: (await deps.sessions.listLive()).map((x) => listing(x, currentId)) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/sessions/:id',
+      summary: 'Revoke a live session (admins): its cookie opens nothing from the next request on',
+      tag: 'sessions',
+      auth: 'admin',
+      params: z.object({ id: z.string().regex(new RegExp(`^[0-9a-f]{${PUBLIC_ID_LENGTH}}$`), `must be the ${PUBLIC_ID_LENGTH} hex digits \`GET /v1/sessions\` lists`) }).strict(),
+      response: z.object({ ok: z.literal(true) }),
+      handler: async ({ params, actor, services }) => {
+        const matches = (await deps.sessions.listLive()).filter((s) => publicSessionId(s) === params.id);
+        const session = matches[0];
+        if (session === undefined) throw new StewardError('STEWARD_E_NOT_FOUND', `no live session \`${params.id}\``);
+        // 64 bits of a sha256 collide in practice never; if they do, revoke neither rather than the wrong one.
+        if (matches.length > 1) throw new StewardError('STEWARD_E_CONFLICT', `\`${params.id}\` names more than one session`);
+        await deps.sessions.revoke(session.id);
+        await services.state.log([{ ...sessionEvent(session, 'auth.session.revoke', `revoked by ${actorName(actor)}`), actor: actorName(actor) }]);
+        return { ok: true as const };
       },
     }),
   ];

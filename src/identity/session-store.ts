@@ -62,6 +62,8 @@ export interface SessionStore {
   touch(session: Session): Promise<Session>;
   /** Ends a session server-side. Idempotent. */
   revoke(id: string): Promise<void>;
+  /** Every live session (as `find` judges them), newest first: for admins to see and revoke. */
+  listLive(): Promise<Session[]>;
 }
 
 export interface SessionStoreOptions {
@@ -91,6 +93,15 @@ interface SessionRow {
 }
 
 export const sessionIdOf = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
+
+/**
+ * How a session is named to people: the first 16 hex digits of its id, as in
+ * the decision log (`auth.session.*` entries), so a listed session and its
+ * sign-in can be matched. The rest of the row (the CSRF token above all) is
+ * never shown.
+ */
+export const PUBLIC_ID_LENGTH = 16;
+export const publicSessionId = (s: Pick<Session, 'id'>): string => s.id.slice(0, PUBLIC_ID_LENGTH);
 
 export function sessionView(s: Session): SessionView {
   return {
@@ -142,18 +153,7 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
     async find(secret) {
       if (!SECRET_PATTERN.test(secret)) return null;
       const at = now().toISOString();
-      // One read answers every way a session ends, the token's own revocation and expiry included.
-      const { rows } = await db.query<SessionRow>(
-        `SELECT s.id, s.principal, s.role, s.csrf_token, s.created_by, s.token_id, s.created_at, s.last_seen_at, s.idle_timeout_seconds, s.expires_at
-         FROM steward.sessions s
-         LEFT JOIN steward.api_tokens t ON t.id = s.token_id
-         WHERE s.id = $1
-           AND s.revoked_at IS NULL
-           AND s.expires_at > $2::timestamptz
-           AND s.last_seen_at + make_interval(secs => s.idle_timeout_seconds) > $2::timestamptz
-           AND (s.token_id IS NULL OR (t.id IS NOT NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2::timestamptz)))`,
-        [sessionIdOf(secret), at],
-      );
+      const { rows } = await db.query<SessionRow>(`${LIVE_SESSIONS} AND s.id = $2`, [at, sessionIdOf(secret)]);
       const row = rows[0];
       return row === undefined ? null : fromRow(row);
     },
@@ -168,8 +168,26 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
     async revoke(id) {
       await db.query('UPDATE steward.sessions SET revoked_at = coalesce(revoked_at, $2::timestamptz) WHERE id = $1', [id, now().toISOString()]);
     },
+
+    async listLive() {
+      const { rows } = await db.query<SessionRow>(`${LIVE_SESSIONS} ORDER BY s.created_at DESC LIMIT 1000`, [now().toISOString()]);
+      return rows.map(fromRow);
+    },
   };
 }
+
+/**
+ * The live sessions at `$1`: one read answers every way a session ends, the
+ * token's own revocation and expiry included (`find` and `listLive` share it,
+ * so the list shows exactly the sessions that would open something).
+ */
+const LIVE_SESSIONS = `SELECT s.id, s.principal, s.role, s.csrf_token, s.created_by, s.token_id, s.created_at, s.last_seen_at, s.idle_timeout_seconds, s.expires_at
+  FROM steward.sessions s
+  LEFT JOIN steward.api_tokens t ON t.id = s.token_id
+  WHERE s.revoked_at IS NULL
+    AND s.expires_at > $1::timestamptz
+    AND s.last_seen_at + make_interval(secs => s.idle_timeout_seconds) > $1::timestamptz
+    AND (s.token_id IS NULL OR (t.id IS NOT NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1::timestamptz)))`;
 
 function fromRow(r: SessionRow): Session {
   return {

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { checkA11y, cspViolations, screenshot, signIn, startConsole, type ConsoleHarness } from './support/browser.js';
+import { checkA11y, cspViolations, replaceText, screenshot, signIn, startConsole, type ConsoleHarness } from './support/browser.js';
 
 let h: ConsoleHarness;
 before(async () => {
@@ -20,13 +20,7 @@ async function pageAs(name: string, role: 'user' | 'admin' = 'user', at = '/'): 
   return page;
 }
 
-/** Replaces the editor's SQL as typing would (Playwright's fill() edits a contenteditable through execCommand, which no person does). */
-async function setSql(page: Page, sql: string): Promise<void> {
-  await page.getByTestId('sql').click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.press('Delete');
-  await page.keyboard.insertText(sql);
-}
+const setSql = (page: Page, sql: string): Promise<void> => replaceText(page, 'sql', sql);
 
 async function clean(page: Page, label: string): Promise<void> {
   assert.deepEqual(await cspViolations(page), [], `CSP violations on ${label}`);
@@ -144,7 +138,10 @@ describe('persona journeys', () => {
     await alice.getByRole('link', { name: 'Query' }).click();
     await setSql(alice, 'SELECT patient_name FROM lake.claims.patient_claims ORDER BY claim_id LIMIT 3');
     await alice.getByRole('button', { name: 'Run', exact: true }).click();
-    await alice.getByText(/^Allowed: 3 row\(s\)/).waitFor();
+    await alice.getByText(/^Allowed: 3 row\(s\)/).waitFor().catch(async (e: unknown) => {
+      await screenshot(alice, 'debug-alice-pii-query');
+      throw e;
+    });
 
     await item.getByRole('button', { name: 'Revoke' }).click();
     await carol.getByText('Nothing waits for you.').waitFor({ timeout: 10_000 });
@@ -205,17 +202,17 @@ describe('persona journeys', () => {
 
   it('an admin edits the policy as YAML: errors at line and column, a plan diff, and apply only after confirming', async () => {
     const page = await pageAs('yaml-admin', 'admin', '/policy');
-    const yaml = page.getByLabel('Policy (policy.yaml)');
+    const yaml = page.getByTestId('policy-yaml');
+    const original = (await h.server.call('GET', '/v1/policy/export')).json.yaml as string;
     // Polled from here: the page's CSP forbids the string evaluation waitForFunction would use.
-    for (let i = 0; i < 100 && !(await yaml.inputValue()).includes('pii-requires-privacy-officer'); i++) await page.waitForTimeout(100);
-    const original = await yaml.inputValue();
-    await yaml.fill(`${original}\nguardrails: [unclosed\n`);
+    for (let i = 0; i < 100 && !(await yaml.innerText()).includes(original.split('\n')[0] as string); i++) await page.waitForTimeout(100);
+    await replaceText(page, 'policy-yaml', `${original}\nguardrails: [unclosed\n`);
     await page.getByRole('button', { name: 'Plan' }).click();
     await page.getByRole('alert').filter({ hasText: /policy\.yaml:\d+:\d+/ }).waitFor();
 
     const edited = original.replace('Only privacy officers may read columns tagged pii=true', 'Only privacy officers read personal data');
     assert.notEqual(edited, original);
-    await yaml.fill(edited);
+    await replaceText(page, 'policy-yaml', edited);
     assert.equal(await page.getByRole('button', { name: /^Confirm: apply/ }).count(), 0);
     await page.getByRole('button', { name: 'Plan' }).click();
     const plan = page.getByTestId('plan');

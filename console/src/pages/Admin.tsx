@@ -1,4 +1,8 @@
-/** Admin: users, groups with members, and API tokens (a new token's secret is shown once). */
+/**
+ * Admin: API tokens (a new token's secret is shown once), console sessions
+ * (revoke one), warehouse targets with their last sync and their plan, users,
+ * and groups with members.
+ */
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
 import { ErrorNote, useLoad } from '../ui.js';
@@ -23,6 +27,8 @@ export default function Admin({ session }: { session: Session }): ReactNode {
     <div className="stack">
       <h1>Admin</h1>
       <Tokens />
+      <Sessions />
+      <Warehouses />
       <Principals />
     </div>
   );
@@ -116,6 +122,182 @@ function Tokens(): ReactNode {
         </tbody>
       </table>
     </section>
+  );
+}
+
+interface SessionRow {
+  readonly id: string;
+  readonly principal: string;
+  readonly role: string;
+  readonly via: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly idleExpiresAt: string;
+  readonly expiresAt: string;
+  readonly current: boolean;
+}
+
+const when = (iso: string): string => new Date(iso).toLocaleString();
+
+function Sessions(): ReactNode {
+  const sessions = useLoad((signal) => api<{ sessions: SessionRow[] }>('GET', '/v1/sessions', undefined, signal), []);
+  const [error, setError] = useState<unknown>(null);
+  const revoke = (id: string): void => {
+    setError(null);
+    api('DELETE', `/v1/sessions/${seg(id)}`)
+      .then(() => sessions.reload())
+      .catch(setError);
+  };
+  return (
+    <section className="panel" aria-labelledby="sessions-title">
+      <h2 id="sessions-title">Console sessions</h2>
+      <p className="muted">Live sign-ins to this console. Revoking one ends it at its next request; the id is the one the decision log shows.</p>
+      <ErrorNote error={sessions.error ?? error} />
+      <table className="grid" aria-label="Console sessions">
+        <thead>
+          <tr>
+            <th scope="col">Id</th>
+            <th scope="col">Principal</th>
+            <th scope="col">Signed in with</th>
+            <th scope="col">Since</th>
+            <th scope="col">Last used</th>
+            <th scope="col">Ends</th>
+            <th scope="col">Revoke</th>
+          </tr>
+        </thead>
+        <tbody>
+          {sessions.data?.sessions.map((x) => (
+            <tr key={x.id}>
+              <th scope="row">
+                <code>{x.id}</code>
+                {x.current && <span className="muted"> (this browser)</span>}
+              </th>
+              <td>
+                {x.principal} <span className="muted">({x.role})</span>
+              </td>
+              <td>{x.via === 'oidc' ? 'OpenID Connect' : 'API token'}</td>
+              <td>{when(x.createdAt)}</td>
+              <td>{when(x.lastSeenAt)}</td>
+              <td>{when(x.idleExpiresAt < x.expiresAt ? x.idleExpiresAt : x.expiresAt)}</td>
+              <td>
+                <button type="button" className="danger" onClick={() => revoke(x.id)} aria-label={`Revoke session ${x.id}`}>
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+interface Target {
+  readonly name: string;
+  readonly catalog: string;
+  readonly credentials: { kind: string; name?: string; path?: string };
+  readonly status: { lastVersion: number | null; lastSyncedAt: string | null; lastStatus: string | null; lastStatements: number | null };
+}
+
+interface Plan {
+  readonly target: string;
+  readonly statements: readonly { op: string; kind: string; sql: string }[];
+  readonly drift: readonly { action: string; message: string }[];
+  readonly warnings: readonly { code: string; message: string }[];
+  readonly summary: { statements: number; grants: number; revokes: number; drift: number; warnings: number };
+}
+
+function Warehouses(): ReactNode {
+  const targets = useLoad((signal) => api<{ targets: Target[] }>('GET', '/v1/warehouse/targets', undefined, signal), []);
+  const [plan, setPlan] = useState<Plan | null>(null);
+  const [planning, setPlanning] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const showPlan = (name: string): void => {
+    setError(null);
+    setPlan(null);
+    setPlanning(name);
+    api<Plan>('POST', `/v1/sync/${seg(name)}/plan`, {})
+      .then(setPlan)
+      .catch(setError)
+      .finally(() => setPlanning(null));
+  };
+  return (
+    <section className="panel" aria-labelledby="warehouses-title">
+      <h2 id="warehouses-title">Warehouse targets</h2>
+      <ErrorNote error={targets.error ?? error} />
+      {targets.data?.targets.length === 0 && <p className="muted">No warehouse targets. Add one with <code>steward warehouse add</code>.</p>}
+      {(targets.data?.targets.length ?? 0) > 0 && (
+        <table className="grid" aria-label="Warehouse targets">
+          <thead>
+            <tr>
+              <th scope="col">Target</th>
+              <th scope="col">Catalog</th>
+              <th scope="col">Credentials</th>
+              <th scope="col">Last sync</th>
+              <th scope="col">Plan</th>
+            </tr>
+          </thead>
+          <tbody>
+            {targets.data?.targets.map((t) => (
+              <tr key={t.name}>
+                <th scope="row">{t.name}</th>
+                <td>{t.catalog}</td>
+                <td>{t.credentials.kind === 'env' ? `variable ${t.credentials.name ?? ''}` : `file ${t.credentials.path ?? ''}`}</td>
+                <td data-testid={`sync-status-${t.name}`}>{syncStatus(t.status)}</td>
+                <td>
+                  <button type="button" className="secondary" onClick={() => showPlan(t.name)} disabled={planning !== null} aria-label={`Plan ${t.name}`}>
+                    {planning === t.name ? 'Planning…' : 'Plan'}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {plan !== null && <PlanView plan={plan} />}
+    </section>
+  );
+}
+
+function syncStatus(s: Target['status']): string {
+  if (s.lastSyncedAt === null) return 'never synced';
+  return `${s.lastStatus ?? 'unknown'} at ${when(s.lastSyncedAt)}: version ${String(s.lastVersion)}, ${String(s.lastStatements)} statement(s)`;
+}
+
+/** The plan as the warehouse would receive it: statements as text, then drift and warnings. */
+function PlanView({ plan }: { plan: Plan }): ReactNode {
+  const sql = plan.statements.map((x) => `${x.sql};`).join('\n');
+  return (
+    <div className="stack" data-testid="warehouse-plan">
+      <h3>
+        Plan for {plan.target}: {plan.summary.grants} grant(s), {plan.summary.revokes} revoke(s)
+      </h3>
+      {plan.statements.length === 0 ? (
+        <p className="muted">In sync: nothing to run.</p>
+      ) : (
+        <pre className="plan-sql" tabIndex={0} aria-label={`Statements of the plan for ${plan.target}`}>
+          {sql}
+        </pre>
+      )}
+      {plan.drift.length > 0 && (
+        <ul aria-label="Drift">
+          {plan.drift.map((d, i) => (
+            <li key={i}>
+              {d.action}: {d.message}
+            </li>
+          ))}
+        </ul>
+      )}
+      {plan.warnings.length > 0 && (
+        <ul aria-label="Warnings" className="muted">
+          {plan.warnings.map((w, i) => (
+            <li key={i}>
+              <code>{w.code}</code> {w.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 

@@ -5,10 +5,14 @@
  * sources' chain verification and the monitors with their last result and
  * delivery failures.
  */
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { lazy, Suspense, useState, type FormEvent, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
 import { ErrorNote, useLoad } from '../ui.js';
 import { cellText } from './results-text.js';
+import { seriesOf, type TimelineBucket, type TimelineWindow } from './timeline-data.js';
+
+// ECharts is a chunk of its own, fetched only when there is a timeline to draw.
+const DecisionChart = lazy(() => import('./DecisionChart.js'));
 
 interface Found {
   readonly columns: readonly { name: string }[];
@@ -22,6 +26,7 @@ export default function Audit({ session }: { session: Session }): ReactNode {
   return (
     <div className="stack">
       <h1>Audit</h1>
+      <Timeline />
       <Search />
       {session.role === 'admin' ? (
         <>
@@ -122,6 +127,75 @@ function Search(): ReactNode {
     </section>
   );
 }
+
+/** Window → bucket: about 12 to 30 bars whatever the window. */
+const WINDOWS: readonly { label: string; hours: number; bucket: string }[] = [
+  { label: 'last hour', hours: 1, bucket: '5m' },
+  { label: 'last 24 hours', hours: 24, bucket: '1h' },
+  { label: 'last 7 days', hours: 168, bucket: '6h' },
+];
+const DEFAULT_WINDOW = { label: 'last 24 hours', hours: 24, bucket: '1h' };
+
+function Timeline(): ReactNode {
+  const [choice, setChoice] = useState(1);
+  const w = WINDOWS[choice] ?? DEFAULT_WINDOW;
+  const timeline = useLoad(
+    (signal) => {
+      const from = new Date(Date.now() - w.hours * 3600_000).toISOString();
+      return api<TimelineWindow & { buckets: TimelineBucket[] }>('GET', `/v1/audit/timeline?bucket=${w.bucket}&from=${encodeURIComponent(from)}`, undefined, signal);
+    },
+    [choice],
+  );
+  const totals = seriesOf(timeline.data?.buckets ?? []).sources.map((s) => ({ name: s.name, allowed: sum(s.allowed), denied: sum(s.denied) }));
+  const label = `Decisions over the ${w.label} per ${w.bucket}, allowed above the axis and denied below, per source`;
+  return (
+    <section className="panel" aria-labelledby="timeline-title">
+      <h2 id="timeline-title">Decisions over time</h2>
+      <div className="inline-form">
+        <label htmlFor="tl-window">Window</label>
+        <select id="tl-window" value={choice} onChange={(e) => setChoice(Number(e.target.value))}>
+          {WINDOWS.map((x, i) => (
+            <option key={x.label} value={i}>
+              {x.label}
+            </option>
+          ))}
+        </select>
+        <button type="button" className="secondary" onClick={() => timeline.reload()}>
+          Refresh
+        </button>
+      </div>
+      <ErrorNote error={timeline.error} />
+      {timeline.data !== undefined && timeline.data.buckets.length === 0 && <p className="muted">No events in this window.</p>}
+      {timeline.data !== undefined && timeline.data.buckets.length > 0 && (
+        <div className="timeline">
+          <Suspense fallback={<p className="muted">Loading the chart…</p>}>
+            <DecisionChart buckets={timeline.data.buckets} window={timeline.data} label={label} />
+          </Suspense>
+          <table className="grid" aria-label="Decisions per source">
+            <thead>
+              <tr>
+                <th scope="col">Source</th>
+                <th scope="col">Allowed</th>
+                <th scope="col">Denied</th>
+              </tr>
+            </thead>
+            <tbody>
+              {totals.map((t) => (
+                <tr key={t.name}>
+                  <th scope="row">{t.name}</th>
+                  <td>{t.allowed}</td>
+                  <td className={t.denied > 0 ? 'reason guardrail' : ''}>{t.denied}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 
 type Row = Record<string, unknown>;
 

@@ -2,8 +2,9 @@
  * Policy: "why can't X do Y" (the engine's decision with each reason, linked
  * to the rule), and the grants and guardrails as tables.
  */
-import { useState, type FormEvent, type ReactNode } from 'react';
-import { api, type Session } from '../api.js';
+import { lazy, Suspense, useMemo, useState, type FormEvent, type ReactNode } from 'react';
+import { api, ApiError, type Session } from '../api.js';
+import type { Problem } from './CodeEditor.js';
 import { ErrorNote, useLoad } from '../ui.js';
 import type { Decision } from '../types.js';
 
@@ -195,6 +196,18 @@ interface Plan {
 
 const POLICY_FILE = 'policy.yaml';
 
+// CodeMirror is shared with the query page's chunk; the policy page's own code stays small until an admin edits.
+const YamlText = lazy(() => import('./YamlText.js'));
+
+/** `policy.yaml:12:3` in an error's details → a problem the editor marks at line 12, column 3. */
+function problemsOf(error: unknown): Problem[] {
+  if (!(error instanceof ApiError)) return [];
+  return (error.body.details ?? []).flatMap((d) => {
+    const m = /^policy\.yaml:(\d+):(\d+)$/.exec(d.path ?? '');
+    return m === null ? [] : [{ line: Number(m[1]), column: Number(m[2]), message: d.message ?? error.body.message }];
+  });
+}
+
 /**
  * The whole policy as one YAML document: plan shows the diff against the
  * server (errors name line and column), and applying needs a confirmation of
@@ -207,6 +220,7 @@ function YamlEditor(): ReactNode {
   const [applied, setApplied] = useState<Plan | null>(null);
   const [error, setError] = useState<unknown>(null);
   const current = text ?? exported.data?.yaml ?? '';
+  const problems = useMemo(() => problemsOf(error), [error]);
   const planned = plan !== null && plan.text === current ? plan.plan : null;
   const files = [{ file: POLICY_FILE, text: current }];
   const doPlan = async (): Promise<void> => {
@@ -233,19 +247,19 @@ function YamlEditor(): ReactNode {
   return (
     <section className="panel" aria-labelledby="yaml-title">
       <h2 id="yaml-title">Edit as YAML</h2>
-      <label htmlFor="policy-yaml">
-        Policy (<code>{POLICY_FILE}</code>)
-      </label>
-      <textarea
-        id="policy-yaml"
-        className="yaml"
-        spellCheck={false}
-        value={current}
-        onChange={(e) => {
-          setText(e.target.value);
-          setApplied(null);
-        }}
-      />
+      <p className="muted">
+        The whole policy as <code>{POLICY_FILE}</code>. Ctrl+Z undoes, Ctrl+Y redoes; Plan checks it and marks each problem at its line and column.
+      </p>
+      <Suspense fallback={<p className="muted">Loading the editor…</p>}>
+        <YamlText
+          value={current}
+          onChange={(v) => {
+            setText(v);
+            setApplied(null);
+          }}
+          problems={problems}
+        />
+      </Suspense>
       <div className="toolbar">
         <button type="button" onClick={() => void doPlan()}>
           Plan

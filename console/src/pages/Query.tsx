@@ -11,13 +11,16 @@ import type { CatalogTable, Decision } from '../types.js';
 import { SqlEditor } from './SqlEditor.js';
 import { ResultsGrid, type ResultSet } from './ResultsGrid.js';
 import { SavedQueries, type SavedQuery } from './SavedQueries.js';
+import { streamQuery } from './query-stream.js';
 
+/** A result as it streams in: `done` once the server's summary (or error) line arrived, or the run was cancelled. */
 interface QueryResult extends ResultSet {
   readonly rowCount: number;
   readonly truncated: boolean;
   readonly durationMs: number;
   readonly tables: readonly string[];
-  readonly error?: { code: string; message: string };
+  readonly done: boolean;
+  readonly cancelled?: boolean;
 }
 
 interface HistoryEntry {
@@ -61,13 +64,24 @@ export default function Query({ session }: { session: Session }): ReactNode {
     setRunning(true);
     setError(null);
     setRefusal(null);
+    setResult(null);
     try {
-      const r = await api<QueryResult>('POST', path, { ...body, format: 'json' }, ctl.signal);
-      setResult(r);
-      if (r.error !== undefined) setError(new Error(r.error.message));
+      // NDJSON: rows reach the grid while the query runs; aborting the request stops the query on the server.
+      await streamQuery(path, body, ctl.signal, {
+        onColumns: (columns, tables) => setResult({ columns, tables, rows: [], rowCount: 0, truncated: false, durationMs: 0, done: false }),
+        onRows: (rows, count) => setResult((r) => (r === null ? r : { ...r, rows, rowCount: count })),
+        onEnd: (end) => {
+          if ('summary' in end) setResult((r) => (r === null ? r : { ...r, ...end.summary, done: true }));
+          else {
+            setResult((r) => (r === null ? r : { ...r, done: true }));
+            setError(new Error(end.error.message));
+          }
+        },
+      });
     } catch (e) {
       if (ctl.signal.aborted) {
-        setError(new Error('cancelled'));
+        setResult((r) => (r === null ? r : { ...r, done: true, cancelled: true }));
+        setError(new Error('cancelled: the query was stopped on the server'));
       } else if (e instanceof ApiError && e.status === 403) {
         setResult(null);
         setRefusal(await explain(session, e));
@@ -137,9 +151,12 @@ export default function Query({ session }: { session: Session }): ReactNode {
             {refusal !== null ? (
               <RefusalPanel refusal={refusal} />
             ) : result !== null ? (
-              <div className="explain-ok">
-                Allowed: {result.rowCount} row(s) in {result.durationMs} ms from {result.tables.join(', ')}
-                {result.truncated ? ' (truncated at the row limit)' : ''}.
+              <div className="explain-ok" data-testid="result-status" aria-live={result.done ? undefined : 'off'}>
+                {!result.done
+                  ? `Allowed: streaming from ${result.tables.join(', ')}: ${result.rowCount} row(s) so far…`
+                  : result.cancelled === true
+                    ? `Cancelled after ${result.rowCount} row(s) from ${result.tables.join(', ')}.`
+                    : `Allowed: ${result.rowCount} row(s) in ${result.durationMs} ms from ${result.tables.join(', ')}${result.truncated ? ' (truncated at the row limit)' : ''}.`}
               </div>
             ) : (
               <p className="muted">Run a query; a refusal is explained here.</p>

@@ -114,3 +114,11 @@ export async function screenshot(page: Page, name: string, options: { fullPage?:
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `console-${name}.png`), fullPage: options.fullPage === true });
 }
+
+/** Replaces a CodeMirror editor's text as typing would (Playwright's fill() edits a contenteditable through execCommand, which no person does). */
+export async function replaceText(page: Page, testId: string, text: string): Promise<void> {
+  await page.getByTestId(testId).click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
