@@ -147,31 +147,34 @@ export function findTable(ix: CatalogIndex, catalog: string, database: string, t
  * With 100k tables in 1,000 databases, the per-database Maps are 1,000
  * objects with their own hash tables: a cold lookup followed a Map object, its
  * table and its entry, each a likely cache miss. Here a lookup hashes the
- * name's characters (which it must read anyway), then reads one slot pair
- * (hash and id side by side) and confirms the database and the exact name:
+ * name's characters (which it must read anyway), then reads one slot
+ * (hash, id and database side by side) and confirms the exact name:
  * a hash collision can never resolve one table to another.
  */
 export interface TableSlots {
   /** `capacity - 1`, capacity a power of two at least twice the table count. */
   readonly mask: number;
-  /** Pairs (hash, table id + 1), 0 ids marking empty slots. */
+  /** Triples (hash, table id + 1, database id), side by side so a probe reads one cache line; 0 ids mark empty slots. */
   readonly slots: Int32Array;
   /** Bare names by table id. */
   readonly names: string[];
 }
 
+const SLOT = 3;
+
 function buildTableSlots(tables: readonly Table[], tableDb: Int32Array): TableSlots {
   let capacity = 16;
   while (capacity < tables.length * 2) capacity *= 2;
   const mask = capacity - 1;
-  const slots = new Int32Array(capacity * 2);
+  const slots = new Int32Array(capacity * SLOT);
   const names = tables.map((t) => t.name);
   for (let id = 0; id < tables.length; id++) {
     const h = tableHash(tableDb[id] as number, names[id] as string);
     let at = h & mask;
-    while (slots[at * 2 + 1] !== 0) at = (at + 1) & mask;
-    slots[at * 2] = h;
-    slots[at * 2 + 1] = id + 1;
+    while (slots[at * SLOT + 1] !== 0) at = (at + 1) & mask;
+    slots[at * SLOT] = h;
+    slots[at * SLOT + 1] = id + 1;
+    slots[at * SLOT + 2] = tableDb[id] as number;
   }
   return { mask, slots, names };
 }
@@ -188,9 +191,9 @@ export function findTableIn(ix: CatalogIndex, db: number, name: string): number 
   const { mask, slots, names } = ix.tableSlots;
   const h = tableHash(db, name);
   for (let at = h & mask; ; at = (at + 1) & mask) {
-    const id = (slots[at * 2 + 1] as number) - 1;
+    const id = (slots[at * SLOT + 1] as number) - 1;
     if (id < 0) return -1;
-    if (slots[at * 2] === h && ix.tableDb[id] === db && names[id] === name) return id;
+    if (slots[at * SLOT] === h && slots[at * SLOT + 2] === db && names[id] === name) return id;
   }
 }
 

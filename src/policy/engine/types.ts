@@ -122,13 +122,13 @@ export interface PSet {
   reach: Reach | undefined;
 }
 
-export interface Reach {
-  /** By database id: 1 when a held catalog or database grant covers it. */
-  readonly dbs: Uint8Array;
-  /** One bit per (catalog, tag signature), `words` words per catalog: some held tag grant of that catalog matches the signature. */
-  readonly sigs: Int32Array;
-  readonly words: number;
-}
+/**
+ * By database id, a bit when a held catalog or database grant covers it
+ * (`(databases + 31) >>> 5` words); then per catalog, `(nSigs + 31) >>> 5`
+ * words with a bit per tag signature some held tag grant of that catalog
+ * matches (reach.ts).
+ */
+export type Reach = Int32Array;
 
 /** A resolved resource: level and ids (-1 where not applicable). */
 export interface Res {
