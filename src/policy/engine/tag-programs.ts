@@ -5,8 +5,8 @@
  * first use.
  *
  * A program depends only on its list of grants, and principal sets in the
- * same groups hold the same lists (on the bench world 51k (set, action,
- * catalog) triples have 20k distinct lists), so programs are shared through
+ * same groups hold the same lists (on the bench world the 51k (set,
+ * action, catalog) triples need about 8k programs), so programs are shared through
  * `ix.tagProgramsByGrants`: a set's first request in a catalog usually finds
  * its program built, and the programs deciding requests stay in cache.
  *
