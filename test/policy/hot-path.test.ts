@@ -1,10 +1,14 @@
 /**
  * The structures that make cold decisions fast (issue #10 item 15) must not
  * change an answer: the one hash table over every table, and the tag
- * programs principal sets share.
+ * programs principal sets share. And the benchmark's requests must be built
+ * like real callers' ones.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { createEngine, createEngineWith } from '../../src/policy/engine.js';
 import { buildCatalogIndex, findTable } from '../../src/policy/engine/catalog-index.js';
@@ -13,6 +17,7 @@ import { EMPTY_WORLD } from '../../src/policy/model.js';
 import { createReferenceEvaluator } from '../../src/policy/reference-evaluator.js';
 import { NOW, normalizeDecision } from '../support/random-world.js';
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Math.min(300, Number(process.env.STEWARD_PROPERTY_RUNS ?? 300));
 
 const columns = [
@@ -142,4 +147,23 @@ test('a principal set never decides with the tag program another set built for o
     assert.equal(engine.authorize(ask('carol', 'secret')).decision, 'deny');
     assert.deepStrictEqual(engine.authorize(ask('carol', 'public')).matchedGrants, ['g-public-group']);
   }
+});
+
+test('the benchmark builds column requests with one hidden class, as parseResource does, so its cold figure times no megamorphic reads', () => {
+  // threat: a benchmark whose requests each get their own V8 hidden class (what `{ ...tref, level: 'column', column }`
+  // did) times megamorphic property reads no real caller causes, and hides or fakes engine changes
+  const script = [
+    "const { makeRequests } = await import('./bench/policy.bench.ts');",
+    "const { generateLargeWorld } = await import('./test/support/random-world.ts');",
+    "const { parseResource } = await import('./src/policy/model.ts');",
+    'const world = generateLargeWorld({ tables: 200, columnsPerTable: 5, principals: 20, tagGrants: 10, guardrails: 2, seed: 5 });',
+    "const cols = makeRequests(world, 2000, 3).filter((r) => r.kind === 'column SELECT').map((r) => r.req.resource);",
+    "const parsed = parseResource('lake.db0.t0.c0');",
+    'const same = cols.every((r) => %HaveSameMap(r, cols[0])) && %HaveSameMap(cols[0], parsed);',
+    'process.stdout.write(JSON.stringify({ n: cols.length, same }));',
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  const { n, same } = JSON.parse(out) as { n: number; same: boolean };
+  assert.ok(n > 100, `only ${n} column requests drawn`);
+  assert.equal(same, true, 'column requests of the benchmark have differing hidden classes');
 });
