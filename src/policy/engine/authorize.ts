@@ -79,7 +79,7 @@ export function authorizeWith(ix: Index, req: AuthorizeRequest, resourceText?: s
 function shortcut(ix: Index, req: AuthorizeRequest, r: Res, a: number, ps: PSet, now: number, resourceText: string | undefined): Decision | null {
   const guarded = denyingGuards(ix, ps, a, r);
   if (guarded ? mayLift(ps, now) : !outOfReach(ix, ps, r.table)) return null;
-  const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
+  const resource = resourceText ?? textOf(ix, req, r);
   if (guarded) {
     const shared = guardAnswer(ix, ix.scratch.denied);
     return denyDecision(req, shared.reasons, shared.deniedBy, resource);
@@ -87,10 +87,22 @@ function shortcut(ix: Index, req: AuthorizeRequest, r: Res, a: number, ps: PSet,
   return denyDecision(req, [{ code: 'NO_GRANT', message: reasonText.noGrant(req.principal, req.action, resource) }], NONE, resource);
 }
 
+/**
+ * The resource as text, for a resolved request: a table's key is built once
+ * per table, and a column's text is that key and the column name, two parts
+ * where `resourceToString` joins seven.
+ */
+function textOf(ix: Index, req: AuthorizeRequest, r: Res): string {
+  const res = req.resource;
+  if (r.level === LEVEL_TABLE) return ix.tableKey[r.table] as string;
+  if (res.level === 'column') return `${ix.tableKey[r.table] as string}.${res.column}`;
+  return resourceToString(res);
+}
+
 /** The decision proper, for a known principal, an applicable action and an existing resource. */
 function decideAt(ix: Index, req: AuthorizeRequest, r: Res, a: number, ps: PSet, now: number, resourceText: string | undefined): Decision {
   const { principal, action } = req;
-  const resource = resourceText ?? (r.level === LEVEL_TABLE ? (ix.tableKey[r.table] as string) : resourceToString(req.resource));
+  const resource = resourceText ?? textOf(ix, req, r);
   const s = ix.scratch;
   resetMatched(s);
   s.lifted.length = 0;

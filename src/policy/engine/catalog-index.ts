@@ -14,7 +14,8 @@ export interface CatalogIndex {
   readonly dbNames: string[];
   readonly dbKey: string[];
   readonly tablesOfDb: number[][];
-  readonly tableByName: Map<string, number>[];
+  /** Every table by (database, name), for `findTableIn`: see `TableSlots`. */
+  readonly tableSlots: TableSlots;
   readonly tableDb: Int32Array;
   readonly tableCat: Int32Array;
   readonly tableKey: string[];
@@ -61,6 +62,7 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     dbKey.push(`${d.catalog}.${d.name}`);
   }
   const tablesOfDb = emptyLists(dbNames.length);
+  // build only: duplicates keep the first table
   const tableByName: Map<string, number>[] = dbNames.map(() => new Map());
   const tableDbL: number[] = [];
   const tableCatL: number[] = [];
@@ -91,6 +93,7 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     nCols += t.columns.length;
   }
   const nTables = tableKey.length;
+  const tableDb = Int32Array.from(tableDbL);
   return {
     catByName,
     catNames,
@@ -100,8 +103,8 @@ export function buildCatalogIndex(world: PolicyWorld): CatalogIndex {
     dbNames,
     dbKey,
     tablesOfDb,
-    tableByName,
-    tableDb: Int32Array.from(tableDbL),
+    tableSlots: buildTableSlots(tableObjs, tableDb),
+    tableDb,
     tableCat: Int32Array.from(tableCatL),
     tableKey,
     tables: tableObjs,
@@ -135,7 +138,63 @@ export function findDb(ix: CatalogIndex, catalog: string, database: string): num
 
 export function findTable(ix: CatalogIndex, catalog: string, database: string, table: string): number {
   const d = findDb(ix, catalog, database);
-  return d < 0 ? -1 : (ix.tableByName[d]?.get(table) ?? -1);
+  return d < 0 ? -1 : findTableIn(ix, d, table);
+}
+
+/**
+ * One open-addressing hash table over every table, keyed by database id and
+ * name, where resolving a table looked its name up in its database's Map.
+ * With 100k tables in 1,000 databases, the per-database Maps are 1,000
+ * objects with their own hash tables: a cold lookup followed a Map object, its
+ * table and its entry, each a likely cache miss. Here a lookup hashes the
+ * name's characters (which it must read anyway), then reads one slot
+ * (hash, id and database side by side) and confirms the exact name:
+ * a hash collision can never resolve one table to another.
+ */
+export interface TableSlots {
+  /** `capacity - 1`, capacity a power of two at least twice the table count. */
+  readonly mask: number;
+  /** Triples (hash, table id + 1, database id), side by side so a probe reads one cache line; 0 ids mark empty slots. */
+  readonly slots: Int32Array;
+  /** Bare names by table id. */
+  readonly names: string[];
+}
+
+const SLOT = 3;
+
+function buildTableSlots(tables: readonly Table[], tableDb: Int32Array): TableSlots {
+  let capacity = 16;
+  while (capacity < tables.length * 2) capacity *= 2;
+  const mask = capacity - 1;
+  const slots = new Int32Array(capacity * SLOT);
+  const names = tables.map((t) => t.name);
+  for (let id = 0; id < tables.length; id++) {
+    const h = tableHash(tableDb[id] as number, names[id] as string);
+    let at = h & mask;
+    while (slots[at * SLOT + 1] !== 0) at = (at + 1) & mask;
+    slots[at * SLOT] = h;
+    slots[at * SLOT + 1] = id + 1;
+    slots[at * SLOT + 2] = tableDb[id] as number;
+  }
+  return { mask, slots, names };
+}
+
+/** FNV-1a over the name's UTF-16 units, seeded with the database id. */
+function tableHash(db: number, name: string): number {
+  let h = (0x811c9dc5 ^ Math.imul(db, 0x9e3779b1)) | 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** The id of table `name` in database `db`, or -1. */
+export function findTableIn(ix: CatalogIndex, db: number, name: string): number {
+  const { mask, slots, names } = ix.tableSlots;
+  const h = tableHash(db, name);
+  for (let at = h & mask; ; at = (at + 1) & mask) {
+    const id = (slots[at * SLOT + 1] as number) - 1;
+    if (id < 0) return -1;
+    if (slots[at * SLOT] === h && slots[at * SLOT + 2] === db && names[id] === name) return id;
+  }
 }
 
 export function columnIndex(ix: CatalogIndex, t: number, name: string): number {

@@ -6,7 +6,7 @@
  */
 import type { PolicyWorld, Table } from '../model.js';
 import type { CatalogIndex } from './catalog-index.js';
-import { catalogIndexOf } from './catalog-index.js';
+import { catalogIndexOf, findTableIn } from './catalog-index.js';
 
 export interface CatalogTables {
   /**
@@ -62,8 +62,8 @@ function buildView(cat: CatalogIndex, catalog: string): CatalogTables {
     tablesOf,
     find(database, table) {
       const d = dbByName?.get(database);
-      const g = d === undefined ? undefined : cat.tableByName[d]?.get(table);
-      return g === undefined ? -1 : (local[g] as number);
+      const g = d === undefined ? -1 : findTableIn(cat, d, table);
+      return g < 0 ? -1 : (local[g] as number);
     },
   };
 }

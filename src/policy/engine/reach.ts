@@ -10,7 +10,8 @@
  * Built lazily, on a set's first table-level request, from the grants the
  * set holds: the databases its catalog and database grants cover, and per
  * catalog the tag signatures its tag grants there match (a bit per
- * signature and catalog, about 16 KB per set on the bench world; each tag
+ * database, then a bit per signature and catalog: one Int32Array, about
+ * 16 KB per set on the bench world, read with no object in between; each tag
  * grant's matching signatures are a bitmap built once per engine, since
  * group grants are held by many sets). Tables named by a grant of anyone are
  * always decided in full.
@@ -24,27 +25,27 @@ const NAMED = HAS_TABLE_GRANTS | HAS_COLUMNS_GRANTS | HAS_FILTER_GRANTS;
 
 export function reachOf(ix: Index, ps: PSet): Reach {
   if (ps.reach !== undefined) return ps.reach;
-  const dbs = new Uint8Array(ix.dbNames.length);
-  const words = (ix.nSigs + 31) >>> 5;
-  const sigs = new Int32Array(words * ix.catNames.length);
+  const words = sigWords(ix);
+  const reach = new Int32Array(dbWords(ix) + words * ix.catNames.length);
+  const sigsAt = dbWords(ix);
   for (let i = 0; i < ps.held.length; i++) {
     const g = ps.held[i] as number;
     if (ix.gPerm[g] === 0) continue;
     switch (ix.gKind[g]) {
       case KIND_CATALOG: {
         const c = ix.gCat[g] as number;
-        if (c >= 0) for (const d of ix.dbsOfCat[c] as number[]) dbs[d] = 1;
+        if (c >= 0) for (const d of ix.dbsOfCat[c] as number[]) setDb(reach, d);
         break;
       }
       case KIND_DATABASE:
-        if ((ix.gDb[g] as number) >= 0) dbs[ix.gDb[g] as number] = 1;
+        if ((ix.gDb[g] as number) >= 0) setDb(reach, ix.gDb[g] as number);
         break;
       case KIND_TAG: {
         const c = ix.gCat[g] as number;
         if (c < 0) break;
         const bits = matchingSigs(ix, g, words);
-        const at = c * words;
-        for (let w = 0; w < words; w++) sigs[at + w] = (sigs[at + w] as number) | (bits[w] as number);
+        const at = sigsAt + c * words;
+        for (let w = 0; w < words; w++) reach[at + w] = (reach[at + w] as number) | (bits[w] as number);
         break;
       }
       default:
@@ -52,8 +53,22 @@ export function reachOf(ix: Index, ps: PSet): Reach {
         break;
     }
   }
-  ps.reach = { dbs, sigs, words };
-  return ps.reach;
+  ps.reach = reach;
+  return reach;
+}
+
+/** Words of the database part of a reach: one bit per database. */
+function dbWords(ix: Index): number {
+  return (ix.dbNames.length + 31) >>> 5;
+}
+
+/** Words per catalog of the signature part of a reach: one bit per signature. */
+function sigWords(ix: Index): number {
+  return (ix.nSigs + 31) >>> 5;
+}
+
+function setDb(reach: Int32Array, d: number): void {
+  reach[d >>> 5] = (reach[d >>> 5] as number) | (1 << (d & 31));
 }
 
 /**
@@ -102,16 +117,16 @@ export function outOfReach(ix: Index, ps: PSet, t: number): boolean {
   const info = ix.tableInfo;
   const at = t * TABLE_STRIDE;
   if (((info[at + TI_FLAGS] as number) & NAMED) !== 0) return false;
-  const reach = reachOf(ix, ps);
-  if (reach.dbs[info[at + TI_DB] as number] === 1) return false;
-  const sigs = reach.sigs;
-  const w0 = (info[at + TI_CAT] as number) * reach.words;
+  const reach = ps.reach ?? reachOf(ix, ps);
+  const db = info[at + TI_DB] as number;
+  if (((reach[db >>> 5] as number) & (1 << (db & 31))) !== 0) return false;
+  const w0 = dbWords(ix) + (info[at + TI_CAT] as number) * sigWords(ix);
   const tSig = info[at + TI_SIG] as number;
-  if (((sigs[w0 + (tSig >>> 5)] as number) & (1 << (tSig & 31))) !== 0) return false;
+  if (((reach[w0 + (tSig >>> 5)] as number) & (1 << (tSig & 31))) !== 0) return false;
   const nColSigs = info[at + TI_N_COL_SIGS] as number;
   if (nColSigs === 0) return true;
   const cSig = info[at + TI_COL_SIG] as number;
-  if (((sigs[w0 + (cSig >>> 5)] as number) & (1 << (cSig & 31))) !== 0) return false;
+  if (((reach[w0 + (cSig >>> 5)] as number) & (1 << (cSig & 31))) !== 0) return false;
   if (nColSigs === 1) return true;
   // several column signatures: walk the columns (rare)
   const base = info[at + TI_COL_BASE] as number;
@@ -119,7 +134,7 @@ export function outOfReach(ix: Index, ps: PSet, t: number): boolean {
   const colSig = ix.colSig;
   for (let i = base; i < end; i++) {
     const sg = colSig[i] as number;
-    if (((sigs[w0 + (sg >>> 5)] as number) & (1 << (sg & 31))) !== 0) return false;
+    if (((reach[w0 + (sg >>> 5)] as number) & (1 << (sg & 31))) !== 0) return false;
   }
   return true;
 }

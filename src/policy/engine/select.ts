@@ -10,7 +10,7 @@ import type { Status } from './constants.js';
 import { ALLOW, DENY_GUARDRAIL, DENY_NO_GRANT, HAS_COLUMNS_GRANTS, HAS_FILTER_GRANTS, HAS_TABLE_GRANTS, I_SELECT, KIND_FILTER, LEVEL_COLUMN, LEVEL_TABLE, NONE, TABLE_STRIDE, TI_COL_BASE, TI_FLAGS, TI_N_COLS, TI_SIG } from './constants.js';
 import { collectHeld, denyingGuards, liftsAllOf, mark, mayLift, recordLifts } from './coverage.js';
 import type { Index, PSet, Res } from './types.js';
-import { tagProgram, tagsFor } from './tag-programs.js';
+import { programIsEmpty, tagProgram, tagsFor } from './tag-programs.js';
 
 export interface SelectDetails {
   columns: readonly ColumnAccess[];
@@ -47,7 +47,7 @@ export function selectOn(ix: Index, ps: PSet, r: Res, now: number, details: Sele
   const nFil = (flags & HAS_FILTER_GRANTS) === 0 ? 0 : collectHeld(ix, bits, ix.filterGrantsByTable[t], SEL, now, s.filterGrants, 0);
   s.nFilterGrants = nFil;
   const prog = tagProgram(ix, ps, I_SELECT, r.cat);
-  const noTags = prog.always.length === 0 && prog.pivotKeys.length === 0;
+  const noTags = programIsEmpty(prog);
   const tSig = ix.tableInfo[ti + TI_SIG] as number;
   const nTagTable = noTags ? 0 : tagsFor(ix, prog, tSig, now, s.tagAtTable);
   const base = ix.tableInfo[ti + TI_COL_BASE] as number;

@@ -122,13 +122,13 @@ export interface PSet {
   reach: Reach | undefined;
 }
 
-export interface Reach {
-  /** By database id: 1 when a held catalog or database grant covers it. */
-  readonly dbs: Uint8Array;
-  /** One bit per (catalog, tag signature), `words` words per catalog: some held tag grant of that catalog matches the signature. */
-  readonly sigs: Int32Array;
-  readonly words: number;
-}
+/**
+ * By database id, a bit when a held catalog or database grant covers it
+ * (`(databases + 31) >>> 5` words); then per catalog, `(nSigs + 31) >>> 5`
+ * words with a bit per tag signature some held tag grant of that catalog
+ * matches (reach.ts).
+ */
+export type Reach = Int32Array;
 
 /** A resolved resource: level and ids (-1 where not applicable). */
 export interface Res {
@@ -144,22 +144,15 @@ export interface Res {
  * The tag grants of one principal set for one action in one catalog, indexed by
  * the value of each expression's first key: a signature only needs to be
  * matched against grants whose first key it carries with an allowed value.
- * The candidates of a value and their expressions are laid out in one flat
- * array, so matching reads a few adjacent words instead of an expression
- * object and its three arrays per grant.
+ * One flat array (tag-programs.ts), so matching reads adjacent words:
+ *   [nAlways, always grants..., nPivots, pivot keys...,
+ *    when nPivots > 0: start table by key=value id (nKv + 1 absolute offsets),
+ *    entries (grant, key count, then per key: key, value count, values)...]
+ * Grants with the empty expression are the "always" ones (they match every
+ * signature); the entries of grants whose first key allows value v run from
+ * `start[v]` to `start[v + 1]`. Expiries are read from `gExpiry`.
  */
-export interface TagProgram {
-  /** Grants with the empty expression: they match every signature. */
-  readonly always: Int32Array;
-  /** The distinct first keys. */
-  readonly pivotKeys: Int32Array;
-  /** By key=value id v: the entries of grants whose first key allows v are `code[start[v]]` up to `code[start[v + 1]]`. */
-  readonly start: Int32Array;
-  /** Entries of (grant, expiry slot, key count, then per key: key, value count, values). */
-  readonly code: Int32Array;
-  /** Expiries of the entries' grants, by expiry slot. */
-  readonly expiry: Float64Array;
-}
+export type TagProgram = Int32Array;
 
 export type Index = CatalogIndex &
   TagIndex &
@@ -188,6 +181,8 @@ export type Index = CatalogIndex &
     readonly kvSigBits: Int32Array;
     /** By grant id, for tag grants: the signatures its expression matches, a bit each, filled on first use (reach.ts). */
     readonly tagGrantSigs: (Int32Array | undefined)[];
+    /** Tag programs by their grant list (ids joined by commas), shared by the principal sets holding that list (tag-programs.ts). */
+    readonly tagProgramsByGrants: Map<string, TagProgram>;
     /** The principal sets already built, by the principal text callers pass: one lookup on the hot path. */
     readonly psetByRef: Map<string, PSet>;
     // one-element answers, shared because a single matched grant is the common case

@@ -40,6 +40,7 @@ export function buildIndex(world: PolicyWorld, useMemo: boolean): Index {
     psets: new Array<PSet | undefined>(principals.pRef.length),
     kvSigBits: kvSigBits(tags),
     tagGrantSigs: new Array<Int32Array | undefined>(grants.grants.length),
+    tagProgramsByGrants: new Map(),
     psetByRef: new Map(),
     gIdList: grants.grants.map((g) => Object.freeze([g.id])),
     gReasonList: grants.gReason.map((r) => Object.freeze([r])),
