@@ -89,6 +89,14 @@ function parseCondition(text: string): { column?: string; op: string; value: num
   return { ...(m[1] === undefined ? {} : { column: m[1] }), op: m[2] as string, value: Number(m[3]) };
 }
 
+interface TimelineJson {
+  readonly from: string;
+  readonly to: string;
+  readonly bucket: string;
+  readonly source: string;
+  readonly buckets: { time: string; source: string; allowed: number; denied: number }[];
+}
+
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('the security lake: OCSF events in partitioned Parquet');
 
@@ -167,6 +175,21 @@ export function registerAuditCommands(program: Command): void {
         emit(out, total, () =>
           [`${total.accepted} event(s) accepted, ${total.quarantined} quarantined`, ...total.problems.map((p) => `  line ${p.line}: ${p.reason}`)].join('\n'),
         );
+      }),
+    );
+
+  audit
+    .command('timeline')
+    .description('events per time bucket, allowed against denied, per part of Steward (a governed query as you)')
+    .option('--from <instant>', 'start (ISO-8601; default 24 h before --to)')
+    .option('--to <instant>', 'end (ISO-8601; default now)')
+    .option('--bucket <size>', '1m, 5m, 15m, 1h, 6h or 1d (default 1h)')
+    .option('--source <source>', 'security-lake source (default steward)')
+    .action(async (o: { from?: string; to?: string; bucket?: string; source?: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const q = new URLSearchParams(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+        const r = await client.call<TimelineJson>('GET', `/v1/audit/timeline${q === '' ? '' : `?${q}`}`);
+        emit(out, r, () => `${r.source} from ${r.from} to ${r.to}, per ${r.bucket}\n${table(r.buckets, ['time', 'source', 'allowed', 'denied'])}`);
       }),
     );
 
