@@ -645,7 +645,7 @@ export async function run(options: PolicyBenchOptions = {}): Promise<PolicyBench
   return result;
 }
 
-function markdown(r: PolicyBenchResult): string {
+export function markdown(r: PolicyBenchResult): string {
   const f = (n: number | null | undefined, d = 1): string => (n === null || n === undefined ? 'n/a' : n.toFixed(d));
   const k = (n: number): string => `${f(n / 1000, 0)}k`;
   const a = r.authorize;
