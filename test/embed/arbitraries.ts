@@ -28,7 +28,7 @@ export const ruleArb: fc.Arbitrary<RowRule> = fc
   )
   .map((r) => {
     // Every tag rule must be in a group: add the unused ones as a group of their own.
-    const used = new Set(r.configurations.flat());
+    const used = new Set<string>(r.configurations.flat());
     const unused = r.tagRules.map((t: TagRule) => t.tagKey).filter((k) => !used.has(k));
     return unused.length === 0 ? r : { ...r, configurations: [...r.configurations, unused] };
   })
