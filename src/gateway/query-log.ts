@@ -19,6 +19,8 @@ export function createRecorder(deps: Pick<GatewayDeps, 'log' | 'recordHistory'>)
     if (used.grants.length > 0) details['grants'] = used.grants;
     if (req.impersonatedBy !== undefined) details['impersonatedBy'] = req.impersonatedBy;
     if (req.savedQuery !== undefined) details['savedQuery'] = req.savedQuery;
+    // An embed session: the security lake names the vendor's user and the tags that chose the rows (src/audit/steward-events.ts).
+    if (req.session !== undefined) details['embed'] = { user: req.session.user, tags: req.session.tags, session: req.session.id, ...(req.session.dashboard === undefined ? {} : { dashboard: req.session.dashboard }) };
     const entry: DecisionLogEntry = {
       actor: req.actor,
       action: req.impersonatedBy === undefined ? 'query.run' : 'query.run-as',
