@@ -14,6 +14,7 @@ import type { PrincipalRef } from '../../src/policy/model.js';
 import { toPlainValue, type PlainValue } from '../../src/lake/duckdb.js';
 import { isStewardError } from '../../src/errors.js';
 import { HAND_WRITTEN } from './hand-written.js';
+import { decisionToEvent } from '../../src/audit/steward-events.js';
 
 let f: Fixture;
 before(async () => {
@@ -86,16 +87,19 @@ describe('gateway with an embed session', () => {
     assert.deepEqual(got, [{ n: 0 }]);
   });
 
-  it('logs the query with the vendor user and the session tags', async () => {
+  it('logs the query with the vendor user as OCSF actor.user and the session tags, so an embed viewer is never recorded as the service principal', async () => {
     // Threat: embed queries in the security lake that cannot be traced to the vendor's user.
     const tags = ANYHEALTH_USERS['SouthMedicareUser']!;
     await rows('user:alice', 'SELECT count(*) AS n FROM lake.claims.patient_claims', { ...session('SouthMedicareUser', tags), id: 'jti-audit-1' });
-    const { rows: logged } = await f.server.ws.db.query<{ details: { embed?: { user: string; tags: Record<string, string>; session: string } } }>(
+    const { rows: logged } = await f.server.ws.db.query<{ details: { principal: string; embed?: string } }>(
       "SELECT details FROM steward.decision_log WHERE action = 'query.run' ORDER BY id DESC LIMIT 20",
     );
-    const entry = logged.find((r) => r.details.embed?.session === 'jti-audit-1');
+    const entry = logged.find((r) => r.details.embed?.includes('"jti-audit-1"'));
     assert.ok(entry !== undefined, 'no decision-log entry for the embed session');
-    assert.equal(entry.details.embed?.user, 'SouthMedicareUser');
-    assert.deepEqual(entry.details.embed?.tags, tags);
+    assert.equal(entry.details.principal, 'embed:SouthMedicareUser');
+    const event = decisionToEvent({ id: 1, at: new Date().toISOString(), actor: 'user:alice', action: 'query.run', resource: ANYHEALTH_TABLE, result: 'allow', reason: '', details: entry.details });
+    const actor = event['actor'] as { user: { uid: string; name: string }; invoked_by?: string };
+    assert.deepEqual([actor.user.uid, actor.user.name, actor.invoked_by], ['embed:SouthMedicareUser', 'SouthMedicareUser', 'user:alice']);
+    assert.deepEqual((event['unmapped'] as { embed: { tags: unknown; principal: string } }).embed.tags, tags);
   });
 });
