@@ -13,6 +13,7 @@ import type { AuditRuntime } from '../audit/runtime.js';
 import type { GatewayService } from '../gateway/gateway-service.js';
 import type { SessionStore } from '../identity/session-store.js';
 import type { OidcSignIn } from '../identity/oidc-sign-in.js';
+import type { EmbedService } from '../embed/embed-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -32,4 +33,6 @@ export interface Services {
   readonly sessions?: SessionStore;
   /** OpenID Connect sign-in, when STEWARD_OIDC_ISSUER is set. */
   readonly oidc?: OidcSignIn;
+  /** Embedded analytics (src/embed); optional like `access`. */
+  readonly embed?: EmbedService;
 }

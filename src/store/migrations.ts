@@ -18,6 +18,7 @@ import { GUARDRAIL_LIFTS } from './migrations/006-guardrail-lifts.js';
 import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
 import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
 import { SESSIONS } from './migrations/009-sessions.js';
+import { EMBED } from './migrations/011-embed.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -52,6 +53,9 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: 'audit-batches', sql: AUDIT_BATCHES },
   { version: 8, name: 'monitor-deliveries', sql: MONITOR_DELIVERIES },
   { version: 9, name: 'sessions', sql: SESSIONS },
+  // MERGE: placeholder for migration 10, which belongs to another branch of this session; replace this line with it.
+  { version: 10, name: 'reserved-10', sql: '' },
+  { version: 11, name: 'embed', sql: EMBED },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

@@ -1,0 +1,173 @@
+/**
+ * Embedded analytics over HTTP:
+ * - `POST /v1/embed/tokens` (admin or embed token): mint a token and its URL;
+ * - `PUT|GET|DELETE /v1/embed/dashboards[/:id]` (admin): dashboards as code;
+ * - `POST /v1/embed/keys/rotate` (admin): retire the signing key now;
+ * - `GET /.well-known/jwks.json` (public): the keys that verify embed tokens;
+ * - `GET /embed/dashboards/:id?token=` (public, the token is the credential):
+ *   the dashboard page for that session, framable only by its origins;
+ * - `GET /embed/assets/echarts.min.js` (public): the charting library.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { StewardError, isStewardError } from '../errors.js';
+import { route, type RouteDef } from '../server/route.js';
+import { actorName } from '../server/actor.js';
+import type { Services } from '../server/services.js';
+import { DashboardSchema } from './dashboard-spec.js';
+import type { EmbedService } from './embed-service.js';
+import { MAX_TOKEN_SECONDS } from './signing-keys.js';
+import { renderDashboard } from './render.js';
+
+const DashboardId = z.string().trim().max(63).regex(/^[a-z0-9][a-z0-9_-]*$/);
+const EMBED_FAILURE = Object.freeze({ action: 'auth.embed-token', resource: 'embed' });
+
+function embedOf(services: Services): EmbedService {
+  if (services.embed === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'embedded analytics are not available in this workspace');
+  return services.embed;
+}
+
+/** The URL a browser opens: the server's configured URL, else the address this request came to. */
+export function embedUrl(base: string, dashboard: string, token: string): string {
+  const url = new URL(`/embed/dashboards/${encodeURIComponent(dashboard)}`, base);
+  url.searchParams.set('token', token);
+  return url.toString();
+}
+
+/** The app sends a handler's Response as it is (HTML and script, not JSON); the route table still describes it as text. */
+function raw(res: Response): string {
+  return res as unknown as string;
+}
+
+let echarts: Promise<string> | undefined;
+const echartsSource = (): Promise<string> => (echarts ??= readFile(createRequire(import.meta.url).resolve('echarts/dist/echarts.min.js'), 'utf8'));
+
+export const embedRoutes: readonly RouteDef[] = [
+  route({
+    method: 'post',
+    path: '/v1/embed/tokens',
+    summary: 'Mint a short-lived embed token for one dashboard and one of your users, with session tags and the origins that may frame it',
+    tag: 'embed',
+    auth: 'embed',
+    status: 201,
+    body: z.strictObject({
+      dashboard: DashboardId,
+      user: z.string().min(1).max(256),
+      tags: z.record(z.string().max(63), z.string().max(4096)),
+      origins: z.array(z.string().max(300)).min(1).max(10),
+      ttlSeconds: z.number().int().min(1).max(MAX_TOKEN_SECONDS).optional(),
+    }),
+    response: z.object({ token: z.string(), url: z.string(), expiresAt: z.string(), jti: z.string() }),
+    handler: async ({ services, actor, body, request }) => {
+      const minted = await embedOf(services).mint(
+        { dashboard: body.dashboard, user: body.user, tags: body.tags, origins: body.origins, ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }) },
+        actorName(actor),
+      );
+      return { ...minted, url: embedUrl(services.config.url ?? new URL(request.url).origin, body.dashboard, minted.token) };
+    },
+  }),
+  route({
+    method: 'put',
+    path: '/v1/embed/dashboards/:id',
+    summary: 'Create or replace a dashboard (datasets with row rules, visuals, filters)',
+    tag: 'embed',
+    auth: 'admin',
+    params: z.object({ id: DashboardId }),
+    body: z.unknown(),
+    response: z.object({ id: z.string(), dashboard: DashboardSchema }),
+    handler: async ({ services, actor, params, body }) => ({ id: params.id, dashboard: await embedOf(services).putDashboard(params.id, body, actorName(actor)) }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/embed/dashboards',
+    summary: 'List dashboards',
+    tag: 'embed',
+    auth: 'admin',
+    response: z.object({ dashboards: z.array(z.object({ id: z.string(), dashboard: DashboardSchema })) }),
+    handler: async ({ services }) => ({ dashboards: [...(await embedOf(services).listDashboards())] }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/embed/dashboards/:id',
+    summary: 'One dashboard as stored',
+    tag: 'embed',
+    auth: 'admin',
+    params: z.object({ id: DashboardId }),
+    response: z.object({ id: z.string(), dashboard: DashboardSchema }),
+    handler: async ({ services, params }) => {
+      const d = await embedOf(services).getDashboard(params.id);
+      if (d === undefined) throw new StewardError('STEWARD_E_NOT_FOUND', `dashboard \`${params.id}\` not found`);
+      return { id: params.id, dashboard: d };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/embed/dashboards/:id',
+    summary: 'Delete a dashboard; its tokens stop opening anything',
+    tag: 'embed',
+    auth: 'admin',
+    params: z.object({ id: DashboardId }),
+    response: z.object({ deleted: z.boolean() }),
+    handler: async ({ services, actor, params }) => ({ deleted: await embedOf(services).deleteDashboard(params.id, actorName(actor)) }),
+  }),
+  route({
+    method: 'post',
+    path: '/v1/embed/keys/rotate',
+    summary: 'Retire the current embed signing key now (its tokens stay valid until they expire)',
+    tag: 'embed',
+    auth: 'admin',
+    response: z.object({ keys: z.number() }),
+    handler: async ({ services, actor }) => {
+      const embed = embedOf(services);
+      await embed.keys.rotate();
+      await embed.keys.current();
+      await services.state.log([{ actor: actorName(actor), action: 'embed.keys.rotate', resource: 'embed', result: 'ok', reason: 'signing key rotated' }]);
+      return { keys: (await embed.keys.published()).length };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/.well-known/jwks.json',
+    summary: 'The public keys that verify embed tokens (JWK Set)',
+    tag: 'embed',
+    auth: 'public',
+    response: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+    handler: async ({ services }) => ({ keys: (await embedOf(services).keys.published()).map((k) => ({ ...k.jwk })) }),
+  }),
+  route({
+    method: 'get',
+    path: '/embed/dashboards/:id',
+    summary: 'The embedded dashboard page for the session of `token` (used up by this request)',
+    tag: 'embed',
+    auth: 'public',
+    params: z.object({ id: DashboardId }),
+    query: z.object({ token: z.string().min(1).max(16_384) }),
+    response: z.string(),
+    handler: async ({ services, params, query, authFailed }) => {
+      try {
+        const view = await embedOf(services).open(query.token, params.id);
+        const page = renderDashboard(view);
+        return raw(new Response(page.html, { status: 200, headers: page.headers }));
+      } catch (e) {
+        // A refused token counts against the address like a bad API token (and is logged the same way).
+        if (isStewardError(e) && e.code === 'STEWARD_E_UNAUTHENTICATED') authFailed(e.message, EMBED_FAILURE);
+        throw e;
+      }
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/embed/assets/echarts.min.js',
+    summary: 'ECharts, for the embedded dashboard page',
+    tag: 'embed',
+    auth: 'public',
+    response: z.string(),
+    handler: async () =>
+      raw(
+        new Response(await echartsSource(), {
+          headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff', 'cross-origin-resource-policy': 'same-origin' },
+        }),
+      ),
+  }),
+];
