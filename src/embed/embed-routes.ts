@@ -2,28 +2,22 @@
  * Embedded analytics over HTTP:
  * - `POST /v1/embed/tokens` (admin or embed token): mint a token and its URL;
  * - `PUT|GET|DELETE /v1/embed/dashboards[/:id]` (admin): dashboards as code;
- * - `POST /v1/embed/keys/rotate` (admin): retire the signing key now;
- * - `GET /.well-known/jwks.json` (public): the keys that verify embed tokens;
- * - `GET /embed/dashboards/:id?token=` (public, the token is the credential):
- *   the dashboard page for that session, framable only by its origins;
- * - `GET /embed/assets/echarts.min.js` (public): the charting library.
+ * - `POST /v1/embed/keys/rotate` (admin): retire the signing key now.
+ * The pages a browser opens without an API token (the dashboard, its script,
+ * the JWKS) are in `embed-pages.ts`.
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { StewardError, isStewardError } from '../errors.js';
+import { StewardError } from '../errors.js';
 import { route, type RouteDef } from '../server/route.js';
 import { actorName } from '../server/actor.js';
 import type { Services } from '../server/services.js';
 import { DashboardSchema } from './dashboard-spec.js';
 import type { EmbedService } from './embed-service.js';
 import { MAX_TOKEN_SECONDS } from './signing-keys.js';
-import { renderDashboard } from './render.js';
 
 const DashboardId = z.string().trim().max(63).regex(/^[a-z0-9][a-z0-9_-]*$/);
-const EMBED_FAILURE = Object.freeze({ action: 'auth.embed-token', resource: 'embed' });
 
-function embedOf(services: Services): EmbedService {
+export function embedOf(services: Services): EmbedService {
   if (services.embed === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'embedded analytics are not available in this workspace');
   return services.embed;
 }
@@ -35,13 +29,6 @@ export function embedUrl(base: string, dashboard: string, token: string): string
   return url.toString();
 }
 
-/** The app sends a handler's Response as it is (HTML and script, not JSON); the route table still describes it as text. */
-function raw(res: Response): string {
-  return res as unknown as string;
-}
-
-let echarts: Promise<string> | undefined;
-const echartsSource = (): Promise<string> => (echarts ??= readFile(createRequire(import.meta.url).resolve('echarts/dist/echarts.min.js'), 'utf8'));
 
 export const embedRoutes: readonly RouteDef[] = [
   route({
@@ -64,7 +51,7 @@ export const embedRoutes: readonly RouteDef[] = [
         { dashboard: body.dashboard, user: body.user, tags: body.tags, origins: body.origins, ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }) },
         actorName(actor),
       );
-      return { ...minted, url: embedUrl(services.config.url ?? new URL(request.url).origin, body.dashboard, minted.token) };
+      return { ...minted, url: embedUrl(services.config.publicUrl ?? new URL(request.url).origin, body.dashboard, minted.token) };
     },
   }),
   route({
@@ -117,6 +104,7 @@ export const embedRoutes: readonly RouteDef[] = [
     summary: 'Retire the current embed signing key now (its tokens stay valid until they expire)',
     tag: 'embed',
     auth: 'admin',
+    body: z.strictObject({}),
     response: z.object({ keys: z.number() }),
     handler: async ({ services, actor }) => {
       const embed = embedOf(services);
@@ -125,49 +113,5 @@ export const embedRoutes: readonly RouteDef[] = [
       await services.state.log([{ actor: actorName(actor), action: 'embed.keys.rotate', resource: 'embed', result: 'ok', reason: 'signing key rotated' }]);
       return { keys: (await embed.keys.published()).length };
     },
-  }),
-  route({
-    method: 'get',
-    path: '/.well-known/jwks.json',
-    summary: 'The public keys that verify embed tokens (JWK Set)',
-    tag: 'embed',
-    auth: 'public',
-    response: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
-    handler: async ({ services }) => ({ keys: (await embedOf(services).keys.published()).map((k) => ({ ...k.jwk })) }),
-  }),
-  route({
-    method: 'get',
-    path: '/embed/dashboards/:id',
-    summary: 'The embedded dashboard page for the session of `token` (used up by this request)',
-    tag: 'embed',
-    auth: 'public',
-    params: z.object({ id: DashboardId }),
-    query: z.object({ token: z.string().min(1).max(16_384) }),
-    response: z.string(),
-    handler: async ({ services, params, query, authFailed }) => {
-      try {
-        const view = await embedOf(services).open(query.token, params.id);
-        const page = renderDashboard(view);
-        return raw(new Response(page.html, { status: 200, headers: page.headers }));
-      } catch (e) {
-        // A refused token counts against the address like a bad API token (and is logged the same way).
-        if (isStewardError(e) && e.code === 'STEWARD_E_UNAUTHENTICATED') authFailed(e.message, EMBED_FAILURE);
-        throw e;
-      }
-    },
-  }),
-  route({
-    method: 'get',
-    path: '/embed/assets/echarts.min.js',
-    summary: 'ECharts, for the embedded dashboard page',
-    tag: 'embed',
-    auth: 'public',
-    response: z.string(),
-    handler: async () =>
-      raw(
-        new Response(await echartsSource(), {
-          headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff', 'cross-origin-resource-policy': 'same-origin' },
-        }),
-      ),
   }),
 ];

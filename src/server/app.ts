@@ -18,6 +18,7 @@ import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.j
 import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } from './auth-failures.js';
 import { identityRoutes } from '../identity/identity-routes.js';
 import { mountOidcRoutes } from '../identity/oidc-routes.js';
+import { mountEmbedPages } from '../embed/embed-pages.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 import { consoleAssets } from './console-assets.js';
 import { zodToStewardError } from './zod-error.js';
@@ -86,6 +87,8 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
     await authenticate(c, { basic: true });
     return c.html(docsPage(doc()));
   });
+
+  mountEmbedPages(app, { services, failures, throttle, source: sourceAddress });
 
   if (services.oidc !== undefined && services.sessions !== undefined) {
     mountOidcRoutes(app, { oidc: services.oidc, sessions: services.sessions, services, failures });
