@@ -16,6 +16,7 @@ import { registerAccessCommands } from './access-commands.js';
 import { registerQueryCommands } from './query-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerLoginCommands } from './login-commands.js';
+import { registerEmbedCommands } from './embed-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('steward')
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerQueryCommands(program);
   registerAuditCommands(program);
   registerLoginCommands(program);
+  registerEmbedCommands(program);
   return program;
 }
 

@@ -42,16 +42,18 @@ export const embedRoutes: readonly RouteDef[] = [
       dashboard: DashboardId,
       user: z.string().min(1).max(256),
       tags: z.record(z.string().max(63), z.string().max(4096)),
-      origins: z.array(z.string().max(300)).min(1).max(10),
+      /** Origins that may frame the page; default: this server's own origin (the URL opened directly, not framed). */
+      origins: z.array(z.string().max(300)).min(1).max(10).optional(),
       ttlSeconds: z.number().int().min(1).max(MAX_TOKEN_SECONDS).optional(),
     }),
     response: z.object({ token: z.string(), url: z.string(), expiresAt: z.string(), jti: z.string() }),
     handler: async ({ services, actor, body, request }) => {
+      const base = services.config.publicUrl ?? new URL(request.url).origin;
       const minted = await embedOf(services).mint(
-        { dashboard: body.dashboard, user: body.user, tags: body.tags, origins: body.origins, ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }) },
+        { dashboard: body.dashboard, user: body.user, tags: body.tags, origins: body.origins ?? [new URL(base).origin], ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }) },
         actorName(actor),
       );
-      return { ...minted, url: embedUrl(services.config.publicUrl ?? new URL(request.url).origin, body.dashboard, minted.token) };
+      return { ...minted, url: embedUrl(base, body.dashboard, minted.token) };
     },
   }),
   route({

@@ -55,7 +55,8 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
 
   const getDashboard = async (id: string): Promise<Dashboard | undefined> => {
     const { rows } = await deps.db.query<{ spec: Dashboard }>('SELECT spec FROM steward.embed_dashboards WHERE id = $1', [id]);
-    return rows[0]?.spec;
+    // Through the schema again: fields in the schema's order (jsonb keeps its own), and a row edited by hand cannot smuggle a field in.
+    return rows[0] === undefined ? undefined : DashboardSchema.parse(rows[0].spec);
   };
 
   const sessionRows = (d: Dashboard, tags: Readonly<Record<string, string>>): Map<string, Predicate> => {
@@ -107,7 +108,7 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
     },
     async listDashboards() {
       const { rows } = await deps.db.query<{ id: string; spec: Dashboard }>('SELECT id, spec FROM steward.embed_dashboards ORDER BY id');
-      return rows.map((r) => ({ id: r.id, dashboard: r.spec }));
+      return rows.map((r) => ({ id: r.id, dashboard: DashboardSchema.parse(r.spec) }));
     },
     async deleteDashboard(id, actor) {
       const { rows } = await deps.db.query<{ id: string }>('DELETE FROM steward.embed_dashboards WHERE id = $1 RETURNING id', [id]);
