@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { renderDashboard } from '../../src/embed/render.js';
 import type { EmbedView } from '../../src/embed/embed-service.js';
 import { REVENUE_DASHBOARD } from '../../src/demo/anyhealth.js';
+import { DashboardSchema } from '../../src/embed/dashboard-spec.js';
 
 const HOSTILE = '</script><script>alert(1)</script><!--';
 
 function view(origins: string[]): EmbedView {
   return {
-    dashboard: { ...REVENUE_DASHBOARD, title: `<img src=x onerror=alert(1)>${HOSTILE}`, id: 'revenue', filters: [...REVENUE_DASHBOARD.filters], visuals: [...REVENUE_DASHBOARD.visuals] } as EmbedView['dashboard'],
+    dashboard: { ...DashboardSchema.parse(REVENUE_DASHBOARD), title: `<img src=x onerror=alert(1)>${HOSTILE}`, id: 'revenue' },
     session: { dashboard: 'revenue', user: HOSTILE, tags: {}, origins, jti: 'j', exp: 0 },
     data: { claims: { columns: ['hospital', 'revenue'], rows: [[HOSTILE, 1], ['\u2028&amp;', 2]], truncated: false } },
   };
