@@ -16,7 +16,9 @@
  * closed.
  *
  * The policy is RESTRICTIVE: it narrows whatever the role's grants (and
- * Steward's permissive row-filter policies) allow, never widens it.
+ * Steward's permissive row-filter policies) allow, never widens it. It is
+ * for the application's own role, not a role the sync manages: the sync
+ * reads policies of its roles, or named in its prefix, as its own.
  *
  * Redshift cannot express it: its RLS policies are attached per role or user
  * and cannot read a per-connection setting, so there is no place for the
@@ -60,7 +62,8 @@ export interface SessionTagPolicy {
  * and one restrictive SELECT policy (replaced when it exists).
  */
 export function sessionTagPolicy(input: { readonly schema: string; readonly table: string; readonly role: string; readonly dataset: string; readonly rule: RowRule }): SessionTagPolicy {
-  const name = `stw_tags_${input.dataset}`.slice(0, 63);
+  // Outside the sync's own name space (`stw_`): a warehouse sync reads a `stw_` policy it did not plan as drift and drops it.
+  const name = `steward_tags_${input.dataset}`.slice(0, 63);
   const target = `${quoteIdent(input.schema)}.${quoteIdent(input.table)}`;
   return {
     name,
