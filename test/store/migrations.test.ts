@@ -59,7 +59,7 @@ forEachStore(
     const b = await openPostgres(url);
     try {
       const [ra, rb] = await Promise.all([migrate(a), migrate(b)]);
-      assert.deepEqual([...ra.applied, ...rb.applied].sort(), MIGRATIONS.map((m) => m.version));
+      assert.deepEqual([...ra.applied, ...rb.applied].sort((x, y) => x - y), MIGRATIONS.map((m) => m.version));
     } finally {
       await a.close();
       await b.close();
