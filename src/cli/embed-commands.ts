@@ -19,6 +19,11 @@ interface MintJson {
   jti: string;
 }
 
+interface RlsJson {
+  dialect: string;
+  policies: { dataset: string; table: string; expressible: boolean; statements: string[]; message?: string }[];
+}
+
 interface Listed {
   dashboards: { id: string; dashboard: Dashboard }[];
 }
@@ -73,6 +78,19 @@ export function registerEmbedCommands(program: Command): void {
           ...(o.ttl === undefined ? {} : { ttlSeconds: o.ttl }),
         });
         emit(out, r, () => r.url);
+      }),
+    );
+
+  embed
+    .command('rls')
+    .description("print the dashboard's row rules as warehouse row-level security for an application role")
+    .requiredOption('--dashboard <id>', 'dashboard id')
+    .requiredOption('--role <role>', "the application's warehouse role (not a role a sync target manages)")
+    .option('--dialect <dialect>', 'postgres or redshift', 'postgres')
+    .action(async (o: { dashboard: string; role: string; dialect: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<RlsJson>('GET', `/v1/embed/dashboards/${enc(o.dashboard)}/warehouse-policy?role=${enc(o.role)}&dialect=${enc(o.dialect)}`);
+        emit(out, r, () => r.policies.map((p) => (p.expressible ? p.statements.map((st) => `${st};`).join('\n') : `-- ${p.message}`)).join('\n'));
       }),
     );
 

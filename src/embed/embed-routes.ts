@@ -14,6 +14,7 @@ import type { Services } from '../server/services.js';
 import { DashboardSchema } from './dashboard-spec.js';
 import type { EmbedService } from './embed-service.js';
 import { MAX_TOKEN_SECONDS } from './signing-keys.js';
+import { redshiftSessionTagPlan, sessionTagPolicy } from '../sync/session-tag-rls.js';
 
 const DashboardId = z.string().trim().max(63).regex(/^[a-z0-9][a-z0-9_-]*$/);
 
@@ -99,6 +100,37 @@ export const embedRoutes: readonly RouteDef[] = [
     params: z.object({ id: DashboardId }),
     response: z.object({ deleted: z.boolean() }),
     handler: async ({ services, actor, params }) => ({ deleted: await embedOf(services).deleteDashboard(params.id, actorName(actor)) }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/embed/dashboards/:id/warehouse-policy',
+    summary: "The dashboard's row rules as warehouse row-level security for an application role: PostgreSQL statements, or why Redshift cannot express them",
+    tag: 'embed',
+    auth: 'admin',
+    params: z.object({ id: DashboardId }),
+    query: z.strictObject({
+      role: z.string().min(1).max(63),
+      dialect: z.enum(['postgres', 'redshift']).default('postgres'),
+    }),
+    response: z.object({
+      dialect: z.string(),
+      policies: z.array(z.object({ dataset: z.string(), table: z.string(), expressible: z.boolean(), statements: z.array(z.string()), message: z.string().optional() })),
+    }),
+    handler: async ({ services, params, query }) => {
+      const d = await embedOf(services).getDashboard(params.id);
+      if (d === undefined) throw new StewardError('STEWARD_E_NOT_FOUND', `dashboard \`${params.id}\` not found`);
+      const policies = Object.entries(d.datasets).map(([dataset, ds]) => {
+        // The catalog's database is the warehouse schema (the sync's default mapping).
+        const [, schema = '', table = ''] = ds.table.split('.');
+        const at = `${schema}.${table}`;
+        if (query.dialect === 'redshift') {
+          const r = redshiftSessionTagPlan(dataset, at);
+          return { dataset, table: at, expressible: false, statements: [], message: r.message };
+        }
+        return { dataset, table: at, expressible: true, statements: [...sessionTagPolicy({ schema, table, role: query.role, dataset, rule: ds.rowRule }).statements] };
+      });
+      return { dialect: query.dialect, policies };
+    },
   }),
   route({
     method: 'post',

@@ -43,6 +43,17 @@ describe('steward embed', () => {
     assert.match(r.stderr, /`hopsital`/);
   });
 
+  it('embed rls prints the postgres policy for the application role and says redshift cannot express it', async () => {
+    // Threat: an operator believing a redshift warehouse enforces the rule when nothing was created there.
+    const pgOut = await steward(['embed', 'rls', '--dashboard', 'revenue', '--role', 'anyhealth_app'], env);
+    assert.equal(pgOut.code, 0, pgOut.stderr);
+    assert.match(pgOut.stdout, /CREATE POLICY "steward_tags_claims" ON "claims"\."patient_claims" AS RESTRICTIVE FOR SELECT TO "anyhealth_app" USING/);
+    assert.match(pgOut.stdout, /current_setting\('steward\.tag\.hospital', true\)/);
+    const rs = await steward(['embed', 'rls', '--dashboard', 'revenue', '--role', 'anyhealth_app', '--dialect', 'redshift'], env);
+    assert.equal(rs.code, 0, rs.stderr);
+    assert.match(rs.stdout, /^-- .*not synced to redshift/);
+  });
+
   it('export, plan and apply round-trip dashboards as code; a swapped delimiter is refused with its path', async () => {
     // Threat: the reference article's swapped payor rule applied from a file.
     const exported = await steward(['embed', 'export'], env);

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { TestServer } from '../support/server.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { ANYHEALTH_RULE, ANYHEALTH_TABLE, ANYHEALTH_USERS, REVENUE_DASHBOARD } from '../../src/demo/anyhealth.js';
-import { sessionTagPolicy, tagSetting } from '../../src/sync/session-tag-rls.js';
+import { ANYHEALTH_TABLE, ANYHEALTH_USERS, REVENUE_DASHBOARD } from '../../src/demo/anyhealth.js';
+import { tagSetting } from '../../src/sync/session-tag-rls.js';
 import { toPlainValue, type PlainValue } from '../../src/lake/duckdb.js';
 import type { PrincipalRef } from '../../src/policy/model.js';
 import { HAND_WRITTEN } from './hand-written.js';
@@ -36,8 +36,9 @@ before(async () => {
     'SELECT claim_id, hospital, region, payor_segment, state FROM read_parquet($1)',
     [claimsFile],
   );
-  await c.query('CREATE TABLE patient_claims (claim_id bigint, hospital text, region text, payor_segment text, state text)');
-  await c.query('INSERT INTO patient_claims SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])', [
+  await c.query('CREATE SCHEMA claims');
+  await c.query('CREATE TABLE claims.patient_claims (claim_id bigint, hospital text, region text, payor_segment text, state text)');
+  await c.query('INSERT INTO claims.patient_claims SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])', [
     rows.map((r) => r.claim_id),
     rows.map((r) => r.hospital),
     rows.map((r) => r.region),
@@ -46,10 +47,14 @@ before(async () => {
   ]);
   await c.query(`DROP ROLE IF EXISTS "${role}"`);
   await c.query(`CREATE ROLE "${role}" NOLOGIN`);
-  await c.query(`GRANT SELECT ON patient_claims TO "${role}"`);
+  await c.query(`GRANT USAGE ON SCHEMA claims TO "${role}"`);
+  await c.query(`GRANT SELECT ON claims.patient_claims TO "${role}"`);
   // Stands for the permissive policy of the role's table grant (what Steward's sync creates for a grant).
-  await c.query(`CREATE POLICY table_grant ON patient_claims AS PERMISSIVE FOR SELECT TO "${role}" USING (true)`);
-  for (const st of sessionTagPolicy({ schema: 'public', table: 'patient_claims', role, dataset: 'claims', rule: ANYHEALTH_RULE }).statements) await c.query(st);
+  await c.query(`CREATE POLICY table_grant ON claims.patient_claims AS PERMISSIVE FOR SELECT TO "${role}" USING (true)`);
+  // The statements as an operator gets them (`steward embed rls`), run as they are.
+  const rls = await s.call('GET', `/v1/embed/dashboards/revenue/warehouse-policy?role=${role}`);
+  assert.equal(rls.status, 200, JSON.stringify(rls.json));
+  for (const st of rls.json.policies[0].statements as string[]) await c.query(st);
 });
 
 after(async () => {
@@ -90,7 +95,7 @@ async function viaPostgres(user: string): Promise<number[]> {
   try {
     await c.query(`SET LOCAL ROLE "${role}"`);
     for (const [k, v] of Object.entries(tags)) await c.query('SELECT set_config($1, $2, true)', [tagSetting(k), v]);
-    return (await c.query<{ claim_id: string }>('SELECT claim_id FROM patient_claims ORDER BY claim_id')).rows.map((r) => Number(r.claim_id));
+    return (await c.query<{ claim_id: string }>('SELECT claim_id FROM claims.patient_claims ORDER BY claim_id')).rows.map((r) => Number(r.claim_id));
   } finally {
     await c.query('ROLLBACK');
   }
