@@ -38,7 +38,7 @@ const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 export const ROW_HASH_SQL = `printf('%016x', hash(struct_pack(${OCSF_COLUMN_NAMES.map((c) => `${quoteIdent(c)} := ${quoteIdent(c)}`).join(', ')})))`;
 
 /** The `details` keys the mapping reads, parsed once at load as a struct of JSON values. */
-const DETAIL_KEYS = ['principal', 'grants', 'guardrails', 'ip', 'clientIp', 'requester', 'scope', 'resource', 'permissions', 'permissionSet', 'permission', 'requestId', 'id', 'grantee', 'changes'];
+const DETAIL_KEYS = ['principal', 'grants', 'guardrails', 'ip', 'clientIp', 'requester', 'scope', 'resource', 'permissions', 'permissionSet', 'permission', 'requestId', 'id', 'grantee', 'changes', 'embed'];
 
 /** `read_json` columns of a raw decision-log row (as the flusher stages them). */
 export const DECISION_COLUMNS = `{'id': 'BIGINT', 'at': 'VARCHAR', 'actor': 'VARCHAR', 'action': 'VARCHAR', 'resource': 'VARCHAR', 'result': 'VARCHAR', 'reason': 'VARCHAR', 'details': 'STRUCT(${DETAIL_KEYS.map((k) => `"${k}" JSON`).join(', ')})'}`;
@@ -62,6 +62,7 @@ const ONE_LINE = (p: string): string => `NOT (contains(${p}, chr(10)) OR contain
 const userSql = (p: string): string => `(CASE
     WHEN starts_with(${p}, 'user:') AND length(${p}) > 5 AND ${ONE_LINE(p)} THEN struct_pack(name := substr(${p}, 6), type := 'User', type_id := 1, uid := ${p})
     WHEN starts_with(${p}, 'group:') AND length(${p}) > 6 AND ${ONE_LINE(p)} THEN struct_pack(name := substr(${p}, 7), type := 'Group', type_id := 99, uid := ${p})
+    WHEN starts_with(${p}, 'embed:') AND length(${p}) > 6 AND ${ONE_LINE(p)} THEN struct_pack(name := substr(${p}, 7), type := 'Other', type_id := 99, uid := ${p})
     ELSE struct_pack(name := ${p}, type := NULL::VARCHAR, type_id := NULL::INTEGER, uid := ${p}) END)`;
 
 const resourceTypeSql = (r: string): string =>
@@ -228,6 +229,7 @@ SELECT seq,
   (CASE
     WHEN kind = 'account' AND len(${CHANGES}) > 0 THEN to_json(struct_pack(changes := list_slice(${CHANGES}, 1, 1000)))::VARCHAR
     WHEN kind = 'uam' AND ${REQUEST_ID} IS NOT NULL THEN to_json(struct_pack(request_id := ${REQUEST_ID}))::VARCHAR
+    WHEN kind = 'api' AND ${dstr('embed')} IS NOT NULL AND json_valid(${dstr('embed')}) THEN '{"embed":' || ${dstr('embed')} || '}'
   END) AS unmapped,
   (CASE
     WHEN kind = 'uam' THEN (CASE WHEN ${REQUESTER} IS NULL THEN struct_pack(name := 'unrecorded', uid := 'unknown') ELSE ${userSql(REQUESTER)} END)

@@ -137,8 +137,10 @@ export function eventHead(h: EventHead): OcsfEvent {
 
 /** `user:alice` → an OCSF user object (`type` User or, for groups, Other with the group named in `name`). */
 export function userObject(principal: string): { [key: string]: Json } {
-  const m = /^(user|group):(.+)$/.exec(principal);
+  const m = /^(user|group|embed):(.+)$/.exec(principal);
   if (m === null) return { name: principal, uid: principal };
+  // `embed:<id>`: an embedded-analytics viewer, the vendor's own user id (src/embed/), never a Steward principal.
+  if (m[1] === 'embed') return { name: m[2] ?? principal, type: 'Other', type_id: 99, uid: principal };
   return m[1] === 'user' ? { name: m[2] ?? principal, type: 'User', type_id: 1, uid: principal } : { name: m[2] ?? principal, type: 'Group', type_id: 99, uid: principal };
 }
 

@@ -120,7 +120,18 @@ function apiActivity(row: StoredDecision, activityId: number): OcsfEvent {
   event['api'] = { operation: row.action, service: { name: 'steward' } };
   event['resources'] = [{ type: row.action.startsWith('authorize') ? resourceType(row.resource) : row.action.split('.')[0] ?? 'resource', uid: row.resource }];
   event['src_endpoint'] = srcEndpoint(row);
+  // An embed session's query: which dashboard, session and tags chose its rows (canonical JSON text, see gateway/query-log.ts).
+  const embed = str(d['embed']);
+  if (embed !== undefined) event['unmapped'] = { embed: parseJson(embed) };
   return event;
+}
+
+function parseJson(text: string): Json {
+  try {
+    return JSON.parse(text) as Json;
+  } catch {
+    return text;
+  }
 }
 
 function authentication(row: StoredDecision): OcsfEvent {

@@ -18,6 +18,7 @@ import { registerAuditCommands } from './audit-commands.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerExperimentCommands } from './experiment-commands.js';
 import { registerSessionCommands } from './session-commands.js';
+import { registerEmbedCommands } from './embed-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('steward')
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerLoginCommands(program);
   registerExperimentCommands(program);
   registerSessionCommands(program);
+  registerEmbedCommands(program);
   return program;
 }
 

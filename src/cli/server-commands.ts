@@ -52,7 +52,7 @@ export function registerServerCommands(program: Command): void {
     .description('create a token; its secret is printed once')
     .requiredOption('--name <name>', 'a label')
     .requiredOption('--principal <principal>', 'user:NAME the token acts as')
-    .option('--role <role>', 'admin or user', 'user')
+    .option('--role <role>', 'admin, user, or embed (a vendor back end: may only mint embed tokens)', 'user')
     .option('--expires-at <iso>', 'expiry instant (ISO-8601)')
     .action(async (opts: { name: string; principal: string; role: string; expiresAt?: string }, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {

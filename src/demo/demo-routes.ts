@@ -17,6 +17,8 @@ import { planPolicy } from '../code/plan.js';
 import { desiredWorld } from '../code/code-routes.js';
 import { findTable, makeTable, putTables } from '../catalog/catalog-service.js';
 import { installDemoAccess } from '../access/demo-access.js';
+import { REVENUE_DASHBOARD } from './anyhealth.js';
+import { actorName } from '../server/actor.js';
 
 /** Shipped with the package: two folders up from both src/demo and dist/demo. */
 export const DEMO_POLICY_DIR = fileURLToPath(new URL('../../examples/demo-policy', import.meta.url));
@@ -33,7 +35,7 @@ export const demoRoutes: readonly RouteDef[] = [
   route({
     method: 'post',
     path: '/v1/demo',
-    summary: 'Create the demo workspace (idempotent): Parquet claims and revenue, tags, principals, grants, a data filter, a PII guardrail',
+    summary: 'Create the demo workspace (idempotent): Parquet claims and revenue, tags, principals, grants, a data filter, a PII guardrail, the embedded dashboard `revenue`',
     tag: 'demo',
     auth: 'admin',
     body: z.object({}).strict(),
@@ -61,6 +63,11 @@ export const demoRoutes: readonly RouteDef[] = [
         return changes;
       });
       if (await installDemoAccess(services, actor)) count += 1;
+      // AnyHealth's embedded dashboard (docs/embedding.md), added once and left alone afterwards.
+      if (services.embed !== undefined && (await services.embed.getDashboard('revenue')) === undefined) {
+        await services.embed.putDashboard('revenue', REVENUE_DASHBOARD, actorName(actor));
+        count += 1;
+      }
       return { lake: dir, tables: specs.map((s) => ({ table: `lake.${s.database}.${s.table}`, rows: s.rows })), changes: count };
     },
   }),

@@ -16,6 +16,7 @@
 import { StewardError } from '../errors.js';
 import type { Decision } from '../policy/decision.js';
 import type { PrincipalRef, Table } from '../policy/model.js';
+import type { Predicate } from '../policy/predicate.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import { analyzeStatement, asciiLower, refusal, type Analysis, type Json, type TableName } from './analyze.js';
 import { findHiddenReference, type CatalogColumns, type HiddenReference } from './hidden-columns.js';
@@ -30,6 +31,8 @@ export interface AuthorizeInput {
   readonly params: Readonly<Record<string, ParamValue>>;
   /** False masks every column (the fast path off). */
   readonly leakproofRewrite: boolean;
+  /** An embed session's row predicates by table (see `SessionScope`); set, a table not listed is refused. */
+  readonly sessionRows?: ReadonlyMap<string, Predicate>;
 }
 
 /** A catalog table reference the principal may read, ready to be replaced by its governed subquery. */
@@ -68,11 +71,12 @@ export function authorizeQuery(input: AuthorizeInput): AuthorizedQuery {
   const leakproof = input.leakproofRewrite && isLeakproof(statement, (name) => columnFamilies(snap, name), params);
   const analysis = analyzeStatement(statement, (name, written, node) => {
     const t = governedTable(snap, principal, name, written);
+    const decision = input.sessionRows === undefined ? t.decision : withSessionRows(t.decision, `${t.table.catalog}.${t.table.database}.${t.table.name}`, input.sessionRows);
     for (const g of t.decision.matchedGrants) grants.add(g);
     files.add(t.location);
     for (const c of t.visibleColumns) visibleNames.add(c);
     catalog.set(node, { full: t.full, visible: t.visibleColumns, hidden: t.hiddenColumns });
-    tables.push({ node, table: t.table, decision: t.decision, location: t.location });
+    tables.push({ node, table: t.table, decision, location: t.location });
   });
   // Decided on the tree, before DuckDB sees it: a hidden name would otherwise fail to bind, or bind to an outer column.
   const named = findHiddenReference(analysis.statement, catalog);
@@ -81,6 +85,19 @@ export function authorizeQuery(input: AuthorizeInput): AuthorizedQuery {
     if (!visibleNames.has(name)) throw refusal(`\`${name}\` reveals the environment and is not allowed in governed queries`);
   }
   return { analysis, tables, grants: [...grants].sort(), files: [...files], leakproof };
+}
+
+/**
+ * The decision with an embed session's row predicate ANDed to its row filter:
+ * the session narrows what the principal may read, never widens it. Columns
+ * with a cell predicate keep it (rows are already cut by the WHERE).
+ */
+function withSessionRows(decision: Decision, full: string, rows: ReadonlyMap<string, Predicate>): Decision {
+  const session = rows.get(full);
+  if (session === undefined) throw refusal(`table \`${full}\` is not a dataset of this embed session`, [{ path: full, message: 'SELECT' }]);
+  if (session.k === 'lit' && session.value === true) return decision;
+  const own = decision.rowFilter ?? null;
+  return { ...decision, rowFilter: own === null ? session : { k: 'and', args: [own, session] } };
 }
 
 /** Tables by catalog, database and name, built once per policy world (a linear scan per table reference cost ~0.3 ms on 100k tables). */

@@ -28,7 +28,7 @@ import { NOTHING_USED, createRecorder, messageOf } from './query-log.js';
 import { createRewriter } from './rewrite.js';
 import { createSandboxPool, lazyParser } from './sandbox.js';
 import { placeholdersToParameters } from './template.js';
-import { DEFAULT_LIMITS, type Gateway, type GatewayDeps, type GatewayLimits, type ParamValue, type QueryPlan, type QueryRequest, type QueryStream } from './types.js';
+import { DEFAULT_LIMITS, type Gateway, type GatewayDeps, type GatewayLimits, type ParamValue, type QueryPlan, type QueryRequest, type QueryStream, type SessionScope } from './types.js';
 
 export * from './types.js';
 export { fileParameters } from './binds.js';
@@ -46,17 +46,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const record = createRecorder(deps);
   let closed = false;
 
-  const plan = async (principal: PrincipalRef, sqlText: string, params: Readonly<Record<string, ParamValue>> = {}): Promise<QueryPlan> => {
+  const plan = async (principal: PrincipalRef, sqlText: string, params: Readonly<Record<string, ParamValue>> = {}, session?: Pick<SessionScope, 'rows'>): Promise<QueryPlan> => {
     checkText(sqlText, limits.maxSqlLength);
     if (Object.keys(params).length > limits.maxParameters) throw new StewardError('STEWARD_E_VALIDATION', `at most ${limits.maxParameters} parameters are accepted`);
     const { sql } = placeholdersToParameters(sqlText);
     const snap = await deps.snapshot();
-    const cacheKey = planCacheKey(snap.version, principal, params, sql);
+    const cacheKey = planCacheKey(snap.version, principal, params, sql, session);
     const now = Date.now();
     const cached = plans.get(cacheKey, now);
     if (cached !== undefined) return { ...cached, binds: withFiles(bindValues(cached.parameters, params), cached.fileParams), snapshot: snap };
     const statement = await parseQuery(parser, sql, sqlText);
-    const authorized = authorizeQuery({ snapshot: snap, principal, statement, params, leakproofRewrite: deps.leakproofRewrite !== false });
+    const authorized = authorizeQuery({ snapshot: snap, principal, statement, params, leakproofRewrite: deps.leakproofRewrite !== false, ...(session === undefined ? {} : { sessionRows: session.rows }) });
     const rewritten = await rewriter.rewrite(authorized, params);
     const result: QueryPlan = {
       principal,
@@ -79,7 +79,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const started = performance.now();
     let p: QueryPlan;
     try {
-      p = await plan(req.principal, req.sql, req.params ?? {});
+      p = await plan(req.principal, req.sql, req.params ?? {}, req.session);
     } catch (e) {
       const outcome = isStewardError(e) && ['STEWARD_E_FORBIDDEN', 'STEWARD_E_NOT_FOUND'].includes(e.code) ? 'refused' : 'failed';
       await record(req, outcome, NOTHING_USED, performance.now() - started, 0, messageOf(e));
@@ -89,7 +89,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const timeoutMs = Math.max(1, Math.min(req.timeoutMs ?? limits.timeoutMs, limits.timeoutMs));
     let release: () => void;
     try {
-      release = await limiter.acquire(req.principal, req.signal);
+      // Embed sessions share one principal: each vendor user gets its own per-principal slots, so one viewer cannot starve the rest.
+      release = await limiter.acquire(req.session === undefined ? req.principal : `embed:${req.session.user}`, req.signal);
     } catch (e) {
       await record(req, 'failed', p, performance.now() - started, 0, messageOf(e));
       throw e;

@@ -4,11 +4,13 @@
  * function of the text, and only texts that planned successfully are cached),
  * so parameterized queries (saved queries, apps) and repeated texts skip
  * parsing. The fast path (unmasked columns) depends on the parameters' types,
- * so they are part of the key.
+ * so they are part of the key, and so are an embed session's row predicates
+ * (two sessions with different tags must never share a plan).
  */
 import type { PrincipalRef } from '../policy/model.js';
+import { toSql } from '../policy/predicate.js';
 import { paramSignature } from './leakproof.js';
-import type { ParamValue, QueryPlan } from './types.js';
+import type { ParamValue, QueryPlan, SessionScope } from './types.js';
 
 const PLAN_CACHE_MAX = 2000;
 
@@ -19,8 +21,9 @@ export interface PlanCache {
   set(key: string, plan: QueryPlan, validUntil: number): void;
 }
 
-export function planCacheKey(version: number | string, principal: PrincipalRef, params: Readonly<Record<string, ParamValue>>, sql: string): string {
-  return `${version}\u0000${principal}\u0000${paramSignature(params)}\u0000${sql}`;
+export function planCacheKey(version: number | string, principal: PrincipalRef, params: Readonly<Record<string, ParamValue>>, sql: string, session?: Pick<SessionScope, 'rows'>): string {
+  const rows = session === undefined ? '-' : JSON.stringify([...session.rows].map(([t, p]) => [t, toSql(p)]).sort());
+  return `${version}\u0000${principal}\u0000${paramSignature(params)}\u0000${rows}\u0000${sql}`;
 }
 
 export function createPlanCache(): PlanCache {

@@ -3,6 +3,7 @@
  * (`query.run`, or `query.run-as` when an admin runs it as someone else) and,
  * when the gateway keeps one, one query-history entry.
  */
+import { canonicalJson } from '../audit/lake-schema.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import type { GatewayDeps, HistoryEntry, QueryRequest, Used } from './types.js';
 
@@ -19,6 +20,13 @@ export function createRecorder(deps: Pick<GatewayDeps, 'log' | 'recordHistory'>)
     if (used.grants.length > 0) details['grants'] = used.grants;
     if (req.impersonatedBy !== undefined) details['impersonatedBy'] = req.impersonatedBy;
     if (req.savedQuery !== undefined) details['savedQuery'] = req.savedQuery;
+    if (req.session !== undefined) {
+      // An embed session: the security lake's actor.user is the vendor's user, and the tags that chose the rows travel
+      // with it as canonical JSON text, which the OCSF mapping copies to `unmapped` byte for byte (src/audit/steward-events.ts).
+      const s = req.session;
+      details['principal'] = `embed:${s.user}`;
+      details['embed'] = canonicalJson({ user: s.user, principal: req.principal, tags: s.tags, session: s.id, ...(s.dashboard === undefined ? {} : { dashboard: s.dashboard }) });
+    }
     const entry: DecisionLogEntry = {
       actor: req.actor,
       action: req.impersonatedBy === undefined ? 'query.run' : 'query.run-as',

@@ -6,6 +6,7 @@
  */
 import type { DuckDBValue } from '@duckdb/node-api';
 import type { PrincipalRef } from '../policy/model.js';
+import type { Predicate } from '../policy/predicate.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import type { Limiter } from './limiter.js';
@@ -59,6 +60,24 @@ export interface QueryRequest {
   readonly impersonatedBy?: string;
   /** Id of the saved query this run comes from. */
   readonly savedQuery?: string;
+  /** Set for an embedded-analytics session (src/embed/): its row predicates apply on top of the principal's. */
+  readonly session?: SessionScope;
+}
+
+/**
+ * An embedded-analytics session's share of a query: row predicates compiled
+ * from the session's tags (src/embed/tag-rules.ts) and who the session is,
+ * for the log. The principal's own grants, filters and guardrails still apply.
+ */
+export interface SessionScope {
+  /** Row predicates by table (`catalog.database.table`), ANDed with the principal's row filter. A table not listed is refused: a session reads only its datasets. */
+  readonly rows: ReadonlyMap<string, Predicate>;
+  /** The vendor's user id the token vouches for (never a Steward principal). */
+  readonly user: string;
+  readonly tags: Readonly<Record<string, string>>;
+  /** The token's id (`jti`), so every query of one embed session can be found together. */
+  readonly id: string;
+  readonly dashboard?: string;
 }
 
 /** The rewritten query, ready to run. */
@@ -136,7 +155,7 @@ export interface GatewayDeps {
 
 export interface Gateway {
   /** Parse, authorize and rewrite; throws the refusal. Logs nothing. */
-  plan(principal: PrincipalRef, sql: string, params?: Readonly<Record<string, ParamValue>>): Promise<QueryPlan>;
+  plan(principal: PrincipalRef, sql: string, params?: Readonly<Record<string, ParamValue>>, session?: Pick<SessionScope, 'rows'>): Promise<QueryPlan>;
   /** Plan and start a query, under the concurrency limits; logs the outcome when it ends. */
   open(req: QueryRequest): Promise<QueryStream>;
   readonly limits: GatewayLimits;

@@ -39,7 +39,7 @@ export const tokenRoutes: readonly RouteDef[] = [
       .object({
         name: LabelSchema,
         principal: PrincipalSchema,
-        role: z.enum(['admin', 'user']).default('user'),
+        role: z.enum(['admin', 'user', 'embed']).default('user'),
         expiresAt: InstantSchema.optional(),
       })
       .strict(),

@@ -90,6 +90,7 @@ export function sessionRoutes(deps: SessionRouteDeps): RouteDef[] {
       response: SessionViewSchema,
       handler: async ({ body, request, source, services }) => {
         const actor = await deps.verifyApiToken(body.token, source);
+        if (actor.role === 'embed') throw new StewardError('STEWARD_E_FORBIDDEN', 'an embed token cannot sign in to the console');
         return asResult<SessionViewOut>(
           await startSession({ sessions: deps.sessions, services, request }, { principal: actor.principal, role: actor.role, createdBy: 'token', tokenId: actor.via }, 'signed in with an API token'),
         );

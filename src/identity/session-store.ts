@@ -18,13 +18,16 @@ import type { Db } from '../store/db.js';
 import { StewardError } from '../errors.js';
 import type { Role } from '../server/actor.js';
 
+/** An embed token never signs in to the console, so a session is an admin's or a user's. */
+export type SessionRole = Exclude<Role, 'embed'>;
+
 export type SessionOrigin = 'token' | 'oidc';
 
 export interface Session {
   /** sha256 of the secret, hex. */
   readonly id: string;
   readonly principal: string;
-  readonly role: Role;
+  readonly role: SessionRole;
   readonly csrfToken: string;
   readonly createdBy: SessionOrigin;
   /** The API token it was made from (`createdBy: 'token'`). */
@@ -38,7 +41,7 @@ export interface Session {
 /** What the browser is told about its session (`POST /v1/sessions`, `GET /v1/session`). */
 export interface SessionView {
   readonly principal: string;
-  readonly role: Role;
+  readonly role: SessionRole;
   readonly csrfToken: string;
   /** When the session ends unless used before (ISO-8601). */
   readonly idleExpiresAt: string;
@@ -48,7 +51,7 @@ export interface SessionView {
 
 export interface NewSession {
   readonly principal: string;
-  readonly role: Role;
+  readonly role: SessionRole;
   readonly createdBy: SessionOrigin;
   readonly tokenId?: string;
 }
@@ -82,7 +85,7 @@ const KEEP_DEAD_MS = 86_400_000;
 interface SessionRow {
   id: string;
   principal: string;
-  role: Role;
+  role: SessionRole;
   csrf_token: string;
   created_by: SessionOrigin;
   token_id: string | null;

@@ -6,7 +6,8 @@
 import type { PrincipalRef } from '../policy/model.js';
 import { StewardError } from '../errors.js';
 
-export type Role = 'admin' | 'user';
+/** `embed`: a vendor's back end, which may only mint embed tokens (src/embed/); refused everywhere else. */
+export type Role = 'admin' | 'user' | 'embed';
 
 export interface Actor {
   readonly principal: PrincipalRef;

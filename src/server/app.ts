@@ -18,8 +18,12 @@ import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.j
 import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } from './auth-failures.js';
 import { identityRoutes } from '../identity/identity-routes.js';
 import { mountOidcRoutes } from '../identity/oidc-routes.js';
+import { mountEmbedPages } from '../embed/embed-pages.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 import { consoleAssets } from './console-assets.js';
+import { zodToStewardError } from './zod-error.js';
+
+export { zodToStewardError } from './zod-error.js';
 
 export type { LocalBindings } from './auth.js';
 
@@ -84,6 +88,8 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
     return c.html(docsPage(doc()));
   });
 
+  mountEmbedPages(app, { services, failures, throttle, source: sourceAddress });
+
   if (services.oidc !== undefined && services.sessions !== undefined) {
     mountOidcRoutes(app, { oidc: services.oidc, sessions: services.sessions, services, failures });
   }
@@ -96,6 +102,9 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
       }
+      // An embed token (a vendor's back end) mints embed tokens and does nothing else; only it and admins mint them.
+      if (actor.role === 'embed' && def.auth !== 'embed') throw new StewardError('STEWARD_E_FORBIDDEN', 'an embed token may only mint embed tokens');
+      if (def.auth === 'embed' && actor.role === 'user') throw new StewardError('STEWARD_E_FORBIDDEN', 'minting embed tokens needs an admin or embed token');
       // The content type is checked before anything else about the request: it is the cross-site rule, not a detail.
       const json = def.body === undefined ? await refuseForeignBody(c, def) : await readJson(c);
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
@@ -185,16 +194,6 @@ function parseInput<T>(where: 'path' | 'query' | 'body', schema: z.ZodType<T> | 
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw zodToStewardError(where, parsed.error);
-}
-
-export function zodToStewardError(where: string, error: z.ZodError): StewardError {
-  const details = error.issues.map((i) => ({
-    path: [where, ...i.path.map(String)].join('.'),
-    message: i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `\`${k}\``).join(', ')}` : i.message.toLowerCase(),
-  }));
-  const first = details[0];
-  const message = first === undefined ? `invalid ${where}` : `${first.path}: ${first.message}${details.length > 1 ? ` (and ${details.length - 1} more)` : ''}`;
-  return new StewardError('STEWARD_E_VALIDATION', message, { details });
 }
 
 function errorResponse(c: Context, err: unknown): Response {

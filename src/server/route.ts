@@ -12,8 +12,8 @@ import type { AuthFailureKind } from './auth-failures.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
 
-/** public: no token (health only). user: a valid token of either role. admin: an admin token. */
-export type AuthMode = 'public' | 'user' | 'admin';
+/** public: no token (health only). user: a valid admin or user token. admin: an admin token. embed: an admin or embed token (minting embed tokens). */
+export type AuthMode = 'public' | 'user' | 'admin' | 'embed';
 
 export interface HandlerContext<P, Q, B> {
   readonly params: P;

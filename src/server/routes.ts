@@ -16,6 +16,7 @@ import { accessRoutes } from '../access/access-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
 import { gatewayRoutes } from '../gateway/gateway-routes.js';
 import { experimentRoutes } from '../experiments/experiment-routes.js';
+import { embedRoutes } from '../embed/embed-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
   ...catalogRoutes,
@@ -31,4 +32,5 @@ export const allRoutes: readonly RouteDef[] = [
   ...auditRoutes,
   ...gatewayRoutes,
   ...experimentRoutes,
+  ...embedRoutes,
 ];

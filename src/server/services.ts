@@ -14,6 +14,7 @@ import type { GatewayService } from '../gateway/gateway-service.js';
 import type { SessionStore } from '../identity/session-store.js';
 import type { OidcSignIn } from '../identity/oidc-sign-in.js';
 import type { ExperimentService } from '../experiments/experiment-service.js';
+import type { EmbedService } from '../embed/embed-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -35,4 +36,6 @@ export interface Services {
   readonly oidc?: OidcSignIn;
   /** Access experiments (src/experiments); optional like `access`. */
   readonly experiments?: ExperimentService;
+  /** Embedded analytics (src/embed); optional like `access`. */
+  readonly embed?: EmbedService;
 }

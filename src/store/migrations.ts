@@ -19,6 +19,7 @@ import { AUDIT_BATCHES } from './migrations/007-audit-batches.js';
 import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
 import { SESSIONS } from './migrations/009-sessions.js';
 import { EXPERIMENTS } from './migrations/010-experiments.js';
+import { EMBED } from './migrations/011-embed.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -54,6 +55,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 8, name: 'monitor-deliveries', sql: MONITOR_DELIVERIES },
   { version: 9, name: 'sessions', sql: SESSIONS },
   { version: 10, name: 'experiments', sql: EXPERIMENTS },
+  { version: 11, name: 'embed', sql: EMBED },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

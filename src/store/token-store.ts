@@ -14,7 +14,7 @@ import type { Db } from './db.js';
 import { StewardError, invalid, notFound } from '../errors.js';
 import { parsePrincipal } from '../policy/model.js';
 
-export const TOKEN_ROLES = ['admin', 'user'] as const;
+export const TOKEN_ROLES = ['admin', 'user', 'embed'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 
 /** Who a verified token speaks for. */
