@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { StewardError } from './errors.js';
 import { configError, emptyToUndefined, readClientConfig, type ClientConfig } from './client-config.js';
 import { parseDuration } from './time.js';
+import { PRINCIPAL_PATTERN } from './policy/model.js';
 
 /** The longest a browser session may live (idle or absolute): 30 days. */
 const MAX_SESSION_SECONDS = 30 * 86_400;
@@ -52,6 +53,8 @@ const ConfigSchema = z
     /** The `provider` of `steward idp map` rules that apply to this issuer. */
     oidcProvider: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,127}$/, 'must be the provider name of your `steward idp map` rules (lowercase letters, digits, `_.-`)').optional(),
     oidcGroupsClaim: z.string().regex(/^[A-Za-z0-9_:.\/-]{1,128}$/, 'must be a claim name (letters, digits, `_:./-`)'),
+    /** Principals whose user tokens may call the Trino OPA endpoints (docs/trino.md); admins always may. */
+    trinoPrincipals: z.array(z.string().refine((p) => PRINCIPAL_PATTERN.test(p) && p.startsWith('user:'), 'must list `user:NAME` principals separated by commas')).max(64),
   })
   .strict();
 
@@ -78,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcClientSecret: overrides.oidcClientSecret ?? clientSecretFrom(env),
     oidcProvider: overrides.oidcProvider ?? emptyToUndefined(env['STEWARD_OIDC_PROVIDER']) ?? hostOf(overrides.oidcIssuer ?? env['STEWARD_OIDC_ISSUER']),
     oidcGroupsClaim: overrides.oidcGroupsClaim ?? emptyToUndefined(env['STEWARD_OIDC_GROUPS_CLAIM']) ?? 'groups',
+    trinoPrincipals: overrides.trinoPrincipals ?? listFrom(env['STEWARD_TRINO_PRINCIPALS']),
   };
   const parsed = ConfigSchema.superRefine((c, ctx) => {
     const rel = path.relative(c.lakeDir, c.home);
@@ -147,6 +151,14 @@ function hostOf(issuer: string | undefined): string | undefined {
 
 function isLoopbackHost(host: string): boolean {
   return host === '127.0.0.1' || host === '[::1]' || host === 'localhost';
+}
+
+/** A comma-separated list; empty or unset is none. */
+function listFrom(value: string | undefined): string[] {
+  return (emptyToUndefined(value) ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }
 
 /** `STEWARD_LAKE_ROOTS`: folders separated by the platform's path delimiter (`:` on Linux). */

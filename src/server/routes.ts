@@ -15,6 +15,7 @@ import { syncRoutes } from '../sync/sync-routes.js';
 import { accessRoutes } from '../access/access-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
 import { gatewayRoutes } from '../gateway/gateway-routes.js';
+import { trinoRoutes } from '../trino/trino-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
   ...catalogRoutes,
@@ -29,4 +30,5 @@ export const allRoutes: readonly RouteDef[] = [
   ...accessRoutes,
   ...auditRoutes,
   ...gatewayRoutes,
+  ...trinoRoutes,
 ];
