@@ -11,6 +11,7 @@ import { createEngine } from '../../src/policy/engine.js';
 import { createReferenceEvaluator } from '../../src/policy/reference-evaluator.js';
 import type { Permission, PolicyWorld, PrincipalRef, Table } from '../../src/policy/model.js';
 import { toSql } from '../../src/policy/predicate.js';
+import type { Decision } from '../../src/policy/decision.js';
 import { decideAllow, decideBatch, decideColumnMask, decideColumnMasks, decideRowFilters, type TrinoWorld } from '../../src/trino/opa-decide.js';
 import { OpaRequest } from '../../src/trino/opa-input.js';
 import { NOW, arbWorldSeed, randomWorld } from '../support/random-world.js';
@@ -42,7 +43,7 @@ function check(world: PolicyWorld): number {
       }
       const select = say(p, 'SELECT', t);
       assert.equal(decideAllow(trino, input(single(user, 'SelectFromColumns', table(...ref3, [])))), select.decision === 'allow');
-      const perColumn = cols.map((c) => say(p, 'SELECT', t, c).decision === 'allow');
+      const perColumn: boolean[] = cols.map((c): boolean => say(p, 'SELECT', t, c).decision === 'allow');
       cols.forEach((c, i) => assert.equal(decideAllow(trino, input(single(user, 'SelectFromColumns', table(...ref3, [c])))), perColumn[i], `select ${user} ${t.name}.${c}`));
       assert.equal(decideAllow(trino, input(single(user, 'SelectFromColumns', table(...ref3, cols)))), perColumn.every(Boolean));
       assert.deepEqual(decideBatch(trino, input(batch(user, 'FilterColumns', [table(...ref3, cols)]))), cols.flatMap((_, i) => (perColumn[i] ? [i] : [])));
