@@ -10,7 +10,8 @@
  *
  * Callers: an admin token, or a user token of a principal listed in
  * STEWARD_TRINO_PRINCIPALS (what the coordinator holds: it may ask about any
- * user, so it should be able to do nothing else). Every request is decided on
+ * user, so it should be able to do nothing else). Trino catalog names are
+ * translated first (STEWARD_TRINO_CATALOGS, catalog-names.ts). Every request is decided on
  * one engine snapshot, the one /v1/authorize uses, and appended to the
  * decision log as one entry, a batch included.
  */
@@ -21,6 +22,7 @@ import type { Services } from '../server/services.js';
 import type { DecisionResult } from '../store/decision-log.js';
 import { invalid, StewardError } from '../errors.js';
 import { OpaRequest, type OpaInput } from './opa-input.js';
+import { inStewardCatalogs } from './catalog-names.js';
 import { decideAllow, decideBatch, decideColumnMask, decideColumnMasks, decideRowFilters, principalOf, type TrinoWorld } from './opa-decide.js';
 
 const ViewExpressionOut = z.object({ expression: z.string() });
@@ -59,7 +61,7 @@ async function decideAndLog<R>(
 ): Promise<R> {
   requireTrinoCaller(services, actor);
   const snap = await services.state.snapshot();
-  const r = decide({ world: snap.world, engine: snap.engine, now: Date.now() }, input);
+  const r = decide({ world: snap.world, engine: snap.engine, now: Date.now() }, inStewardCatalogs(services.config.trinoCatalogs, input));
   const o = outcome(r);
   const principal = principalOf(input);
   await services.state.log([
