@@ -120,7 +120,7 @@ export class TrinoDecider {
     return v;
   }
 
-  /** SELECT on a table: the decision, or null for `information_schema` (readable when the catalog is visible). */
+  /** SELECT on a table: the engine's decision, or null when the Trino user is no Steward user name. */
   selectDecision(t: { catalogName: string; schemaName: string; tableName: string }): Decision | null {
     return this.authorize('SELECT', { level: 'table', catalog: t.catalogName, database: t.schemaName, table: t.tableName });
   }
