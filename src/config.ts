@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { StewardError } from './errors.js';
 import { configError, emptyToUndefined, readClientConfig, type ClientConfig } from './client-config.js';
 import { parseDuration } from './time.js';
+import { CATALOG_NAME_PATTERN, PRINCIPAL_PATTERN } from './policy/model.js';
 
 /** The longest a browser session may live (idle or absolute): 30 days. */
 const MAX_SESSION_SECONDS = 30 * 86_400;
@@ -52,6 +53,10 @@ const ConfigSchema = z
     /** The `provider` of `steward idp map` rules that apply to this issuer. */
     oidcProvider: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,127}$/, 'must be the provider name of your `steward idp map` rules (lowercase letters, digits, `_.-`)').optional(),
     oidcGroupsClaim: z.string().regex(/^[A-Za-z0-9_:.\/-]{1,128}$/, 'must be a claim name (letters, digits, `_:./-`)'),
+    /** Principals whose user tokens may call the Trino OPA endpoints (docs/trino.md); admins always may. */
+    /** Trino catalog name → Steward catalog name, for catalogs named differently in Trino (docs/trino.md). */
+    trinoCatalogs: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,127}$/, 'must map Trino catalog names (a letter, then letters, digits, `_-`)'), z.string().regex(CATALOG_NAME_PATTERN, 'must name a Steward catalog')),
+    trinoPrincipals: z.array(z.string().refine((p) => PRINCIPAL_PATTERN.test(p) && p.startsWith('user:'), 'must list `user:NAME` principals separated by commas')).max(64),
   })
   .strict();
 
@@ -78,6 +83,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcClientSecret: overrides.oidcClientSecret ?? clientSecretFrom(env),
     oidcProvider: overrides.oidcProvider ?? emptyToUndefined(env['STEWARD_OIDC_PROVIDER']) ?? hostOf(overrides.oidcIssuer ?? env['STEWARD_OIDC_ISSUER']),
     oidcGroupsClaim: overrides.oidcGroupsClaim ?? emptyToUndefined(env['STEWARD_OIDC_GROUPS_CLAIM']) ?? 'groups',
+    trinoPrincipals: overrides.trinoPrincipals ?? listFrom(env['STEWARD_TRINO_PRINCIPALS']),
+    trinoCatalogs: overrides.trinoCatalogs ?? pairsFrom(env['STEWARD_TRINO_CATALOGS']),
   };
   const parsed = ConfigSchema.superRefine((c, ctx) => {
     const rel = path.relative(c.lakeDir, c.home);
@@ -147,6 +154,27 @@ function hostOf(issuer: string | undefined): string | undefined {
 
 function isLoopbackHost(host: string): boolean {
   return host === '127.0.0.1' || host === '[::1]' || host === 'localhost';
+}
+
+/** A comma-separated list; empty or unset is none. */
+function listFrom(value: string | undefined): string[] {
+  return (emptyToUndefined(value) ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+/** `a=b,c=d` as a record; an entry without `=` maps to `''`, which the schema refuses by name. */
+function pairsFrom(value: string | undefined): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const entry of listFrom(value)) {
+    const at = entry.indexOf('=');
+    const key = (at === -1 ? entry : entry.slice(0, at)).trim();
+    // zod drops a `__proto__` key without a word; a mapping that silently vanished would deny a whole catalog.
+    if (key === '__proto__') throw configError([{ path: 'STEWARD_TRINO_CATALOGS', message: '`__proto__` is not a catalog name' }]);
+    out[key] = at === -1 ? '' : entry.slice(at + 1).trim();
+  }
+  return out;
 }
 
 /** `STEWARD_LAKE_ROOTS`: folders separated by the platform's path delimiter (`:` on Linux). */

@@ -17,7 +17,7 @@ import { stringify as stringifyLossless } from 'lossless-json';
 import { StewardError } from '../errors.js';
 import type { Decision } from '../policy/decision.js';
 import type { Table } from '../policy/model.js';
-import { quoteIdent, quoteLiteral, samePredicate, toSql, type Predicate } from '../policy/predicate.js';
+import { cellMaskSql, quoteIdent, quoteLiteral, samePredicate, toSql, type Predicate } from '../policy/predicate.js';
 import type { Json } from './analyze.js';
 import type { AuthorizedQuery } from './authorize.js';
 import { bindValues, fileParameters, withFiles } from './binds.js';
@@ -173,7 +173,7 @@ export function governedSql(table: Table, decision: Decision, leakproof = false,
       const pinned = rowFilter === null ? null : pinnedType(types.get(c.name) ?? '');
       return pinned === null ? id : `TRY_CAST(${id} AS ${pinned}) AS ${id}`;
     }
-    return cell === null ? id : `CASE WHEN ${toSql(cell)} THEN ${id} END AS ${id}`;
+    return cell === null ? id : `${cellMaskSql(c.name, cell)} AS ${id}`;
   });
   if (columns.length === 0) throw new StewardError('STEWARD_E_INTERNAL', 'an allowed SELECT without visible columns');
   return `SELECT ${columns.join(', ')} FROM ${reader}${rowFilter === null ? '' : ` WHERE ${toSql(rowFilter)}`}`;

@@ -99,6 +99,14 @@ export function toSql(p: Predicate, dialect: Dialect = 'duckdb', qualifier?: str
   }
 }
 
+/**
+ * A column whose cells are visible only where `cell` holds: NULL elsewhere.
+ * The gateway's rewrite and Trino's column masks print it the same way.
+ */
+export function cellMaskSql(column: string, cell: Predicate, dialect: Dialect = 'duckdb'): string {
+  return `CASE WHEN ${toSql(cell, dialect)} THEN ${quoteIdent(column)} END`;
+}
+
 /** The column names a predicate reads, sorted and unique. */
 export function columnsOf(p: Predicate): string[] {
   const out = new Set<string>();

@@ -17,6 +17,7 @@ import { auditRoutes } from '../audit/audit-routes.js';
 import { gatewayRoutes } from '../gateway/gateway-routes.js';
 import { experimentRoutes } from '../experiments/experiment-routes.js';
 import { embedRoutes } from '../embed/embed-routes.js';
+import { trinoRoutes } from '../trino/trino-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
   ...catalogRoutes,
@@ -33,4 +34,5 @@ export const allRoutes: readonly RouteDef[] = [
   ...gatewayRoutes,
   ...experimentRoutes,
   ...embedRoutes,
+  ...trinoRoutes,
 ];
