@@ -1,0 +1,127 @@
+/**
+ * The console's access-experiments page in Chromium, on the demo workspace:
+ * an admin starts a run only after seeing its dry run, sees it running,
+ * stops it and reads the report from the security lake; free text that
+ * someone else wrote (a template's description, a stop reason) shows as text.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import { checkA11y, cspViolations, screenshot, signIn, startConsole, type ConsoleHarness } from './support/browser.js';
+
+const PAYLOAD = `<img src=x onerror="window.__xss=(window.__xss||0)+1"><script>window.__xss=1</script>'"`;
+
+let h: ConsoleHarness;
+before(async () => {
+  h = await startConsole();
+  const policy = await h.server.call('PUT', '/v1/experiments/policy', { maxDuration: '1h', excluded: ['group:privacy-officers'], production: false });
+  assert.equal(policy.status, 200, JSON.stringify(policy.json));
+  const template = await h.server.call('POST', '/v1/experiments/templates', {
+    name: 'claims-outage',
+    description: `Alice's dashboards without claims ${PAYLOAD}`,
+    targets: ['user:alice'],
+    actions: ['SELECT'],
+    scope: 'lake.claims.patient_claims',
+    duration: '10m',
+    selfService: true,
+  });
+  assert.equal(template.status, 201, JSON.stringify(template.json));
+});
+after(() => h.close());
+
+async function adminPage(at: string): Promise<Page> {
+  const { page } = await h.newPage();
+  await signIn(page, await h.token('owner', 'admin'), at);
+  return page;
+}
+
+/** No payload ran, none became an element, and the CSP never had to refuse one. */
+async function assertInert(page: Page, where: string): Promise<void> {
+  assert.equal(await page.evaluate<unknown>('window.__xss'), undefined, `a payload ran on ${where}`);
+  assert.equal(await page.locator('img[src="x"], script:not([src])').count(), 0, `payload markup became elements on ${where}`);
+  assert.deepEqual(await cspViolations(page), [], `CSP refusals on ${where}`);
+}
+
+const aliceReads = (): ReturnType<ConsoleHarness['server']['call']> =>
+  h.server.call('POST', '/v1/authorize', { principal: 'user:alice', action: 'SELECT', resource: 'lake.claims.patient_claims' });
+
+describe('access experiments in the console', () => {
+  // Threat: an operator takes a pipeline's access away blind; the page must show the dry run before it offers Start.
+  it('an admin starts a run only after its dry run, watches it run, stops it and reads the report', async () => {
+    const page = await adminPage('/experiments');
+    await page.getByRole('row', { name: /claims-outage/ }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Start experiment' }).count(), 0, 'Start is offered before any dry run');
+
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const dry = page.getByTestId('dry-run');
+    await dry.waitFor();
+    const change = dry.getByRole('row', { name: /user:alice/ });
+    assert.match(await change.innerText(), /SELECT\s+lake\.claims\.patient_claims\s+allow → deny/);
+    // A changed duration is another run: its dry run must be seen first.
+    await page.getByLabel('Duration (optional)').fill('5m');
+    assert.equal(await page.getByRole('button', { name: 'Start experiment' }).count(), 0, 'Start survived a change to the form');
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    await dry.waitFor();
+    await checkA11y(page, 'experiment dry run');
+    await screenshot(page, 'experiments-dry-run', { fullPage: true });
+
+    await page.getByRole('button', { name: 'Start experiment' }).click();
+    const detail = page.getByTestId('run-detail');
+    await detail.getByTestId('status').filter({ hasText: 'running' }).waitFor();
+    const runs = (await h.server.call('GET', '/v1/experiments')).json as { experiments: { id: string; status: string }[] };
+    assert.equal(runs.experiments.length, 1);
+    const id = runs.experiments[0]!.id;
+    assert.equal(runs.experiments[0]!.status, 'running');
+    const row = page.getByTestId(`run-${id}`);
+    await row.getByText(/^\d+ min \d+ s left$/).waitFor();
+    assert.doesNotMatch(await row.innerText(), /60 s left/);
+    assert.equal((await aliceReads()).json.decision, 'deny');
+    assert.equal((await aliceReads()).json.decision, 'deny');
+    // While it runs, the report is there too: the refusals so far, no recovery yet.
+    await detail.getByTestId('recovery').filter({ hasText: 'still running' }).waitFor();
+    await checkA11y(page, 'experiment running');
+    await screenshot(page, 'experiments-running', { fullPage: true });
+
+    await page.getByLabel('Reason').fill(`seen enough ${PAYLOAD}`);
+    await page.getByRole('button', { name: 'Stop now' }).click();
+    await detail.getByTestId('status').filter({ hasText: 'stopped' }).waitFor();
+    assert.equal((await aliceReads()).json.decision, 'allow', 'the deny outlived the stop');
+    assert.equal(await detail.getByTestId('end-reason').innerText(), `stopped by user:owner: seen enough ${PAYLOAD}`);
+    assert.equal(await page.getByTestId('description').innerText(), `Alice's dashboards without claims ${PAYLOAD}`);
+
+    // The report reads the security lake; refresh until the allow after the stop is in it.
+    const report = page.getByTestId('report');
+    const refusals = report.getByRole('table', { name: 'Refused decisions by principal and resource' });
+    await refusals.getByRole('row', { name: /user:alice/ }).waitFor();
+    for (let i = 0; i < 20 && (await report.getByTestId('recovery').innerText()).startsWith('not'); i++) {
+      await report.getByRole('button', { name: 'Refresh' }).click();
+      await page.waitForTimeout(250);
+    }
+    const refusal = await refusals.getByRole('row', { name: /user:alice/ }).innerText();
+    assert.match(refusal, /lake\.claims\.patient_claims\s+2\s/);
+    assert.equal(await report.getByTestId('total-refused').innerText(), '2');
+    assert.match(await report.getByTestId('first-refusal').innerText(), /^\d+(\.\d)? m?s$|^\d+ min \d+ s$/);
+    assert.match(await report.getByTestId('recovery').innerText(), /^\d+(\.\d)? m?s$|^\d+ min \d+ s$/);
+    await assertInert(page, 'experiments page');
+    await checkA11y(page, 'experiment report');
+    await screenshot(page, 'experiments-report', { fullPage: true });
+  });
+
+  // Threat: a name with markup reaches the page; the API refuses it as a template name, so only free text can carry it.
+  it('refuses markup as a template name before any page can show it', async () => {
+    const r = await h.server.call('POST', '/v1/experiments/templates', { name: PAYLOAD, targets: ['user:alice'], actions: ['SELECT'], scope: 'lake.claims', duration: '10m', selfService: true });
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /^body\.name: must be lowercase/);
+  });
+
+  // Threat: an analyst opens the page and learns which pipelines are about to lose access, or starts one.
+  it('shows a user who is not an admin nothing but a note, and the API lists them nothing', async () => {
+    const alice = await h.token('alice');
+    assert.equal((await h.server.call('GET', '/v1/experiments', undefined, alice)).status, 403);
+    const { page } = await h.newPage();
+    await signIn(page, alice, '/experiments');
+    await page.getByText('Experiments are run by administrators').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Dry run' }).count(), 0);
+    assert.equal(await page.getByText('claims-outage').count(), 0);
+  });
+});
