@@ -107,6 +107,50 @@ describe('access experiments in the console', () => {
     await screenshot(page, 'experiments-report', { fullPage: true });
   });
 
+  // Threat: an operator approves their own outage; approval in the page must go to someone else, and only then does the deny start.
+  it('never offers the starter Approve; an approver approves one pending run in the page and rejects another', async () => {
+    const template = await h.server.call('POST', '/v1/experiments/templates', {
+      name: 'approved-outage',
+      targets: ['user:alice'],
+      actions: ['SELECT'],
+      scope: 'lake.claims.patient_claims',
+      duration: '10m',
+      approverGroups: ['privacy-officers'],
+    });
+    assert.equal(template.status, 201, JSON.stringify(template.json));
+    const owner = await adminPage('/experiments');
+    await owner.getByRole('row', { name: /approved-outage/ }).waitFor();
+    await owner.getByLabel('Template', { exact: true }).selectOption('approved-outage');
+    await owner.getByRole('button', { name: 'Dry run' }).click();
+    await owner.getByRole('button', { name: 'Start experiment' }).click();
+    const ownDetail = owner.getByTestId('run-detail');
+    await ownDetail.getByTestId('status').filter({ hasText: 'pending' }).waitFor();
+    assert.equal(await ownDetail.getByRole('button', { name: 'Approve' }).count(), 0, 'the starter was offered Approve');
+    assert.equal((await aliceReads()).json.decision, 'allow', 'a pending run denies nothing');
+    const pending = ((await h.server.call('GET', '/v1/experiments')).json as { experiments: { id: string; status: string }[] }).experiments.find((x) => x.status === 'pending');
+    assert.ok(pending !== undefined);
+
+    // carol is a privacy officer, the template's approver group; an admin token so the page lists runs.
+    const { page: carol } = await h.newPage();
+    await signIn(carol, await h.token('carol', 'admin'), '/experiments');
+    await carol.getByRole('button', { name: `Open ${pending.id}` }).click();
+    const detail = carol.getByTestId('run-detail');
+    await detail.getByRole('button', { name: 'Approve' }).click();
+    await detail.getByTestId('status').filter({ hasText: 'running' }).waitFor();
+    assert.equal((await aliceReads()).json.decision, 'deny', 'the approved run does not deny');
+    assert.equal((await h.server.call('POST', `/v1/experiments/${pending.id}/stop`, {})).status, 200);
+
+    const second = await h.server.call('POST', '/v1/experiments', { template: 'approved-outage' });
+    assert.equal(second.status, 201, JSON.stringify(second.json));
+    await carol.getByRole('button', { name: `Open ${second.json.id}` }).click();
+    await detail.getByRole('button', { name: 'Reject' }).click();
+    await detail.getByTestId('status').filter({ hasText: 'rejected' }).waitFor();
+    assert.equal((await h.server.call('GET', `/v1/experiments/${second.json.id}`)).json.status, 'rejected');
+    assert.equal((await aliceReads()).json.decision, 'allow');
+    await assertInert(carol, 'approver view');
+    await checkA11y(carol, 'experiment rejected');
+  });
+
   // Threat: a name with markup reaches the page; the API refuses it as a template name, so only free text can carry it.
   it('refuses markup as a template name before any page can show it', async () => {
     const r = await h.server.call('POST', '/v1/experiments/templates', { name: PAYLOAD, targets: ['user:alice'], actions: ['SELECT'], scope: 'lake.claims', duration: '10m', selfService: true });
