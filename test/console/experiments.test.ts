@@ -151,11 +151,15 @@ describe('access experiments in the console', () => {
     await checkA11y(carol, 'experiment rejected');
   });
 
-  // Threat: a name with markup reaches the page; the API refuses it as a template name, so only free text can carry it.
-  it('refuses markup as a template name before any page can show it', async () => {
+  // Threat: a name with markup reaches the page; the API refuses it as a template or principal name, so only free text can carry it.
+  it('refuses markup as a template name or a target principal before any page can show it', async () => {
     const r = await h.server.call('POST', '/v1/experiments/templates', { name: PAYLOAD, targets: ['user:alice'], actions: ['SELECT'], scope: 'lake.claims', duration: '10m', selfService: true });
     assert.equal(r.status, 400, JSON.stringify(r.json));
     assert.match(r.json.error.message, /^body\.name: must be lowercase/);
+    const target = await h.server.call('POST', '/v1/experiments/templates', { name: 'evil-target', targets: [`user:${PAYLOAD}`], actions: ['SELECT'], scope: 'lake.claims', duration: '10m', selfService: true });
+    assert.equal(target.status, 400, JSON.stringify(target.json));
+    assert.match(target.json.error.message, /^body\.targets\.0: /);
+    assert.deepEqual(((await h.server.call('GET', '/v1/experiments/templates')).json as { templates: { name: string }[] }).templates.map((t) => t.name).sort(), ['approved-outage', 'claims-outage']);
   });
 
   // Threat: an analyst opens the page and learns which pipelines are about to lose access, or starts one.
