@@ -151,6 +151,44 @@ describe('access experiments in the console', () => {
     await checkA11y(carol, 'experiment rejected');
   });
 
+  // Threat: the operator watches a stale page: a run its stop condition ended still shows as running, or its report hides the alarm.
+  it('shows a run that its stop condition ended as stopped without a reload, with the monitor marked in the report', async () => {
+    const monitor = await h.server.call('POST', '/v1/monitors', {
+      name: 'claims-refusals',
+      sql: "SELECT 1 AS x FROM steward.security.steward WHERE status_id = 2 AND api.operation = 'authorize.SELECT'",
+      throttleSeconds: 0,
+      action: { kind: 'webhook', url: 'http://127.0.0.1:9/hook' },
+    });
+    assert.equal(monitor.status, 201, JSON.stringify(monitor.json));
+    const template = await h.server.call('POST', '/v1/experiments/templates', {
+      name: 'guarded-outage',
+      targets: ['user:alice'],
+      actions: ['SELECT'],
+      scope: 'lake.claims.patient_claims',
+      duration: '10m',
+      selfService: true,
+      stopConditions: ['claims-refusals'],
+    });
+    assert.equal(template.status, 201, JSON.stringify(template.json));
+    const run = await h.server.call('POST', '/v1/experiments', { template: 'guarded-outage' });
+    assert.equal(run.status, 201, JSON.stringify(run.json));
+    const page = await adminPage('/experiments');
+    await page.getByRole('button', { name: `Open ${run.json.id}` }).click();
+    const detail = page.getByTestId('run-detail');
+    await detail.getByTestId('status').filter({ hasText: 'running' }).waitFor();
+
+    assert.equal((await aliceReads()).json.decision, 'deny');
+    await h.server.call('POST', '/v1/audit/flush', {});
+    await h.server.ws.services.audit?.monitors.run('claims-refusals');
+    await h.server.call('POST', '/v1/experiments/sweep', {});
+    // No reload: the page's poll sees the end.
+    await detail.getByTestId('status').filter({ hasText: 'stopped' }).waitFor({ timeout: 10_000 });
+    assert.match(await detail.getByTestId('end-reason').innerText(), /^stop condition: monitor `claims-refusals` fired at /);
+    await detail.getByTestId('monitors-fired').getByText('claims-refusals', { exact: false }).first().waitFor();
+    assert.match(await detail.getByTestId('monitors-fired').innerText(), /claims-refusals at .* \(a stop condition of this run\)/);
+    await checkA11y(page, 'experiment stopped by a monitor');
+  });
+
   // Threat: a name with markup reaches the page; the API refuses it as a template or principal name, so only free text can carry it.
   it('refuses markup as a template name or a target principal before any page can show it', async () => {
     const r = await h.server.call('POST', '/v1/experiments/templates', { name: PAYLOAD, targets: ['user:alice'], actions: ['SELECT'], scope: 'lake.claims', duration: '10m', selfService: true });
@@ -159,7 +197,7 @@ describe('access experiments in the console', () => {
     const target = await h.server.call('POST', '/v1/experiments/templates', { name: 'evil-target', targets: [`user:${PAYLOAD}`], actions: ['SELECT'], scope: 'lake.claims', duration: '10m', selfService: true });
     assert.equal(target.status, 400, JSON.stringify(target.json));
     assert.match(target.json.error.message, /^body\.targets\.0: /);
-    assert.deepEqual(((await h.server.call('GET', '/v1/experiments/templates')).json as { templates: { name: string }[] }).templates.map((t) => t.name).sort(), ['approved-outage', 'claims-outage']);
+    assert.deepEqual(((await h.server.call('GET', '/v1/experiments/templates')).json as { templates: { name: string }[] }).templates.map((t) => t.name).sort(), ['approved-outage', 'claims-outage', 'guarded-outage']);
   });
 
   // Threat: an analyst opens the page and learns which pipelines are about to lose access, or starts one.
