@@ -3,6 +3,7 @@
  * in-process on an embedded workspace or over the network to a server
  * (see client.ts), so the CLI and the API cannot disagree.
  */
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerCatalogCommands } from './catalog-commands.js';
 import { registerDecisionCommands } from './decision-commands.js';
@@ -20,10 +21,13 @@ import { registerExperimentCommands } from './experiment-commands.js';
 import { registerSessionCommands } from './session-commands.js';
 import { registerEmbedCommands } from './embed-commands.js';
 
+/** One version everywhere: package.json's (bin/steward.js answers `--version` from it directly). */
+const STEWARD_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command('steward')
     .description('one tag-based entitlement source, enforced everywhere data is read')
-    .version('0.1.0')
+    .version(STEWARD_VERSION)
     .option('--json', 'print machine-readable JSON')
     .option('--home <dir>', 'workspace folder (STEWARD_HOME, default ./.steward)')
     .option('--url <url>', 'a Steward server to talk to (STEWARD_URL)')
