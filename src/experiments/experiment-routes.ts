@@ -121,11 +121,15 @@ export const experimentRoutes: readonly RouteDef[] = [
   route({
     method: 'get',
     path: '/v1/experiments',
-    summary: 'List experiments, newest first',
+    summary: 'List experiments, newest first: every run for an admin; for anyone else, the pending runs they may approve or reject (their inbox)',
     tag: 'experiments',
-    auth: 'admin',
+    auth: 'user',
     response: z.object({ experiments: z.array(Any) }),
-    handler: async ({ services }) => ({ experiments: (await experimentsOf(services).list()).map(experimentJson) }),
+    handler: async ({ services, actor, request }) => {
+      const who = actorOf(actor, request);
+      const runs = who.admin ? await experimentsOf(services).list() : await experimentsOf(services).awaiting(who.principal);
+      return { experiments: runs.map(experimentJson) };
+    },
   }),
   route({
     method: 'get',

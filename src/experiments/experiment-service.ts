@@ -57,6 +57,8 @@ export interface ExperimentService {
   stop(actor: ExperimentActor, id: string, reason?: string): Promise<Experiment>;
   get(id: string): Promise<Experiment>;
   list(): Promise<Experiment[]>;
+  /** The pending runs `principal` may approve or reject now (an approver's inbox). */
+  awaiting(principal: PrincipalRef): Promise<Experiment[]>;
   report(id: string): Promise<ExperimentReport>;
   /** Ends due runs and runs whose stop condition fired; returns how many ended. */
   runDue(now?: number): Promise<number>;
@@ -279,6 +281,11 @@ export function createExperimentService(options: ExperimentServiceOptions): Expe
 
     get: (id) => mustExperiment(id.trim().toLowerCase(), db),
     list: () => store.listExperiments(db),
+    async awaiting(principal) {
+      const [snap, all] = await Promise.all([state.snapshot(), store.listExperiments(db)]);
+      // The same rule approve() and reject() apply, so the inbox never offers what they would refuse.
+      return all.filter((x) => x.status === 'pending' && canApprove(snap.world, x.spec, x.startedBy, principal));
+    },
 
     async report(id) {
       const x = await mustExperiment(id.trim().toLowerCase(), db);

@@ -130,13 +130,17 @@ describe('access experiments in the console', () => {
     const pending = ((await h.server.call('GET', '/v1/experiments')).json as { experiments: { id: string; status: string }[] }).experiments.find((x) => x.status === 'pending');
     assert.ok(pending !== undefined);
 
-    // carol is a privacy officer, the template's approver group; an admin token so the page lists runs.
+    // carol is a privacy officer, the template's approver group, signed in as an ordinary user
+    // (as an OpenID Connect sign-in would make her): her page lists the runs awaiting her.
     const { page: carol } = await h.newPage();
-    await signIn(carol, await h.token('carol', 'admin'), '/experiments');
+    await signIn(carol, await h.token('carol'), '/experiments');
     await carol.getByRole('button', { name: `Open ${pending.id}` }).click();
     const detail = carol.getByTestId('run-detail');
+    assert.equal(await detail.getByRole('button', { name: 'Stop now' }).count(), 0, 'stopping is an admin\'s');
     await detail.getByRole('button', { name: 'Approve' }).click();
-    await detail.getByTestId('status').filter({ hasText: 'running' }).waitFor();
+    // Approved, the run no longer waits for her, so it leaves her inbox.
+    await carol.getByText('Nothing waits for you.').waitFor();
+    assert.equal((await h.server.call('GET', `/v1/experiments/${pending.id}`)).json.status, 'running');
     assert.equal((await aliceReads()).json.decision, 'deny', 'the approved run does not deny');
     assert.equal((await h.server.call('POST', `/v1/experiments/${pending.id}/stop`, {})).status, 200);
 
@@ -144,7 +148,7 @@ describe('access experiments in the console', () => {
     assert.equal(second.status, 201, JSON.stringify(second.json));
     await carol.getByRole('button', { name: `Open ${second.json.id}` }).click();
     await detail.getByRole('button', { name: 'Reject' }).click();
-    await detail.getByTestId('status').filter({ hasText: 'rejected' }).waitFor();
+    await carol.getByText('Nothing waits for you.').waitFor();
     assert.equal((await h.server.call('GET', `/v1/experiments/${second.json.id}`)).json.status, 'rejected');
     assert.equal((await aliceReads()).json.decision, 'allow');
     await assertInert(carol, 'approver view');
@@ -201,12 +205,14 @@ describe('access experiments in the console', () => {
   });
 
   // Threat: an analyst opens the page and learns which pipelines are about to lose access, or starts one.
-  it('shows a user who is not an admin nothing but a note, and the API lists them nothing', async () => {
+  it('shows a user who is not an admin only the runs awaiting their approval, and the API lists them nothing else', async () => {
     const alice = await h.token('alice');
-    assert.equal((await h.server.call('GET', '/v1/experiments', undefined, alice)).status, 403);
+    const listed = await h.server.call('GET', '/v1/experiments', undefined, alice);
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.json.experiments, [], 'alice approves nothing, so she sees no run');
     const { page } = await h.newPage();
     await signIn(page, alice, '/experiments');
-    await page.getByText('Experiments are run by administrators').waitFor();
+    await page.getByText('Nothing waits for you.').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Dry run' }).count(), 0);
     assert.equal(await page.getByText('claims-outage').count(), 0);
   });

@@ -92,7 +92,9 @@ describe('who may run experiments', () => {
     // threat: any analyst takes a colleague's (or a pipeline's) access away, or dresses up as an admin to do it
     assert.equal((await s.call('POST', '/v1/experiments/templates', template('by-alice'), alice)).status, 403);
     assert.equal((await s.call('POST', '/v1/experiments', { template: 'fits' }, alice)).status, 403);
-    assert.equal((await s.call('GET', '/v1/experiments', undefined, alice)).status, 403);
+    const inbox = await s.call('GET', '/v1/experiments', undefined, alice);
+    assert.equal(inbox.status, 200, JSON.stringify(inbox.json));
+    assert.deepEqual(inbox.json.experiments, [], 'a user who approves nothing sees no run');
     assert.equal((await s.call('PUT', '/v1/experiments/policy', { maxDuration: '30d', production: false }, alice)).status, 403);
     const res = await fetch(`${s.url}/v1/experiments/ex-000000000000/approve`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'x-steward-as': 'user:carol' } });
     assert.equal(res.status, 403);
@@ -178,11 +180,16 @@ describe('enforcement', () => {
       const x = await start('approved-outage');
       assert.equal(x.status, 'pending');
       assert.equal((await decide()).json.decision, 'allow', 'nothing is denied before approval');
+      // The approver's inbox lists the run; a user who may not approve it does not learn it exists.
+      const inbox = await s.call('GET', '/v1/experiments', undefined, carol);
+      assert.deepEqual((inbox.json.experiments as { id: string }[]).map((e) => e.id), [x.id]);
+      assert.deepEqual((await s.call('GET', '/v1/experiments', undefined, alice)).json.experiments, []);
       const self = await s.call('POST', `/v1/experiments/${x.id}/approve`, {}, alice);
       assert.equal(self.status, 403, JSON.stringify(self.json));
       const ok = await s.call('POST', `/v1/experiments/${x.id}/approve`, {}, carol);
       assert.equal(ok.status, 200, JSON.stringify(ok.json));
       assert.equal(ok.json.status, 'running');
+      assert.deepEqual((await s.call('GET', '/v1/experiments', undefined, carol)).json.experiments, [], 'a running run leaves the inbox');
       assert.equal((await decide()).json.decision, 'deny');
       await s.call('POST', `/v1/experiments/${x.id}/stop`, {});
       const none = await s.call('POST', '/v1/experiments/templates', template('nobody-approves', { approverGroups: ['auditors'], minApprovals: 2 }));

@@ -69,15 +69,29 @@ interface Report {
 const PILL: Readonly<Record<string, string>> = { pending: 'pending', running: 'active', rejected: 'rejected', stopped: 'revoked' };
 
 export default function Experiments({ session }: { session: Session }): ReactNode {
-  if (session.role !== 'admin') {
-    return (
-      <div className="stack">
-        <h1>Experiments</h1>
-        <p className="muted">Experiments are run by administrators: sign in with an admin token to see them.</p>
-      </div>
-    );
-  }
+  if (session.role !== 'admin') return <ExperimentsInbox session={session} />;
   return <ExperimentsAdmin session={session} />;
+}
+
+/** Anyone else: the pending runs they may approve or reject (the API lists exactly those). */
+function ExperimentsInbox({ session }: { session: Session }): ReactNode {
+  const runs = useLoad((signal) => api<{ experiments: Run[] }>('GET', '/v1/experiments', undefined, signal), []);
+  const [open, setOpen] = useState<string | null>(null);
+  useInterval(() => runs.reload(), POLL_MS);
+  const pending = runs.data?.experiments ?? [];
+  const selected = pending.find((r) => r.id === open);
+  return (
+    <div className="stack">
+      <h1>Experiments</h1>
+      <p className="muted">Experiments are run by administrators. Runs that wait for your approval appear here.</p>
+      <section className="panel" aria-labelledby="inbox-title">
+        <h2 id="inbox-title">Awaiting your approval</h2>
+        <ErrorNote error={runs.error} />
+        {pending.length === 0 ? <p className="muted">Nothing waits for you.</p> : <RunTable runs={pending} onOpen={setOpen} />}
+      </section>
+      {selected !== undefined && <RunDetail key={selected.id} run={selected} session={session} onChanged={runs.reload} />}
+    </div>
+  );
 }
 
 function ExperimentsAdmin({ session }: { session: Session }): ReactNode {
@@ -389,9 +403,11 @@ function RunDetail({ run, session, onChanged }: { run: Run; session: Session; on
               </button>
             </>
           )}
-          <button type="button" className="danger" onClick={() => act('stop')}>
-            Stop now
-          </button>
+          {session.role === 'admin' && (
+            <button type="button" className="danger" onClick={() => act('stop')}>
+              Stop now
+            </button>
+          )}
         </div>
       )}
       <ErrorNote error={error} />
