@@ -10,14 +10,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { BIN } from '../support/cli.js';
+import { callServe, kill9 as killProcess, startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 const tag = randomBytes(3).toString('hex');
 const SYNCER = `w${tag}_sync`;
@@ -31,50 +30,22 @@ let state: TestDatabase;
 let admin: pg.Client;
 let home: string;
 let whUrl: string;
-let server: { child: ChildProcess; url: string; listeningAt: number } | undefined;
+let server: ServeProcess | undefined;
 let token = '';
 
 /** Starts `steward serve` on the same home and store; resolves once it listens. */
-function startServer(): Promise<{ child: ChildProcess; url: string; listeningAt: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], STEWARD_HOME: home, STEWARD_DATABASE_URL: state.url, [ENV]: whUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const t = /STEWARD_TOKEN=(\S+)/.exec(out);
-      if (t?.[1] !== undefined) token = t[1];
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1] !== undefined) resolve({ child, url: m[1], listeningAt: Date.now() });
-    });
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => reject(new Error(`steward serve exited ${code}: ${err}`)));
-  });
+async function startServer(): Promise<ServeProcess> {
+  const p = await startServeProcess({ STEWARD_HOME: home, STEWARD_DATABASE_URL: state.url, [ENV]: whUrl });
+  if (p.bootstrapToken !== undefined) token = p.bootstrapToken;
+  return p;
 }
 
-async function call(method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${server?.url}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? null : JSON.parse(text) };
-}
+const call = (method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> => callServe(server, token, method, p, body);
 
-function kill9(): Promise<void> {
+async function kill9(): Promise<void> {
   const s = server;
   server = undefined;
-  if (s === undefined) return Promise.resolve();
-  s.child.removeAllListeners('close');
-  return new Promise((resolve) => {
-    s.child.once('close', () => resolve());
-    s.child.kill('SIGKILL');
-  });
+  await killProcess(s);
 }
 
 before(async () => {
