@@ -4,8 +4,9 @@
  * quorum, comment, approve/reject) and revoke. Polls every 4 s, so a request
  * approved elsewhere changes state without a reload.
  */
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
+import { useDryRunGate } from '../dry-run-gate.js';
 import { ErrorNote, useInterval, useLoad } from '../ui.js';
 
 const POLL_MS = 4000;
@@ -188,36 +189,17 @@ function RequestForm({ onSubmitted }: { onSubmitted: () => void }): ReactNode {
   const [permissionSet, setPermissionSet] = useState('read-with-pii');
   const [duration, setDuration] = useState('2h');
   const [justification, setJustification] = useState('');
-  const [preview, setPreview] = useState<{ key: string; value: Preview } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState<string | null>(null);
   const input = { scope: scope.trim(), permissionSet: permissionSet.trim(), duration: duration.trim(), justification: justification.trim() };
-  const key = JSON.stringify(input);
-  const current = preview !== null && preview.key === key ? preview.value : null;
-
-  const doPreview = async (e: FormEvent): Promise<void> => {
-    e.preventDefault();
-    setError(null);
-    setDone(null);
-    try {
-      setPreview({ key, value: await api<Preview>('POST', '/v1/access/preview', input) });
-    } catch (err) {
-      setPreview(null);
-      setError(err);
-    }
-  };
-  const submit = async (): Promise<void> => {
-    setError(null);
-    try {
-      const r = await api<AccessRequest>('POST', '/v1/access/requests', input);
-      setDone(`Request ${r.id} is ${r.status}.`);
-      setPreview(null);
+  const { current, error, done, dryRun: doPreview, submit } = useDryRunGate<typeof input, Preview, AccessRequest>({
+    input,
+    dryRunPath: '/v1/access/preview',
+    submitPath: '/v1/access/requests',
+    onSubmitted: (r) => {
       setJustification('');
       onSubmitted();
-    } catch (err) {
-      setError(err);
-    }
-  };
+      return `Request ${r.id} is ${r.status}.`;
+    },
+  });
   return (
     <section className="panel" aria-labelledby="request-title">
       <h2 id="request-title">Request temporary access</h2>

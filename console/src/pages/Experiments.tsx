@@ -6,8 +6,9 @@
  * stop condition changes state without a reload. Everything from the API is
  * rendered as text: descriptions and stop reasons are free text.
  */
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
+import { useDryRunGate } from '../dry-run-gate.js';
 import { ErrorNote, useInterval, useLoad } from '../ui.js';
 
 const POLL_MS = 4000;
@@ -180,37 +181,18 @@ function TemplateTable({ templates }: { templates: readonly Template[] }): React
 function StartForm({ templates, onStarted }: { templates: readonly Template[]; onStarted: (id: string) => void }): ReactNode {
   const [template, setTemplate] = useState('');
   const [duration, setDuration] = useState('');
-  const [preview, setPreview] = useState<{ key: string; value: DryRun } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState<string | null>(null);
   const chosen = template === '' ? (templates[0]?.name ?? '') : template;
   const input = { template: chosen, ...(duration.trim() === '' ? {} : { duration: duration.trim() }) };
-  const key = JSON.stringify(input);
   // Start is offered only for the dry run of exactly what is in the form.
-  const current = preview !== null && preview.key === key ? preview.value : null;
-
-  const dryRun = async (e: FormEvent): Promise<void> => {
-    e.preventDefault();
-    setError(null);
-    setDone(null);
-    try {
-      setPreview({ key, value: await api<DryRun>('POST', '/v1/experiments/dry-run', input) });
-    } catch (err) {
-      setPreview(null);
-      setError(err);
-    }
-  };
-  const start = async (): Promise<void> => {
-    setError(null);
-    try {
-      const run = await api<Run>('POST', '/v1/experiments', input);
-      setDone(run.status === 'pending' ? `Experiment ${run.id} waits for approval.` : `Experiment ${run.id} started.`);
-      setPreview(null);
+  const { current, error, done, dryRun, submit: start } = useDryRunGate<typeof input, DryRun, Run>({
+    input,
+    dryRunPath: '/v1/experiments/dry-run',
+    submitPath: '/v1/experiments',
+    onSubmitted: (run) => {
       onStarted(run.id);
-    } catch (err) {
-      setError(err);
-    }
-  };
+      return run.status === 'pending' ? `Experiment ${run.id} waits for approval.` : `Experiment ${run.id} started.`;
+    },
+  });
   return (
     <section className="panel" aria-labelledby="start-title">
       <h2 id="start-title">Start an experiment</h2>
