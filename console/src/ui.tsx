@@ -59,3 +59,18 @@ export function Tag({ k, v, title }: { k: string; v: string; title?: string }): 
     </span>
   );
 }
+
+/** A table's header row: one column header per name. */
+export function ColumnHeads({ names }: { names: readonly string[] }): ReactNode {
+  return (
+    <thead>
+      <tr>
+        {names.map((n) => (
+          <th key={n} scope="col">
+            {n}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

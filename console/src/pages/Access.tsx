@@ -7,7 +7,7 @@
 import { useState, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
 import { useDryRunGate } from '../dry-run-gate.js';
-import { ErrorNote, useInterval, useLoad } from '../ui.js';
+import { ColumnHeads, ErrorNote, useInterval, useLoad } from '../ui.js';
 
 const POLL_MS = 4000;
 
@@ -93,16 +93,7 @@ function RequestTable({ requests, label, actions }: { requests: readonly AccessR
   if (requests.length === 0) return <p className="muted">None.</p>;
   return (
     <table className="grid" aria-label={label}>
-      <thead>
-        <tr>
-          <th scope="col">Request</th>
-          <th scope="col">Scope</th>
-          <th scope="col">Status</th>
-          <th scope="col">Approvals</th>
-          <th scope="col">Until</th>
-          <th scope="col">Actions</th>
-        </tr>
-      </thead>
+      <ColumnHeads names={['Request', 'Scope', 'Status', 'Approvals', 'Until', 'Actions']} />
       <tbody>
         {requests.map((r) => (
           <tr key={r.id} data-testid={`request-${r.id}`}>
@@ -158,14 +149,7 @@ function DryRunView({ dry }: { dry: DryRun }): ReactNode {
   return (
     <>
       <table className="grid" aria-label="What the request adds">
-        <thead>
-          <tr>
-            <th scope="col">Resource</th>
-            <th scope="col">Adds permissions</th>
-            <th scope="col">Adds columns</th>
-            <th scope="col">Rows before → after</th>
-          </tr>
-        </thead>
+        <ColumnHeads names={['Resource', 'Adds permissions', 'Adds columns', 'Rows before → after']} />
         <tbody>
           {dry.entries.map((e) => (
             <tr key={e.resource}>

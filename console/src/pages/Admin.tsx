@@ -5,7 +5,7 @@
  */
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
-import { ErrorNote, useLoad } from '../ui.js';
+import { ColumnHeads, ErrorNote, useLoad } from '../ui.js';
 
 interface Token {
   readonly id: string;
@@ -88,16 +88,7 @@ function Tokens(): ReactNode {
         </div>
       )}
       <table className="grid" aria-label="API tokens">
-        <thead>
-          <tr>
-            <th scope="col">Id</th>
-            <th scope="col">Name</th>
-            <th scope="col">Principal</th>
-            <th scope="col">Role</th>
-            <th scope="col">Last used</th>
-            <th scope="col">State</th>
-          </tr>
-        </thead>
+        <ColumnHeads names={['Id', 'Name', 'Principal', 'Role', 'Last used', 'State']} />
         <tbody>
           {tokens.data?.tokens.map((t) => (
             <tr key={t.id}>
@@ -154,17 +145,7 @@ function Sessions(): ReactNode {
       <p className="muted">Live sign-ins to this console. Revoking one ends it at its next request; the id is the one the decision log shows.</p>
       <ErrorNote error={sessions.error ?? error} />
       <table className="grid" aria-label="Console sessions">
-        <thead>
-          <tr>
-            <th scope="col">Id</th>
-            <th scope="col">Principal</th>
-            <th scope="col">Signed in with</th>
-            <th scope="col">Since</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Ends</th>
-            <th scope="col">Revoke</th>
-          </tr>
-        </thead>
+        <ColumnHeads names={['Id', 'Principal', 'Signed in with', 'Since', 'Last used', 'Ends', 'Revoke']} />
         <tbody>
           {sessions.data?.sessions.map((x) => (
             <tr key={x.id}>
@@ -228,15 +209,7 @@ function Warehouses(): ReactNode {
       {targets.data?.targets.length === 0 && <p className="muted">No warehouse targets. Add one with <code>steward warehouse add</code>.</p>}
       {(targets.data?.targets.length ?? 0) > 0 && (
         <table className="grid" aria-label="Warehouse targets">
-          <thead>
-            <tr>
-              <th scope="col">Target</th>
-              <th scope="col">Catalog</th>
-              <th scope="col">Credentials</th>
-              <th scope="col">Last sync</th>
-              <th scope="col">Plan</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Target', 'Catalog', 'Credentials', 'Last sync', 'Plan']} />
           <tbody>
             {targets.data?.targets.map((t) => (
               <tr key={t.name}>
@@ -310,13 +283,7 @@ function Principals(): ReactNode {
         <h2 id="users-title">Users</h2>
         <ErrorNote error={users.error} />
         <table className="grid" aria-label="Users">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Display name</th>
-              <th scope="col">Groups</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Name', 'Display name', 'Groups']} />
           <tbody>
             {users.data?.users.map((u) => (
               <tr key={String(u['name'])}>
@@ -332,12 +299,7 @@ function Principals(): ReactNode {
         <h2 id="groups-title">Groups</h2>
         <ErrorNote error={groups.error} />
         <table className="grid" aria-label="Groups">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Members</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Name', 'Members']} />
           <tbody>
             {groups.data?.groups.map((g) => (
               <tr key={String(g['name'])}>

@@ -7,7 +7,7 @@
  */
 import { lazy, Suspense, useState, type FormEvent, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
-import { ErrorNote, useLoad } from '../ui.js';
+import { ColumnHeads, ErrorNote, useLoad } from '../ui.js';
 import { cellText } from './results-text.js';
 import { seriesOf, type TimelineBucket, type TimelineWindow } from './timeline-data.js';
 
@@ -101,15 +101,7 @@ function Search(): ReactNode {
       <ErrorNote error={error} />
       {found !== null && (
         <table className="grid" aria-label="Security events">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Principal</th>
-              <th scope="col">Action</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['When', 'Principal', 'Action', 'Outcome', 'Detail']} />
           <tbody>
             {found.rows.map((r, i) => (
               <tr key={i}>
@@ -172,13 +164,7 @@ function Timeline(): ReactNode {
             <DecisionChart buckets={timeline.data.buckets} window={timeline.data} label={label} />
           </Suspense>
           <table className="grid" aria-label="Decisions per source">
-            <thead>
-              <tr>
-                <th scope="col">Source</th>
-                <th scope="col">Allowed</th>
-                <th scope="col">Denied</th>
-              </tr>
-            </thead>
+            <ColumnHeads names={['Source', 'Allowed', 'Denied']} />
             <tbody>
               {totals.map((t) => (
                 <tr key={t.name}>
@@ -213,13 +199,7 @@ function Sources(): ReactNode {
       <h2 id="sources-title">Sources and chain verification</h2>
       <ErrorNote error={sources.error ?? error} />
       <table className="grid" aria-label="Security lake sources">
-        <thead>
-          <tr>
-            <th scope="col">Source</th>
-            <th scope="col">Verify</th>
-            <th scope="col">Result</th>
-          </tr>
-        </thead>
+        <ColumnHeads names={['Source', 'Verify', 'Result']} />
         <tbody>
           {sources.data?.sources.map((s) => {
             const name = String(s['name'] ?? s['source']);
@@ -260,15 +240,7 @@ function Monitors(): ReactNode {
       {monitors.data?.monitors.length === 0 && <p className="muted">No monitors.</p>}
       {(monitors.data?.monitors.length ?? 0) > 0 && (
         <table className="grid" aria-label="Monitors">
-          <thead>
-            <tr>
-              <th scope="col">Monitor</th>
-              <th scope="col">Severity</th>
-              <th scope="col">Last run</th>
-              <th scope="col">Last result</th>
-              <th scope="col">Test</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Monitor', 'Severity', 'Last run', 'Last result', 'Test']} />
           <tbody>
             {monitors.data?.monitors.map((m) => {
               const name = String(m['name']);

@@ -7,7 +7,7 @@
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
 import { navigate, useLocation } from '../router.js';
-import { ErrorNote, Tag, useLoad } from '../ui.js';
+import { ColumnHeads, ErrorNote, Tag, useLoad } from '../ui.js';
 import type { AccessAnswer, CatalogTable, EffectiveTagsAnswer, SearchAnswer } from '../types.js';
 
 export default function Catalog({ session }: { session: Session }): ReactNode {
@@ -121,13 +121,7 @@ function SearchResults(): ReactNode {
       {result.data !== undefined && (
         <table className="grid">
           <caption className="sr-only">Tables and columns found</caption>
-          <thead>
-            <tr>
-              <th scope="col">Resource</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Effective tags</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Resource', 'Kind', 'Effective tags']} />
           <tbody>
             {result.data.results.map((h) => (
               <tr key={h.resource}>
@@ -199,13 +193,7 @@ function TableDetail({ name, table, session }: { name: string; table: CatalogTab
       <p>{tags.data?.table.length === 0 ? <span className="muted">none</span> : tags.data?.table.map((t) => <TagWithSource key={t.key} tag={t} />)}</p>
       <h3>Columns</h3>
       <table className="grid" aria-label={`Columns of ${name}`}>
-        <thead>
-          <tr>
-            <th scope="col">Column</th>
-            <th scope="col">Type</th>
-            <th scope="col">Effective tags</th>
-          </tr>
-        </thead>
+        <ColumnHeads names={['Column', 'Type', 'Effective tags']} />
         <tbody>
           {table.columns.map((c) => (
             <tr key={c.name}>
@@ -310,14 +298,7 @@ function WhoCanAccess({ resource }: { resource: string }): ReactNode {
       <ErrorNote error={access.error} />
       {access.data !== undefined && (
         <table className="grid" aria-label={`Who can select from ${resource}`}>
-          <thead>
-            <tr>
-              <th scope="col">Principal</th>
-              <th scope="col">Columns</th>
-              <th scope="col">Rows (data filter)</th>
-              <th scope="col">Why</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Principal', 'Columns', 'Rows (data filter)', 'Why']} />
           <tbody>
             {access.data.holders.map((h) => (
               <tr key={h.principal}>

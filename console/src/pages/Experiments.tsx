@@ -9,7 +9,7 @@
 import { useState, type ReactNode } from 'react';
 import { api, seg, type Session } from '../api.js';
 import { useDryRunGate } from '../dry-run-gate.js';
-import { ErrorNote, useInterval, useLoad } from '../ui.js';
+import { ColumnHeads, ErrorNote, useInterval, useLoad } from '../ui.js';
 
 const POLL_MS = 4000;
 
@@ -143,17 +143,7 @@ function TemplateTable({ templates }: { templates: readonly Template[] }): React
   if (templates.length === 0) return <p className="muted">No templates yet: `steward experiment template create` or `POST /v1/experiments/templates`.</p>;
   return (
     <table className="grid" aria-label="Experiment templates">
-      <thead>
-        <tr>
-          <th scope="col">Template</th>
-          <th scope="col">Targets</th>
-          <th scope="col">Denies</th>
-          <th scope="col">Scope</th>
-          <th scope="col">Duration</th>
-          <th scope="col">Stop conditions</th>
-          <th scope="col">Approval</th>
-        </tr>
-      </thead>
+      <ColumnHeads names={['Template', 'Targets', 'Denies', 'Scope', 'Duration', 'Stop conditions', 'Approval']} />
       <tbody>
         {templates.map((t) => (
           <tr key={t.name} data-testid={`template-${t.name}`}>
@@ -244,14 +234,7 @@ function DryRunView({ dry }: { dry: DryRun }): ReactNode {
         <p className="muted">No decision would change.</p>
       ) : (
         <table className="grid" aria-label="Decisions that would change">
-          <thead>
-            <tr>
-              <th scope="col">Principal</th>
-              <th scope="col">Action</th>
-              <th scope="col">Resource</th>
-              <th scope="col">Before → after</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Principal', 'Action', 'Resource', 'Before → after']} />
           <tbody>
             {dry.entries.map((e) => (
               <tr key={`${e.principal} ${e.action} ${e.resource}`}>
@@ -301,17 +284,7 @@ function RunTable({ runs, onOpen }: { runs: readonly Run[]; onOpen: (id: string)
   if (runs.length === 0) return <p className="muted">None.</p>;
   return (
     <table className="grid" aria-label="Experiment runs">
-      <thead>
-        <tr>
-          <th scope="col">Run</th>
-          <th scope="col">Status</th>
-          <th scope="col">Targets</th>
-          <th scope="col">Scope</th>
-          <th scope="col">Ends / ended at</th>
-          <th scope="col">Approvals</th>
-          <th scope="col">Details</th>
-        </tr>
-      </thead>
+      <ColumnHeads names={['Run', 'Status', 'Targets', 'Scope', 'Ends / ended at', 'Approvals', 'Details']} />
       <tbody>
         {runs.map((r) => (
           <tr key={r.id} data-testid={`run-${r.id}`}>
@@ -422,16 +395,7 @@ function ReportView({ id, status }: { id: string; status: string }): ReactNode {
             <p className="muted">No refused decisions in the window.</p>
           ) : (
             <table className="grid" aria-label="Refused decisions by principal and resource">
-              <thead>
-                <tr>
-                  <th scope="col">Principal</th>
-                  <th scope="col">Resource</th>
-                  <th scope="col">Refused</th>
-                  <th scope="col">First</th>
-                  <th scope="col">Last</th>
-                  <th scope="col">Allowed again</th>
-                </tr>
-              </thead>
+              <ColumnHeads names={['Principal', 'Resource', 'Refused', 'First', 'Last', 'Allowed again']} />
               <tbody>
                 {r.refusals.map((x) => (
                   <tr key={`${x.principal} ${x.resource}`}>

@@ -5,7 +5,7 @@
 import { lazy, Suspense, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { api, ApiError, type Session } from '../api.js';
 import type { Problem } from './CodeEditor.js';
-import { ErrorNote, useLoad } from '../ui.js';
+import { ColumnHeads, ErrorNote, useLoad } from '../ui.js';
 import type { Decision } from '../types.js';
 
 type Row = Record<string, unknown>;
@@ -132,15 +132,7 @@ function Rules(): ReactNode {
         <h2 id="grants-title">Grants</h2>
         <ErrorNote error={grants.error} />
         <table className="grid" aria-label="Grants">
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Principal</th>
-              <th scope="col">Resource</th>
-              <th scope="col">Permissions</th>
-              <th scope="col">Until</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Id', 'Principal', 'Resource', 'Permissions', 'Until']} />
           <tbody>
             {grants.data?.grants.map((g) => (
               <tr key={String(g['id'])} id={`grant-${String(g['id'])}`}>
@@ -158,15 +150,7 @@ function Rules(): ReactNode {
         <h2 id="guardrails-title">Guardrails</h2>
         <ErrorNote error={guardrails.error} />
         <table className="grid" aria-label="Guardrails">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Denies</th>
-              <th scope="col">On</th>
-              <th scope="col">Except</th>
-              <th scope="col">Liftable</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Name', 'Denies', 'On', 'Except', 'Liftable']} />
           <tbody>
             {guardrails.data?.guardrails.map((g) => (
               <tr key={String(g['name'])} id={`guardrail-${String(g['name'])}`}>
