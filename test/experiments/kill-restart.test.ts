@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { callServe, kill9 as killProcess, startServeProcess, type ServeProcess } from '../support/serve-process.js';
+import { serveHarness } from '../support/serve-process.js';
 
 const tag = randomBytes(3).toString('hex');
 const LOGIN = `l${tag}_`;
@@ -27,22 +27,8 @@ let wh: TestDatabase;
 let state: TestDatabase;
 let admin: pg.Client;
 let home: string;
-let server: ServeProcess | undefined;
-let token = '';
-
-async function startServer(): Promise<ServeProcess> {
-  const p = await startServeProcess({ STEWARD_HOME: home, STEWARD_DATABASE_URL: state.url, [ENV]: wh.url });
-  if (p.bootstrapToken !== undefined) token = p.bootstrapToken;
-  return p;
-}
-
-const call = (method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> => callServe(server, token, method, p, body);
-
-async function kill9(): Promise<void> {
-  const s = server;
-  server = undefined;
-  await killProcess(s);
-}
+const serve = serveHarness(() => ({ STEWARD_HOME: home, STEWARD_DATABASE_URL: state.url, [ENV]: wh.url }));
+const call = serve.call;
 
 before(async () => {
   wh = await createTestDatabase();
@@ -58,7 +44,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kill9();
+  await serve.kill9();
   await admin?.end();
   await wh?.drop();
   await state?.drop();
@@ -118,8 +104,8 @@ async function until(what: string, ok: () => Promise<boolean>): Promise<number> 
 
 test('an experiment that ends while the server is killed -9 is gone from decisions and the warehouse within 1 s of the restart, and the warehouse is as before', async () => {
   // threat: a crash mid-experiment leaves a production pipeline without access, in Steward or in the warehouse, long after the end
-  server = await startServer();
-  assert.notEqual(token, '', 'the first start prints the bootstrap token');
+  await serve.start();
+  assert.notEqual(serve.token, '', 'the first start prints the bootstrap token');
   for (const [p, body] of [
     ['/v1/catalogs', { name: 'lake' }],
     ['/v1/databases', { catalog: 'lake', name: 'sales' }],
@@ -151,9 +137,9 @@ test('an experiment that ends while the server is killed -9 is gone from decisio
   assert.equal(await reads('bi'), true, 'a principal the experiment does not target keeps reading');
   assert.equal((await call('POST', '/v1/authorize', { principal: 'user:etl', action: 'SELECT', resource: 'lake.sales.orders' })).json.decision, 'deny');
 
-  await kill9();
+  await serve.kill9();
   await new Promise((r) => setTimeout(r, Math.max(0, endsAt - Date.now()) + 300));
-  server = await startServer();
+  const server = await serve.start();
   const back = await until('etl reading again after the restart', () => reads('etl'));
   const lag = back - server.listeningAt;
   assert.ok(lag <= 1000, `the warehouse grant was back ${lag} ms after the server listened again (goal: 1 s)`);

@@ -58,3 +58,35 @@ export async function callServe(p: ServeProcess | undefined, token: string, meth
   const text = await res.text();
   return { status: res.status, json: text === '' ? null : JSON.parse(text) };
 }
+
+/**
+ * One `steward serve` at a time for a crash test: start (keeping the bootstrap
+ * token of the first start), call with that token, kill -9, start again.
+ */
+export interface ServeHarness {
+  start(): Promise<ServeProcess>;
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
+  kill9(): Promise<void>;
+  readonly token: string;
+}
+
+export function serveHarness(env: () => NodeJS.ProcessEnv): ServeHarness {
+  let server: ServeProcess | undefined;
+  let token = '';
+  return {
+    async start() {
+      server = await startServeProcess(env());
+      if (server.bootstrapToken !== undefined) token = server.bootstrapToken;
+      return server;
+    },
+    call: (method, path, body) => callServe(server, token, method, path, body),
+    async kill9() {
+      const s = server;
+      server = undefined;
+      await kill9(s);
+    },
+    get token() {
+      return token;
+    },
+  };
+}

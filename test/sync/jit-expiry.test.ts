@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { callServe, kill9 as killProcess, startServeProcess, type ServeProcess } from '../support/serve-process.js';
+import { serveHarness } from '../support/serve-process.js';
 
 const tag = randomBytes(3).toString('hex');
 const SYNCER = `w${tag}_sync`;
@@ -30,23 +30,8 @@ let state: TestDatabase;
 let admin: pg.Client;
 let home: string;
 let whUrl: string;
-let server: ServeProcess | undefined;
-let token = '';
-
-/** Starts `steward serve` on the same home and store; resolves once it listens. */
-async function startServer(): Promise<ServeProcess> {
-  const p = await startServeProcess({ STEWARD_HOME: home, STEWARD_DATABASE_URL: state.url, [ENV]: whUrl });
-  if (p.bootstrapToken !== undefined) token = p.bootstrapToken;
-  return p;
-}
-
-const call = (method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> => callServe(server, token, method, p, body);
-
-async function kill9(): Promise<void> {
-  const s = server;
-  server = undefined;
-  await killProcess(s);
-}
+const serve = serveHarness(() => ({ STEWARD_HOME: home, STEWARD_DATABASE_URL: state.url, [ENV]: whUrl }));
+const call = serve.call;
 
 before(async () => {
   wh = await createTestDatabase();
@@ -69,7 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kill9();
+  await serve.kill9();
   await admin?.end();
   await wh?.drop();
   await state?.drop();
@@ -110,8 +95,8 @@ async function until(what: string, ok: () => Promise<boolean>): Promise<number> 
 
 test('a just-in-time grant that ends while the server is killed -9 is gone from the warehouse within 1 s of the restart, with a non-superuser warehouse role', async () => {
   // threat: the personal role's drop fails for a non-superuser, rolls back the revokes with it, on every retry, silently
-  server = await startServer();
-  assert.notEqual(token, '', 'the first start prints the bootstrap token');
+  await serve.start();
+  assert.notEqual(serve.token, '', 'the first start prints the bootstrap token');
   for (const [p, body] of [
     ['/v1/catalogs', { name: 'lake' }],
     ['/v1/databases', { catalog: 'lake', name: 'sales' }],
@@ -129,9 +114,9 @@ test('a just-in-time grant that ends while the server is killed -9 is gone from 
   await until('u1 reading through its personal role', u1Reads);
   assert.ok(Date.now() < notAfter, 'the grant reached the warehouse before it ended');
 
-  await kill9();
+  await serve.kill9();
   await new Promise((r) => setTimeout(r, Math.max(0, notAfter - Date.now()) + 300));
-  server = await startServer();
+  const server = await serve.start();
   const gone = await until('u1 refused after the restart', async () => !(await u1Reads()));
   const afterRestart = gone - server.listeningAt;
   assert.ok(afterRestart <= 1000, `access was gone ${afterRestart} ms after the server listened again (goal: 1 s)`);
