@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { steward, stewardJson } from '../support/cli.js';
+import { pollUntil } from '../support/poll.js';
 
 interface Status {
   readonly target: string;
@@ -46,13 +47,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what: string, check: () => Promise<boolean>): Promise<number> => pollUntil(what, check, 30_000, 100);
 
 describe('background server (STEWARD_DAEMON)', () => {
   it('the first command starts it on loopback, later commands reuse it, and `steward stop` ends it', async () => {

@@ -10,20 +10,8 @@ import { admitsRow, toPredicate, validateRowRule, validateSessionTags, type RowR
 import { toSql } from '../../src/policy/predicate.js';
 import { openDuckDb, type DuckDb } from '../../src/lake/duckdb.js';
 import { isStewardError } from '../../src/errors.js';
+import { ANYHEALTH_RULE as ANYHEALTH } from '../../src/demo/anyhealth.js';
 import { COLUMNS, HOSTILE_VALUES, naiveAdmits, ruleArb, rowArb, tagsArb } from './arbitraries.js';
-
-const ANYHEALTH: RowRule = {
-  tagRules: [
-    { tagKey: 'region', column: 'region', multiValueDelimiter: ',', matchAllValue: '*' },
-    { tagKey: 'hospital', column: 'hospital', multiValueDelimiter: ',', matchAllValue: '*' },
-    { tagKey: 'payor', column: 'payor_segment', multiValueDelimiter: ',', matchAllValue: '*' },
-    { tagKey: 'state', column: 'state', multiValueDelimiter: ',', matchAllValue: '*' },
-  ],
-  configurations: [
-    ['region', 'hospital'],
-    ['payor', 'state'],
-  ],
-};
 
 function validationPaths(fn: () => unknown): string[] {
   try {

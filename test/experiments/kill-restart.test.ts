@@ -16,6 +16,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { serveHarness } from '../support/serve-process.js';
+import { pollUntil } from '../support/poll.js';
 
 const tag = randomBytes(3).toString('hex');
 const LOGIN = `l${tag}_`;
@@ -93,14 +94,7 @@ async function warehouseState(): Promise<string[]> {
   return [...grants.rows, ...members.rows, ...usage.rows].map((r) => r.g);
 }
 
-async function until(what: string, ok: () => Promise<boolean>): Promise<number> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    if (await ok()) return Date.now();
-    assert.ok(Date.now() < deadline, `${what}: not seen within ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, ok: () => Promise<boolean>): Promise<number> => pollUntil(what, ok, DEADLINE_MS);
 
 test('an experiment that ends while the server is killed -9 is gone from decisions and the warehouse within 1 s of the restart, and the warehouse is as before', async () => {
   // threat: a crash mid-experiment leaves a production pipeline without access, in Steward or in the warehouse, long after the end

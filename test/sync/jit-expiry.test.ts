@@ -17,6 +17,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { serveHarness } from '../support/serve-process.js';
+import { pollUntil } from '../support/poll.js';
 
 const tag = randomBytes(3).toString('hex');
 const SYNCER = `w${tag}_sync`;
@@ -84,14 +85,7 @@ async function u1Reads(): Promise<boolean> {
   }
 }
 
-async function until(what: string, ok: () => Promise<boolean>): Promise<number> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    if (await ok()) return Date.now();
-    assert.ok(Date.now() < deadline, `${what}: not seen within ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, ok: () => Promise<boolean>): Promise<number> => pollUntil(what, ok, DEADLINE_MS);
 
 test('a just-in-time grant that ends while the server is killed -9 is gone from the warehouse within 1 s of the restart, with a non-superuser warehouse role', async () => {
   // threat: the personal role's drop fails for a non-superuser, rolls back the revokes with it, on every retry, silently
