@@ -41,6 +41,11 @@ interface Run {
   cleanup(): void;
   /** The error to report for `e`, given why the run was stopped. */
   fail(e: unknown): StewardError;
+  /**
+   * The error to report for a failure while DuckDB read the lake: a file torn by a writer mid-query fails in
+   * DuckDB as bad input, but the user's query was fine, so a changed file is a conflict to retry.
+   */
+  readFailure(e: unknown, files: readonly string[]): Promise<StewardError>;
 }
 
 /** Starts the plan and returns its open stream; a failure to start is logged and thrown. */
@@ -97,6 +102,13 @@ function createRun(input: ExecuteInput): Run {
       if (stop === 'cancel') return new StewardError('STEWARD_E_TIMEOUT', 'query cancelled');
       return runtimeError(e);
     },
+    async readFailure(e, files) {
+      if (isStewardError(e) && stop === null) return e;
+      const err = this.fail(e);
+      if (err.code !== 'STEWARD_E_VALIDATION' || box === undefined || files.length === 0) return err;
+      const same = await box.unchanged(files).catch(() => false);
+      return same ? err : new StewardError('STEWARD_E_CONFLICT', 'the lake files of this query changed while it ran: run it again');
+    },
   };
 }
 
@@ -120,7 +132,7 @@ async function start(run: Run, input: ExecuteInput): Promise<Streaming> {
     }
     return result;
   } catch (e) {
-    const err = isStewardError(e) && run.stop === null ? e : run.fail(e);
+    const err = await run.readFailure(e, p.files);
     run.cleanup();
     const refused = err.code === 'STEWARD_E_FORBIDDEN';
     await input.record(req, refused ? 'refused' : 'failed', p, performance.now() - input.started, 0, messageOf(err));
@@ -194,7 +206,7 @@ async function* readBatches(run: Run, input: ExecuteInput, result: Streaming, r:
     await input.record(req, 'allowed', p, durationMs, r.rowCount, r.truncated ? `${r.rowCount} row(s), truncated` : `${r.rowCount} row(s)`);
     r.settle({ rowCount: r.rowCount, truncated: r.truncated, durationMs });
   } catch (e) {
-    const err = isStewardError(e) ? e : run.fail(e);
+    const err = isStewardError(e) ? e : await run.readFailure(e, p.files);
     run.cleanup();
     await input.record(req, err.code === 'STEWARD_E_FORBIDDEN' ? 'refused' : 'failed', p, performance.now() - started, r.rowCount, messageOf(err)).catch(() => undefined);
     r.reject(err);
