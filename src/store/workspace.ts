@@ -97,25 +97,28 @@ export async function secureWorkspaceHome(home: string, warn: (message: string) 
  * under the umask) are not walked. Returns how many entries changed.
  */
 export async function tightenModes(dir: string, except: readonly string[] = []): Promise<number> {
-  let changed = 0;
   const entries = await readdir(dir, { withFileTypes: true }).catch((e: unknown) => {
     if (errno(e) === 'ENOENT') return [];
     throw e;
   });
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name);
-    if (entry.isSymbolicLink() || except.includes(full)) continue;
-    const s = await lstat(full).catch(() => null);
-    if (s === null) continue; // removed meanwhile (a temporary file)
-    if ((s.mode & 0o077) !== 0) {
-      await chmod(full, s.mode & 0o700).catch((e: unknown) => {
-        if (errno(e) !== 'ENOENT') throw e;
-      });
-      changed += 1;
-    }
-    if (s.isDirectory()) changed += await tightenModes(full, except);
-  }
-  return changed;
+  // In parallel: a store holds about a thousand files, and one at a time was a tenth of a CLI command's time.
+  const counts = await Promise.all(
+    entries.map(async (entry): Promise<number> => {
+      const full = path.join(dir, entry.name);
+      if (entry.isSymbolicLink() || except.includes(full)) return 0;
+      const s = await lstat(full).catch(() => null);
+      if (s === null) return 0; // removed meanwhile (a temporary file)
+      let changed = 0;
+      if ((s.mode & 0o077) !== 0) {
+        await chmod(full, s.mode & 0o700).catch((e: unknown) => {
+          if (errno(e) !== 'ENOENT') throw e;
+        });
+        changed = 1;
+      }
+      return s.isDirectory() ? changed + (await tightenModes(full, except)) : changed;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`;

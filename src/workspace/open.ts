@@ -2,6 +2,8 @@
  * Wiring: the one place where stores, engines and services are built and
  * connected. The server and the embedded CLI both start here.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config.js';
 import { openDb, type Db } from '../store/db.js';
 import { createStateStore } from '../store/state-store.js';
@@ -49,9 +51,12 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
   // A shared PostgreSQL store is multi-process by design; only the embedded one needs the lock.
   const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
   try {
+    const created = config.databaseUrl === undefined && !existsSync(path.join(config.home, 'pgdata'));
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
-    // PGlite sets its data files' modes itself (0666), past the umask.
-    await tightenModes(config.home, [config.lakeDir]);
+    // PGlite writes a new store's files with modes of its own (0666), past the umask; later files follow PostgreSQL's
+    // 0600. So a new store is narrowed now, before a long-running server would leave it so, and every close narrows
+    // again; an existing store is not walked twice per command (home is 0700 whatever its files say).
+    if (created) await tightenModes(config.home, [config.lakeDir]);
     const stateStore = createStateStore(db);
     const decisionLog = createDecisionLog(db);
     // Group commit for state.log (decisions, refusals): concurrent entries share one INSERT; each call still resolves only once committed.
