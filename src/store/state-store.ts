@@ -357,6 +357,11 @@ function storeError(e: unknown): unknown {
 
 // ---------------------------------------------------------------- the store
 
+/** Every kind's rows as a JSON array (`k0`, `k1`, … in ENTITY_KINDS order) and the version, read in one statement. */
+const LOAD_WORLD_SQL = `SELECT (SELECT version FROM steward.state_version) AS version, ${ENTITY_KINDS.map(
+  (kind, i) => `(SELECT coalesce(json_agg(t), '[]'::json) FROM ${MAPPINGS[kind].table} t) AS k${i}`,
+).join(', ')}`;
+
 export function createStateStore(db: Db): StateStore {
   async function readVersion(tx: Db, forUpdate: boolean): Promise<number> {
     const { rows } = await tx.query<{ version: number }>(`SELECT version FROM steward.state_version${forUpdate ? ' FOR UPDATE' : ''}`);
@@ -368,19 +373,19 @@ export function createStateStore(db: Db): StateStore {
   return {
     version: () => readVersion(db, false),
 
-    loadWorld: () =>
-      db.transaction(async (tx) => {
-        // One snapshot for every SELECT below (READ COMMITTED would give each its own).
-        await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-        const version = await readVersion(tx, false);
-        const world: Record<string, unknown[]> = {};
-        for (const kind of ENTITY_KINDS) {
-          const m = MAPPINGS[kind] as Mapping<EntityKind>;
-          const { rows } = await tx.query<Row>(`SELECT * FROM ${m.table}`);
-          world[WORLD_FIELD[kind]] = rows.map((r) => m.fromRow(r));
-        }
-        return { world: sortWorld(world as unknown as PolicyWorld), version };
-      }),
+    loadWorld: async () => {
+      // One statement, so one snapshot and one round trip: per-kind SELECTs cost a round trip and a plan each, which on a
+      // just-opened embedded store was most of a CLI command's wait. Rows come back as JSON objects with the same keys.
+      const { rows } = await db.query<Row>(LOAD_WORLD_SQL);
+      const row = rows[0];
+      if (row === undefined || typeof row.version !== 'number') throw new StewardError('STEWARD_E_INTERNAL', 'the store has no version row; was it migrated?');
+      const world: Record<string, unknown[]> = {};
+      for (const [i, kind] of ENTITY_KINDS.entries()) {
+        const m = MAPPINGS[kind] as Mapping<EntityKind>;
+        world[WORLD_FIELD[kind]] = (row[`k${i}`] as Row[]).map((r) => m.fromRow(r));
+      }
+      return { world: sortWorld(world as unknown as PolicyWorld), version: row.version };
+    },
 
     applyChanges: (changes, opts = {}) =>
       db
