@@ -5,6 +5,7 @@
  *   the embed token, which is the credential and is used up by the request;
  *   framable only by the token's origins (render.ts);
  * - `GET /embed/assets/echarts.min.js`: the charting library the page loads;
+ * - `GET /embed/assets/steward-dashboard.js`: the `<steward-dashboard>` element for vendors' pages (element.ts);
  * - `GET /.well-known/jwks.json`: the public keys that verify embed tokens.
  */
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import type { LocalBindings } from '../server/auth.js';
 import type { AuthFailureGuard } from '../server/auth-failures.js';
 import type { Services } from '../server/services.js';
 import { ECHARTS_PATH, renderDashboard } from './render.js';
+import { ELEMENT_PATH, ELEMENT_SOURCE } from './element.js';
 
 type EmbedContext = Context<{ Bindings: LocalBindings }>;
 
@@ -41,6 +43,15 @@ export function mountEmbedPages(
     c.header('cache-control', 'public, max-age=86400');
     c.header('x-content-type-options', 'nosniff');
     return c.body(await echartsSource());
+  });
+
+  app.get(ELEMENT_PATH, (c) => {
+    c.header('content-type', 'text/javascript; charset=utf-8');
+    c.header('cache-control', 'public, max-age=3600');
+    c.header('x-content-type-options', 'nosniff');
+    // Loaded by the vendor's pages, on their origin: a classic cross-origin script needs no CORS, and gets none.
+    c.header('cross-origin-resource-policy', 'cross-origin');
+    return c.body(ELEMENT_SOURCE);
   });
 
   app.get('/embed/dashboards/:id', async (c) => {

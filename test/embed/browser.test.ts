@@ -91,4 +91,44 @@ describe('embedded dashboard in a browser', () => {
     await shot(page, 'refused-origin');
     await context.close();
   });
+
+  it('the <steward-dashboard> element served by Steward frames a URL from the vendor back end, and refuses a URL to another host', async () => {
+    // Threat: a tampered token-endpoint answer turning the element's frame into a javascript: URL or another site.
+    let answer: 'mint' | 'evil' = 'mint';
+    const vendor: Server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/api/steward-embed-url') {
+        if (answer === 'evil') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: 'javascript:alert(1)' }));
+          return;
+        }
+        // The vendor's back end vouches for its signed-in user and mints with its Steward credential.
+        void mint(s, { user: 'SouthAdmin', tags: { hospital: 'South Hospital', region: '*' }, origins: [origin] }).then(({ json }) => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: json.url }));
+        });
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(`<!doctype html><title>AnyHealth</title><script src="${s.url}/embed/assets/steward-dashboard.js"></script><body style="font:14px sans-serif;margin:16px"><h3>AnyHealth — element</h3><steward-dashboard id="dash" token-endpoint="/api/steward-embed-url" title="Revenue by hospital" style="display:block;width:1180px;height:700px"></steward-dashboard></body>`);
+    });
+    await new Promise<void>((r) => vendor.listen(0, '127.0.0.1', () => r()));
+    const origin = `http://127.0.0.1:${(vendor.address() as AddressInfo).port}`;
+    const context = await browser.newContext({ viewport: { width: 1240, height: 800 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${origin}/`);
+      const frame = page.frameLocator('#dash iframe');
+      await frame.locator('body[data-ready="true"]').waitFor({ timeout: 30_000 });
+      assert.match((await frame.locator('#who').textContent()) ?? '', /SouthAdmin/);
+      await shot(page, 'element');
+      answer = 'evil';
+      await page.evaluate(() => (document.getElementById('dash') as HTMLElement & { refresh(): Promise<void> }).refresh());
+      await page.locator('#dash [role="alert"]').waitFor({ timeout: 10_000 });
+      assert.match((await page.locator('#dash').textContent()) ?? '', /not http\(s\)/);
+      assert.equal(await page.locator('#dash iframe').count(), 0, 'no frame is left pointing anywhere');
+    } finally {
+      await context.close();
+      await new Promise<void>((r) => vendor.close(() => r()));
+    }
+  });
 });
