@@ -14,6 +14,12 @@ import { preparePredicates, toManagedWorld, type ManagedWorld } from './convert.
 import { planPolicy, planToJson, renderPlan, type Plan } from './plan.js';
 import { exportPolicy } from './export.js';
 import { policyJsonSchema } from './schema.js';
+import { applyChanges } from '../policy/changes.js';
+import { StewardError, isStewardError } from '../errors.js';
+import { actorName } from '../server/actor.js';
+import { dashboardFor, planDashboardChanges, type DashboardChange } from '../embed/embed-service.js';
+import type { Dashboard } from '../embed/dashboard-spec.js';
+import { formatLocation, locationKey, type SourceLocation } from './source-location.js';
 
 const FilesBody = z
   .object({
@@ -28,6 +34,8 @@ const PlanOut = z.object({
   changes: z.number(),
   summary: z.record(z.string(), z.object({ added: z.number(), changed: z.number(), removed: z.number() })),
   entries: z.array(z.unknown()),
+  /** Dashboards to create, change or delete; empty when no file has a `dashboards` section (they are left alone). */
+  dashboards: z.array(z.object({ id: z.string(), action: z.enum(['create', 'change', 'delete']) })),
   text: z.string(),
 });
 
@@ -37,9 +45,44 @@ export async function desiredWorld(services: Pick<Services, 'lake'>, loaded: Loa
   return toManagedWorld(loaded.document, { parsePredicate, locations: loaded.locations, catalog: world });
 }
 
-function planBody(plan: Plan): z.infer<typeof PlanOut> {
+function planBody(plan: Plan, dashboards: readonly DashboardChange[]): z.infer<typeof PlanOut> {
   const json = planToJson(plan);
-  return { changes: plan.changes.length, summary: { ...plan.summary }, entries: [...json.entries], text: renderPlan(plan) };
+  const text = renderPlan(plan);
+  const lines = dashboards.map((d) => `${d.action === 'create' ? '+' : d.action === 'change' ? '~' : '-'} dashboard ${d.id}`);
+  return {
+    changes: plan.changes.length + dashboards.length,
+    summary: { ...plan.summary },
+    entries: [...json.entries],
+    dashboards: [...dashboards],
+    text: lines.length === 0 ? text : plan.changes.length === 0 ? lines.join('\n') : `${text}\n${lines.join('\n')}`,
+  };
+}
+
+/**
+ * The file's dashboards checked against `world` (the world the plan would
+ * commit), and what storing them changes. None when no file has the section.
+ */
+async function dashboardPlan(services: Pick<Services, 'embed'>, loaded: LoadedPolicy, world: PolicyWorld): Promise<{ wanted: Record<string, Dashboard>; changes: DashboardChange[] } | null> {
+  const specs = loaded.document.dashboards;
+  if (specs === undefined) return null;
+  if (services.embed === undefined) throw new StewardError('STEWARD_E_VALIDATION', 'dashboards: embedded analytics is not enabled on this server');
+  const wanted: Record<string, Dashboard> = {};
+  for (const [id, spec] of Object.entries(specs)) {
+    try {
+      wanted[id] = dashboardFor(world, id, spec);
+    } catch (e) {
+      throw atDeclaration(e, loaded.locations.get(locationKey('dashboard', id)));
+    }
+  }
+  const current = new Map((await services.embed.listDashboards()).map((d) => [d.id, JSON.stringify(d.dashboard)]));
+  return { wanted, changes: planDashboardChanges(wanted, current) };
+}
+
+/** A dashboard's error, prefixed with the file position of its declaration. */
+function atDeclaration(e: unknown, loc: SourceLocation | undefined): unknown {
+  if (!isStewardError(e) || loc === undefined) return e;
+  const where = formatLocation(loc);
+  return new StewardError(e.code, `${where}: ${e.message}`, { details: e.details.length > 0 ? e.details.map((d) => ({ ...d, path: `${where} ${d.path ?? ''}`.trim() })) : [{ path: where, message: e.message }] });
 }
 
 export const codeRoutes: readonly RouteDef[] = [
@@ -54,7 +97,9 @@ export const codeRoutes: readonly RouteDef[] = [
     handler: async ({ services, body }) => {
       const loaded = loadPolicySources(body.files);
       const { world } = await services.state.snapshot();
-      return planBody(planPolicy(world, await desiredWorld(services, loaded, world)));
+      const plan = planPolicy(world, await desiredWorld(services, loaded, world));
+      const dashboards = await dashboardPlan(services, loaded, applyChanges(world, plan.changes));
+      return planBody(plan, dashboards?.changes ?? []);
     },
   }),
   route({
@@ -68,12 +113,16 @@ export const codeRoutes: readonly RouteDef[] = [
     handler: async ({ services, actor, body }) => {
       const loaded = loadPolicySources(body.files);
       let plan: Plan | undefined;
+      let dashboards: Awaited<ReturnType<typeof dashboardPlan>> = null;
       const r = await commit({ services, actor }, 'policy.apply', body.files.map((f) => f.file).join(',').slice(0, 500), async (world) => {
         plan = planPolicy(world, await desiredWorld(services, loaded, world));
+        // Checked against the world about to be committed, before it is: a bad dashboard refuses the whole apply.
+        dashboards = await dashboardPlan(services, loaded, applyChanges(world, plan.changes));
         return [...plan.changes];
       });
       if (plan === undefined) throw new Error('apply produced no plan');
-      return { ...planBody(plan), version: r.version };
+      const stored = dashboards === null || services.embed === undefined ? [] : await services.embed.replaceDashboards((dashboards as { wanted: Record<string, Dashboard> }).wanted, actorName(actor));
+      return { ...planBody(plan, stored), version: r.version };
     },
   }),
   route({
@@ -83,7 +132,11 @@ export const codeRoutes: readonly RouteDef[] = [
     tag: 'policy-as-code',
     auth: 'admin',
     response: z.object({ yaml: z.string() }),
-    handler: async ({ services }) => ({ yaml: exportPolicy((await services.state.snapshot()).world) }),
+    handler: async ({ services }) => {
+      const world = (await services.state.snapshot()).world;
+      const dashboards = (await services.embed?.listDashboards()) ?? [];
+      return { yaml: exportPolicy(world, dashboards.length === 0 ? {} : { dashboards: Object.fromEntries(dashboards.map((d) => [d.id, d.dashboard])) }) };
+    },
   }),
   route({
     method: 'get',

@@ -19,6 +19,8 @@ import { formatTagExpression, isEmptyExpression } from '../policy/tag-expression
 export interface ExportOptions {
   /** Adds `# yaml-language-server: $schema=<url>` so editors validate and complete the file. */
   readonly schemaUrl?: string;
+  /** Stored dashboards (kept beside the world), written as the `dashboards` section. */
+  readonly dashboards?: NonNullable<PolicyDocument['dashboards']>;
 }
 
 const HEADER = [
@@ -98,7 +100,8 @@ export function renderPolicyYaml(doc: PolicyDocument, options: ExportOptions = {
  * @example writeFileSync('policy.yaml', exportPolicy(world, { schemaUrl: './steward-policy.schema.json' }))
  */
 export function exportPolicy(world: ManagedWorld, options: ExportOptions = {}): string {
-  return renderPolicyYaml(fromWorld(world), options);
+  const doc = fromWorld(world);
+  return renderPolicyYaml(options.dashboards === undefined ? doc : { ...doc, dashboards: options.dashboards }, options);
 }
 
 /**

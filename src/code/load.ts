@@ -19,7 +19,7 @@ import { grantIdOf } from './convert.js';
 import type { PolicyDocument } from './schema.js';
 import { PolicyDocumentSchema } from './schema.js';
 import type { SourceLocation } from './source-location.js';
-import { formatLocation, locationKey, policyError } from './source-location.js';
+import { formatLocation, locationKey, policyError, type DeclaredKind } from './source-location.js';
 
 export interface LoadedPolicy {
   /** All files merged. */
@@ -306,7 +306,7 @@ function rangeStart(node: unknown): number | undefined {
 // ---------------------------------------------------------- entity locations
 
 interface EntityLocation {
-  readonly kind: EntityKind;
+  readonly kind: DeclaredKind;
   readonly key: string;
   readonly loc: SourceLocation;
 }
@@ -347,7 +347,7 @@ function items(node: unknown): unknown[] {
 
 function entityLocations(yamlDoc: Document, doc: PolicyDocument, at: (o: number) => SourceLocation, problems: ErrorDetail[]): EntityLocation[] {
   const out: EntityLocation[] = [];
-  const add = (kind: EntityKind, key: string, offset: number): void => {
+  const add = (kind: DeclaredKind, key: string, offset: number): void => {
     out.push({ kind, key, loc: at(offset) });
   };
   const addUnique = (seen: Map<string, number>, kind: EntityKind, key: string, offset: number): void => {
@@ -401,6 +401,7 @@ function entityLocations(yamlDoc: Document, doc: PolicyDocument, at: (o: number)
     addUnique(grantsSeen, 'grant', id, offset);
   });
   for (const e of entries(section(yamlDoc, 'guardrails'), 'guardrail', at, problems)) add('guardrail', e.name, e.offset);
+  for (const e of entries(section(yamlDoc, 'dashboards'), 'dashboard', at, problems)) add('dashboard', e.name, e.offset);
   return out;
 }
 
@@ -418,6 +419,7 @@ function mergeDocuments(docs: readonly PolicyDocument[]): PolicyDocument {
     filters: NonNullable<PolicyDocument['filters']>;
     grants: NonNullable<PolicyDocument['grants']>;
     guardrails: NonNullable<PolicyDocument['guardrails']>;
+    dashboards?: NonNullable<PolicyDocument['dashboards']>;
   } = { apiVersion: 'steward/v1', tagKeys: {}, tags: {}, users: {}, groups: {}, idpMappings: [], filters: {}, grants: [], guardrails: {} };
   for (const d of docs) {
     Object.assign(out.tagKeys, d.tagKeys);
@@ -428,6 +430,8 @@ function mergeDocuments(docs: readonly PolicyDocument[]): PolicyDocument {
     for (const [t, fs] of Object.entries(d.filters ?? {})) out.filters[t] = { ...out.filters[t], ...fs };
     out.grants.push(...(d.grants ?? []));
     Object.assign(out.guardrails, d.guardrails);
+    // Dashboards are managed only when some file has the section: a policy folder from before them leaves them alone.
+    if (d.dashboards !== undefined) out.dashboards = { ...out.dashboards, ...d.dashboards };
   }
   return out;
 }

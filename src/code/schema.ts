@@ -22,6 +22,7 @@ import {
 import type { PrincipalRef, ResourceLevel, TagExpression } from '../policy/model.js';
 import { parseTagExpression } from '../policy/tag-expression.js';
 import { InstantTextSchema } from '../server/schemas.js';
+import { DashboardIdSchema, DashboardSchema } from '../embed/dashboard-spec.js';
 
 export const API_VERSION = 'steward/v1';
 
@@ -246,6 +247,10 @@ export const PolicyDocumentSchema = z
     filters: z.record(TableResource, z.record(Label, FilterSpec)).optional().describe('Table path -> filter name -> data filter (row filter and/or column list)'),
     grants: z.array(GrantSpec).max(MAX_LIST * 10).optional().describe('Grants of permissions on catalogs, databases, tables, columns, data filters or tag expressions'),
     guardrails: z.record(Label, GuardrailSpec).optional().describe('Guardrail name -> organization-wide deny rule'),
+    dashboards: z
+      .record(DashboardIdSchema, DashboardSchema)
+      .optional()
+      .describe('Dashboard id -> embeddable dashboard (docs/embedding.md); when present, the complete set: stored dashboards not listed are deleted'),
   })
   .meta({
     title: 'Steward policy',

@@ -18,8 +18,11 @@ export interface SourceLocation {
 /** Entity locations, keyed by `locationKey(kind, entityKey)`. */
 export type SourceLocations = ReadonlyMap<string, SourceLocation>;
 
-/** `grant:analysts-read-claims`, `tagAssignment:lake.claims#domain`. */
-export function locationKey(kind: EntityKind, key: string): string {
+/** What a policy file declares: the policy's entities, and dashboards (stored beside the policy world). */
+export type DeclaredKind = EntityKind | 'dashboard';
+
+/** `grant:analysts-read-claims`, `tagAssignment:lake.claims#domain`, `dashboard:revenue`. */
+export function locationKey(kind: DeclaredKind, key: string): string {
   return `${kind}:${key}`;
 }
 

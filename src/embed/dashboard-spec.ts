@@ -12,7 +12,8 @@ import { z } from 'zod';
 import { StewardError } from '../errors.js';
 import { validateRowRule, type RowRule } from './tag-rules.js';
 
-const Id = z.string().trim().max(63).regex(/^[a-z0-9][a-z0-9_-]*$/, { message: 'lowercase letters, digits, `_` and `-`, starting with a letter or digit' });
+export const DashboardIdSchema = z.string().trim().max(63).regex(/^[a-z0-9][a-z0-9_-]*$/, { message: 'lowercase letters, digits, `_` and `-`, starting with a letter or digit' });
+const Id = DashboardIdSchema;
 const Column = z.string().min(1).max(128);
 
 export const TagRuleSchema = z.strictObject({

@@ -8,7 +8,7 @@
 import { StewardError, notFound } from '../errors.js';
 import type { Db } from '../store/db.js';
 import type { Gateway, SessionScope } from '../gateway/gateway.js';
-import type { PrincipalRef } from '../policy/model.js';
+import type { PolicyWorld, PrincipalRef } from '../policy/model.js';
 import type { Predicate } from '../policy/predicate.js';
 import type { StateService } from '../workspace/state-service.js';
 import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
@@ -38,12 +38,60 @@ export interface EmbedService {
   getDashboard(id: string): Promise<Dashboard | undefined>;
   listDashboards(): Promise<readonly { id: string; dashboard: Dashboard }[]>;
   deleteDashboard(id: string, actor: string): Promise<boolean>;
+  /** Makes the stored dashboards exactly `wanted` (already checked, `dashboardFor`) in one transaction; returns what changed. */
+  replaceDashboards(wanted: Readonly<Record<string, Dashboard>>, actor: string): Promise<readonly DashboardChange[]>;
   /** Checks the request (dashboard, tags against its rules, origins, user id) and mints a token. */
   mint(input: MintInput, actor: string): Promise<{ token: string; jti: string; expiresAt: string }>;
   /** Uses up the token and runs the dashboard's datasets for its session. */
   open(token: string, dashboardId: string): Promise<EmbedView>;
   /** The row predicate of each dataset table for a session (what the gateway adds). */
   sessionRows(d: Dashboard, tags: Readonly<Record<string, string>>): Map<string, Predicate>;
+}
+
+export interface DashboardChange {
+  readonly id: string;
+  readonly action: 'create' | 'change' | 'delete';
+}
+
+/** What makes the stored dashboards (`current`: id → canonical JSON of the stored spec) exactly `wanted`. */
+export function planDashboardChanges(wanted: Readonly<Record<string, Dashboard>>, current: ReadonlyMap<string, string>): DashboardChange[] {
+  const out: DashboardChange[] = [];
+  for (const [id, d] of Object.entries(wanted).sort(([a], [b]) => a.localeCompare(b))) {
+    const was = current.get(id);
+    if (was === undefined) out.push({ id, action: 'create' });
+    else if (was !== JSON.stringify(d)) out.push({ id, action: 'change' });
+  }
+  for (const id of [...current.keys()].sort()) if (!Object.hasOwn(wanted, id)) out.push({ id, action: 'delete' });
+  return out;
+}
+
+/**
+ * A dashboard as it would be stored, checked against `world`: the schema, its
+ * own consistency, its dataset tables and their rule columns, its `runAs`
+ * user. Pure, so policy apply checks dashboards against the world it is about
+ * to commit and refuses before anything is written.
+ */
+export function dashboardFor(world: PolicyWorld, id: string, spec: unknown): Dashboard {
+  const parsed = DashboardSchema.safeParse(spec);
+  if (!parsed.success) throw zodToStewardError(`dashboards.${id}`, parsed.error);
+  const d = checkDashboard(parsed.data, `dashboards.${id}`);
+  for (const [dsId, ds] of Object.entries(d.datasets)) {
+    const [catalog, database, name] = ds.table.split('.');
+    const table = world.tables.find((t) => t.catalog === catalog && t.database === database && t.name === name);
+    if (table === undefined) throw notFound('table', ds.table);
+    validateRowRule(ds.rowRule, new Map(table.columns.map((c) => [c.name, c.type])), `dashboards.${id}.datasets.${dsId}.rowRule`);
+  }
+  const user = d.runAs.slice('user:'.length);
+  if (!world.users.some((u) => u.name === user)) throw notFound('user', d.runAs);
+  const { rules: _rules, ...stored } = d;
+  return stored;
+}
+
+function writeDashboard(db: Db, id: string, d: Dashboard): Promise<unknown> {
+  return db.query(
+    `INSERT INTO steward.embed_dashboards (id, spec, updated_at) VALUES ($1, $2, now()) ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, updated_at = EXCLUDED.updated_at`,
+    [id, JSON.stringify(d)],
+  );
 }
 
 export const MAX_DATASET_ROWS = 50_000;
@@ -86,25 +134,25 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
     getDashboard,
     sessionRows,
     async putDashboard(id, spec, actor) {
-      const parsed = DashboardSchema.safeParse(spec);
-      if (!parsed.success) throw zodToStewardError(`dashboards.${id}`, parsed.error);
-      const d = checkDashboard(parsed.data, `dashboards.${id}`);
-      const snap = await deps.state.snapshot();
-      for (const [dsId, ds] of Object.entries(d.datasets)) {
-        const [catalog, database, name] = ds.table.split('.');
-        const table = snap.world.tables.find((t) => t.catalog === catalog && t.database === database && t.name === name);
-        if (table === undefined) throw notFound('table', ds.table);
-        validateRowRule(ds.rowRule, new Map(table.columns.map((c) => [c.name, c.type])), `dashboards.${id}.datasets.${dsId}.rowRule`);
-      }
-      const user = d.runAs.slice('user:'.length);
-      if (!snap.world.users.some((u) => u.name === user)) throw notFound('user', d.runAs);
-      const { rules: _rules, ...stored } = d;
-      await deps.db.query(
-        `INSERT INTO steward.embed_dashboards (id, spec, updated_at) VALUES ($1, $2, now()) ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, updated_at = EXCLUDED.updated_at`,
-        [id, JSON.stringify(stored)],
-      );
+      const stored = dashboardFor((await deps.state.snapshot()).world, id, spec);
+      await writeDashboard(deps.db, id, stored);
       await deps.state.log([{ actor, action: 'embed.dashboard.put', resource: `dashboard:${id}`, result: 'ok', reason: 'dashboard stored', details: { id } }]);
       return stored;
+    },
+    async replaceDashboards(wanted, actor) {
+      const current = new Map((await this.listDashboards()).map((d) => [d.id, JSON.stringify(d.dashboard)]));
+      const changes = planDashboardChanges(wanted, current);
+      if (changes.length === 0) return changes;
+      await deps.db.transaction(async (tx) => {
+        for (const c of changes) {
+          if (c.action === 'delete') await tx.query('DELETE FROM steward.embed_dashboards WHERE id = $1', [c.id]);
+          else await writeDashboard(tx, c.id, wanted[c.id] as Dashboard);
+        }
+      });
+      await deps.state.log(
+        changes.map((c) => ({ actor, action: c.action === 'delete' ? 'embed.dashboard.delete' : 'embed.dashboard.put', resource: `dashboard:${c.id}`, result: 'ok' as const, reason: `dashboard ${c.action === 'delete' ? 'deleted' : 'stored'} by policy apply`, details: { id: c.id } })),
+      );
+      return changes;
     },
     async listDashboards() {
       const { rows } = await deps.db.query<{ id: string; spec: Dashboard }>('SELECT id, spec FROM steward.embed_dashboards ORDER BY id');

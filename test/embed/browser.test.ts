@@ -122,7 +122,7 @@ describe('embedded dashboard in a browser', () => {
       assert.match((await frame.locator('#who').textContent()) ?? '', /SouthAdmin/);
       await shot(page, 'element');
       answer = 'evil';
-      await page.evaluate(() => (document.getElementById('dash') as HTMLElement & { refresh(): Promise<void> }).refresh());
+      await page.locator('#dash').evaluate((el: unknown) => (el as { refresh(): Promise<void> }).refresh());
       await page.locator('#dash [role="alert"]').waitFor({ timeout: 10_000 });
       assert.match((await page.locator('#dash').textContent()) ?? '', /not http\(s\)/);
       assert.equal(await page.locator('#dash iframe').count(), 0, 'no frame is left pointing anywhere');
