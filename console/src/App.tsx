@@ -15,6 +15,7 @@ const Policy = lazy(() => import('./pages/Policy.js'));
 const Admin = lazy(() => import('./pages/Admin.js'));
 const Audit = lazy(() => import('./pages/Audit.js'));
 const Experiments = lazy(() => import('./pages/Experiments.js'));
+const Dashboards = lazy(() => import('./pages/Dashboards.js'));
 
 interface Page {
   readonly path: string;
@@ -27,6 +28,7 @@ const PAGES: readonly Page[] = [
   { path: '/query', label: 'Query', render: (s) => <Query session={s} /> },
   { path: '/access', label: 'Access', render: (s) => <Access session={s} /> },
   { path: '/policy', label: 'Policy', render: (s) => <Policy session={s} /> },
+  { path: '/dashboards', label: 'Dashboards', render: (s) => <Dashboards session={s} /> },
   { path: '/audit', label: 'Audit', render: (s) => <Audit session={s} /> },
   { path: '/experiments', label: 'Experiments', render: (s) => <Experiments session={s} /> },
   { path: '/admin', label: 'Admin', render: (s) => <Admin session={s} /> },

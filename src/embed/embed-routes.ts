@@ -11,12 +11,12 @@ import { StewardError } from '../errors.js';
 import { route, type RouteDef } from '../server/route.js';
 import { actorName } from '../server/actor.js';
 import type { Services } from '../server/services.js';
-import { DashboardSchema } from './dashboard-spec.js';
+import { DashboardIdSchema, DashboardSchema } from './dashboard-spec.js';
 import type { EmbedService } from './embed-service.js';
 import { MAX_TOKEN_SECONDS } from './signing-keys.js';
 import { redshiftSessionTagPlan, sessionTagPolicy } from '../sync/session-tag-rls.js';
 
-const DashboardId = z.string().trim().max(63).regex(/^[a-z0-9][a-z0-9_-]*$/);
+const DashboardId = DashboardIdSchema;
 
 export function embedOf(services: Services): EmbedService {
   if (services.embed === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'embedded analytics are not available in this workspace');
@@ -31,7 +31,31 @@ export function embedUrl(base: string, dashboard: string, token: string): string
 }
 
 
+const DatasetOut = z.union([
+  z.object({ columns: z.array(z.string()).readonly(), rows: z.array(z.array(z.unknown()).readonly()).readonly(), truncated: z.boolean() }),
+  z.object({ error: z.object({ code: z.string(), message: z.string() }) }),
+]);
+
 export const embedRoutes: readonly RouteDef[] = [
+  route({
+    method: 'get',
+    path: '/v1/dashboards',
+    summary: 'Dashboards the caller may open in the console: those whose every dataset table it may SELECT',
+    tag: 'embed',
+    auth: 'user',
+    response: z.object({ dashboards: z.array(z.object({ id: z.string(), title: z.string(), description: z.string().optional() })) }),
+    handler: async ({ services, actor }) => ({ dashboards: [...(await embedOf(services).listFor(actor.principal))] }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/dashboards/:id/view',
+    summary: "A dashboard's data for the caller: each dataset run as the caller through the gateway (its own grants, data filters and guardrails), not as the dashboard's runAs",
+    tag: 'embed',
+    auth: 'user',
+    params: z.object({ id: DashboardId }),
+    response: z.object({ dashboard: DashboardSchema.extend({ id: z.string() }), data: z.record(z.string(), DatasetOut) }),
+    handler: async ({ services, actor, params }) => embedOf(services).viewAs(params.id, actor.principal),
+  }),
   route({
     method: 'post',
     path: '/v1/embed/tokens',

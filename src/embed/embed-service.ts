@@ -31,6 +31,11 @@ export interface EmbedView {
   readonly data: Readonly<Record<string, DatasetResult>>;
 }
 
+export interface ConsoleView {
+  readonly dashboard: Dashboard & { readonly id: string };
+  readonly data: Readonly<Record<string, DatasetResult | { readonly error: { readonly code: string; readonly message: string } }>>;
+}
+
 export interface EmbedService {
   readonly keys: SigningKeys;
   readonly tokens: EmbedTokens;
@@ -44,6 +49,17 @@ export interface EmbedService {
   mint(input: MintInput, actor: string): Promise<{ token: string; jti: string; expiresAt: string }>;
   /** Uses up the token and runs the dashboard's datasets for its session. */
   open(token: string, dashboardId: string): Promise<EmbedView>;
+  /**
+   * The dashboards a provisioned user may open in the console: those whose every dataset table it may SELECT.
+   * Titles only; nothing of a dashboard it may not read is shown.
+   */
+  listFor(principal: PrincipalRef): Promise<readonly { id: string; title: string; description?: string }[]>;
+  /**
+   * A dashboard's datasets run as `principal` itself (its grants, data filters and guardrails, through the
+   * gateway), not as the dashboard's `runAs` with a session rule: what the console shows a provisioned user.
+   * A dataset the principal may not read is that dataset's error, not the whole view's.
+   */
+  viewAs(dashboardId: string, principal: PrincipalRef): Promise<ConsoleView>;
   /** The row predicate of each dataset table for a session (what the gateway adds). */
   sessionRows(d: Dashboard, tags: Readonly<Record<string, string>>): Map<string, Predicate>;
 }
@@ -118,10 +134,10 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
     return out;
   };
 
-  const runDataset = async (d: Dashboard, id: string, session: EmbedSession, scope: SessionScope): Promise<DatasetResult> => {
+  const runDataset = async (d: Dashboard, id: string, as: { principal: PrincipalRef; actor: string; scope?: SessionScope }): Promise<DatasetResult> => {
     if (deps.gateway === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'the gateway is not available');
     const ds = d.datasets[id] as Dashboard['datasets'][string];
-    const stream = await deps.gateway.open({ principal: d.runAs as PrincipalRef, actor: `embed:${session.user}`, sql: ds.sql, session: scope, maxRows: MAX_DATASET_ROWS });
+    const stream = await deps.gateway.open({ principal: as.principal, actor: as.actor, sql: ds.sql, ...(as.scope === undefined ? {} : { session: as.scope }), maxRows: MAX_DATASET_ROWS });
     const rows: PlainValue[][] = [];
     for await (const batch of stream.batches()) for (const r of batch) rows.push(r.map(toPlainValue));
     const summary = await stream.summary;
@@ -191,8 +207,33 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
       validateSessionTags(session.tags, Object.values(d.datasets).map((ds) => ds.rowRule));
       const scope: SessionScope = { rows: sessionRows(d, session.tags), user: session.user, tags: session.tags, id: session.jti, dashboard: dashboardId };
       const data: Record<string, DatasetResult> = {};
-      for (const id of Object.keys(d.datasets)) data[id] = await runDataset(d, id, session, scope);
+      for (const id of Object.keys(d.datasets)) data[id] = await runDataset(d, id, { principal: d.runAs as PrincipalRef, actor: `embed:${session.user}`, scope });
       return { dashboard: { ...d, id: dashboardId }, session, data };
+    },
+    async listFor(principal) {
+      const { engine } = await deps.state.snapshot();
+      const readable = (d: Dashboard): boolean =>
+        Object.values(d.datasets).every((ds) => {
+          const [catalog = '', database = '', table = ''] = ds.table.split('.');
+          return engine.authorize({ principal, action: 'SELECT', resource: { level: 'table', catalog, database, table } }).decision === 'allow';
+        });
+      return (await this.listDashboards())
+        .filter((d) => readable(d.dashboard))
+        .map((d) => ({ id: d.id, title: d.dashboard.title, ...(d.dashboard.description === undefined ? {} : { description: d.dashboard.description }) }));
+    },
+    async viewAs(dashboardId, principal) {
+      const d = await getDashboard(dashboardId);
+      if (d === undefined || !(await this.listFor(principal)).some((x) => x.id === dashboardId)) throw notFound('dashboard', dashboardId);
+      const data: Record<string, ConsoleView['data'][string]> = {};
+      for (const id of Object.keys(d.datasets)) {
+        try {
+          data[id] = await runDataset(d, id, { principal, actor: principal });
+        } catch (e) {
+          if (!(e instanceof StewardError) || e.code === 'STEWARD_E_INTERNAL') throw e;
+          data[id] = { error: { code: e.code, message: e.message } };
+        }
+      }
+      return { dashboard: { ...d, id: dashboardId }, data };
     },
   };
 }
