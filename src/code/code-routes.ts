@@ -10,7 +10,7 @@ import { commit, route, type RouteDef } from '../server/route.js';
 import type { Services } from '../server/services.js';
 import type { PolicyWorld } from '../policy/model.js';
 import { loadPolicySources, MAX_POLICY_FILE_BYTES, type LoadedPolicy } from './load.js';
-import { preparePredicates, toManagedWorld, type ManagedWorld } from './convert.js';
+import { preparePredicates, toManagedWorld, withoutExperimentRuns, type ManagedWorld } from './convert.js';
 import { planPolicy, planToJson, renderPlan, type Plan } from './plan.js';
 import { exportPolicy } from './export.js';
 import { policyJsonSchema } from './schema.js';
@@ -97,7 +97,7 @@ export const codeRoutes: readonly RouteDef[] = [
     handler: async ({ services, body }) => {
       const loaded = loadPolicySources(body.files);
       const { world } = await services.state.snapshot();
-      const plan = planPolicy(world, await desiredWorld(services, loaded, world));
+      const plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
       const dashboards = await dashboardPlan(services, loaded, applyChanges(world, plan.changes));
       return planBody(plan, dashboards?.changes ?? []);
     },
@@ -115,7 +115,7 @@ export const codeRoutes: readonly RouteDef[] = [
       let plan: Plan | undefined;
       let dashboards: Awaited<ReturnType<typeof dashboardPlan>> = null;
       const r = await commit({ services, actor }, 'policy.apply', body.files.map((f) => f.file).join(',').slice(0, 500), async (world) => {
-        plan = planPolicy(world, await desiredWorld(services, loaded, world));
+        plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
         // Checked against the world about to be committed, before it is: a bad dashboard refuses the whole apply.
         dashboards = await dashboardPlan(services, loaded, applyChanges(world, plan.changes));
         return [...plan.changes];
@@ -135,7 +135,7 @@ export const codeRoutes: readonly RouteDef[] = [
     handler: async ({ services }) => {
       const world = (await services.state.snapshot()).world;
       const dashboards = (await services.embed?.listDashboards()) ?? [];
-      return { yaml: exportPolicy(world, dashboards.length === 0 ? {} : { dashboards: Object.fromEntries(dashboards.map((d) => [d.id, d.dashboard])) }) };
+      return { yaml: exportPolicy(withoutExperimentRuns(world), dashboards.length === 0 ? {} : { dashboards: Object.fromEntries(dashboards.map((d) => [d.id, d.dashboard])) }) };
     },
   }),
   route({

@@ -38,6 +38,8 @@ import type { DocFilter, DocGrant, DocGrantResource, DocGuardrail, PolicyDocumen
 import { API_VERSION } from './schema.js';
 import type { SourceLocation, SourceLocations } from './source-location.js';
 import { formatLocation, locationKey, policyError } from './source-location.js';
+import { experimentMeta } from '../experiments/experiment-guardrail.js';
+import { tagKeyOf } from '../experiments/experiment-types.js';
 
 /** The entity kinds policy files manage. The catalog is registered from the sources, never declared. */
 export const MANAGED_KINDS = [
@@ -240,6 +242,23 @@ export function managedPart(w: ManagedWorld): ManagedWorld {
   for (const kind of MANAGED_KINDS) out[managedField(kind)] = w[managedField(kind)];
   out['grants'] = w.grants.filter((g) => !g.id.startsWith(RUNTIME_GRANT_PREFIX));
   return out as unknown as ManagedWorld;
+}
+
+/**
+ * The world as policy files see it: without a running experiment's guardrail, tag key and tags, which the run owns.
+ * Files neither export nor remove them, so applying files written before a run started does not lift its deny.
+ * (The guardrail API still sees them: an admin may delete one, and the experiments' sweep puts it back.)
+ */
+export function withoutExperimentRuns<W extends ManagedWorld>(w: W): W {
+  const runs = new Set(w.guardrails.flatMap((g) => experimentMeta(g)?.id ?? []));
+  if (runs.size === 0) return w;
+  const keys = new Set([...runs].map(tagKeyOf));
+  return {
+    ...w,
+    guardrails: w.guardrails.filter((g) => experimentMeta(g) === null),
+    tagKeys: w.tagKeys.filter((k) => !keys.has(k.key)),
+    tagAssignments: w.tagAssignments.filter((a) => !keys.has(a.key)),
+  };
 }
 
 // ---------------------------------------------------------------- grant ids

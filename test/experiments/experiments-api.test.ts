@@ -129,6 +129,23 @@ describe('enforcement', () => {
     assert.ok(!JSON.stringify(grs.json).includes(x.id), 'no guardrail of the experiment is left');
   });
 
+  it('a policy apply of files written before the run neither lifts its deny nor exports it', async () => {
+    // threat: a routine `steward apply` silently ends a running experiment's deny until the sweep puts it back
+    assert.equal((await s.call('POST', '/v1/experiments/templates', template('apply-during'))).status, 201);
+    const exported = (await s.call('GET', '/v1/policy/export')).json.yaml as string;
+    const x = await start('apply-during');
+    assert.equal((await decide()).json.decision, 'deny');
+    const plan = await s.call('POST', '/v1/policy/plan', { files: [{ file: 'policy.yaml', text: exported }] });
+    assert.equal(plan.status, 200, JSON.stringify(plan.json));
+    assert.equal(plan.json.changes, 0, plan.json.text);
+    const applied = await s.call('POST', '/v1/policy/apply', { files: [{ file: 'policy.yaml', text: exported }] });
+    assert.equal(applied.status, 200, JSON.stringify(applied.json));
+    assert.equal((await decide()).json.decision, 'deny', 'the deny holds right after the apply');
+    assert.ok(!((await s.call('GET', '/v1/policy/export')).json.yaml as string).includes(x.id), 'the export leaves the run out');
+    assert.equal((await s.call('POST', `/v1/experiments/${x.id}/stop`, { reason: 'done' })).json.status, 'stopped');
+    assert.equal((await decide()).json.decision, 'allow');
+  });
+
   it('overlapping experiments on the same target: each end removes only its own deny', async () => {
     // threat: ending one experiment lifts another one's deny (or a shared deny outlives both)
     await s.call('POST', '/v1/experiments/templates', template('overlap-a', { actions: ['SELECT', 'DESCRIBE'] }));
