@@ -144,3 +144,30 @@ describe('ingest plans: the single-pass plan writes what the two-pass plan wrote
     }
   });
 });
+
+describe('positions', () => {
+  it('numbers a batch handed over out of key order by key, not by arrival', async () => {
+    // Threat: rows numbered as they arrive would give the chain an order other than the decision
+    // log's (and a redo of the same batch, handed over in another order, different digests and files).
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-positions-'));
+    const writer = await createParquetWriter({ stagingDir: path.join(root, '.staging') });
+    try {
+      const row = (id: number): string => JSON.stringify({ id, at: '2025-03-04T05:06:07.000Z', actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.a.b', result: 'allow', reason: 'granted', details: null });
+      const read = async (source: string, ids: number[]) => {
+        const out = await writer.writeBatch(root, { kind: 'steward', source, batch: 1, ndjson: ids.map(row).join('\n'), firstSeq: 101, prevHash: GENESIS_HASH, region: 'local', accountId: 'steward' });
+        const rows = await writer.duckdb.all<{ seq: number; uid: string }>('SELECT seq, metadata.uid AS uid FROM read_parquet($1) ORDER BY seq', [path.join(sourceDir(root, source), '**', '*.parquet')]);
+        return { out: { lastSeq: out.lastSeq, lastHash: out.lastHash, sha256: out.files.map((f) => f.sha256) }, rows };
+      };
+      const inOrder = await read('ordered', [3, 5, 8, 13]);
+      const shuffled = await read('shuffled', [8, 3, 13, 5]);
+      const repeated = await read('repeated', [3, 3, 5]);
+      assert.deepEqual(shuffled.rows.map((r) => r.uid), ['steward-3', 'steward-5', 'steward-8', 'steward-13']);
+      assert.deepEqual(shuffled.rows.map((r) => r.seq), [101, 102, 103, 104]);
+      assert.deepEqual(shuffled, inOrder);
+      assert.deepEqual(repeated.rows.map((r) => r.uid), ['steward-3', 'steward-3', 'steward-5']);
+    } finally {
+      writer.close();
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});

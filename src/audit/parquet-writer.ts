@@ -199,15 +199,24 @@ export async function createParquetWriter(options: { stagingDir: string; compres
   async function load(input: BatchInput, staging: string): Promise<void> {
     await fs.mkdir(options.stagingDir, { recursive: true });
     await fs.writeFile(staging, input.ndjson);
-    // Positions are given on the narrow input, so no wide row is ever sorted or copied.
     const columns = input.kind === 'steward' ? DECISION_COLUMNS : `{'ord': 'BIGINT', ${EVENT_COLUMNS.slice(1)}`;
     const table = input.kind === 'steward' ? 'decisions' : 'outbox_events';
+    const key = input.kind === 'steward' ? 'id' : 'ord';
+    // The state store hands rows over in key order, so they are numbered as they come (a window
+    // over the wide rows would sort and copy them all); a narrow check proves the order, and a
+    // batch out of order (or with a repeated key) is numbered by key instead, as it always was.
     await duckdb.run(
       `CREATE OR REPLACE TEMP TABLE ${table} AS
-       SELECT ($1::BIGINT + row_number() OVER (ORDER BY ${input.kind === 'steward' ? 'id' : 'ord'}) - 1)::BIGINT AS seq, *
-       FROM read_json($2, format = 'newline_delimited', columns = ${columns})`,
+       SELECT ($1::BIGINT + row_number() OVER () - 1)::BIGINT AS seq, * FROM read_json($2, format = 'newline_delimited', columns = ${columns})`,
       [BigInt(input.firstSeq), staging],
     );
+    const [check] = await duckdb.all<{ n: number }>(
+      `SELECT count(*) AS n FROM (SELECT seq, ${key} AS k, lag(${key}) OVER (ORDER BY seq) AS prev FROM ${table}) WHERE seq > $1 AND (k <= prev OR k IS NULL OR prev IS NULL)`,
+      [BigInt(input.firstSeq)],
+    );
+    if (Number(check?.n ?? 0) > 0) {
+      await duckdb.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT ($1::BIGINT + row_number() OVER (ORDER BY ${key}) - 1)::BIGINT AS seq, * EXCLUDE (seq) FROM ${table}`, [BigInt(input.firstSeq)]);
+    }
   }
 
   /**
