@@ -1,10 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cleanStaging, partitionDir, partitionValue } from './parquet-writer.js';
+import fc from 'fast-check';
+import { cleanStaging, createParquetWriter, partitionDir, partitionValue, sourceDir, type BatchInput, type ParquetWriter } from './parquet-writer.js';
+import { conform, GENESIS_HASH } from './lake-schema.js';
+import { mapperFor } from './mappings/index.js';
 
 describe('partition folders', () => {
   it('rejects a path-traversal region or account from an ingested record', () => {
@@ -52,6 +56,118 @@ describe('staging cleanup', () => {
       assert.deepEqual(await cleanStaging(path.join(dir, 'missing')), []);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ingest plans: the single-pass plan writes what the two-pass plan wrote', () => {
+  const decisionRow = fc.record({
+    actor: fc.constantFrom('user:alice', 'group:g', 'user:bob (local)', 'anonymous', 'x'),
+    action: fc.constantFrom('authorize.SELECT', 'authorize.DROP', 'auth.token', 'user.put', 'grant.revoke', 'access.activate', 'catalog.create', 'odd'),
+    resource: fc.constantFrom('lake.a.b', 'lake.a.b.c', 'user:carol', 'api', ''),
+    result: fc.constantFrom('allow', 'deny', 'ok', 'error'),
+    reason: fc.string({ maxLength: 8 }),
+    details: fc.option(fc.record({ principal: fc.constantFrom('user:alice', 'group:x'), grants: fc.array(fc.constantFrom('g1', 'g2'), { maxLength: 2 }), ip: fc.constantFrom('10.0.0.1', '') }, { requiredKeys: [] }), { nil: null }),
+    // Up to three days, so some batches span several day partitions (the partitioned COPY).
+    offsetMs: fc.integer({ min: 0, max: 3 * 86_400_000 }),
+  });
+  type DecisionRow = typeof decisionRow extends fc.Arbitrary<infer T> ? T : never;
+  // The golden CloudTrail records that map (the file also holds the ones quarantine must refuse).
+  const cloudTrail = readFileSync(new URL('../../test/audit/golden/cloudtrail.input.jsonl', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .flatMap((l) => {
+      let record: unknown;
+      try {
+        record = JSON.parse(l);
+      } catch {
+        return [];
+      }
+      const m = mapperFor('cloudtrail')(record);
+      return m.ok ? [m.event] : [];
+    });
+
+  /** Batch `b` as the state store hands it over: raw decision rows (steward) or conformed events with `ord` (custom). */
+  function ndjsonOf(kind: BatchInput['kind'], rows: readonly DecisionRow[], from: number): string {
+    if (kind === 'steward') {
+      return rows.map((r, i) => JSON.stringify({ id: from + i, at: new Date(Date.UTC(2025, 2, 1) + r.offsetMs).toISOString(), actor: r.actor, action: r.action, resource: r.resource, result: r.result, reason: r.reason, details: r.details })).join('\n');
+    }
+    return rows.map((r, i) => JSON.stringify({ ...conform({ ...cloudTrail[(from + i) % cloudTrail.length], time: Date.UTC(2025, 2, 1) + r.offsetMs }).event, ord: from + i })).join('\n');
+  }
+
+  /** Writes the batches in order as source `source`, chained from `start`; returns what the flusher would record and the rows read back. */
+  async function writeAll(writer: ParquetWriter, dir: string, source: string, kind: BatchInput['kind'], batches: readonly (readonly DecisionRow[])[], start: { seq: number; hash: string }) {
+    const outs = [];
+    let head = start;
+    let from = 1;
+    for (const [i, rows] of batches.entries()) {
+      const out = await writer.writeBatch(dir, { kind, source, batch: i + 1, ndjson: ndjsonOf(kind, rows, from), firstSeq: head.seq + 1, prevHash: head.hash, region: 'local', accountId: 'steward' });
+      from += rows.length;
+      head = { seq: out.lastSeq, hash: out.lastHash };
+      outs.push({ events: out.events, lastSeq: out.lastSeq, lastHash: out.lastHash, files: out.files.map((f) => ({ file: f.file, sha256: f.sha256, events: f.events })) });
+    }
+    const written = outs.some((o) => o.files.length > 0);
+    const rows = !written ? [] : await writer.duckdb.all('SELECT * FROM read_parquet($1, hive_partitioning = true) ORDER BY seq', [path.join(sourceDir(dir, source), '**', '*.parquet')]);
+    return { outs, rows };
+  }
+
+  it('changes no event, digest, link or file byte, so lakes written before still verify', async () => {
+    // Threat: a faster ingest that computes a digest, a link or a partition differently breaks the
+    // chain of every lake written before it (verify would report tampering that never happened), or
+    // silently drops or doubles events.
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-plans-'));
+    const twoPass = await createParquetWriter({ stagingDir: path.join(root, '.staging'), plan: 'two-pass' });
+    const singlePass = await createParquetWriter({ stagingDir: path.join(root, '.staging'), plan: 'single-pass' });
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom<BatchInput['kind']>('steward', 'events'),
+          fc.array(fc.array(decisionRow, { maxLength: 40 }), { minLength: 1, maxLength: 3 }),
+          fc.record({ seq: fc.integer({ min: 0, max: 1_000_000 }), hash: fc.constantFrom(GENESIS_HASH, 'f'.repeat(16)) }),
+          async (kind, batches, start) => {
+            run += 1;
+            const old = await writeAll(twoPass, path.join(root, 'old'), `s${run}`, kind, batches, start);
+            const now = await writeAll(singlePass, path.join(root, 'new'), `s${run}`, kind, batches, start);
+            assert.equal(now.rows.length, batches.flat().length);
+            // Same files (names, event counts, sha256: byte for byte), same chain heads, same rows.
+            assert.deepEqual(now.outs, old.outs);
+            assert.deepEqual(now.rows, old.rows);
+          },
+        ),
+        { numRuns: 10, seed: 16 },
+      );
+    } finally {
+      twoPass.close();
+      singlePass.close();
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('positions', () => {
+  it('numbers a batch handed over out of key order by key, not by arrival', async () => {
+    // Threat: rows numbered as they arrive would give the chain an order other than the decision
+    // log's (and a redo of the same batch, handed over in another order, different digests and files).
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-positions-'));
+    const writer = await createParquetWriter({ stagingDir: path.join(root, '.staging') });
+    try {
+      const row = (id: number): string => JSON.stringify({ id, at: '2025-03-04T05:06:07.000Z', actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.a.b', result: 'allow', reason: 'granted', details: null });
+      const read = async (source: string, ids: number[]) => {
+        const out = await writer.writeBatch(root, { kind: 'steward', source, batch: 1, ndjson: ids.map(row).join('\n'), firstSeq: 101, prevHash: GENESIS_HASH, region: 'local', accountId: 'steward' });
+        const rows = await writer.duckdb.all<{ seq: number; uid: string }>('SELECT seq, metadata.uid AS uid FROM read_parquet($1) ORDER BY seq', [path.join(sourceDir(root, source), '**', '*.parquet')]);
+        return { out: { lastSeq: out.lastSeq, lastHash: out.lastHash, sha256: out.files.map((f) => f.sha256) }, rows };
+      };
+      const inOrder = await read('ordered', [3, 5, 8, 13]);
+      const shuffled = await read('shuffled', [8, 3, 13, 5]);
+      const repeated = await read('repeated', [3, 3, 5]);
+      assert.deepEqual(shuffled.rows.map((r) => r.uid), ['steward-3', 'steward-5', 'steward-8', 'steward-13']);
+      assert.deepEqual(shuffled.rows.map((r) => r.seq), [101, 102, 103, 104]);
+      assert.deepEqual(shuffled, inOrder);
+      assert.deepEqual(repeated.rows.map((r) => r.uid), ['steward-3', 'steward-3', 'steward-5']);
+    } finally {
+      writer.close();
+      await fs.rm(root, { recursive: true, force: true });
     }
   });
 });

@@ -2,10 +2,15 @@
  * Writes one flush batch to Parquet with DuckDB, in bulk:
  *
  *   NDJSON staging file (made by the state store) → read_json (positions
- *   given on the narrow rows) → OCSF columns in SQL (lake-sql.ts) with each
- *   event's digest and partition → previous digests (a window over the narrow
- *   digests) → one partitioned COPY … TO parquet into a staging folder →
- *   fsync → rename each file to `<partition>/b42.parquet` → sha256 of it.
+ *   given on the narrow rows) → OCSF columns in SQL (lake-sql.ts), each
+ *   event's digest and partition, in one pass into a temp table → previous
+ *   digests (a window over the narrow digests) → one partitioned COPY … TO
+ *   parquet into a staging folder → fsync → rename each file to
+ *   `<partition>/b42.parquet` → sha256 of it.
+ *
+ * Mapping is most of the work (docs/security-lake.md, "How ingest works"), so
+ * it runs once per batch; the wide mapped rows of one batch are what memory
+ * holds, bounded by the flusher's batch size.
  *
  * Paths are bound parameters of constant SQL. The rename makes a file appear
  * whole or not at all, and the deterministic name (one per batch and
@@ -167,18 +172,124 @@ export async function cleanStaging(stagingDir: string, nowMs = Date.now()): Prom
   return removed.sort();
 }
 
-export async function createParquetWriter(options: { stagingDir: string; compression?: 'zstd' | 'snappy' }): Promise<ParquetWriter> {
+/**
+ * How a batch is mapped:
+ * - `single-pass` (the default): the OCSF columns, each event's digest and
+ *   partition are computed once into a temp table, which the write then reads;
+ * - `two-pass`: the previous plan, which mapped once for the digests and again
+ *   while writing (less memory, about twice the mapping work). Kept as the
+ *   reference the property test and the benchmark compare the default with.
+ */
+export type MapPlan = 'single-pass' | 'two-pass';
+
+/** A staged Parquet file: `rel` is `region=…/accountId=…/eventDay=…/part_0.parquet`. */
+interface StagedFile {
+  readonly rel: string;
+  readonly from: string;
+}
+
+export async function createParquetWriter(options: { stagingDir: string; compression?: 'zstd' | 'snappy'; plan?: MapPlan }): Promise<ParquetWriter> {
   const duckdb = await openDuckDb({ config: { threads: '1' } });
   const compression = options.compression ?? 'zstd';
+  const plan = options.plan ?? 'single-pass';
   let counter = 0;
   let lock: Promise<unknown> = Promise.resolve();
 
-  async function writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput> {
+  /** The batch's input rows as a temp table (`decisions` or `outbox_events`) with their positions. */
+  async function load(input: BatchInput, staging: string): Promise<void> {
+    await fs.mkdir(options.stagingDir, { recursive: true });
+    await fs.writeFile(staging, input.ndjson);
+    const columns = input.kind === 'steward' ? DECISION_COLUMNS : `{'ord': 'BIGINT', ${EVENT_COLUMNS.slice(1)}`;
+    const table = input.kind === 'steward' ? 'decisions' : 'outbox_events';
+    const key = input.kind === 'steward' ? 'id' : 'ord';
+    // The state store hands rows over in key order, so they are numbered as they come (a window
+    // over the wide rows would sort and copy them all); a narrow check proves the order, and a
+    // batch out of order (or with a repeated key) is numbered by key instead, as it always was.
+    await duckdb.run(
+      `CREATE OR REPLACE TEMP TABLE ${table} AS
+       SELECT ($1::BIGINT + row_number() OVER () - 1)::BIGINT AS seq, * FROM read_json($2, format = 'newline_delimited', columns = ${columns})`,
+      [BigInt(input.firstSeq), staging],
+    );
+    const [check] = await duckdb.all<{ n: number }>(
+      `SELECT count(*) AS n FROM (SELECT seq, ${key} AS k, lag(${key}) OVER (ORDER BY seq) AS prev FROM ${table}) WHERE seq > $1 AND (k <= prev OR k IS NULL OR prev IS NULL)`,
+      [BigInt(input.firstSeq)],
+    );
+    if (Number(check?.n ?? 0) > 0) {
+      await duckdb.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT ($1::BIGINT + row_number() OVER (ORDER BY ${key}) - 1)::BIGINT AS seq, * EXCLUDE (seq) FROM ${table}`, [BigInt(input.firstSeq)]);
+    }
+  }
+
+  /**
+   * Maps the batch and links it: `batch_links` (seq, hash, prev_hash, partition) in seq order,
+   * and the SELECT that pairs each mapped event with its link for the write.
+   */
+  async function mapAndLink(input: BatchInput): Promise<string> {
+    const mapped = input.kind === 'steward' ? STEWARD_EVENTS_SQL : CUSTOM_EVENTS_SQL;
+    const digestAndPartition = `${ROW_HASH_SQL} AS hash, ${partitionSql('m.cloud.region', '$1')} AS region,
+                        ${partitionSql('m.cloud.account.uid', '$2')} AS accountId, ${EVENT_DAY_SQL} AS eventDay`;
+    const linked = (events: string, prevHashParam: string): string => `CREATE OR REPLACE TEMP TABLE batch_links AS
+           SELECT seq, hash, coalesce(lag(hash) OVER (ORDER BY seq), ${prevHashParam}) AS prev_hash, region, accountId, eventDay FROM ${events}`;
+    // The mapped rows and their links come out in the same (seq) order, so a positional join pairs
+    // them; the WHERE proves it row by row.
+    const pair = (events: string): string => `SELECT l.hash, l.prev_hash, ${['seq', ...OCSF_COLUMN_NAMES].map((c) => `m.${quoteIdent(c)}`).join(', ')}, l.region, l.accountId, l.eventDay
+                 FROM ${events} m POSITIONAL JOIN batch_links l
+                 WHERE CASE WHEN l.seq = m.seq THEN true ELSE error('security lake: mapped rows and chain links are out of step') END`;
+    if (plan === 'two-pass') {
+      await duckdb.run(linked(`(SELECT seq, ${digestAndPartition} FROM (${mapped}) m)`, '$3'), [input.region, input.accountId, input.prevHash]);
+      return pair(`(${mapped})`);
+    }
+    // Mapped once: the wide rows of one batch stay in memory until written (bounded by the batch size).
+    await duckdb.run(`CREATE OR REPLACE TEMP TABLE batch_events AS SELECT ${digestAndPartition}, m.* FROM (${mapped}) m`, [input.region, input.accountId]);
+    await duckdb.run(`DROP TABLE IF EXISTS ${input.kind === 'steward' ? 'decisions' : 'outbox_events'}`);
+    await duckdb.run(linked('batch_events', '$1'), [input.prevHash]);
+    return pair('batch_events');
+  }
+
+  /** COPY … TO parquet into the staging folder: one file per partition. */
+  async function copyToStaging(select: string, parts: readonly PartitionKey[], stagedDir: string): Promise<StagedFile[]> {
+    if (parts.length === 0) return [];
+    if (parts.length === 1) {
+      const p = parts[0] as PartitionKey;
+      const from = path.join(stagedDir, 'one.parquet');
+      await fs.mkdir(stagedDir, { recursive: true });
+      await duckdb.run(`COPY (SELECT * EXCLUDE (region, accountId, eventDay) FROM (${select})) TO $1 (FORMAT parquet, COMPRESSION ${compression})`, [from]);
+      return [{ rel: `region=${p.region}/accountId=${p.accountId}/eventDay=${p.eventDay}/part_0.parquet`, from }];
+    }
+    await duckdb.run(`COPY (${select}) TO $1 (FORMAT parquet, COMPRESSION ${compression}, PARTITION_BY (region, accountId, eventDay), FILENAME_PATTERN 'part_{i}', OVERWRITE)`, [stagedDir]);
+    return (await parquetFiles(stagedDir)).map((rel) => ({ rel, from: path.join(stagedDir, ...rel.split('/')) }));
+  }
+
+  /** fsync, rename to `<partition>/b….parquet`, sha256: a file counts only once it is durable and whole. */
+  async function publish(lakeDir: string, input: BatchInput, staged: readonly StagedFile[], counts: ReadonlyMap<string, number>): Promise<WrittenFile[]> {
     const root = sourceDir(lakeDir, input.source);
+    const name = batchFileName(input.batch);
+    const files: WrittenFile[] = [];
+    for (const { rel, from } of staged) {
+      const m = /^region=([^/]+)\/accountId=([^/]+)\/eventDay=(\d{8})\/part_0\.parquet$/.exec(rel);
+      // Defense in depth: the SQL already cleaned the values exactly like partitionValue().
+      if (m === null || partitionValue(m[1], '_') !== m[1] || partitionValue(m[2], '_') !== m[2]) {
+        throw new StewardError('STEWARD_E_INTERNAL', `refusing the staged file \`${rel}\``);
+      }
+      const p = { region: m[1] as string, accountId: m[2] as string, eventDay: m[3] as string };
+      const dir = partitionDir(lakeDir, input.source, p);
+      const target = path.join(dir, name);
+      try {
+        // Durable before it counts: the batch is marked written only after this returns.
+        await fsyncFile(from);
+        await fs.mkdir(dir, { recursive: true });
+        await fs.rename(from, target);
+      } catch (e) {
+        throw lakeError(dir, e);
+      }
+      files.push({ path: target, file: path.relative(root, target).split(path.sep).join('/'), sha256: await sha256File(target), events: counts.get(path.posix.dirname(rel)) ?? 0 });
+    }
+    return files;
+  }
+
+  async function writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput> {
     const id = `${STAGING_HOST}~${process.pid}~${++counter}`;
     const staging = path.join(options.stagingDir, `${id}.ndjson`);
     const stagedDir = path.join(options.stagingDir, `${id}.out`);
-    const mapped = input.kind === 'steward' ? STEWARD_EVENTS_SQL : CUSTOM_EVENTS_SQL;
     let t = now();
     const timings = { loadSeconds: 0, mapSeconds: 0, chainSeconds: 0, writeSeconds: 0 };
     const lap = (k: keyof typeof timings): void => {
@@ -188,83 +299,29 @@ export async function createParquetWriter(options: { stagingDir: string; compres
     };
     try {
       try {
-        await fs.mkdir(options.stagingDir, { recursive: true });
-        await fs.writeFile(staging, input.ndjson);
-        // Positions are given on the narrow input, so no wide row is ever sorted or copied.
-        const columns = input.kind === 'steward' ? DECISION_COLUMNS : `{'ord': 'BIGINT', ${EVENT_COLUMNS.slice(1)}`;
-        const table = input.kind === 'steward' ? 'decisions' : 'outbox_events';
-        await duckdb.run(
-          `CREATE OR REPLACE TEMP TABLE ${table} AS
-           SELECT ($1::BIGINT + row_number() OVER (ORDER BY ${input.kind === 'steward' ? 'id' : 'ord'}) - 1)::BIGINT AS seq, *
-           FROM read_json($2, format = 'newline_delimited', columns = ${columns})`,
-          [BigInt(input.firstSeq), staging],
-        );
+        await load(input, staging);
         lap('loadSeconds');
-        // Map once for the digests and partitions (narrow result), then link each event to the previous digest.
-        await duckdb.run(
-          `CREATE OR REPLACE TEMP TABLE batch_links AS
-           SELECT seq, hash, coalesce(lag(hash) OVER (ORDER BY seq), $3) AS prev_hash, region, accountId, eventDay
-           FROM (SELECT seq, ${ROW_HASH_SQL} AS hash, ${partitionSql('m.cloud.region', '$1')} AS region,
-                        ${partitionSql('m.cloud.account.uid', '$2')} AS accountId, ${EVENT_DAY_SQL} AS eventDay
-                 FROM (${mapped}) m)`,
-          [input.region, input.accountId, input.prevHash],
-        );
+        const select = await mapAndLink(input);
         lap('mapSeconds');
         const [last] = await duckdb.all<{ seq: number; hash: string; n: number }>('SELECT seq, hash, (SELECT count(*) FROM batch_links) AS n FROM batch_links ORDER BY seq DESC LIMIT 1');
         lap('chainSeconds');
-        // Map again while writing (cheaper than keeping the wide rows): the mapped rows and their links come
-        // out in the same (seq) order, so a positional join pairs them; the WHERE proves it row by row.
         const parts = await duckdb.all<{ region: string; accountId: string; eventDay: string; n: number }>(
           'SELECT region, accountId, eventDay, count(*) AS n FROM batch_links GROUP BY ALL ORDER BY ALL',
         );
-        const select = `SELECT l.hash, l.prev_hash, ${['seq', ...OCSF_COLUMN_NAMES].map((c) => `m.${quoteIdent(c)}`).join(', ')}, l.region, l.accountId, l.eventDay
-                 FROM (${mapped}) m POSITIONAL JOIN batch_links l
-                 WHERE CASE WHEN l.seq = m.seq THEN true ELSE error('security lake: mapped rows and chain links are out of step') END`;
-        const staged: { rel: string; from: string }[] = [];
-        if (parts.length === 1) {
-          const p = parts[0] as { region: string; accountId: string; eventDay: string };
-          const rel = `region=${p.region}/accountId=${p.accountId}/eventDay=${p.eventDay}/part_0.parquet`;
-          const from = path.join(stagedDir, 'one.parquet');
-          await fs.mkdir(stagedDir, { recursive: true });
-          await duckdb.run(`COPY (SELECT * EXCLUDE (region, accountId, eventDay) FROM (${select})) TO $1 (FORMAT parquet, COMPRESSION ${compression})`, [from]);
-          staged.push({ rel, from });
-        } else if (parts.length > 1) {
-          await duckdb.run(`COPY (${select}) TO $1 (FORMAT parquet, COMPRESSION ${compression}, PARTITION_BY (region, accountId, eventDay), FILENAME_PATTERN 'part_{i}', OVERWRITE)`, [stagedDir]);
-          for (const rel of await parquetFiles(stagedDir)) staged.push({ rel, from: path.join(stagedDir, ...rel.split('/')) });
-        }
-        const out = last === undefined ? { seq: input.firstSeq - 1, hash: input.prevHash, n: 0 } : last;
+        const staged = await copyToStaging(select, parts, stagedDir);
         const counts = new Map(parts.map((c) => [`region=${c.region}/accountId=${c.accountId}/eventDay=${c.eventDay}`, Number(c.n)]));
-        const files: WrittenFile[] = [];
-        const name = batchFileName(input.batch);
-        for (const { rel, from } of staged) {
-          const m = /^region=([^/]+)\/accountId=([^/]+)\/eventDay=(\d{8})\/part_0\.parquet$/.exec(rel);
-          // Defense in depth: the SQL already cleaned the values exactly like partitionValue().
-          if (m === null || partitionValue(m[1], '_') !== m[1] || partitionValue(m[2], '_') !== m[2]) {
-            throw new StewardError('STEWARD_E_INTERNAL', `refusing the staged file \`${rel}\``);
-          }
-          const p = { region: m[1] as string, accountId: m[2] as string, eventDay: m[3] as string };
-          const dir = partitionDir(lakeDir, input.source, p);
-          const target = path.join(dir, name);
-          try {
-            // Durable before it counts: the batch is marked written only after this returns.
-            await fsyncFile(from);
-            await fs.mkdir(dir, { recursive: true });
-            await fs.rename(from, target);
-          } catch (e) {
-            throw lakeError(dir, e);
-          }
-          files.push({ path: target, file: path.relative(root, target).split(path.sep).join('/'), sha256: await sha256File(target), events: counts.get(path.posix.dirname(rel)) ?? 0 });
-        }
+        const files = await publish(lakeDir, input, staged, counts);
         lap('writeSeconds');
+        const out = last === undefined ? { seq: input.firstSeq - 1, hash: input.prevHash, n: 0 } : last;
         return { events: Number(out.n), lastSeq: Number(out.seq), lastHash: out.hash, files, timings };
       } catch (e) {
         if (e instanceof StewardError) throw e;
-        throw lakeError(root, e);
+        throw lakeError(sourceDir(lakeDir, input.source), e);
       }
     } finally {
       await fs.rm(staging, { force: true }).catch(() => {});
       await fs.rm(stagedDir, { recursive: true, force: true }).catch(() => {});
-      await duckdb.run('DROP TABLE IF EXISTS decisions; DROP TABLE IF EXISTS outbox_events; DROP TABLE IF EXISTS batch_links').catch(() => {});
+      await duckdb.run('DROP TABLE IF EXISTS decisions; DROP TABLE IF EXISTS outbox_events; DROP TABLE IF EXISTS batch_events; DROP TABLE IF EXISTS batch_links').catch(() => {});
     }
   }
 
