@@ -23,7 +23,8 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { StewardError } from '../errors.js';
 import { route, type RouteDef } from '../server/route.js';
-import { sourceAddress, type LocalBindings } from '../server/auth.js';
+import type { LocalBindings } from '../server/auth.js';
+import type { ClientAddress } from '../server/client-address.js';
 import type { AuthFailureGuard } from '../server/auth-failures.js';
 import type { Services } from '../server/services.js';
 import { wantsSecureCookie } from './session-cookie.js';
@@ -42,6 +43,7 @@ export interface OidcRouteDeps {
   readonly sessions: SessionStore;
   readonly services: Pick<Services, 'state' | 'config'>;
   readonly failures: AuthFailureGuard;
+  readonly source: ClientAddress;
 }
 
 export function mountOidcRoutes(app: Hono<{ Bindings: LocalBindings }>, deps: OidcRouteDeps): void {
@@ -65,7 +67,7 @@ export function mountOidcRoutes(app: Hono<{ Bindings: LocalBindings }>, deps: Oi
   });
 
   app.get(OIDC_CALLBACK_PATH, async (c) => {
-    const source = sourceAddress(c);
+    const source = deps.source(c);
     const secure = wantsSecureCookie(c.req.raw, deps.services.config.publicUrl);
     const wait = deps.failures.check(source);
     if (wait !== null) return refusalPage(429, `too many failed sign-ins from this address; retry in ${wait} s`, secure);

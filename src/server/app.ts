@@ -14,7 +14,8 @@ import type { RouteDef } from './route.js';
 import type { Services } from './services.js';
 import { docsPage } from './docs-page.js';
 import { createTokenUseAudit } from '../audit/token-use.js';
-import { createAuthenticator, sourceAddress, type LocalBindings } from './auth.js';
+import { createAuthenticator, type LocalBindings } from './auth.js';
+import { clientAddress, trustedProxiesFromEnv, type TrustedProxies } from './client-address.js';
 import { createAuthFailureGuard, type AuthFailureGuard, type AuthFailureKind } from './auth-failures.js';
 import { identityRoutes } from '../identity/identity-routes.js';
 import { mountOidcRoutes } from '../identity/oidc-routes.js';
@@ -38,6 +39,8 @@ export interface AppOptions {
   readonly localToken?: string;
   /** Origins besides the server's own that may change state; default: `STEWARD_ALLOWED_ORIGINS`. */
   readonly allowedOrigins?: AllowedOrigins;
+  /** Reverse proxies whose `X-Forwarded-For` names the client; default: `STEWARD_TRUSTED_PROXIES` (client-address.ts). */
+  readonly trustedProxies?: TrustedProxies;
   /** Counts and rate-limits failed authentications; whoever passes it closes it. Default: one of the app's own. */
   readonly authFailures?: AuthFailureGuard;
   /** Folder of the built web console served at `/`; default dist/console (src/server/console-assets.ts). */
@@ -49,10 +52,12 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
   // Successful token use: one Authentication event per token per interval (src/audit/token-use.ts).
   const tokenUse = createTokenUseAudit({ log: (entries) => services.state.log(entries) });
   const failures = options.authFailures ?? createAuthFailureGuard({ log: (entries) => services.state.log(entries) });
+  const sourceAddress = clientAddress(options.trustedProxies ?? trustedProxiesFromEnv());
   const { authenticate, throttle, verifyApiToken } = createAuthenticator({
     services,
     tokenUse,
     failures,
+    source: sourceAddress,
     ...(options.localToken === undefined ? {} : { localToken: options.localToken }),
     ...(services.sessions === undefined ? {} : { sessions: services.sessions }),
   });
@@ -91,7 +96,7 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
   mountEmbedPages(app, { services, failures, throttle, source: sourceAddress });
 
   if (services.oidc !== undefined && services.sessions !== undefined) {
-    mountOidcRoutes(app, { oidc: services.oidc, sessions: services.sessions, services, failures });
+    mountOidcRoutes(app, { oidc: services.oidc, sessions: services.sessions, services, failures, source: sourceAddress });
   }
 
   for (const def of routes) {

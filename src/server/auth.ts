@@ -12,6 +12,7 @@
  * sends them on its own, cross-site requests included, so an API route that
  * honoured them would have an ambient credential to forge requests with.
  */
+import type { ClientAddress } from './client-address.js';
 import { timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
@@ -51,6 +52,8 @@ export interface AuthenticatorDeps {
   readonly sessions?: SessionStore;
   readonly tokenUse: TokenUseAudit;
   readonly failures: AuthFailureGuard;
+  /** Where a request comes from, for failure counts and rate limits (client-address.ts). */
+  readonly source: ClientAddress;
   /** The per-process secret of `steward serve` (see AppOptions.localToken). */
   readonly localToken?: string;
 }
@@ -91,7 +94,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     return { principal: ref, role: session.role, via: `session:${session.id.slice(0, 16)}` };
   };
 
-  const throttle = (c: Context<{ Bindings: LocalBindings }>): void => rateLimit(c, sourceAddress(c));
+  const throttle = (c: Context<{ Bindings: LocalBindings }>): void => rateLimit(c, deps.source(c));
 
   return {
     throttle,
@@ -103,7 +106,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (token !== null && deps.localToken !== undefined && sameSecret(token, deps.localToken)) return LOCAL_ADMIN;
       // A bearer token wins over a cookie: the request is judged by the credential its sender chose.
       const hasCookie = token === null && deps.sessions !== undefined && readSessionCookie(c.req.header('cookie')).kind !== 'none';
-      const source = sourceAddress(c);
+      const source = deps.source(c);
       rateLimit(c, source);
       // A request without a token costs no store read and was never logged: it is refused, not counted.
       if (token === null && !hasCookie) {
@@ -119,15 +122,6 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       return storedToken(token, source);
     },
   };
-}
-
-/**
- * The caller's address as the socket reports it. Forwarding headers are not
- * read: anyone can write them, and trusting them would let an attacker pick
- * the address its failures are counted against.
- */
-export function sourceAddress(c: Context<{ Bindings: LocalBindings }>): string {
-  return c.env?.incoming?.socket?.remoteAddress ?? 'in-process';
 }
 
 /**

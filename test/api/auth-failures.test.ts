@@ -14,6 +14,7 @@ import { serve } from '@hono/node-server';
 import { loadConfig } from '../../src/config.js';
 import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
 import { createAuthFailureGuard, OVERFLOW_SOURCE, sourceKey, type AuthFailureGuard } from '../../src/server/auth-failures.js';
+import { clientAddressOf, parseTrustedProxies } from '../../src/server/client-address.js';
 import type { DecisionLogEntry } from '../../src/store/decision-log.js';
 
 const LIMIT = 20;
@@ -189,5 +190,70 @@ describe('the failed-authentication guard', () => {
     t = 60_000;
     assert.equal(guard.check('192.0.2.1'), null);
     await guard.close();
+  });
+});
+
+describe('behind a reverse proxy (STEWARD_TRUSTED_PROXIES)', () => {
+  const PROXY = '127.0.0.9';
+  const OTHER = '127.0.0.10';
+  let home: string;
+  let ws: Workspace;
+  let guard: AuthFailureGuard;
+  let server: ReturnType<typeof serve>;
+  let url: string;
+  let adminToken: string;
+  const via = (localAddress: string, forwarded: string | undefined, token: string): Promise<Answer> =>
+    requestFrom(`${url}/v1/me`, localAddress, 'GET', { authorization: `Bearer ${token}`, ...(forwarded === undefined ? {} : { 'x-forwarded-for': forwarded }) });
+
+  before(async () => {
+    home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-authfail-proxy-'));
+    guard = createAuthFailureGuard({ log: (entries) => ws.services.state.log(entries), limit: LIMIT, intervalMs: 3_600_000 });
+    ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'server', app: { authFailures: guard, trustedProxies: parseTrustedProxies([PROXY]) } });
+    adminToken = (await ws.services.tokens.createToken({ name: 'admin', principal: 'user:admin', role: 'admin' })).token;
+    server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await ws.close();
+    await fs.rm(home, { recursive: true, force: true });
+  });
+
+  it("one client's failures through the proxy do not lock out another client of the same proxy", async () => {
+    // Threat: behind a proxy every request has the proxy's address, so one attacker's bad tokens would lock out every user.
+    for (let i = 0; i < LIMIT; i++) assert.equal((await via(PROXY, '203.0.113.5', FORGED)).status, 401);
+    assert.equal((await via(PROXY, '203.0.113.5', FORGED)).status, 429, 'the attacker is limited');
+    assert.equal((await via(PROXY, '203.0.113.5, 203.0.113.6', adminToken)).status, 200, 'another client of the proxy still gets in');
+    assert.equal((await via(PROXY, '198.51.100.7', FORGED)).status, 401, "and is counted apart from the attacker");
+  });
+
+  it('an address the client writes left of the proxy, or a header from an untrusted peer, is ignored', async () => {
+    // Threat: an attacker picking the address its failures are counted against, to dodge the limit or lock out a victim.
+    for (let i = 0; i < LIMIT; i++) assert.equal((await via(OTHER, `192.0.2.${i}`, FORGED)).status, 401);
+    assert.equal((await via(OTHER, '192.0.2.200', FORGED)).status, 429, 'counted against the untrusted peer whatever it claims');
+    assert.equal((await via(PROXY, '192.0.2.99, 198.51.100.8', adminToken)).status, 200, 'a spoofed left-most entry does not make 192.0.2.99 pay');
+    assert.equal((await via(PROXY, '192.0.2.99, 198.51.100.8', FORGED)).status, 401);
+  });
+});
+
+describe('the client address', () => {
+  const trusted = parseTrustedProxies(['10.0.0.1', '10.0.0.2', '::1']);
+  it('takes the right-most forwarded address that is not a trusted proxy', () => {
+    assert.equal(clientAddressOf('10.0.0.1', '1.1.1.1, 2.2.2.2, 10.0.0.2', trusted), '2.2.2.2');
+    assert.equal(clientAddressOf('::ffff:10.0.0.1', '2.2.2.2', trusted), '2.2.2.2');
+    assert.equal(clientAddressOf('::1', '2001:db8::1', trusted), '2001:db8::1');
+  });
+  it('keeps the peer when it is not trusted, the header is missing or junk, or every hop is a proxy', () => {
+    assert.equal(clientAddressOf('9.9.9.9', '2.2.2.2', trusted), '9.9.9.9');
+    assert.equal(clientAddressOf('10.0.0.1', undefined, trusted), '10.0.0.1');
+    assert.equal(clientAddressOf('10.0.0.1', 'not-an-address', trusted), '10.0.0.1');
+    assert.equal(clientAddressOf('10.0.0.1', '10.0.0.2', trusted), '10.0.0.1');
+    assert.equal(clientAddressOf('10.0.0.1', `${'1.1.1.1,'.repeat(400)}2.2.2.2`, trusted), '10.0.0.1');
+    assert.equal(clientAddressOf('10.0.0.1', '2.2.2.2', parseTrustedProxies([])), '10.0.0.1');
+  });
+  it('refuses a range or a name in STEWARD_TRUSTED_PROXIES, naming the variable', () => {
+    assert.throws(() => parseTrustedProxies(['10.0.0.0/8']), /STEWARD_TRUSTED_PROXIES: `10\.0\.0\.0\/8` is not an IP address/);
+    assert.throws(() => parseTrustedProxies(['proxy.internal']), /STEWARD_TRUSTED_PROXIES/);
   });
 });
