@@ -25,6 +25,8 @@ import { affectedScope, type Scope } from './scope.js';
 import { copyChunk, countRows, prepareTable } from './load.js';
 import type { TargetDefinition, TargetRepo } from './target-repo.js';
 import type { Plan } from './sync-types.js';
+import { residencyViolations } from '../policy/residency.js';
+import { gate } from '../residency/residency-gate.js';
 
 export interface SyncServiceDeps {
   readonly state: Pick<StateService, 'snapshot' | 'log'>;
@@ -88,6 +90,19 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
     if (!world.catalogs.some((c) => c.name === def.catalog)) throw notFound('catalog', def.catalog);
   };
 
+  /**
+   * Residency guardrails (docs/residency.md): tables covered by one may reach
+   * only a target in their regions. An enforced violation refuses before the
+   * warehouse is even contacted; a report-only one is logged and the sync goes on.
+   */
+  const checkResidency = async (def: TargetDefinition, world: PolicyWorld, tables: readonly Table[], actor: string, action: string): Promise<void> => {
+    const refs = tables.map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
+    const entries = gate(residencyViolations(world, refs, def.region ?? null, `warehouse target \`${def.name}\``), actor, action);
+    if (entries.length > 0) await deps.state.log(entries);
+  };
+  const inScope = (world: PolicyWorld, def: TargetDefinition, scope: Scope): Table[] =>
+    scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
+
   /** Reads actual, computes desired and diffs, for the whole catalog or some of its tables. */
   const compute = async (client: pg.Client, def: TargetDefinition, world: PolicyWorld, engine: Parameters<typeof desiredState>[0]['engine'], scope: Scope) => {
     const inScope = scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
@@ -121,6 +136,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const snap = await deps.state.snapshot();
       requireCatalog(snap.world, def);
+      await checkResidency(def, snap.world, inScope(snap.world, def, { kind: 'full', reason: 'plan' }), 'system', 'sync.plan');
       if (options.dialect === 'redshift') return redshiftPlan({ world: snap.world, engine: snap.engine, target: def, now: now() });
       const conn = await connect(def);
       try {
@@ -138,6 +154,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       requireCatalog(snap.world, def);
       let conn: WarehouseConnection;
       try {
+        await checkResidency(def, snap.world, inScope(snap.world, def, options.scope ?? { kind: 'full', reason: 'apply' }), options.actor ?? 'system', 'sync.apply');
         conn = await connect(def);
       } catch (e) {
         await deps.targets.recordSync(def.name, { version: snap.version, status: 'failed', statements: 0 }).catch(() => undefined);
@@ -187,6 +204,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const { world } = await deps.state.snapshot();
       const chosen = pickTables(world, def, tables);
+      await checkResidency(def, world, chosen, 'system', 'warehouse.load');
       const duck = await deps.duckdb();
       const out: LoadTableInfo[] = [];
       for (const t of chosen) {
@@ -200,6 +218,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const { world } = await deps.state.snapshot();
       const [t] = pickTables(world, def, [table]);
+      await checkResidency(def, world, [t as Table], 'system', 'warehouse.load');
       const m = mapTable(def, def.catalog, (t as Table).database, (t as Table).name);
       const conn = await connect(def);
       try {
