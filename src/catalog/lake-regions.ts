@@ -31,7 +31,7 @@ export interface LakeRegions {
 export const MAX_WALK = 20_000;
 
 /** Every region `location` spans, deduplicated, in the order found. */
-export function regionsOfLocation(location: string, config: LakeRegions): (string | null)[] {
+export function regionsOfLocation(location: string, config: LakeRegions, options: { readonly maxWalk?: number } = {}): (string | null)[] {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return [null];
   const folders = Object.entries(config.folders).map(([dir, region]) => ({ dir: realLocation(dir), region }));
   const regionOf = (real: string): string | null => {
@@ -52,7 +52,7 @@ export function regionsOfLocation(location: string, config: LakeRegions): (strin
     for (const f of folders) if (inside(f.dir, dir)) out.add(f.region);
   };
   addBelow(base);
-  walk(base, (target) => addBelow(target), () => out.add(null));
+  walk(base, options.maxWalk ?? MAX_WALK, (target) => addBelow(target), () => out.add(null));
   return [...out];
 }
 
@@ -68,7 +68,7 @@ function isDirectory(p: string): boolean {
  * Visits every symlink under `dir` (resolved; folders they point to are
  * walked too, once each). `tooMany` is called when the walk stops early.
  */
-function walk(dir: string, onLink: (real: string) => void, tooMany: () => void): void {
+function walk(dir: string, maxEntries: number, onLink: (real: string) => void, tooMany: () => void): void {
   const seen = new Set<string>();
   const queue = [dir];
   let entries = 0;
@@ -83,7 +83,7 @@ function walk(dir: string, onLink: (real: string) => void, tooMany: () => void):
       continue; // a missing or unreadable folder holds nothing to read either
     }
     for (const e of list) {
-      if (++entries > MAX_WALK) return tooMany();
+      if (++entries > maxEntries) return tooMany();
       const full = path.join(current, e.name);
       if (e.isSymbolicLink()) {
         let target: string;
