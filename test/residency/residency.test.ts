@@ -215,28 +215,32 @@ describe('warehouse targets and Trino', () => {
     assert.equal(eu.status, 200, JSON.stringify(eu.json));
   });
 
-  it('denies live Trino decisions on an eu table reached through a us catalog, naming the guardrail in the log', async () => {
-    await s.call('POST', '/v1/users', { name: 'tess' });
-    const g = await s.call('POST', '/v1/grants', { principal: 'user:tess', resource: 'lake.claims', permissions: ['SELECT', 'DESCRIBE'] });
-    assert.equal(g.status, 201, JSON.stringify(g.json));
-    const ask = (catalogName: string) =>
+  it('denies live Trino decisions on an eu table reached through a us catalog, and allows it through the eu one', async () => {
+    // Threat: a Trino cluster in another region reading EU tables through the live OPA endpoints.
+    const ok = async (method: string, p: string, body: unknown): Promise<void> => {
+      const r = await s.call(method, p, body);
+      assert.ok(r.status < 300, `${p}: ${JSON.stringify(r.json)}`);
+    };
+    // `global` is reached in Trino under its own name, in the `*` region (us-east-1); `lake` only as `eulake` (eu-west-1).
+    await ok('POST', '/v1/tables/lake', { catalog: 'global', database: 'claims', table: 'members', location: EU('claims.csv') });
+    await ok('PUT', '/v1/resources/global.claims/tags/residency', { value: 'eu' });
+    await ok('POST', '/v1/users', { name: 'tess' });
+    for (const resource of ['lake.claims', 'global.claims']) await ok('POST', '/v1/grants', { principal: 'user:tess', resource, permissions: ['SELECT', 'DESCRIBE'] });
+    const ask = (operation: string, catalogName: string) =>
       s.call('POST', '/v1/trino/opa/allow', {
         input: {
           context: { identity: { user: 'tess', groups: [] }, softwareStack: { trinoVersion: '480' } },
-          action: { operation: 'SelectFromColumns', resource: { table: { catalogName, schemaName: 'claims', tableName: 'members', columns: ['id'] } } },
+          action: { operation, resource: { table: { catalogName, schemaName: 'claims', tableName: 'members', columns: ['id'] } } },
         },
       });
-    // Steward's `lake` is reachable in Trino only as `eulake` (mapped), whose region is eu-west-1.
-    const viaEu = await ask('eulake');
-    assert.equal(viaEu.json.result, true, JSON.stringify(viaEu.json));
-    // With the mapping gone, the same catalog under its own name is in the `*` region, us-east-1.
-    const open = await import('../../src/residency/residency-trino.js');
-    const snap = await s.ws.services.state.snapshot();
-    const denied = open.withResidency(snap.engine, snap.world, () => 'us-east-1').authorize({ principal: 'user:tess', action: 'SELECT', resource: { level: 'table', catalog: 'lake', database: 'claims', table: 'members' } });
-    assert.equal(denied.decision, 'deny');
-    assert.deepEqual(denied.deniedBy, ['eu-data-stays']);
-    const allowedElsewhere = open.withResidency(snap.engine, snap.world, () => 'eu-central-1').authorize({ principal: 'user:tess', action: 'SELECT', resource: { level: 'table', catalog: 'lake', database: 'claims', table: 'members' } });
-    assert.equal(allowedElsewhere.decision, 'allow');
+    for (const op of ['SelectFromColumns', 'ShowColumns']) {
+      assert.equal((await ask(op, 'eulake')).json.result, true, op);
+      assert.equal((await ask(op, 'global')).json.result, false, op);
+    }
+    // the deny is the guardrail's: the same grant and table answer allow once the guardrail admits us regions
+    await ok('PUT', '/v1/guardrails/eu-data-stays', { resources: 'residency=eu', residency: { regions: ['eu-*', 'us-*'], mode: 'enforce' } });
+    assert.equal((await ask('SelectFromColumns', 'global')).json.result, true);
+    await ok('PUT', '/v1/guardrails/eu-data-stays', { resources: 'residency=eu', residency: { regions: ['eu-*'], mode: 'enforce' } });
   });
 });
 
