@@ -21,8 +21,17 @@ export function lakePlace(t: Table, regions: LakeRegions): Place | undefined {
 }
 
 /** Every table of the world whose files lie outside a residency guardrail covering it. */
-export function lakeViolations(world: PolicyWorld, regions: LakeRegions, tables: readonly Table[] = world.tables): ResidencyViolation[] {
-  return violationsAt(world, tables, (t) => lakePlace(t, regions));
+export function lakeViolations(world: PolicyWorld, regions: LakeRegions, tables: readonly Table[] = world.tables, places = new Map<string, Place | undefined>()): ResidencyViolation[] {
+  const atFiles = violationsAt(world, tables, (t) => {
+    // one file-system walk per location, however many worlds are compared
+    const key = t.source.kind === 'lake' ? t.source.location : `\u0000${t.source.kind}`;
+    if (!places.has(key)) places.set(key, lakePlace(t, regions));
+    return places.get(key);
+  });
+  // The workspace reads every table it catalogs (the gateway, loads): with a region of its own, that region must be allowed too.
+  const workspace = regions.fallback;
+  const here = workspace === null ? [] : violationsAt(world, tables, () => ({ what: 'this workspace', regions: [workspace] }));
+  return [...atFiles, ...here];
 }
 
 /**
@@ -68,15 +77,21 @@ export function admitResidency(changes: readonly Change[], before: PolicyWorld, 
   if (residencyGuardrails(after).length === 0) return [];
   const affected = affectedTables(changes, after);
   if (affected.length === 0) return [];
-  const key = (v: ResidencyViolation): string => `${v.table}\u0000${v.guardrail}\u0000${v.mode}`;
-  const old = new Set(lakeViolations(before, regions, sameTables(before, affected)).map(key));
-  const fresh = lakeViolations(after, regions, affected).filter((v) => !old.has(key(v)));
+  // the place is part of the key: moving a table that already broke a rule to another place outside it is a new violation
+  const key = (v: ResidencyViolation): string => `${v.table}\u0000${v.guardrail}\u0000${v.mode}\u0000${v.place}`;
+  const places = new Map<string, Place | undefined>();
+  const old = new Set(lakeViolations(before, regions, sameTables(before, affected), places).map(key));
+  const fresh = lakeViolations(after, regions, affected, places).filter((v) => !old.has(key(v)));
   return gate(fresh, actor, 'policy.change');
 }
 
-/** Tables of `after` whose residency may have changed: all of them when a guardrail changed. */
+/**
+ * Tables of `after` whose residency may have changed: all of them when a
+ * residency guardrail is written (other guardrails, such as the ones access
+ * experiments put, never make a violation, and neither does a deletion).
+ */
 function affectedTables(changes: readonly Change[], after: PolicyWorld): Table[] {
-  if (changes.some((c) => c.kind === 'guardrail')) return [...after.tables];
+  if (changes.some((c) => c.kind === 'guardrail' && c.op === 'put' && c.entity.residency !== undefined)) return [...after.tables];
   const prefixes: string[] = [];
   const tables = new Set<string>();
   for (const c of changes) {

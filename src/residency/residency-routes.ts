@@ -23,6 +23,8 @@ const ViolationSchema = z.object({
 });
 
 const CheckResult = z.object({
+  /** This workspace's region (STEWARD_REGION), null when unset. */
+  region: z.string().nullable(),
   guardrails: z.number(),
   tables: z.number(),
   violations: z.array(ViolationSchema),
@@ -31,14 +33,15 @@ const CheckResult = z.object({
 export async function residencyCheck(services: Services): Promise<z.infer<typeof CheckResult>> {
   const { world } = await services.state.snapshot();
   const guardrails = residencyGuardrails(world).length;
-  if (guardrails === 0) return { guardrails, tables: world.tables.length, violations: [] };
+  const region = services.config.region ?? null;
+  if (guardrails === 0) return { region, guardrails, tables: world.tables.length, violations: [] };
   const found: ResidencyViolation[] = lakeViolations(world, lakeRegionsOf(services.config));
   for (const target of (await services.sync?.targets.list()) ?? []) {
     const refs = world.tables.filter((t) => t.catalog === target.catalog).map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
     found.push(...residencyViolations(world, refs, target.region ?? null, `warehouse target \`${target.name}\``));
   }
   found.sort((a, b) => (a.table === b.table ? (a.guardrail < b.guardrail ? -1 : 1) : a.table < b.table ? -1 : 1));
-  return { guardrails, tables: world.tables.length, violations: found.map((v) => ({ ...v, regions: [...v.regions], allowed: [...v.allowed] })) };
+  return { region, guardrails, tables: world.tables.length, violations: found.map((v) => ({ ...v, regions: [...v.regions], allowed: [...v.allowed] })) };
 }
 
 export const residencyRoutes: readonly RouteDef[] = [

@@ -95,10 +95,10 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
    * only a target in their regions. An enforced violation refuses before the
    * warehouse is even contacted; a report-only one is logged and the sync goes on.
    */
-  const checkResidency = async (def: TargetDefinition, world: PolicyWorld, tables: readonly Table[], actor: string, action: string): Promise<void> => {
+  const checkResidency = async (def: TargetDefinition, world: PolicyWorld, tables: readonly Table[], actor: string, action: string, report = true): Promise<void> => {
     const refs = tables.map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
     const entries = gate(residencyViolations(world, refs, def.region ?? null, `warehouse target \`${def.name}\``), actor, action);
-    if (entries.length > 0) await deps.state.log(entries);
+    if (report && entries.length > 0) await deps.state.log(entries);
   };
   const inScope = (world: PolicyWorld, def: TargetDefinition, scope: Scope): Table[] =>
     scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
@@ -218,7 +218,8 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const { world } = await deps.state.snapshot();
       const [t] = pickTables(world, def, [table]);
-      await checkResidency(def, world, [t as Table], 'system', 'warehouse.load');
+      // every chunk is checked; a report-only violation is recorded once per load, at its first chunk
+      await checkResidency(def, world, [t as Table], 'system', 'warehouse.load', offset === 0);
       const m = mapTable(def, def.catalog, (t as Table).database, (t as Table).name);
       const conn = await connect(def);
       try {

@@ -286,3 +286,40 @@ describe('detective then preventive: report-only and `residency check`', () => {
     assert.ok(places.includes('warehouse target `dw_us`'), JSON.stringify(places));
   });
 });
+
+describe('the workspace region', () => {
+  let w: TestServer;
+  let wdir: string;
+  before(async () => {
+    wdir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'steward-residency-ws-')));
+    await fs.mkdir(path.join(wdir, 'eu'));
+    await fs.writeFile(path.join(wdir, 'eu', 'claims.csv'), 'id\n1\n');
+    await fs.writeFile(path.join(wdir, 'here.csv'), 'id\n1\n');
+    w = await startTestServer({ config: () => ({ region: 'us-east-1', lakeRegions: { [path.join(wdir, 'eu')]: 'eu-west-1' } }) });
+    for (const [method, p, body] of [
+      ['PUT', '/v1/tag-keys/residency', { values: ['eu'] }],
+      ['POST', '/v1/tables/lake', { catalog: 'lake', database: 'claims', table: 'seed', location: path.join(wdir, 'here.csv') }],
+      ['PUT', '/v1/resources/lake.claims/tags/residency', { value: 'eu' }],
+    ] as const) {
+      const r = await w.call(method, p, body);
+      assert.ok(r.status < 300, `${p}: ${JSON.stringify(r.json)}`);
+    }
+  });
+  after(async () => {
+    await w?.close();
+    await fs.rm(wdir, { recursive: true, force: true });
+  });
+
+  it('counts unmarked folders in the workspace region, and refuses an eu table in eu files served by a us workspace', async () => {
+    // Threat: the files stay in the EU but every query reads them into a workspace (gateway, loads) running in the US.
+    const refused = await w.call('PUT', '/v1/guardrails/eu-stays', { resources: 'residency=eu', residency: { regions: ['eu-*'] } });
+    await assertRefused(refused, 'eu-stays');
+    const places = refused.json.error.details.map((d: any) => d.message).join('\n');
+    assert.match(places, /lake\.claims\.seed` at location `.*here\.csv` \(`us-east-1`\)/, 'an unmarked folder is in the workspace region');
+    assert.match(places, /lake\.claims\.seed` at this workspace \(`us-east-1`\)/);
+    const us = await w.call('PUT', '/v1/guardrails/eu-stays', { resources: 'residency=eu', residency: { regions: ['eu-*', 'us-east-1'] } });
+    assert.equal(us.status, 200, JSON.stringify(us.json));
+    assert.equal((await w.call('POST', '/v1/tables/lake', { catalog: 'lake', database: 'claims', table: 'eu_files', location: path.join(wdir, 'eu', 'claims.csv') })).status, 201);
+    await assertRefused(await w.call('PUT', '/v1/guardrails/eu-stays', { resources: 'residency=eu', residency: { regions: ['eu-*'] } }), 'eu-stays');
+  });
+});
