@@ -73,7 +73,11 @@ function reportEntry(v: ResidencyViolation, actor: string, action: string): Deci
  * were are not blocked by them (`steward residency check` lists those).
  * New report-only violations are returned as log entries for the change.
  */
-export function admitResidency(changes: readonly Change[], before: PolicyWorld, after: PolicyWorld, actor: string, regions: LakeRegions): DecisionLogEntry[] {
+export function admitResidency(
+  changes: readonly Change[],
+  { before, after, actor, action }: { readonly before: PolicyWorld; readonly after: PolicyWorld; readonly actor: string; readonly action: string },
+  regions: LakeRegions,
+): DecisionLogEntry[] {
   if (residencyGuardrails(after).length === 0) return [];
   const affected = affectedTables(changes, after);
   if (affected.length === 0) return [];
@@ -82,7 +86,7 @@ export function admitResidency(changes: readonly Change[], before: PolicyWorld, 
   const places = new Map<string, Place | undefined>();
   const old = new Set(lakeViolations(before, regions, sameTables(before, affected), places).map(key));
   const fresh = lakeViolations(after, regions, affected, places).filter((v) => !old.has(key(v)));
-  return gate(fresh, actor, 'policy.change');
+  return gate(fresh, actor, action);
 }
 
 /**

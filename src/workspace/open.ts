@@ -70,9 +70,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         appendDecisions: (entries) => decisionBuffer.recordAll(entries),
       },
       {
-        admit: (changes, { before, after, actor }) => {
+        admit: (changes, context) => {
           admitLakeLocations(changes, roots);
-          return admitResidency(changes, before, after, actor, lakeRegions);
+          return admitResidency(changes, context, lakeRegions);
         },
       },
     );

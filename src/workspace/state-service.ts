@@ -54,6 +54,8 @@ export interface AdmitContext {
   readonly before: PolicyWorld;
   readonly after: PolicyWorld;
   readonly actor: string;
+  /** The change's verb (`table.register`), for what the rule logs. */
+  readonly action: string;
 }
 
 export interface StateServiceOptions {
@@ -115,7 +117,7 @@ export function createStateService(
       const changes = await req.build(base.world, base);
       if (changes.length === 0) return { version: base.version, changes };
       const next = applyChanges(base.world, changes);
-      const admitted = options.admit?.(changes, { before: base.world, after: next, actor: req.actor }) ?? [];
+      const admitted = options.admit?.(changes, { before: base.world, after: next, actor: req.actor, action: req.action }) ?? [];
       assertValidWorld(next);
       try {
         const version = await store.applyChanges(changes, {

@@ -272,7 +272,9 @@ describe('detective then preventive: report-only and `residency check`', () => {
     const r = await s.call('POST', '/v1/tables/lake', { catalog: 'lake', database: 'public', table: 'euro_rates', location: EU('claims.csv'), format: 'csv' });
     assert.equal(r.status, 201, JSON.stringify(r.json));
     const log = await s.ws.services.decisionLog.listDecisions({ limit: 50 });
-    assert.ok(log.some((e) => e.action === 'residency.violation' && e.resource === 'lake.public.euro_rates' && e.result === 'allow'));
+    const entry = log.find((e) => e.action === 'residency.violation' && e.resource === 'lake.public.euro_rates');
+    assert.equal(entry?.result, 'allow');
+    assert.deepEqual([entry?.actor, entry?.details?.['during'], entry?.details?.['guardrail']], ['user:admin', 'table.register', 'us-stays']);
   });
 
   it('refuses switching report-only to enforce while violations remain', async () => {
