@@ -105,8 +105,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
 
   /** Reads actual, computes desired and diffs, for the whole catalog or some of its tables. */
   const compute = async (client: pg.Client, def: TargetDefinition, world: PolicyWorld, engine: Parameters<typeof desiredState>[0]['engine'], scope: Scope) => {
-    const inScope = scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
-    const mapped = inScope.map((t) => mapTable(def, def.catalog, t.database, t.name));
+    const mapped = inScope(world, def, scope).map((t) => mapTable(def, def.catalog, t.database, t.name));
     const logins = world.users.map((u) => loginRole(def, u.name));
     const actual = await readActualState(client, { targetName: def.name, rolePrefix: def.rolePrefix, tables: mapped, loginRoles: logins, scope: scope.kind === 'full' ? 'full' : 'tables' });
     const loginRoles = new Set(logins.filter((l) => actual.roles.has(l)));
