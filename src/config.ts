@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { StewardError } from './errors.js';
 import { configError, emptyToUndefined, readClientConfig, type ClientConfig } from './client-config.js';
 import { parseDuration } from './time.js';
-import { CATALOG_NAME_PATTERN, PRINCIPAL_PATTERN } from './policy/model.js';
+import { CATALOG_NAME_PATTERN, PRINCIPAL_PATTERN, REGION_PATTERN } from './policy/model.js';
 
 /** The longest a browser session may live (idle or absolute): 30 days. */
 const MAX_SESSION_SECONDS = 30 * 86_400;
@@ -32,6 +32,9 @@ const WebOrigin = z
     const url = new URL(u);
     return url.username === '' && url.password === '' && url.search === '' && url.hash === '' && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
   }, 'must be an https URL (http only on 127.0.0.1, ::1 or localhost), without credentials, query or fragment');
+
+/** A region name as configured (`eu-west-1`), lowercased before it gets here. */
+const Region = z.string().regex(REGION_PATTERN, 'must be a region name (lowercase letters, digits and `-`, e.g. `eu-west-1`)');
 
 const ConfigSchema = z
   .object({
@@ -56,6 +59,12 @@ const ConfigSchema = z
     /** Principals whose user tokens may call the Trino OPA endpoints (docs/trino.md); admins always may. */
     /** Trino catalog name → Steward catalog name, for catalogs named differently in Trino (docs/trino.md). */
     trinoCatalogs: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,127}$/, 'must map Trino catalog names (a letter, then letters, digits, `_-`)'), z.string().regex(CATALOG_NAME_PATTERN, 'must name a Steward catalog')),
+    /** Where this workspace runs (docs/residency.md): the default region of its lake roots and of the Trino it answers. */
+    region: Region.optional(),
+    /** Folder → region (`STEWARD_LAKE_REGIONS`); the most specific folder containing a real path names its region. */
+    lakeRegions: z.record(z.string().min(1).max(4096).refine((p) => path.isAbsolute(p), 'must map absolute folders to regions'), Region),
+    /** Trino catalog → region (`STEWARD_TRINO_REGIONS`, `*` for every other catalog); default the workspace region. */
+    trinoRegions: z.record(z.string().regex(/^(?:\*|[A-Za-z][A-Za-z0-9_-]{0,127})$/, 'must map Trino catalog names or `*` to regions'), Region),
     trinoPrincipals: z.array(z.string().refine((p) => PRINCIPAL_PATTERN.test(p) && p.startsWith('user:'), 'must list `user:NAME` principals separated by commas')).max(64),
   })
   .strict();
@@ -83,8 +92,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     oidcClientSecret: overrides.oidcClientSecret ?? clientSecretFrom(env),
     oidcProvider: overrides.oidcProvider ?? emptyToUndefined(env['STEWARD_OIDC_PROVIDER']) ?? hostOf(overrides.oidcIssuer ?? env['STEWARD_OIDC_ISSUER']),
     oidcGroupsClaim: overrides.oidcGroupsClaim ?? emptyToUndefined(env['STEWARD_OIDC_GROUPS_CLAIM']) ?? 'groups',
+    region: overrides.region ?? emptyToUndefined(env['STEWARD_REGION'])?.trim().toLowerCase(),
+    lakeRegions: overrides.lakeRegions ?? lakeRegionsFrom(env['STEWARD_LAKE_REGIONS']),
+    trinoRegions: overrides.trinoRegions ?? lowercaseValues(pairsFrom(env['STEWARD_TRINO_REGIONS'], 'STEWARD_TRINO_REGIONS')),
     trinoPrincipals: overrides.trinoPrincipals ?? listFrom(env['STEWARD_TRINO_PRINCIPALS']),
-    trinoCatalogs: overrides.trinoCatalogs ?? pairsFrom(env['STEWARD_TRINO_CATALOGS']),
+    trinoCatalogs: overrides.trinoCatalogs ?? pairsFrom(env['STEWARD_TRINO_CATALOGS'], 'STEWARD_TRINO_CATALOGS'),
   };
   const parsed = ConfigSchema.superRefine((c, ctx) => {
     const rel = path.relative(c.lakeDir, c.home);
@@ -165,13 +177,13 @@ function listFrom(value: string | undefined): string[] {
 }
 
 /** `a=b,c=d` as a record; an entry without `=` maps to `''`, which the schema refuses by name. */
-function pairsFrom(value: string | undefined): Record<string, string> {
+function pairsFrom(value: string | undefined, variable: string): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const entry of listFrom(value)) {
     const at = entry.indexOf('=');
     const key = (at === -1 ? entry : entry.slice(0, at)).trim();
     // zod drops a `__proto__` key without a word; a mapping that silently vanished would deny a whole catalog.
-    if (key === '__proto__') throw configError([{ path: 'STEWARD_TRINO_CATALOGS', message: '`__proto__` is not a catalog name' }]);
+    if (key === '__proto__') throw configError([{ path: variable, message: '`__proto__` is not a catalog name' }]);
     out[key] = at === -1 ? '' : entry.slice(at + 1).trim();
   }
   return out;
@@ -185,4 +197,28 @@ function lakeRootsFrom(value: string | undefined): string[] | undefined {
     .split(path.delimiter)
     .filter((r) => r.trim() !== '')
     .map((r) => path.resolve(r.trim()));
+}
+
+/** Region names are compared lowercased everywhere: `EU-West-1` in a file is `eu-west-1`. */
+function lowercaseValues(pairs: Record<string, string>): Record<string, string> {
+  for (const k of Object.keys(pairs)) pairs[k] = (pairs[k] as string).toLowerCase();
+  return pairs;
+}
+
+/**
+ * `STEWARD_LAKE_REGIONS`: `folder=region` entries separated by the platform's
+ * path delimiter, like STEWARD_LAKE_ROOTS (`/data/eu=eu-west-1:/data/us=us-east-1`).
+ * The folder is resolved (`..` and a trailing slash removed); symlinks are
+ * resolved when a location is judged, since they may change.
+ */
+function lakeRegionsFrom(value: string | undefined): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const entry of (emptyToUndefined(value) ?? '').split(path.delimiter)) {
+    if (entry.trim() === '') continue;
+    const at = entry.lastIndexOf('=');
+    // an entry without `=` maps to '' and the schema names it
+    const folder = (at === -1 ? entry : entry.slice(0, at)).trim();
+    out[folder === '' ? folder : path.resolve(folder)] = at === -1 ? '' : entry.slice(at + 1).trim().toLowerCase();
+  }
+  return out;
 }

@@ -56,7 +56,8 @@ export function admitLakeLocations(changes: readonly Change[], policy: LakeRoots
   }
 }
 
-function inside(p: string, dir: string): boolean {
+/** Whether path `p` is `dir` or lies in it, by whole segments (`/lake/eu-copy` is not in `/lake/eu`). */
+export function inside(p: string, dir: string): boolean {
   const rel = path.relative(dir, p);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
@@ -70,7 +71,7 @@ function realDir(dir: string): string {
  * before the first glob character, walked up to the nearest folder that
  * exists. What follows is kept as written (it cannot hold a symlink yet).
  */
-function realLocation(location: string): string {
+export function realLocation(location: string): string {
   const absolute = path.resolve(location);
   const globAt = absolute.search(/[*?[{]/);
   const fixed = globAt < 0 ? absolute : absolute.slice(0, absolute.lastIndexOf(path.sep, globAt) + 1);

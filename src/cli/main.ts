@@ -20,6 +20,7 @@ import { registerLoginCommands } from './login-commands.js';
 import { registerExperimentCommands } from './experiment-commands.js';
 import { registerSessionCommands } from './session-commands.js';
 import { registerEmbedCommands } from './embed-commands.js';
+import { registerResidencyCommands } from './residency-commands.js';
 
 /** One version everywhere: package.json's (bin/steward.js answers `--version` from it directly). */
 const STEWARD_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerLoginCommands(program);
   registerExperimentCommands(program);
   registerSessionCommands(program);
+  registerResidencyCommands(program);
   registerEmbedCommands(program);
   return program;
 }

@@ -248,7 +248,7 @@ function registerGuardrailCommands(program: Command): void {
     .command('list')
     .action(async (_o: unknown, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<{ guardrails: { name: string; actions: string[]; resources: string; principals?: string[]; except?: string[]; catalog?: string }[] }>(
+        const r = await client.call<{ guardrails: { name: string; actions?: string[]; resources: string; principals?: string[]; except?: string[]; catalog?: string; residency?: { regions: string[]; mode: string } }[] }>(
           'GET',
           '/v1/guardrails',
         );
@@ -256,7 +256,8 @@ function registerGuardrailCommands(program: Command): void {
           table(
             r.guardrails.map((g) => ({
               name: g.name,
-              actions: g.actions.join(','),
+              // a residency guardrail denies no action: it keeps data in its regions
+              actions: g.residency === undefined ? (g.actions ?? []).join(',') : `residency: ${g.residency.regions.join(',')} (${g.residency.mode})`,
               resources: g.resources,
               principals: g.principals?.join(',') ?? 'everyone',
               except: g.except?.join(',') ?? '',
@@ -269,9 +270,11 @@ function registerGuardrailCommands(program: Command): void {
     );
   guardrail
     .command('put <name>')
-    .description('create or replace a guardrail')
-    .requiredOption('--actions <list>', 'denied actions, e.g. SELECT', list)
+    .description('create or replace a guardrail: a deny rule (--actions), or a residency rule (--regions, docs/residency.md)')
+    .option('--actions <list>', 'denied actions, e.g. SELECT', list)
     .requiredOption('--resources <expression>', 'tag expression, e.g. "pii=true"')
+    .option('--regions <list>', 'residency guardrail: regions where matching tables may be, e.g. "eu-*"', list)
+    .option('--mode <mode>', 'residency guardrail: enforce (default) or report-only')
     .option('--principals <list>', 'whom it applies to (default everyone)', list)
     .option('--except <list>', 'whom it never applies to', list)
     .option('--catalog <catalog>', 'only in this catalog')
@@ -279,11 +282,18 @@ function registerGuardrailCommands(program: Command): void {
     .action(
       async (
         name: string,
-        opts: { actions: string[]; resources: string; principals?: string[]; except?: string[]; catalog?: string; description?: string },
+        opts: { actions?: string[]; resources: string; principals?: string[]; except?: string[]; catalog?: string; description?: string; regions?: string[]; mode?: string },
         cmd: Command,
       ) =>
         withClient(cmd, async ({ client, out }) => {
-          const r = await client.call('PUT', `/v1/guardrails/${enc(name)}`, { ...opts, actions: opts.actions.map((a) => a.toUpperCase()) });
+          const { regions, mode, actions, ...rest } = opts;
+          if (regions === undefined && mode !== undefined) throw new StewardError('STEWARD_E_VALIDATION', '--mode applies to a residency guardrail, give --regions too');
+          const body = {
+            ...rest,
+            ...(actions === undefined ? {} : { actions: actions.map((a) => a.toUpperCase()) }),
+            ...(regions === undefined ? {} : { residency: { regions, ...(mode === undefined ? {} : { mode }) } }),
+          };
+          const r = await client.call('PUT', `/v1/guardrails/${enc(name)}`, body);
           emit(out, r, () => `guardrail ${name} saved`);
         }),
     );

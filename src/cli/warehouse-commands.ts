@@ -58,6 +58,7 @@ interface TargetOptions {
   drift?: string;
   batchSize?: string;
   auto?: boolean;
+  region?: string;
 }
 
 interface SavedJson {
@@ -80,6 +81,7 @@ function targetFields(o: TargetOptions): Record<string, unknown> {
     ...(o.drift === undefined ? {} : { drift: o.drift }),
     ...(o.batchSize === undefined ? {} : { batchSize: Number(o.batchSize) }),
     ...(o.auto === undefined ? {} : { auto: o.auto }),
+    ...(o.region === undefined ? {} : { region: o.region }),
   };
 }
 
@@ -114,7 +116,8 @@ const targetOptions = (c: Command): Command =>
     .option('--map-schema <database=schema>', 'warehouse schema of a catalog database', list)
     .option('--map-table <database.table=schema.table>', 'warehouse table of a catalog table', list)
     .option('--drift <policy>', 'revoke (default) or report hand-made grants')
-    .option('--batch-size <n>', 'statements per transaction for large plans (default 5000)');
+    .option('--batch-size <n>', 'statements per transaction for large plans (default 5000)')
+    .option('--region <region>', 'where the warehouse runs (eu-west-1), for residency guardrails');
 
 export function registerWarehouseCommands(program: Command): void {
   const wh = program.command('warehouse').description('PostgreSQL warehouse targets that Steward keeps in sync');
@@ -165,10 +168,11 @@ export function registerWarehouseCommands(program: Command): void {
               credentials: cred.kind === 'env' ? `env ${cred.name}` : `file ${cred.path}`,
               drift: String(t['drift']),
               auto: Boolean(t['auto']),
+              region: t['region'] === undefined ? '' : String(t['region']),
               last: status.lastStatus === null ? '' : `${status.lastStatus} ${status.lastSyncedAt}`,
             };
           }),
-          ['name', 'catalog', 'credentials', 'drift', 'auto', 'last'],
+          ['name', 'catalog', 'credentials', 'drift', 'auto', 'region', 'last'],
         ),
       );
     }),

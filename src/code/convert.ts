@@ -190,6 +190,7 @@ function canonicalize(kind: ManagedKind, e: EntityTypes[ManagedKind]): EntityTyp
         resources: canonicalExpression(g.resources),
         // false and absent mean the same: not liftable
         liftable: g.liftable === true ? true : undefined,
+        residency: g.residency === undefined ? undefined : { regions: uniqueSorted(g.residency.regions), mode: g.residency.mode },
       });
     }
     default: {
@@ -391,10 +392,11 @@ function guardrailFromDoc(name: string, g: DocGuardrail): Guardrail {
       description: g.description,
       principals: g.principals,
       except: g.except,
-      actions: g.actions,
+      actions: g.actions ?? [],
       catalog: g.catalog,
       resources: g.resources,
       liftable: g.liftable,
+      residency: g.residency,
     }),
   );
 }
@@ -681,10 +683,12 @@ export function fromWorld(world: ManagedWorld): PolicyDocument {
           description: g.description,
           principals: g.principals && [...g.principals],
           except: g.except && [...g.except],
-          actions: [...g.actions],
+          // a residency guardrail denies no action: its file has no `actions`
+          actions: g.residency !== undefined && g.actions.length === 0 ? undefined : [...g.actions],
           catalog: g.catalog,
           resources: canonicalExpression(g.resources),
           liftable: g.liftable === true ? true : undefined,
+          residency: g.residency === undefined ? undefined : { regions: [...g.residency.regions], mode: g.residency.mode },
         }),
       ]),
     );

@@ -92,6 +92,9 @@ function describe(kind: ManagedKind, e: EntityTypes[ManagedKind]): string {
     }
     case 'guardrail': {
       const g = e as EntityTypes['guardrail'];
+      if (g.residency !== undefined) {
+        return `keep ${expressionText(g.resources)}${g.catalog === undefined ? '' : ` in ${g.catalog}`} in regions ${g.residency.regions.join(', ')} (${g.residency.mode})`;
+      }
       const who = g.principals === undefined ? 'everyone' : g.principals.join(', ');
       const except = g.except === undefined ? '' : ` except ${g.except.join(', ')}`;
       return `deny ${g.actions.join(', ')} on ${expressionText(g.resources)}${g.catalog === undefined ? '' : ` in ${g.catalog}`} to ${who}${except}`;

@@ -15,6 +15,8 @@ import {
   MAX_TAG_VALUES,
   NAME_PATTERN,
   PERMISSIONS,
+  REGION_GLOB_PATTERN,
+  RESIDENCY_MODES,
   TAG_VALUE_PATTERN,
   parsePrincipal,
   parseResource,
@@ -221,17 +223,33 @@ const GrantSpec = z
     }
   });
 
+/** Where tagged tables may be (docs/residency.md): region patterns and whether a violation is refused or only reported. */
+const ResidencySpec = z.strictObject({
+  regions: z
+    .array(z.string().trim().toLowerCase().max(63).regex(REGION_GLOB_PATTERN, { message: 'not a region pattern (lowercase letters, digits, `-`, `*`)' }))
+    .min(1)
+    .max(64)
+    .describe('Allowed region patterns, e.g. `eu-*`'),
+  mode: z.enum(RESIDENCY_MODES).default('enforce').describe('`enforce` refuses a violation; `report-only` admits it and records it'),
+});
+
 const GuardrailSpec = z.strictObject({
   description: Text.optional(),
   /** Whom it applies to; everyone when absent. */
   principals: z.array(Principal).max(MAX_LIST).optional(),
   except: z.array(Principal).max(MAX_LIST).optional(),
-  actions: Permissions,
+  /** Required, except in a residency guardrail, which denies no action. */
+  actions: Permissions.optional(),
   catalog: CatalogName.optional(),
   /** Tag expression over the effective tags of a resource or its ancestors. */
   resources: TagExpressionSchema.describe('Tag expression: `pii=true AND domain IN (claims, finance)` or `{ pii: [true] }`'),
   /** Whether approved, time-bound grants may lift it (`liftsGuardrails`); default false: no grant can ever exceed it. */
   liftable: z.boolean().optional().describe('Whether time-bound grants may lift this guardrail (`liftsGuardrails`); default false'),
+  /** Makes this a residency guardrail: matching tables may live, sync and be served only in these regions. */
+  residency: ResidencySpec.optional().describe('Residency guardrail: tables matching `resources` stay in these regions (docs/residency.md)'),
+}).superRefine((g, ctx) => {
+  if (g.residency === undefined && g.actions === undefined) ctx.addIssue({ code: 'custom', message: 'a guardrail needs `actions`, or `residency` for a residency guardrail', path: ['actions'] });
+  if (g.residency !== undefined && g.actions !== undefined) ctx.addIssue({ code: 'custom', message: 'a residency guardrail denies no action, omit `actions`', path: ['actions'] });
 });
 
 export const PolicyDocumentSchema = z

@@ -238,7 +238,29 @@ export interface Guardrail {
    * (`Grant.liftsGuardrails`). Default false: no grant can ever exceed it.
    */
   readonly liftable?: boolean;
+  /**
+   * Makes this a residency guardrail (docs/residency.md): tables whose tags
+   * (their own, their database's or a column's) match `resources` may live,
+   * be synced and be served only in the listed regions. A residency guardrail
+   * denies no action (`actions` is empty); it is checked where data lands.
+   */
+  readonly residency?: ResidencyRule;
 }
+
+export const RESIDENCY_MODES = ['enforce', 'report-only'] as const;
+export type ResidencyMode = (typeof RESIDENCY_MODES)[number];
+
+export interface ResidencyRule {
+  /** Region patterns (`eu-*`, `eu-west-1`); `*` stands for any run of letters, digits and dashes. */
+  readonly regions: readonly string[];
+  /** `enforce` refuses a violation; `report-only` admits it and records it (detective before preventive). */
+  readonly mode: ResidencyMode;
+}
+
+/** A region name: `eu-west-1`, `us-east-2`, `onprem-frankfurt`; lowercase. */
+export const REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A region pattern: a region name in which `*` may stand for any run of letters, digits and dashes. */
+export const REGION_GLOB_PATTERN = /^[a-z0-9*][a-z0-9*-]{0,62}$/;
 
 // ---------------------------------------------------------------------- world
 

@@ -13,7 +13,7 @@
 import type { ErrorCode } from '../errors.js';
 import { StewardError } from '../errors.js';
 import { entityKey } from './changes.js';
-import type { DataFilter, Grant, Guardrail, PolicyWorld, PrincipalRef, Table, TagExpression } from './model.js';
+import type { DataFilter, Grant, Guardrail, PolicyWorld, PrincipalRef, ResidencyRule, Table, TagExpression } from './model.js';
 import {
   CATALOG_NAME_PATTERN,
   isReservedName,
@@ -22,6 +22,8 @@ import {
   MAX_TAG_VALUES,
   NAME_PATTERN,
   PERMISSIONS,
+  REGION_GLOB_PATTERN,
+  RESIDENCY_MODES,
   resourceToString,
   TAG_VALUE_PATTERN,
 } from './model.js';
@@ -373,7 +375,8 @@ function checkLifts(g: Grant, ix: Lookups, report: Report): void {
 
 function checkGuardrail(g: Guardrail, ix: Lookups, report: Report): void {
   const path = `guardrails[${g.name}]`;
-  if (g.actions.length === 0) report(`${path}.actions`, 'STEWARD_E_VALIDATION', 'a guardrail needs at least one action');
+  if (g.residency !== undefined) checkResidency(path, g, report);
+  else if (g.actions.length === 0) report(`${path}.actions`, 'STEWARD_E_VALIDATION', 'a guardrail needs at least one action');
   g.actions.forEach((a, i) => {
     if (!(PERMISSIONS as readonly string[]).includes(a)) report(`${path}.actions[${i}]`, 'STEWARD_E_VALIDATION', `unknown action \`${a}\``);
   });
@@ -385,4 +388,22 @@ function checkGuardrail(g: Guardrail, ix: Lookups, report: Report): void {
   (g.except ?? []).forEach((p: PrincipalRef, i) => checkPrincipalRef(`${path}.except[${i}]`, p, ix, report));
   if (g.catalog !== undefined && !ix.catalogs.has(g.catalog)) report(`${path}.catalog`, 'STEWARD_E_NOT_FOUND', `catalog \`${g.catalog}\` not found`);
   checkExpression(`${path}.resources`, g.resources, ix, report);
+}
+
+/**
+ * A residency guardrail says where tagged tables may be; it denies no action
+ * and names no principals (the place matters, not who moves the data), and no
+ * grant can lift it.
+ */
+function checkResidency(path: string, g: Guardrail, report: Report): void {
+  const r = g.residency as ResidencyRule;
+  if (g.actions.length > 0) report(`${path}.actions`, 'STEWARD_E_VALIDATION', 'a residency guardrail denies no action, omit `actions`');
+  if (g.principals !== undefined || g.except !== undefined) report(`${path}.principals`, 'STEWARD_E_VALIDATION', 'a residency guardrail applies to everyone, omit `principals` and `except`');
+  if (g.liftable === true) report(`${path}.liftable`, 'STEWARD_E_VALIDATION', 'a residency guardrail cannot be lifted');
+  if (Object.keys(g.resources).length === 0) report(`${path}.resources`, 'STEWARD_E_VALIDATION', 'a residency guardrail needs a tag expression, e.g. `residency=eu`');
+  if (r.regions.length === 0) report(`${path}.residency.regions`, 'STEWARD_E_VALIDATION', 'a residency guardrail needs at least one region pattern');
+  r.regions.forEach((p, i) => {
+    if (!REGION_GLOB_PATTERN.test(p)) report(`${path}.residency.regions[${i}]`, 'STEWARD_E_VALIDATION', `\`${p}\` is not a region pattern (lowercase letters, digits, \`-\`, \`*\`)`);
+  });
+  if (!(RESIDENCY_MODES as readonly string[]).includes(r.mode)) report(`${path}.residency.mode`, 'STEWARD_E_VALIDATION', `unknown mode \`${r.mode}\`, use \`enforce\` or \`report-only\``);
 }

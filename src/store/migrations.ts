@@ -20,6 +20,7 @@ import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
 import { SESSIONS } from './migrations/009-sessions.js';
 import { EXPERIMENTS } from './migrations/010-experiments.js';
 import { EMBED } from './migrations/011-embed.js';
+import { RESIDENCY } from './migrations/013-residency.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -56,6 +57,11 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'sessions', sql: SESSIONS },
   { version: 10, name: 'experiments', sql: EXPERIMENTS },
   { version: 11, name: 'embed', sql: EMBED },
+  // RESERVED: 12 belongs to the clean rooms branch (#13). This stand-in keeps the sequence gapless on
+  // the residency branch; when merging, replace this line with the clean rooms entry. Its name differs
+  // on purpose: a database migrated with the stand-in is refused by the merged build, never half-migrated.
+  { version: 12, name: 'reserved-12', sql: 'SELECT 1;' },
+  { version: 13, name: 'residency', sql: RESIDENCY },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

@@ -24,6 +24,7 @@ import type {
   Permission,
   PolicyWorld,
   PrincipalRef,
+  ResidencyRule,
   Table,
   TableSource,
   TagExpression,
@@ -223,6 +224,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       catalog: 'text',
       resources: 'jsonb',
       liftable: 'boolean',
+      residency: 'jsonb',
     },
     toRow: (e) => ({
       name: e.name,
@@ -233,6 +235,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       catalog: e.catalog,
       resources: e.resources,
       liftable: e.liftable === true,
+      residency: e.residency,
     }),
     fromRow: (r): Guardrail => ({
       name: str(r, 'name'),
@@ -243,6 +246,7 @@ const MAPPINGS: { readonly [K in EntityKind]: Mapping<K> } = {
       ...optText('catalog', r.catalog),
       resources: json<TagExpression>(r, 'resources'),
       ...(r.liftable === true ? { liftable: true } : {}),
+      ...optJson<ResidencyRule, 'residency'>('residency', r.residency),
     }),
   },
 };

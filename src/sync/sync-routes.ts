@@ -2,6 +2,9 @@
  * Warehouse targets, load, sync plan/apply, and the Trino rules export over
  * HTTP. Admin only: a target reaches into a warehouse with its owner's rights.
  */
+import { residencyViolations } from '../policy/residency.js';
+import { gate } from '../residency/residency-gate.js';
+import { regionOfTrinoCatalog } from '../residency/residency-config.js';
 import { z } from 'zod';
 import { route, type RouteDef } from '../server/route.js';
 import { CatalogNameSchema, OkSchema } from '../server/schemas.js';
@@ -199,9 +202,15 @@ export const syncRoutes: readonly RouteDef[] = [
     auth: 'admin',
     query: z.object({ catalog: CatalogNameSchema, trinoCatalog: z.string().max(128).optional() }).strict(),
     response: z.object({ tables: z.array(z.record(z.string(), z.unknown())) }),
-    handler: async ({ services, query }) => {
+    handler: async ({ services, query, actor }) => {
       const snap = await services.state.snapshot();
       if (!snap.world.catalogs.some((c) => c.name === query.catalog)) throw notFound('catalog', query.catalog);
+      // Residency guardrails (docs/residency.md): the rules let a Trino in another region read the catalog's tables.
+      const trinoCatalog = query.trinoCatalog ?? query.catalog;
+      const region = regionOfTrinoCatalog(services.config, trinoCatalog);
+      const refs = snap.world.tables.filter((t) => t.catalog === query.catalog).map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
+      const reported = gate(residencyViolations(snap.world, refs, region, `trino catalog \`${trinoCatalog}\``), actorName(actor), 'export.trino-rules');
+      if (reported.length > 0) await services.state.log(reported);
       const rules = trinoRules(snap.world, snap.engine, { catalog: query.catalog, now: Date.now(), ...(query.trinoCatalog === undefined ? {} : { trinoCatalog: query.trinoCatalog }) });
       return rules as unknown as { tables: Record<string, unknown>[] };
     },

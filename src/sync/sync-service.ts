@@ -25,6 +25,8 @@ import { affectedScope, type Scope } from './scope.js';
 import { copyChunk, countRows, prepareTable } from './load.js';
 import type { TargetDefinition, TargetRepo } from './target-repo.js';
 import type { Plan } from './sync-types.js';
+import { residencyViolations } from '../policy/residency.js';
+import { gate } from '../residency/residency-gate.js';
 
 export interface SyncServiceDeps {
   readonly state: Pick<StateService, 'snapshot' | 'log'>;
@@ -88,10 +90,22 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
     if (!world.catalogs.some((c) => c.name === def.catalog)) throw notFound('catalog', def.catalog);
   };
 
+  /**
+   * Residency guardrails (docs/residency.md): tables covered by one may reach
+   * only a target in their regions. An enforced violation refuses before the
+   * warehouse is even contacted; a report-only one is logged and the sync goes on.
+   */
+  const checkResidency = async (def: TargetDefinition, world: PolicyWorld, tables: readonly Table[], actor: string, action: string, report = true): Promise<void> => {
+    const refs = tables.map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
+    const entries = gate(residencyViolations(world, refs, def.region ?? null, `warehouse target \`${def.name}\``), actor, action);
+    if (report && entries.length > 0) await deps.state.log(entries);
+  };
+  const inScope = (world: PolicyWorld, def: TargetDefinition, scope: Scope): Table[] =>
+    scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
+
   /** Reads actual, computes desired and diffs, for the whole catalog or some of its tables. */
   const compute = async (client: pg.Client, def: TargetDefinition, world: PolicyWorld, engine: Parameters<typeof desiredState>[0]['engine'], scope: Scope) => {
-    const inScope = scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
-    const mapped = inScope.map((t) => mapTable(def, def.catalog, t.database, t.name));
+    const mapped = inScope(world, def, scope).map((t) => mapTable(def, def.catalog, t.database, t.name));
     const logins = world.users.map((u) => loginRole(def, u.name));
     const actual = await readActualState(client, { targetName: def.name, rolePrefix: def.rolePrefix, tables: mapped, loginRoles: logins, scope: scope.kind === 'full' ? 'full' : 'tables' });
     const loginRoles = new Set(logins.filter((l) => actual.roles.has(l)));
@@ -121,6 +135,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const snap = await deps.state.snapshot();
       requireCatalog(snap.world, def);
+      await checkResidency(def, snap.world, inScope(snap.world, def, { kind: 'full', reason: 'plan' }), 'system', 'sync.plan');
       if (options.dialect === 'redshift') return redshiftPlan({ world: snap.world, engine: snap.engine, target: def, now: now() });
       const conn = await connect(def);
       try {
@@ -138,6 +153,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       requireCatalog(snap.world, def);
       let conn: WarehouseConnection;
       try {
+        await checkResidency(def, snap.world, inScope(snap.world, def, options.scope ?? { kind: 'full', reason: 'apply' }), options.actor ?? 'system', 'sync.apply');
         conn = await connect(def);
       } catch (e) {
         await deps.targets.recordSync(def.name, { version: snap.version, status: 'failed', statements: 0 }).catch(() => undefined);
@@ -187,6 +203,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const { world } = await deps.state.snapshot();
       const chosen = pickTables(world, def, tables);
+      await checkResidency(def, world, chosen, 'system', 'warehouse.load');
       const duck = await deps.duckdb();
       const out: LoadTableInfo[] = [];
       for (const t of chosen) {
@@ -200,6 +217,8 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const def = await deps.targets.get(name);
       const { world } = await deps.state.snapshot();
       const [t] = pickTables(world, def, [table]);
+      // every chunk is checked; a report-only violation is recorded once per load, at its first chunk
+      await checkResidency(def, world, [t as Table], 'system', 'warehouse.load', offset === 0);
       const m = mapTable(def, def.catalog, (t as Table).database, (t as Table).name);
       const conn = await connect(def);
       try {

@@ -69,6 +69,8 @@ export interface TargetSpec {
   readonly tableMap: Readonly<Record<string, string>>;
   /** What to do with privileges nobody asked Steward for. */
   readonly drift: 'revoke' | 'report';
+  /** Where the warehouse runs, for residency guardrails (docs/residency.md). */
+  readonly region?: string;
 }
 
 export type WarningCode =

@@ -8,6 +8,7 @@ import { StewardError, notFound } from '../errors.js';
 import type { TargetSpec } from './sync-types.js';
 import type { CredentialRef } from './warehouse-connection.js';
 import { DEFAULT_BATCH_SIZE } from './apply.js';
+import { REGION_PATTERN } from '../policy/model.js';
 
 const Ident = z.string().min(1).max(63).regex(/^[A-Za-z_][A-Za-z0-9_$.-]*$/, 'must be a plain identifier');
 const SchemaTable = z.string().max(127).regex(/^[A-Za-z_][A-Za-z0-9_$-]*\.[A-Za-z_][A-Za-z0-9_$-]*$/, 'must be `schema.table`');
@@ -27,6 +28,8 @@ export const TargetDefinitionSchema = z
     tableMap: z.record(z.string().max(257), SchemaTable).default({}),
     drift: z.enum(['revoke', 'report']).default('revoke'),
     batchSize: z.number().int().min(1).max(1_000_000).default(DEFAULT_BATCH_SIZE),
+    /** Where the warehouse runs (docs/residency.md): residency guardrails refuse to sync tables to a target outside their regions, or without one. */
+    region: z.string().trim().toLowerCase().regex(REGION_PATTERN, 'must be a region name (lowercase letters, digits and `-`, e.g. `eu-west-1`)').optional(),
     /** Sync automatically after every policy change (incremental, debounced). */
     auto: z.boolean().default(false),
   })

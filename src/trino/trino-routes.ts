@@ -15,6 +15,8 @@
  * one engine snapshot, the one /v1/authorize uses, and appended to the
  * decision log as one entry, a batch included.
  */
+import { withResidency } from '../residency/residency-trino.js';
+import { trinoRegionOf } from '../residency/residency-config.js';
 import { z } from 'zod';
 import { route, type RouteDef } from '../server/route.js';
 import { actorName, type Actor } from '../server/actor.js';
@@ -61,7 +63,9 @@ async function decideAndLog<R>(
 ): Promise<R> {
   requireTrinoCaller(services, actor);
   const snap = await services.state.snapshot();
-  const r = decide({ world: snap.world, engine: snap.engine, now: Date.now() }, inStewardCatalogs(services.config.trinoCatalogs, input));
+  // Residency guardrails deny tables whose Trino catalog is outside their regions (docs/residency.md).
+  const engine = withResidency(snap.engine, snap.world, (catalog) => trinoRegionOf(services.config, catalog));
+  const r = decide({ world: snap.world, engine, now: Date.now() }, inStewardCatalogs(services.config.trinoCatalogs, input));
   const o = outcome(r);
   const principal = principalOf(input);
   await services.state.log([

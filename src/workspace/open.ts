@@ -16,6 +16,8 @@ import { acquireWorkspaceLock, secureWorkspaceHome, tightenModes } from '../stor
 import { createLakeShell } from '../lake/lake-shell.js';
 import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
+import { admitResidency } from '../residency/residency-gate.js';
+import { lakeRegionsOf } from '../residency/residency-config.js';
 import { createSyncService } from '../sync/sync-service.js';
 import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
@@ -63,6 +65,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const decisionBuffer = createAuditBuffer((entries) => decisionLog.appendDecisions(entries), { maxDelayMs: 0 });
     const tokens = createTokenStore(db);
     const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
+    const lakeRegions = lakeRegionsOf(config);
     const lake = await createLakeShell(roots);
     const state = createStateService(
       {
@@ -71,7 +74,12 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
         appendDecisions: (entries) => decisionBuffer.recordAll(entries),
       },
-      { admit: (changes) => admitLakeLocations(changes, roots) },
+      {
+        admit: (changes, context) => {
+          admitLakeLocations(changes, roots);
+          return admitResidency(changes, context, lakeRegions);
+        },
+      },
     );
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });

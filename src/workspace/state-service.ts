@@ -50,14 +50,24 @@ export interface StateService {
 
 const MAX_CONFLICT_RETRIES = 3;
 
+export interface AdmitContext {
+  readonly before: PolicyWorld;
+  readonly after: PolicyWorld;
+  readonly actor: string;
+  /** The change's verb (`table.register`), for what the rule logs. */
+  readonly action: string;
+}
+
 export interface StateServiceOptions {
   /**
    * Deployment rules a change must also pass, beyond the world's own validity
    * (which does not depend on where Steward runs): e.g. lake locations must
    * lie under the configured roots. Sees only the changes, so tightening a
-   * rule never blocks edits to entities that were accepted before.
+   * rule never blocks edits to entities that were accepted before. A rule
+   * that compares worlds (residency) gets both; what it returns is logged
+   * with the change, in its transaction (violations it only reports).
    */
-  readonly admit?: (changes: readonly Change[]) => void;
+  readonly admit?: (changes: readonly Change[], context: AdmitContext) => void | readonly DecisionLogEntry[];
 }
 
 export function createStateService(
@@ -106,8 +116,8 @@ export function createStateService(
       const base = await snapshot();
       const changes = await req.build(base.world, base);
       if (changes.length === 0) return { version: base.version, changes };
-      options.admit?.(changes);
       const next = applyChanges(base.world, changes);
+      const admitted = options.admit?.(changes, { before: base.world, after: next, actor: req.actor, action: req.action }) ?? [];
       assertValidWorld(next);
       try {
         const version = await store.applyChanges(changes, {
@@ -121,6 +131,7 @@ export function createStateService(
               reason: `${changes.length} change(s)`,
               details: { ...req.details, changes: changes.map(describeChange) },
             },
+            ...admitted,
           ],
         });
         current = makeSnapshot(version, next);

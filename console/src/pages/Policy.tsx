@@ -123,6 +123,13 @@ export function grantResourceText(r: unknown): string {
 
 const list = (v: unknown): string => (Array.isArray(v) ? v.join(', ') : v === undefined ? '' : String(v));
 
+/** A residency guardrail denies no action; it keeps matching tables in its regions (docs/residency.md). */
+function residencyText(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as { regions?: unknown; mode?: unknown };
+  return `nothing; keeps data in ${list(r.regions)} (residency, ${String(r.mode)})`;
+}
+
 function Rules(): ReactNode {
   const grants = useLoad((signal) => api<{ grants: Row[] }>('GET', '/v1/grants', undefined, signal), []);
   const guardrails = useLoad((signal) => api<{ guardrails: Row[] }>('GET', '/v1/guardrails', undefined, signal), []);
@@ -158,7 +165,7 @@ function Rules(): ReactNode {
                   {String(g['name'])}
                   {typeof g['description'] === 'string' && <div className="muted">{g['description']}</div>}
                 </th>
-                <td>{list(g['actions'])}</td>
+                <td>{residencyText(g['residency']) ?? list(g['actions'])}</td>
                 <td>{grantResourceText({ catalog: g['catalog'] ?? 'any catalog', tags: g['resources'] })}</td>
                 <td>{list(g['except']) || '—'}</td>
                 <td>{g['liftable'] === true ? 'yes' : 'no'}</td>
