@@ -14,6 +14,7 @@ import { acquireWorkspaceLock, secureWorkspaceHome, tightenModes } from '../stor
 import { createLakeShell } from '../lake/lake-shell.js';
 import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
+import { inProcessFeed, startChangeFeed, type ChangeFeed } from '../store/change-feed.js';
 import { createSyncService } from '../sync/sync-service.js';
 import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
@@ -34,6 +35,8 @@ export interface Workspace {
   readonly services: Services;
   readonly app: Hono<{ Bindings: LocalBindings }>;
   readonly db: Db;
+  /** How this process hears of other servers' changes (docs/scale-out.md). */
+  readonly feed: ChangeFeed;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
   await secureWorkspaceHome(config.home);
   // A shared PostgreSQL store is multi-process by design; only the embedded one needs the lock.
   const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
+  let started: ChangeFeed | undefined;
   try {
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
     // PGlite sets its data files' modes itself (0666), past the umask.
@@ -58,6 +62,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const decisionBuffer = createAuditBuffer((entries) => decisionLog.appendDecisions(entries), { maxDelayMs: 0 });
     const tokens = createTokenStore(db);
     const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
+    // Servers sharing PostgreSQL hear of each other's changes; a one-shot CLI command or the embedded store has nobody to hear.
+    const feed = config.databaseUrl !== undefined && options.purpose === 'server' ? startChangeFeed({ databaseUrl: config.databaseUrl }) : inProcessFeed();
+    started = feed;
     const lake = await createLakeShell(roots);
     const state = createStateService(
       {
@@ -66,7 +73,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
         appendDecisions: (entries) => decisionBuffer.recordAll(entries),
       },
-      { admit: (changes) => admitLakeLocations(changes, roots) },
+      { admit: (changes) => admitLakeLocations(changes, roots), feed },
     );
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
@@ -92,6 +99,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
+    feed.on('embed-keys', () => embed.keys.forget());
     const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
@@ -105,7 +113,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       services,
       app,
       db,
+      feed,
       close: async () => {
+        await feed.close();
         await stopSync?.();
         await authFailures.close();
         await accessRuntime.stop();
@@ -119,6 +129,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       },
     };
   } catch (e) {
+    await started?.close();
     await lock?.release();
     throw e;
   }
