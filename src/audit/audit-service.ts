@@ -7,6 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../store/db.js';
+import { runOnce } from '../store/run-once.js';
 import type { StateService } from '../workspace/state-service.js';
 import type { LakeShell } from '../lake/lake-shell.js';
 import { StewardError, invalid, notFound } from '../errors.js';
@@ -268,7 +269,18 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     void work.finally(() => background.delete(work));
   }
 
+  /**
+   * Once across servers at a time (store/run-once.ts): two servers pruning the
+   * same partition would record its positions twice (a doubled `expired`
+   * count) and race on the files. The one that waited finds nothing left.
+   */
   async function applyRetention(source?: string): Promise<RetentionResult[]> {
+    const r = await runOnce(db, 'audit.retention', () => pruneExpired(source));
+    if (!r.ran) throw new StewardError('STEWARD_E_CONFLICT', 'retention is already running on this or another server; retry when it ends');
+    return r.value;
+  }
+
+  async function pruneExpired(source?: string): Promise<RetentionResult[]> {
     const { rows } = await db.query<SourceRow>(
       `SELECT * FROM steward.audit_sources WHERE retention_days IS NOT NULL ${source === undefined ? '' : 'AND name = $1'} ORDER BY name`,
       source === undefined ? [] : [source],
@@ -492,7 +504,10 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       const retention = options.retentionIntervalMs ?? 3_600_000;
       if (retention > 0) {
         retentionTimer = setInterval(() => {
-          void applyRetention().catch((e: unknown) => console.error(`[steward] audit retention failed: ${(e as Error).message}`));
+          void applyRetention().catch((e: unknown) => {
+            // Another server running it this hour is the normal case of several servers, not a failure.
+            if (!(e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT')) console.error(`[steward] audit retention failed: ${(e as Error).message}`);
+          });
         }, retention);
         retentionTimer.unref();
       }

@@ -15,6 +15,7 @@ import { createLakeShell } from '../lake/lake-shell.js';
 import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
 import { inProcessFeed, startChangeFeed, type ChangeFeed } from '../store/change-feed.js';
+import { runOnce } from '../store/run-once.js';
 import { createSyncService } from '../sync/sync-service.js';
 import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
@@ -95,7 +96,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         },
       },
     });
-    const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db) });
+    // Each watcher's sync of a target runs on one server at a time (store/run-once.ts).
+    const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db), once: (job, fn) => runOnce(db, job, fn) });
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
