@@ -104,7 +104,7 @@ describe('scheduled work runs once across three servers', () => {
     const results = await Promise.allSettled(servers.map((w) => audit(w).service.applyRetention('trail')));
     const done = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
     const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
-    for (const e of refused) assert.match(e.message, /retention is already running on this or another server/);
+    for (const e of refused) assert.match(e.message, /lake maintenance \(retention or compaction\) is already running on this or another server/);
     assert.equal(done.reduce((n, r) => n + r.events, 0), 8, JSON.stringify(done));
     const { rows } = await a.db.query<{ events: number }>(`SELECT coalesce(sum(events), 0)::int AS events FROM steward.audit_pruned WHERE source = 'trail'`);
     assert.equal(rows[0]?.events, 8);
