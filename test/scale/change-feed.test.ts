@@ -14,6 +14,13 @@ import { createStateStore } from '../../src/store/state-store.js';
 import { createDecisionLog } from '../../src/store/decision-log.js';
 import { createStateService, type StateService } from '../../src/workspace/state-service.js';
 import { startChangeFeed, type ChangeFeed } from '../../src/store/change-feed.js';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { loadConfig } from '../../src/config.js';
+import { openWorkspace } from '../../src/workspace/open.js';
 
 let db: TestDatabase;
 let a: TestServer;
@@ -121,6 +128,52 @@ describe('policy changes reach the other servers without a request', () => {
       await admin.end();
       await feed.close();
       await third.store.close();
+    }
+  });
+
+  it('sends access mail through the SMTP relay configured now, not the one this server read before another server replaced it', { timeout: 120_000 }, async () => {
+    // threat: after a compromised relay is replaced, a server that read the old settings keeps handing notifications to it
+    const relay = async (mails: string[]): Promise<SMTPServer> => {
+      const srv = new SMTPServer({
+        authOptional: true,
+        disabledCommands: ['STARTTLS'],
+        onData(stream, _session, cb) {
+          let t = '';
+          stream.on('data', (d: Buffer) => (t += d.toString()));
+          stream.on('end', () => {
+            mails.push(t);
+            cb();
+          });
+        },
+      });
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      return srv;
+    };
+    const [oldMails, newMails]: [string[], string[]] = [[], []];
+    const [oldRelay, newRelay] = [await relay(oldMails), await relay(newMails)];
+    // Two servers of their own (no schedulers: `cli`), so only the one under test delivers.
+    const own = await createTestDatabase();
+    const homes = [await fs.mkdtemp(path.join(os.tmpdir(), 'steward-relay-')), await fs.mkdtemp(path.join(os.tmpdir(), 'steward-relay-'))];
+    const [x, y] = [await openWorkspace(loadConfig({}, { home: homes[0] as string, databaseUrl: own.url }), { purpose: 'cli' }), await openWorkspace(loadConfig({}, { home: homes[1] as string, databaseUrl: own.url }), { purpose: 'cli' })];
+    try {
+      const [ax, ay] = [x.services.access, y.services.access];
+      assert.ok(ax !== undefined && ay !== undefined);
+      const admin = { principal: 'user:admin' as const, admin: true };
+      const smtp = (s: SMTPServer) => ({ host: '127.0.0.1', port: (s.server.address() as AddressInfo).port, from: 'steward@example.test' });
+      await ax.putConfig(admin, { notifications: { smtp: smtp(oldRelay) } });
+      await ay.getConfig(admin); // y now holds the old relay in memory
+      await ax.putConfig(admin, { notifications: { smtp: smtp(newRelay) } });
+      await y.db.query(`INSERT INTO steward.access_outbox (request_id, channel, target, payload) VALUES ('req-relay', 'email', 'amy@example.test', '{"subject": "s", "text": "t"}'::jsonb)`);
+      assert.equal(await ay.deliverOutbox(), 1);
+      assert.equal(newMails.length, 1);
+      assert.deepEqual(oldMails, []);
+    } finally {
+      await x.close();
+      await y.close();
+      await own.drop();
+      for (const h of homes) await fs.rm(h, { recursive: true, force: true });
+      await new Promise<void>((r) => oldRelay.close(() => r()));
+      await new Promise<void>((r) => newRelay.close(() => r()));
     }
   });
 });
