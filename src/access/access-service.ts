@@ -824,6 +824,8 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
         const now = nowArg ?? clock();
         const rows = await store.leaseOutbox(now, 20, 60_000, db);
         if (rows.length === 0) return delivered;
+        // The SMTP settings as stored now, not as this server last read them: another server may have changed the relay.
+        await loadConfig();
         // Network I/O happens here, outside any transaction.
         for (const row of rows) {
           try {

@@ -248,6 +248,16 @@ export const auditRoutes: readonly RouteDef[] = [
     handler: async ({ services, body }) => ({ results: await audit(services).service.applyRetention(body.source) }),
   }),
   route({
+    method: 'post',
+    path: '/v1/audit/compact',
+    summary: 'Merge the small files of each closed day partition into one, recorded in the hash chain (the server also does it hourly, after retention)',
+    tag: 'audit',
+    auth: 'admin',
+    body: z.object({ source: SourceName.optional() }).strict(),
+    response: z.object({ results: z.array(Any) }),
+    handler: async ({ services, body }) => ({ results: await audit(services).service.compact(body.source) }),
+  }),
+  route({
     method: 'get',
     path: '/v1/audit/timeline',
     summary: 'Security-lake events per time bucket and source, allowed against denied; a governed query run as the caller (`from`/`to` ISO-8601, default the last 24 h; `bucket` 1m..1d, default 1h; `source`, default steward)',

@@ -7,6 +7,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../store/db.js';
+import { runOnce } from '../store/run-once.js';
+import { compactSource, recoverCompactions, type CompactionResult } from './compaction.js';
 import type { StateService } from '../workspace/state-service.js';
 import type { LakeShell } from '../lake/lake-shell.js';
 import { StewardError, invalid, notFound } from '../errors.js';
@@ -111,6 +113,8 @@ export interface AuditService {
   revokeIngestKey(id: string): Promise<void>;
   listIngestKeys(): Promise<{ id: string; source: string; name: string; createdAt: string; lastUsedAt?: string; revokedAt?: string }[]>;
   applyRetention(source?: string): Promise<RetentionResult[]>;
+  /** Merges the small files of each closed day partition into one, recorded in the chain (compaction.ts). */
+  compact(source?: string): Promise<CompactionResult[]>;
   /** Makes sure `steward.security` exists, so grants (the demo's auditors) can name it. */
   ensureSecurityDatabase(): Promise<void>;
   start(): Promise<void>;
@@ -268,7 +272,42 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     void work.finally(() => background.delete(work));
   }
 
+  /**
+   * Once across servers at a time (store/run-once.ts): two servers pruning the
+   * same partition would record its positions twice (a doubled `expired`
+   * count) and race on the files. The one that waited finds nothing left.
+   */
   async function applyRetention(source?: string): Promise<RetentionResult[]> {
+    return maintenance('retention', () => pruneExpired(source));
+  }
+
+  /** Retention and compaction rewrite the same partitions: one of them, on one server, at a time. */
+  async function maintenance<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const r = await runOnce(db, 'audit.maintenance', fn);
+    if (!r.ran) throw new StewardError('STEWARD_E_CONFLICT', `${what}: lake maintenance (retention or compaction) is already running on this or another server; retry when it ends`);
+    return r.value;
+  }
+
+  /** Merges the small files of each closed day partition (compaction.ts), recorded in the chain. */
+  async function compact(source?: string): Promise<CompactionResult[]> {
+    return maintenance('compaction', async () => {
+      const w = await getWriter();
+      const out: CompactionResult[] = [];
+      for (const name of source === undefined ? await sourceNames() : [(await sourceRow(source)).name]) {
+        const r = await compactSource({ db, duckdb: w.duckdb, root: sourceDir(lakeDir, name), source: name, today: eventDay(now().getTime()) });
+        if (r.partitions.length > 0) {
+          await state.log([{ actor: 'system', action: 'audit.compact', resource: name, result: 'ok', reason: `merged ${r.filesBefore} file(s) of ${r.partitions.length} day partition(s), ${r.events} event(s)` }]);
+        }
+        if (r.refused.length > 0) {
+          await state.log([{ actor: 'system', action: 'audit.compact', resource: name, result: 'error', reason: `left ${r.refused.length} partition(s) as they were: a file no longer matches the chain (run verify): ${r.refused.join(', ')}`.slice(0, 2000) }]);
+        }
+        out.push(r);
+      }
+      return out;
+    });
+  }
+
+  async function pruneExpired(source?: string): Promise<RetentionResult[]> {
     const { rows } = await db.query<SourceRow>(
       `SELECT * FROM steward.audit_sources WHERE retention_days IS NOT NULL ${source === undefined ? '' : 'AND name = $1'} ORDER BY name`,
       source === undefined ? [] : [source],
@@ -320,6 +359,8 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     // and remove dead writers' staging files, so verify judges the lake as recovery leaves it.
     if (src0.pending !== null) await flusher.recover(source);
     await cleanStaging(stagingDir);
+    // Finish a compaction a crash interrupted; skipped while one runs (its files are then in motion).
+    await runOnce(db, 'audit.maintenance', () => recoverCompactions(db, sourceDir(lakeDir, source), source));
     const src = src0.pending === null ? src0 : await sourceRow(source);
     const w = await getWriter();
     const root = sourceDir(lakeDir, source);
@@ -464,6 +505,7 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       }));
     },
     applyRetention,
+    compact,
     ensureSecurityDatabase,
     async start() {
       await ensureSecurityDatabase();
@@ -492,7 +534,12 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
       const retention = options.retentionIntervalMs ?? 3_600_000;
       if (retention > 0) {
         retentionTimer = setInterval(() => {
-          void applyRetention().catch((e: unknown) => console.error(`[steward] audit retention failed: ${(e as Error).message}`));
+          void applyRetention()
+            .then(() => compact())
+            .catch((e: unknown) => {
+            // Another server running it this hour is the normal case of several servers, not a failure.
+              if (!(e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT')) console.error(`[steward] audit maintenance failed: ${(e as Error).message}`);
+            });
         }, retention);
         retentionTimer.unref();
       }

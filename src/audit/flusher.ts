@@ -94,17 +94,29 @@ export interface BatchRecord {
   readonly lastSeq: number;
   /** Digest of the batch's last event. */
   readonly lastHash: string;
-  readonly files: readonly { readonly file: string; readonly sha256: string; readonly events: number }[];
+  readonly files: readonly RecordedFile[];
+}
+
+/** A file of a batch record; a compaction's merged file also lists the files it replaced (compaction.ts). */
+export interface RecordedFile {
+  readonly file: string;
+  readonly sha256: string;
+  readonly events: number;
+  readonly replaces?: readonly { readonly file: string; readonly sha256: string }[];
 }
 
 /**
  * The batch chain: sha256(previous batch hash ‖ the batch's source, number,
  * seq range and last event digest ‖ each file's relative path, sha256 and
- * event count, sorted by path).
+ * event count, sorted by path, with the files a compaction replaced).
  */
 export function batchHash(prevHash: string, b: BatchRecord): string {
   const h = createHash('sha256').update(`${prevHash}\n${b.source}\n${b.batch}\n${b.firstSeq}\n${b.lastSeq}\n${b.lastHash}\n`);
-  for (const f of [...b.files].sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0))) h.update(`${f.file} ${f.sha256} ${f.events}\n`);
+  for (const f of [...b.files].sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0))) {
+    h.update(`${f.file} ${f.sha256} ${f.events}\n`);
+    // Only compactions have these lines, so the hash of every other batch is what it always was.
+    for (const r of f.replaces ?? []) h.update(`replaces ${r.file} ${r.sha256}\n`);
+  }
   return h.digest('hex');
 }
 

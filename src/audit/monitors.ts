@@ -384,14 +384,23 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
     await options.log?.({ action: 'monitor.deliver', resource: d.monitor, result: 'error', reason: `attempt ${d.attempts} of ${MAX_DELIVERY_ATTEMPTS} failed (${next}): ${message}` });
   }
 
+  /**
+   * Claims the due monitors in one statement (their `last_run_at` moved to
+   * now, rows another server is claiming skipped), so with several servers
+   * each scheduled run is evaluated by exactly one of them. A server that dies
+   * after claiming loses that one run; the next period runs as usual.
+   */
   async function runDue(): Promise<string[]> {
     const at = now();
     const { rows } = await db.query<{ name: string }>(
-      `SELECT name FROM steward.audit_monitors
-       WHERE enabled AND (last_run_at IS NULL OR last_run_at + make_interval(secs => schedule_seconds) <= $1::timestamptz)
-       ORDER BY name`,
+      `UPDATE steward.audit_monitors SET last_run_at = $1::timestamptz
+        WHERE name IN (SELECT name FROM steward.audit_monitors
+                        WHERE enabled AND (last_run_at IS NULL OR last_run_at + make_interval(secs => schedule_seconds) <= $1::timestamptz)
+                        FOR UPDATE SKIP LOCKED)
+        RETURNING name`,
       [at.toISOString()],
     );
+    rows.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
     for (const { name } of rows) await run(name);
     // Retries of earlier firings, whether or not their monitor ran now.
     await deliverDue();

@@ -208,6 +208,9 @@ export async function verifyBatches(
   const problems: ChainProblem[] = [];
   let prev = GENESIS_HASH;
   const recorded = new Set<string>();
+  // Files a later compaction merged (compaction.ts): expected gone, and replaced exactly as their batch recorded them.
+  const replacedBy = new Map<string, { readonly sha256: string; readonly batch: number }>();
+  for (const b of batches) for (const f of b.files) for (const r of f.replaces ?? []) replacedBy.set(r.file, { sha256: r.sha256, batch: b.batch });
   for (const b of batches) {
     if (b.prevHash !== prev || batchHash(b.prevHash, b) !== b.hash) {
       problems.push({ kind: 'modified', seq: b.firstSeq, message: `the record of batch ${b.batch} (events ${b.firstSeq} to ${b.lastSeq}) in the state store does not match the batch chain` });
@@ -215,6 +218,13 @@ export async function verifyBatches(
     prev = b.hash;
     for (const f of b.files) {
       const abs = path.resolve(root, ...f.file.split('/'));
+      const replaced = replacedBy.get(f.file);
+      if (replaced !== undefined) {
+        if (replaced.sha256 !== f.sha256) {
+          problems.push({ kind: 'modified', seq: b.firstSeq, message: `file ${f.file} of batch ${b.batch} was changed before compaction ${replaced.batch} merged it: the sha256 it replaced is not the one recorded`, file: abs });
+        }
+        continue;
+      }
       recorded.add(abs);
       if (expiredPartitions.has(path.posix.dirname(f.file)) || eventProblems.length > 0) continue;
       const sha = await fileSha256(abs, memo);

@@ -233,6 +233,18 @@ export function registerAuditCommands(program: Command): void {
     );
 
   audit
+    .command('compact')
+    .description('merge the small files of each closed day partition into one, recorded in the hash chain')
+    .option('--source <source>')
+    .action(async (o: { source?: string }, cmd: Command) =>
+      withClient(cmd, async ({ client, out }) => {
+        const r = await client.call<{ results: { source: string; partitions: string[]; filesBefore: number; events: number; refused: string[] }[] }>('POST', '/v1/audit/compact', o);
+        emit(out, r, () => table(r.results.map((x) => ({ source: x.source, partitions: x.partitions.length, files: x.filesBefore, events: x.events, refused: x.refused.length })), ['source', 'partitions', 'files', 'events', 'refused']));
+        if (r.results.some((x) => x.refused.length > 0)) process.exitCode = 1;
+      }),
+    );
+
+  audit
     .command('quarantine')
     .description('records that could not be mapped, with the reason')
     .option('--source <source>')

@@ -11,6 +11,7 @@
 import { createPrivateKey, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Db } from '../store/db.js';
+import { notifyChange } from '../store/change-feed.js';
 
 /** An embed token lives at most this long (15 minutes). */
 export const MAX_TOKEN_SECONDS = 15 * 60;
@@ -39,6 +40,8 @@ export interface SigningKeys {
   published(): Promise<readonly PublicKey[]>;
   /** Retires the current key at once (the next `current()` makes a new one); its tokens stay valid until they expire. */
   rotate(): Promise<void>;
+  /** Drops the signing key held in memory (another server rotated): the next `current()` reads the store. */
+  forget(): void;
 }
 
 interface KeyRow {
@@ -117,11 +120,18 @@ export function createSigningKeys(db: Db, options: { alg?: SigningAlgorithm; sig
     async rotate() {
       const at = now();
       cached = undefined;
-      await db.query(
-        `UPDATE steward.embed_keys SET signs_until = greatest(created_at + interval '1 millisecond', $1::timestamptz), verifies_until = greatest(created_at + interval '1 millisecond', $1::timestamptz) + interval '${MAX_TOKEN_SECONDS} seconds'
-          WHERE signs_until > $1::timestamptz`,
-        [at.toISOString()],
-      );
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `UPDATE steward.embed_keys SET signs_until = greatest(created_at + interval '1 millisecond', $1::timestamptz), verifies_until = greatest(created_at + interval '1 millisecond', $1::timestamptz) + interval '${MAX_TOKEN_SECONDS} seconds'
+            WHERE signs_until > $1::timestamptz`,
+          [at.toISOString()],
+        );
+        // A rotation is often a response to a leak: the other servers must stop signing with the old key now, not within the minute.
+        await notifyChange(tx, 'embed-keys');
+      });
+    },
+    forget() {
+      cached = undefined;
     },
   };
 }

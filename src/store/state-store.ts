@@ -12,6 +12,7 @@
 import type { Db } from './db.js';
 import { sqlState } from './db.js';
 import { insertDecisions } from './decision-log.js';
+import { notifyChange } from './change-feed.js';
 import type { DecisionLogEntry } from './decision-log.js';
 import { ENTITY_KINDS, WORLD_FIELD, entityKey } from '../policy/changes.js';
 import type { Change, EntityKind, EntityTypes } from '../policy/changes.js';
@@ -417,6 +418,8 @@ export function createStateStore(db: Db): StateStore {
           if (opts.log !== undefined) await insertDecisions(opts.log, tx);
           if (changes.length === 0) return current;
           const { rows } = await tx.query<{ version: number }>('UPDATE steward.state_version SET version = version + 1 RETURNING version');
+          // Every writer of the policy (state service, access, experiments) comes through here: each other server hears of it at commit.
+          await notifyChange(tx, 'state');
           return rows[0]?.version ?? current + 1;
         })
         .catch((e: unknown) => {

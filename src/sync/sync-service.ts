@@ -37,6 +37,11 @@ export interface SyncServiceDeps {
   readonly now?: () => number;
   /** Background errors of the watcher (already scrubbed). */
   readonly onError?: (message: string) => void;
+  /**
+   * Runs a watcher's sync of one target unless another server is syncing it
+   * now (store/run-once.ts); without it every watcher syncs on its own.
+   */
+  readonly once?: <T>(job: string, fn: () => Promise<T>) => Promise<{ ran: true; value: T } | { ran: false }>;
 }
 
 export interface ApplyReport {
@@ -279,30 +284,45 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
         const t = now();
         for (const def of (await deps.targets.list()).filter((x) => x.auto)) {
           if (stopped) return;
-          const last = synced.get(def.name);
-          const failing = failures.get(def.name);
-          // a time-bound grant that ran out since the last sync changes decisions without a new version
-          const expiry = last !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > last.at && Date.parse(g.notAfter) <= t);
-          if (last !== undefined && last.version === snap.version && !expiry && failing === undefined) continue;
-          if (failing !== undefined && failing.retryAt > t) continue;
-          // after a failure only a full plan is sure to hold everything left over (role drops are full-plan only)
-          const scope: Scope =
-            last === undefined || expiry || failing !== undefined ? { kind: 'full', reason: last === undefined ? 'first sync' : 'retry or expiry' } : affectedScope(last.world, snap.world, def.catalog);
-          try {
-            if (scope.kind === 'full' || scope.tables.size > 0) {
-              const r = await service.apply(def.name, { scope, actor: 'system (auto sync)' });
-              synced.set(def.name, { version: snap.version, world: snap.world, at: t });
-              if (r.failed.length > 0) {
-                await failed(def, t, `${r.failed.length} statement(s) refused: ${failedSummary(r.failed)}`);
-                continue;
-              }
-            } else {
-              synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+          const once = deps.once ?? (async <T>(_job: string, fn: () => Promise<T>) => ({ ran: true as const, value: await fn() }));
+          // Another server syncing this target now skips it here; the next tick looks at what it recorded.
+          await once(`sync:${def.name}`, () => syncTarget(def, snap, t));
+        }
+      };
+      /** One target, under its cross-server lock: skipped when a server already synced this version. */
+      const syncTarget = async (def: TargetDefinition, snap: Awaited<ReturnType<typeof deps.state.snapshot>>, t: number): Promise<void> => {
+        const shared = (await deps.targets.list()).find((x) => x.name === def.name)?.status;
+        const sharedAt = shared?.lastSyncedAt === null || shared?.lastSyncedAt === undefined ? undefined : Date.parse(shared.lastSyncedAt);
+        const expiredSinceShared = sharedAt !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > sharedAt && Date.parse(g.notAfter) <= t);
+        if (shared?.lastVersion === snap.version && shared.lastStatus === 'ok' && !expiredSinceShared && failures.get(def.name) === undefined) {
+          // Synced by another server (or by `steward warehouse sync`): nothing to do, and the next incremental plan starts from here.
+          const mine = synced.get(def.name);
+          if (mine === undefined || mine.version !== snap.version) synced.set(def.name, { version: snap.version, world: snap.world, at: sharedAt ?? t });
+          return;
+        }
+        const last = synced.get(def.name);
+        const failing = failures.get(def.name);
+        // a time-bound grant that ran out since the last sync changes decisions without a new version
+        const expiry = last !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > last.at && Date.parse(g.notAfter) <= t);
+        if (last !== undefined && last.version === snap.version && !expiry && failing === undefined) return;
+        if (failing !== undefined && failing.retryAt > t) return;
+        // after a failure only a full plan is sure to hold everything left over (role drops are full-plan only)
+        const scope: Scope =
+          last === undefined || expiry || failing !== undefined ? { kind: 'full', reason: last === undefined ? 'first sync' : 'retry or expiry' } : affectedScope(last.world, snap.world, def.catalog);
+        try {
+          if (scope.kind === 'full' || scope.tables.size > 0) {
+            const r = await service.apply(def.name, { scope, actor: 'system (auto sync)' });
+            synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+            if (r.failed.length > 0) {
+              await failed(def, t, `${r.failed.length} statement(s) refused: ${failedSummary(r.failed)}`);
+              return;
             }
-            await recovered(def);
-          } catch (e) {
-            await failed(def, t, e instanceof Error ? e.message : String(e));
+          } else {
+            synced.set(def.name, { version: snap.version, world: snap.world, at: t });
           }
+          await recovered(def);
+        } catch (e) {
+          await failed(def, t, e instanceof Error ? e.message : String(e));
         }
       };
       const schedule = (): void => {

@@ -18,6 +18,8 @@ import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
 import { admitResidency } from '../residency/residency-gate.js';
 import { lakeRegionsOf } from '../residency/residency-config.js';
+import { inProcessFeed, startChangeFeed, type ChangeFeed } from '../store/change-feed.js';
+import { runOnce } from '../store/run-once.js';
 import { createSyncService } from '../sync/sync-service.js';
 import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
@@ -38,6 +40,8 @@ export interface Workspace {
   readonly services: Services;
   readonly app: Hono<{ Bindings: LocalBindings }>;
   readonly db: Db;
+  /** How this process hears of other servers' changes (docs/scale-out.md). */
+  readonly feed: ChangeFeed;
   close(): Promise<void>;
 }
 
@@ -52,6 +56,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
   await secureWorkspaceHome(config.home);
   // A shared PostgreSQL store is multi-process by design; only the embedded one needs the lock.
   const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
+  let started: ChangeFeed | undefined;
   try {
     const created = config.databaseUrl === undefined && !existsSync(path.join(config.home, 'pgdata'));
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
@@ -66,6 +71,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const tokens = createTokenStore(db);
     const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
     const lakeRegions = lakeRegionsOf(config);
+    // Servers sharing PostgreSQL hear of each other's changes; a one-shot CLI command or the embedded store has nobody to hear.
+    const feed = config.databaseUrl !== undefined && options.purpose === 'server' ? startChangeFeed({ databaseUrl: config.databaseUrl }) : inProcessFeed();
+    started = feed;
     const lake = await createLakeShell(roots);
     const state = createStateService(
       {
@@ -79,6 +87,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
           admitLakeLocations(changes, roots);
           return admitResidency(changes, context, lakeRegions);
         },
+        feed,
       },
     );
     const gateway = await createGatewayService({ db, state });
@@ -101,10 +110,12 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         },
       },
     });
-    const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db) });
+    // Each watcher's sync of a target runs on one server at a time (store/run-once.ts).
+    const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db), once: (job, fn) => runOnce(db, job, fn) });
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
+    feed.on('embed-keys', () => embed.keys.forget());
     const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
@@ -118,7 +129,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       services,
       app,
       db,
+      feed,
       close: async () => {
+        await feed.close();
         await stopSync?.();
         await authFailures.close();
         await accessRuntime.stop();
@@ -132,6 +145,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       },
     };
   } catch (e) {
+    await started?.close();
     await lock?.release();
     throw e;
   }

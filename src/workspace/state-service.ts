@@ -7,7 +7,11 @@
  * Several server processes may share one PostgreSQL store: every snapshot()
  * compares the store's version with the one in memory (one indexed row read)
  * and rebuilds when another process committed, so a change is visible to the
- * next decision after it commits, wherever it was made.
+ * next decision after it commits, wherever it was made. With a change feed
+ * (store/change-feed.ts: LISTEN/NOTIFY, polling while disconnected) the
+ * snapshot and its engine are rebuilt as soon as another server commits,
+ * before any request asks, so the first decision after a change does not pay
+ * for the rebuild (docs/scale-out.md lists what each server caches).
  */
 import { applyChanges, changeKey, type Change } from '../policy/changes.js';
 import type { PolicyWorld } from '../policy/model.js';
@@ -18,6 +22,7 @@ import type { Evaluator } from '../policy/decision.js';
 import type { StateStore } from '../store/state-store.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import { StewardError } from '../errors.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 
 export interface Snapshot {
   readonly version: number;
@@ -46,6 +51,8 @@ export interface StateService {
   change(req: ChangeRequest): Promise<ChangeResult>;
   /** Appends entries outside a change (decisions, refusals). */
   log(entries: DecisionLogEntry[]): Promise<void>;
+  /** The version of the snapshot held in memory, without asking the store (undefined before the first load). */
+  cachedVersion(): number | undefined;
 }
 
 const MAX_CONFLICT_RETRIES = 3;
@@ -68,6 +75,8 @@ export interface StateServiceOptions {
    * with the change, in its transaction (violations it only reports).
    */
   readonly admit?: (changes: readonly Change[], context: AdmitContext) => void | readonly DecisionLogEntry[];
+  /** Told when another process may have changed the policy: the snapshot and engine are then rebuilt in the background. */
+  readonly feed?: Pick<ChangeFeed, 'on'>;
 }
 
 export function createStateService(
@@ -143,7 +152,30 @@ export function createStateService(
     }
   };
 
-  return { snapshot, change, log: (entries) => store.appendDecisions(entries) };
+  /** One background refresh at a time; a burst of notifications while one runs makes one more. */
+  let refreshing: Promise<void> | undefined;
+  let again = false;
+  const refresh = (): void => {
+    if (refreshing !== undefined) {
+      again = true;
+      return;
+    }
+    refreshing = (async () => {
+      do {
+        again = false;
+        // Building the engine now is the point: the next decision finds it ready.
+        void (await snapshot()).engine;
+      } while (again);
+    })()
+      // A failed refresh changes nothing: the next request reads the version itself.
+      .catch(() => undefined)
+      .finally(() => {
+        refreshing = undefined;
+      });
+  };
+  options.feed?.on('state', refresh);
+
+  return { snapshot, change, log: (entries) => store.appendDecisions(entries), cachedVersion: () => current?.version };
 }
 
 function describeChange(c: Change): string {
