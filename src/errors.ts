@@ -33,7 +33,16 @@ export const ERROR_CODES = {
   STEWARD_E_SOURCE: 422,
   STEWARD_E_CONFIG: 500,
   STEWARD_E_INTERNAL: 500,
+  STEWARD_E_UNAVAILABLE: 503,
 } as const;
+
+/**
+ * Seconds a client should wait before retrying, sent as `Retry-After`, for the
+ * codes that mean "not now" rather than "not this": the request itself was fine.
+ */
+export const RETRY_AFTER_SECONDS: Partial<Record<keyof typeof ERROR_CODES, number>> = {
+  STEWARD_E_UNAVAILABLE: 1,
+};
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -300,7 +300,7 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
    * unthrottled monitor with no delivery open gets one. The send happens
    * after commit (deliverDue).
    */
-  async function run(name: string, opts: { test?: boolean; send?: boolean } = {}): Promise<MonitorRunResult & { sample: Row[] }> {
+  async function run(name: string, opts: { test?: boolean; send?: boolean; defer?: boolean } = {}): Promise<MonitorRunResult & { sample: Row[] }> {
     const r = await row(name);
     if (opts.test === true) return runTest(r, opts.send !== false);
     const at = now();
@@ -325,7 +325,8 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       return { throttled, delivery, pending };
     });
     let sent = false;
-    if (decided.delivery !== null) {
+    // Deferred (the scheduler): the delivery is queued and sent by the scheduler's own deliverDue, beside the others.
+    if (decided.delivery !== null && opts.defer !== true) {
       const outcome = (await deliverDue({ id: decided.delivery }))[0];
       sent = outcome?.delivered === true;
       if (outcome?.error !== undefined) error = `delivery failed: ${outcome.error}`;
@@ -352,21 +353,21 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
   async function deliverDue(filter: { id?: number } = {}): Promise<{ id: number; delivered: boolean; error?: string }[]> {
     const at = now();
     const leased = await leaseDeliveries(at, LEASE_MS, filter.id ?? null, db);
-    const out: { id: number; delivered: boolean; error?: string }[] = [];
-    for (const d of leased) {
-      const id = Number(d.id);
-      try {
-        await deliver(d.action, { ...d.notification, key: `steward-monitor-${d.monitor}-${id}` });
-      } catch (e) {
-        const message = ((e as Error).message ?? String(e)).slice(0, 1000);
-        await failed(d, message);
-        out.push({ id, delivered: false, error: message });
-        continue;
-      }
-      await delivered(d);
-      out.push({ id, delivered: true });
+    // All at once: a receiver that stalls until the send times out holds back only its own delivery.
+    return Promise.all(leased.map(sendOne));
+  }
+
+  async function sendOne(d: DeliveryRow & { action: MonitorAction }): Promise<{ id: number; delivered: boolean; error?: string }> {
+    const id = Number(d.id);
+    try {
+      await deliver(d.action, { ...d.notification, key: `steward-monitor-${d.monitor}-${id}` });
+    } catch (e) {
+      const message = ((e as Error).message ?? String(e)).slice(0, 1000);
+      await failed(d, message);
+      return { id, delivered: false, error: message };
     }
-    return out;
+    await delivered(d);
+    return { id, delivered: true };
   }
 
   /** Success starts the throttle window (the firing has now reached someone). */
@@ -387,10 +388,12 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
   /**
    * Claims the due monitors in one statement (their `last_run_at` moved to
    * now, rows another server is claiming skipped), so with several servers
-   * each scheduled run is evaluated by exactly one of them. A server that dies
-   * after claiming loses that one run; the next period runs as usual.
+   * each scheduled run is evaluated by exactly one of them, then runs them and
+   * queues their firings; sends nothing. A server that dies after claiming
+   * loses that one run; the next period runs as usual. A monitor that fails
+   * (its query, the store) is logged and the others still run.
    */
-  async function runDue(): Promise<string[]> {
+  async function decideDue(): Promise<string[]> {
     const at = now();
     const { rows } = await db.query<{ name: string }>(
       `UPDATE steward.audit_monitors SET last_run_at = $1::timestamptz
@@ -401,11 +404,32 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       [at.toISOString()],
     );
     rows.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-    for (const { name } of rows) await run(name);
-    // Retries of earlier firings, whether or not their monitor ran now.
-    await deliverDue();
+    for (const { name } of rows) {
+      await run(name, { defer: true }).catch((e: unknown) => console.error(`[steward] monitor \`${name}\` failed: ${(e as Error).message}`));
+    }
     return rows.map((r) => r.name);
   }
+
+  async function runDue(): Promise<string[]> {
+    const names = await decideDue();
+    // New firings and retries of earlier ones, whether or not their monitor ran now.
+    await deliverDue();
+    return names;
+  }
+
+  /**
+   * Sends started by the scheduler. The tick does not wait for them, so a
+   * receiver that stalls (up to the 10 s send timeout, again on each retry)
+   * never delays the next run of the other monitors; each delivery's lease
+   * keeps a later tick from sending it twice. stop() waits for them.
+   */
+  const sending = new Set<Promise<unknown>>();
+  const sendInBackground = (): void => {
+    const p: Promise<unknown> = deliverDue()
+      .catch((e: unknown) => console.error(`[steward] monitor deliveries failed: ${(e as Error).message}`))
+      .finally(() => sending.delete(p));
+    sending.add(p);
+  };
 
   /** Each monitor with its latest delivery. */
   async function listed(name?: string): Promise<Monitor[]> {
@@ -453,7 +477,8 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
       if (tick <= 0) return;
       timer = setInterval(() => {
         if (ticking !== undefined) return;
-        ticking = runDue()
+        ticking = decideDue()
+          .then(sendInBackground)
           .catch((e: unknown) => console.error(`[steward] monitors failed: ${(e as Error).message}`))
           .finally(() => {
             ticking = undefined;
@@ -464,6 +489,7 @@ export function createMonitorService(options: MonitorServiceOptions): MonitorSer
     async stop() {
       if (timer !== undefined) clearInterval(timer);
       await ticking;
+      await Promise.all(sending);
     },
   };
 }

@@ -28,6 +28,8 @@ export function planCacheKey(version: number | string, principal: PrincipalRef, 
 
 export function createPlanCache(): PlanCache {
   const plans = new Map<string, { readonly plan: QueryPlan; readonly validUntil: number }>();
+  /** The policy version of every cached plan. */
+  let version = Number.NEGATIVE_INFINITY;
   return {
     get(key, now) {
       const cached = plans.get(key);
@@ -35,6 +37,15 @@ export function createPlanCache(): PlanCache {
       return cached !== undefined && now < cached.validUntil ? cached.plan : undefined;
     },
     set(key, plan, validUntil) {
+      // The key holds the version, so a plan of an older one is never hit again, yet it pins its whole snapshot
+      // (world, engine, memo): under a steady stream of policy changes that was megabytes a minute until the size cap.
+      // Only the newest version's plans are kept; a late plan of an older snapshot is not cached at all.
+      const v = plan.snapshot.version;
+      if (v < version) return;
+      if (v > version) {
+        plans.clear();
+        version = v;
+      }
       if (plans.size >= PLAN_CACHE_MAX) plans.clear();
       plans.set(key, { plan, validUntil });
     },

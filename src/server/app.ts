@@ -7,7 +7,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { StewardError, isStewardError } from '../errors.js';
+import { RETRY_AFTER_SECONDS, StewardError, isStewardError } from '../errors.js';
 import { LOCAL_ADMIN } from './actor.js';
 import { buildOpenApi } from './openapi.js';
 import type { RouteDef } from './route.js';
@@ -203,8 +203,10 @@ function parseInput<T>(where: 'path' | 'query' | 'body', schema: z.ZodType<T> | 
 
 function errorResponse(c: Context, err: unknown): Response {
   if (isStewardError(err)) {
-    const status = err.status >= 500 && err.code !== 'STEWARD_E_INTERNAL' ? 500 : err.status;
-    return c.json({ error: err.toJSON() }, status as 400);
+    // "Not now" errors (the database restarting) tell the client when to try again.
+    const retryAfter = RETRY_AFTER_SECONDS[err.code];
+    if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
+    return c.json({ error: err.toJSON() }, err.status as 400);
   }
   if (err instanceof z.ZodError) return c.json({ error: zodToStewardError('input', err).toJSON() }, 400);
   // Anything else is our bug: say nothing about internals, keep the detail in the server log.

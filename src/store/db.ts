@@ -182,24 +182,24 @@ function postgresDb(pool: pg.Pool, target: ConnectionTarget & { readonly passwor
   const db: Db = {
     kind: 'postgres',
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-      const r = await pool.query(sql, [...params]);
+      const r = await pool.query(sql, [...params]).catch(rethrowUnavailable);
       return { rows: r.rows as T[] };
     },
     async exec(sql: string): Promise<void> {
-      await pool.query(sql);
+      await pool.query(sql).catch(rethrowUnavailable);
     },
     async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
       let client: pg.PoolClient;
       try {
         client = await pool.connect();
       } catch (cause) {
-        throw connectionError(target, cause);
+        throw isUnavailable(cause) ? unavailable(cause) : connectionError(target, cause);
       }
       let broken = false;
       try {
-        await client.query('BEGIN');
+        await client.query('BEGIN').catch(rethrowUnavailable);
         const result = await fn(postgresTxDb(client));
-        await client.query('COMMIT');
+        await client.query('COMMIT').catch(rethrowUnavailable);
         return result;
       } catch (e) {
         try {
@@ -224,11 +224,11 @@ function postgresTxDb(client: pg.PoolClient): Db {
   const db: Db = {
     kind: 'postgres',
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-      const r = await client.query(sql, [...params]);
+      const r = await client.query(sql, [...params]).catch(rethrowUnavailable);
       return { rows: r.rows as T[] };
     },
     async exec(sql: string): Promise<void> {
-      await client.query(sql);
+      await client.query(sql).catch(rethrowUnavailable);
     },
     transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
       return fn(db);
@@ -269,6 +269,48 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
     throw e;
   }
   return db;
+}
+
+// ------------------------------------------------------------ unavailable
+
+/**
+ * SQLSTATEs of a server that is gone or not taking work right now: class 08
+ * (connection exception), 57P01-57P03 (shut down by an administrator, after a
+ * crash, or still starting up) and 53300 (too many connections).
+ */
+const UNAVAILABLE_STATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+/** Socket errors of a server that cannot be reached. */
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** The `pg` driver's own errors carry no code: a connection that ended, or a pool that waited too long for one. */
+const UNAVAILABLE_DRIVER_MESSAGE = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
+
+/**
+ * Whether a driver error means the database cannot be reached now, rather than
+ * that the statement was wrong: the request may succeed as it is once the
+ * server is back (a restart, a failover), so it is a 503, not a 500.
+ */
+export function isUnavailable(e: unknown): boolean {
+  if (e instanceof StewardError) return e.code === 'STEWARD_E_UNAVAILABLE';
+  if (e instanceof AggregateError) return e.errors.length > 0 && e.errors.every(isUnavailable);
+  // Socket codes first: `EPIPE` has the shape of a SQLSTATE.
+  const code = typeof e === 'object' && e !== null && 'code' in e ? (e as { code: unknown }).code : undefined;
+  if (typeof code === 'string' && UNAVAILABLE_ERRNO.has(code)) return true;
+  const state = sqlState(e);
+  if (state !== undefined) return UNAVAILABLE_STATE.test(state);
+  return e instanceof Error && UNAVAILABLE_DRIVER_MESSAGE.test(e.message);
+}
+
+/**
+ * The error every caller sees while the database is away. The message names
+ * no host or port (API callers need not learn where the database runs); the
+ * driver's error stays as the cause for the server log.
+ */
+function unavailable(cause: unknown): StewardError {
+  return new StewardError('STEWARD_E_UNAVAILABLE', 'the database is unavailable: retry in a moment', { cause });
+}
+
+function rethrowUnavailable(e: unknown): never {
+  throw isUnavailable(e) && !(e instanceof StewardError) ? unavailable(e) : e;
 }
 
 // ------------------------------------------------------------------ helpers

@@ -73,11 +73,27 @@ async function ownByPostgres(dir: string): Promise<void> {
   await chown(dir, Number(uid.trim()), Number(gid.trim()));
 }
 
+/**
+ * A cluster of the test's own, never the shared one, for fault tests that
+ * take the server away under a running Steward: `halt()` stops it (fast
+ * shutdown: sessions are terminated), `resume()` starts it again on the same
+ * port, `restart()` does both.
+ */
+export interface OwnPostgres extends PostgresServer {
+  halt(): Promise<void>;
+  resume(): Promise<void>;
+  restart(): Promise<void>;
+}
+
 /** Starts a throwaway cluster, or wraps `STEWARD_TEST_DATABASE_URL` when set. */
 export async function startPostgres(): Promise<PostgresServer> {
   const external = process.env.STEWARD_TEST_DATABASE_URL;
   if (external !== undefined && external !== '') return { url: external, stop: async () => undefined };
+  return startOwnPostgres();
+}
 
+/** Starts a throwaway cluster even when `STEWARD_TEST_DATABASE_URL` is set (see OwnPostgres). */
+export async function startOwnPostgres(): Promise<OwnPostgres> {
   const bin = findPostgresBin();
   if (bin === null) {
     throw new Error('no PostgreSQL under /usr/lib/postgresql/*/bin: run scripts/ensure-postgres.sh or set STEWARD_TEST_DATABASE_URL');
@@ -134,6 +150,13 @@ export async function startPostgres(): Promise<PostgresServer> {
       const [cmd, args] = asPostgres(path.join(bin, 'pg_ctl'), ['start', '-D', data, '-l', log, '-w', '-t', '60', '-o', options]);
       try {
         await run(cmd, args);
+        const halt = async (): Promise<void> => {
+          const [c, a] = asPostgres(path.join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w', '-t', '60']);
+          await run(c, a);
+        };
+        const resume = async (): Promise<void> => {
+          await run(cmd, args);
+        };
         return {
           url: `postgres://postgres@127.0.0.1:${port}/postgres`,
           stop: async () => {
@@ -141,6 +164,12 @@ export async function startPostgres(): Promise<PostgresServer> {
             stopped = true;
             detach();
             stopSync();
+          },
+          halt,
+          resume,
+          restart: async () => {
+            await halt();
+            await resume();
           },
         };
       } catch (e) {

@@ -15,12 +15,19 @@ export interface ServeProcess {
   readonly bootstrapToken?: string;
 }
 
+export interface ServeProcessOptions {
+  /** Node flags before the binary (`--expose-gc`, `--import <probe>`). */
+  readonly nodeArgs?: readonly string[];
+  /** Open an IPC channel to the child (`child.send`), for a probe loaded with `--import`. */
+  readonly ipc?: boolean;
+}
+
 /** Starts `steward serve --port 0` with exactly `env` (plus PATH and HOME). */
-export function startServeProcess(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+export function startServeProcess(env: NodeJS.ProcessEnv, options: ServeProcessOptions = {}): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, 'serve', '--port', '0'], {
       env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: options.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
