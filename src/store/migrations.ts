@@ -20,6 +20,7 @@ import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
 import { SESSIONS } from './migrations/009-sessions.js';
 import { EXPERIMENTS } from './migrations/010-experiments.js';
 import { EMBED } from './migrations/011-embed.js';
+import { SHARING } from './migrations/014-sharing.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -56,6 +57,10 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'sessions', sql: SESSIONS },
   { version: 10, name: 'experiments', sql: EXPERIMENTS },
   { version: 11, name: 'embed', sql: EMBED },
+  // PLACEHOLDERS (wt-sharing): 12 and 13 belong to other helpers' branches; the lead replaces these two lines with theirs at merge.
+  { version: 12, name: 'reserved-12', sql: '' },
+  { version: 13, name: 'reserved-13', sql: '' },
+  { version: 14, name: 'sharing', sql: SHARING },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

@@ -23,6 +23,7 @@ import { openSecuritySql } from '../audit/security-sql.js';
 import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createEmbedService } from '../embed/embed-service.js';
+import { createSharingService, replicaGuard } from '../sharing/sharing-service.js';
 import { createApp } from '../server/app.js';
 import { createAuthFailureGuard } from '../server/auth-failures.js';
 import { allRoutes } from '../server/routes.js';
@@ -58,6 +59,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const decisionBuffer = createAuditBuffer((entries) => decisionLog.appendDecisions(entries), { maxDelayMs: 0 });
     const tokens = createTokenStore(db);
     const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
+    const replicas = replicaGuard(db);
     const lake = await createLakeShell(roots);
     const state = createStateService(
       {
@@ -66,7 +68,13 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         applyChanges: (changes, opts) => stateStore.applyChanges(changes, opts),
         appendDecisions: (entries) => decisionBuffer.recordAll(entries),
       },
-      { admit: (changes) => admitLakeLocations(changes, roots) },
+      {
+        admit: async (changes, req) => {
+          admitLakeLocations(changes, roots);
+          // Replicated catalogs (src/sharing) change only by replication.
+          await replicas(changes, req.action);
+        },
+      },
     );
     const gateway = await createGatewayService({ db, state });
     const access = createAccessService({ db, state });
@@ -92,14 +100,15 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, ...(oidc === undefined ? {} : { oidc }) };
+    const sharing = createSharingService({ db, state, parsePredicate: (sql) => lake.parsePredicate(sql) });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, sharing, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });
     // Only a server syncs in the background: a CLI command lives for one call.
     const stopSync = options.purpose === 'server' ? sync.watch() : undefined;
-    // Experiments end on the access scheduler's loop: the same durable-timer ticks and sweep.
-    const accessRuntime = startAccessRuntime(access, options.purpose, { also: [experiments] });
+    // Experiments end, and shares are pulled, on the access scheduler's loop: the same durable-timer ticks and sweep.
+    const accessRuntime = startAccessRuntime(access, options.purpose, { also: [experiments, ...(options.purpose === 'server' ? [sharing.consumer] : [])] });
     await accessRuntime.ready;
     return {
       services,

@@ -55,9 +55,11 @@ export interface StateServiceOptions {
    * Deployment rules a change must also pass, beyond the world's own validity
    * (which does not depend on where Steward runs): e.g. lake locations must
    * lie under the configured roots. Sees only the changes, so tightening a
-   * rule never blocks edits to entities that were accepted before.
+   * rule never blocks edits to entities that were accepted before. Also told
+   * the request's action (replicated catalogs admit only replication's own,
+   * src/sharing/admit.ts), and may read the store.
    */
-  readonly admit?: (changes: readonly Change[]) => void;
+  readonly admit?: (changes: readonly Change[], req: Pick<ChangeRequest, 'action'>) => void | Promise<void>;
 }
 
 export function createStateService(
@@ -106,7 +108,7 @@ export function createStateService(
       const base = await snapshot();
       const changes = await req.build(base.world, base);
       if (changes.length === 0) return { version: base.version, changes };
-      options.admit?.(changes);
+      await options.admit?.(changes, req);
       const next = applyChanges(base.world, changes);
       assertValidWorld(next);
       try {
