@@ -27,7 +27,8 @@ import { ANY_SHARE, signShareToken, verifyFeed, type Feed } from './signed.js';
 
 export const DEFAULT_PULL_INTERVAL_MS = 1000;
 export const FULL_EVERY_MS = 60_000;
-const LEASE_SECONDS = 30;
+/** A pull holds its producer this long, renewed before each share it applies; a killed process's lease lapses after it. */
+const LEASE_SECONDS = 10;
 const HTTP_TIMEOUT_MS = 30_000;
 
 export interface Subscription {
@@ -219,7 +220,7 @@ export function createConsumer(deps: {
     }
   };
 
-  const pullShare = async (peer: Peer, offer: { name: string; status: string }, full: boolean, actor: string): Promise<PullReport> => {
+  const pullShare = async (peer: Peer, offer: { name: string; status: string }, full: boolean, actor: string, renew: () => Promise<void>): Promise<PullReport> => {
     const s = await subscription(peer.name, offer.name);
     const base = { peer: peer.name, share: s.share, catalog: s.catalog, from: s.cursor, to: s.cursor, entries: 0, full, conflicts: [] as Conflict[] };
     if (s.status === 'revoked') return { ...base, status: 'revoked' };
@@ -233,6 +234,7 @@ export function createConsumer(deps: {
     const answer = (await call(peer, s.share, 'GET', `/v1/sharing/feed/${encodeURIComponent(s.share)}?from=${from}&nonce=${nonce}&full=${full ? 'true' : 'false'}`)) as { feed?: unknown };
     const me = await deps.identity.get();
     const feed = await verifyFeed(typeof answer?.feed === 'string' ? answer.feed : '', { producerKey: peer.publicKey, producer: await importPublicKey(peer.publicKey), me: me.publicKey, share: s.share, from, nonce });
+    await renew();
     if (feed.revoked) {
       await deps.state.change({ actor, action: 'share.pull.revoked', resource: s.catalog, details: { peer: peer.name, share: s.share }, build: (world) => dropReplica(world, s.catalog) });
       await record(s, { status: 'revoked', cursor: feed.to, conflicts: [], error: null });
@@ -243,13 +245,13 @@ export function createConsumer(deps: {
     return { ...base, status: 'active', to: feed.to, entries: feed.entries.length, full: feed.full, conflicts };
   };
 
-  const pullPeer = async (peer: Peer, full: boolean, actor: string): Promise<PullReport[]> => {
+  const pullPeer = async (peer: Peer, full: boolean, actor: string, renew: () => Promise<void>): Promise<PullReport[]> => {
     const listing = (await call(peer, ANY_SHARE, 'GET', '/v1/sharing/offers')) as { shares?: { name: string; status: string }[] };
     const reports: PullReport[] = [];
     for (const offer of listing?.shares ?? []) {
       if (typeof offer?.name !== 'string' || !/^[a-z][a-z0-9_-]{0,39}$/.test(offer.name)) continue;
       try {
-        reports.push(await pullShare(peer, offer, full, actor));
+        reports.push(await pullShare(peer, offer, full, actor, renew));
       } catch (e) {
         const error = (e as Error).message;
         const s = await subscription(peer.name, offer.name);
@@ -267,7 +269,11 @@ export function createConsumer(deps: {
     if (token === undefined) return undefined;
     let error: string | null = null;
     try {
-      return await pullPeer(peer, full, actor);
+      return await pullPeer(peer, full, actor, async () => {
+        const { rows } = await db.query(`UPDATE steward.share_peers SET lease_until = now() + interval '${LEASE_SECONDS} seconds' WHERE name = $1 AND lease_token = $2 RETURNING name`, [peer.name, token]);
+        // Our lease lapsed and another pull may have applied newer feeds: applying this one now could go backwards.
+        if (rows.length === 0) throw new StewardError('STEWARD_E_CONFLICT', `the pull of \`${peer.name}\` took longer than its lease; the next pull resumes from the cursor`);
+      });
     } catch (e) {
       error = (e as Error).message;
       throw e;
