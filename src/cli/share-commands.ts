@@ -85,14 +85,18 @@ export function registerShareCommands(program: Command): void {
 
   share
     .command('trust <name> <public-key>')
-    .description('trust another workspace by its public key; --url when you will pull its shares')
-    .option('--url <url>', 'the producer workspace’s server URL')
-    .action(async (name: string, publicKey: string, o: { url?: string }, cmd: Command) =>
-      withClient(cmd, async ({ client, out }) => {
-        const r = await client.call<{ name: string; url: string | null }>('POST', '/v1/shares/peers', { name, publicKey, ...(o.url === undefined ? {} : { url: o.url }) });
-        emit(out, r, () => `Trusted ${r.name}${r.url === null ? '' : ` at ${r.url}`}.`);
-      }),
-    );
+    .description("trust another workspace by its public key; --url <producer's server URL> when you will pull its shares (here --url names the other workspace: reach a server with STEWARD_URL)")
+    .action(async (name: string, publicKey: string, _o: unknown, cmd: Command) => {
+      const url = cmd.optsWithGlobals<{ url?: string }>().url;
+      await withClient(
+        cmd,
+        async ({ client, out }) => {
+          const r = await client.call<{ name: string; url: string | null }>('POST', '/v1/shares/peers', { name, publicKey, ...(url === undefined ? {} : { url }) });
+          emit(out, r, () => `Trusted ${r.name}${r.url === null ? '' : ` at ${r.url}`}.`);
+        },
+        { urlIsArgument: true },
+      );
+    });
 
   share
     .command('create <name>')
