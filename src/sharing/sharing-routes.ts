@@ -22,6 +22,8 @@ import { ANY_SHARE, verifyShareToken } from './signed.js';
 import { sharePrincipal } from './producer.js';
 
 const Name = z.string().trim().min(1).max(40);
+/** A share or peer name in a path: the names' own pattern, so `*` (the offers token's share) names no share. */
+const ShareName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/);
 const Any = z.unknown();
 /** Rows a read through a share returns at most: a share is for governed reads, not bulk export. */
 export const MAX_SHARE_READ_ROWS = 10_000;
@@ -188,7 +190,7 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "A share's signed change feed after a cursor (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    params: z.object({ share: Name }),
+    params: z.object({ share: ShareName }),
     query: z.strictObject({
       from: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
       nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
@@ -206,7 +208,7 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "Read shared tables through this workspace's gateway as the share's principal (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    params: z.object({ share: Name }),
+    params: z.object({ share: ShareName }),
     body: z.strictObject({ sql: z.string().min(1).max(100_000) }),
     response: z.object({ columns: z.array(z.string()), rows: z.array(z.array(Any)), truncated: z.boolean() }),
     handler: async (ctx) => {
