@@ -7,8 +7,8 @@
  * (issue #14, second half) refuse here, naming the guardrail.
  *
  * `refuseReplicaEdits` keeps replicated catalogs read-only: only replication
- * itself (actions `share.*`) may change their catalogs, databases, tables and
- * tags. Local grants and data filters on shared tables stay allowed: the
+ * itself (actions `share.pull…`) may change their catalogs, databases, tables
+ * and tags. Local grants and data filters on shared tables stay allowed: the
  * consumer governs its own principals.
  */
 import type { Change } from '../policy/changes.js';
@@ -26,6 +26,11 @@ export function admitShareTarget(_target: ShareTarget, _tables: readonly Table[]
   // Residency guardrails plug in here (see the module comment).
 }
 
+/** The actions of replication itself (src/sharing/consumer.ts), the only writers of a replicated catalog. */
+export function isReplication(action: string): boolean {
+  return action === 'share.pull' || action === 'share.pull.revoked';
+}
+
 /** The catalog a change touches when it is one replication owns (catalog, database, table or tag), else undefined. */
 function catalogOf(c: Change): string | undefined {
   switch (c.kind) {
@@ -41,7 +46,7 @@ function catalogOf(c: Change): string | undefined {
 }
 
 export function refuseReplicaEdits(changes: readonly Change[], action: string, replicaCatalogs: ReadonlySet<string>): void {
-  if (action.startsWith('share.') || replicaCatalogs.size === 0) return;
+  if (isReplication(action) || replicaCatalogs.size === 0) return;
   for (const c of changes) {
     const catalog = catalogOf(c);
     if (catalog !== undefined && replicaCatalogs.has(catalog)) {

@@ -156,7 +156,14 @@ export function createProducer(deps: {
       if ((await get(input.name)) !== undefined) throw new StewardError('STEWARD_E_ALREADY_EXISTS', `share \`${input.name}\` already exists`);
       const parsed = parseObjects(input);
       const predicates = new Map<string, Predicate>();
-      for (const [t, sql] of Object.entries(parsed.spec.rows)) predicates.set(t, await deps.parsePredicate(sql));
+      for (const [t, sql] of Object.entries(parsed.spec.rows)) {
+        try {
+          predicates.set(t, await deps.parsePredicate(sql));
+        } catch (e) {
+          if (!(e instanceof StewardError)) throw e;
+          throw new StewardError(e.code, `rows.${parsed.catalog}.${t}: ${e.message}`, { details: [{ path: `rows.${parsed.catalog}.${t}`, message: e.message }], cause: e });
+        }
+      }
       await deps.state.change({
         actor,
         action: 'share.create',

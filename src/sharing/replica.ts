@@ -8,7 +8,7 @@
  * applied (a tag value the local tag key cannot take) is reported as a
  * conflict for that entry and blocks nothing else.
  */
-import { entityKey, type Change } from '../policy/changes.js';
+import { entityKey, stableJson, type Change } from '../policy/changes.js';
 import { MAX_TAG_VALUES, type PolicyWorld, type Table, type TagAssignment, type TaggableRef } from '../policy/model.js';
 import { resourceToString } from '../policy/model.js';
 import { dependentsOf } from '../catalog/catalog-service.js';
@@ -39,6 +39,7 @@ export function replicaChanges(world: PolicyWorld, target: { readonly catalog: s
   const tagKeys = new Map(world.tagKeys.map((k) => [k.key, new Set(k.values)]));
   const databases = new Set(world.databases.filter((d) => d.catalog === catalog).map((d) => d.name));
   const seen = new Set<string>();
+  const local = indexCatalog(world, catalog);
 
   for (const e of entries) {
     if (e.entity?.kind !== 'tagKey' || e.op !== 'put') continue;
@@ -63,7 +64,7 @@ export function replicaChanges(world: PolicyWorld, target: { readonly catalog: s
         out.put({ op: 'put', kind: 'database', entity: { catalog, name: e.entity.database } });
         databases.add(e.entity.database);
       }
-      putTable(world, catalog, e.entity, tagKeys, out, (message) => conflicts.push({ key: e.key, message }));
+      putTable(world, local, catalog, e.entity, tagKeys, out, (message) => conflicts.push({ key: e.key, message }));
     } else if (e.op === 'delete' && e.key.startsWith('table:')) {
       const [database = '', table = ''] = e.key.slice('table:'.length).split('.');
       dropTable(world, catalog, database, table, out);
@@ -86,7 +87,27 @@ export function dropReplica(world: PolicyWorld, catalog: string): Change[] {
   return out.list();
 }
 
-function putTable(world: PolicyWorld, catalog: string, s: SharedTable, tagKeys: ReadonlyMap<string, ReadonlySet<string>>, out: ChangeList, conflict: (message: string) => void): void {
+/** The replica catalog's tables and tag assignments by `database.table`, built once: per-table scans would be quadratic in a large share. */
+interface CatalogIndex {
+  readonly tables: ReadonlyMap<string, Table>;
+  readonly tags: ReadonlyMap<string, readonly TagAssignment[]>;
+}
+
+function indexCatalog(world: PolicyWorld, catalog: string): CatalogIndex {
+  const tables = new Map<string, Table>();
+  for (const t of world.tables) if (t.catalog === catalog) tables.set(`${t.database}.${t.name}`, t);
+  const tags = new Map<string, TagAssignment[]>();
+  for (const a of world.tagAssignments) {
+    if (a.resource.catalog !== catalog || a.resource.level === 'database') continue;
+    const at = `${a.resource.database}.${a.resource.table}`;
+    const list = tags.get(at) ?? [];
+    list.push(a);
+    tags.set(at, list);
+  }
+  return { tables, tags };
+}
+
+function putTable(world: PolicyWorld, local: CatalogIndex, catalog: string, s: SharedTable, tagKeys: ReadonlyMap<string, ReadonlySet<string>>, out: ChangeList, conflict: (message: string) => void): void {
   const table: Table = {
     catalog,
     database: s.database,
@@ -94,10 +115,11 @@ function putTable(world: PolicyWorld, catalog: string, s: SharedTable, tagKeys: 
     columns: s.columns.map((c, ordinal) => ({ name: c.name, type: c.type, ordinal })),
     source: { kind: 'virtual' },
   };
-  const before = world.tables.find((t) => t.catalog === catalog && t.database === s.database && t.name === s.name);
-  out.put({ op: 'put', kind: 'table', entity: table });
+  const before = local.tables.get(`${s.database}.${s.name}`);
+  // Unchanged tables write nothing: a full reconciliation re-sends every table.
+  if (before === undefined || stableJson(before) !== stableJson(table)) out.put({ op: 'put', kind: 'table', entity: table });
   const kept = new Set(table.columns.map((c) => c.name));
-  if (before !== undefined) for (const c of dependentsOfColumns(world, before, kept)) out.put(c);
+  if (before !== undefined && before.columns.some((c) => !kept.has(c.name))) for (const c of dependentsOfColumns(world, before, kept)) out.put(c);
 
   const ref = { level: 'table', catalog, database: s.database, table: s.name } as const;
   const wanted = new Map<string, TagAssignment>();
@@ -113,10 +135,7 @@ function putTable(world: PolicyWorld, catalog: string, s: SharedTable, tagKeys: 
   };
   want(ref, s.tags);
   for (const [column, tags] of Object.entries(s.columnTags)) if (kept.has(column)) want({ ...ref, level: 'column', column }, tags);
-  const prefix = resourceToString(ref);
-  for (const a of world.tagAssignments) {
-    const at = resourceToString(a.resource);
-    if (a.resource.level === 'database' || (at !== prefix && !at.startsWith(`${prefix}.`))) continue;
+  for (const a of local.tags.get(`${s.database}.${s.name}`) ?? []) {
     const key = entityKey('tagAssignment', a);
     const w = wanted.get(key);
     if (w === undefined) out.put({ op: 'delete', kind: 'tagAssignment', key });

@@ -7,7 +7,7 @@ import type { Change } from '../policy/changes.js';
 import type { Predicate } from '../policy/predicate.js';
 import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
-import { refuseReplicaEdits, touchesCatalogs } from './admit.js';
+import { isReplication, refuseReplicaEdits, touchesCatalogs } from './admit.js';
 import { createConsumer, readReplicaOwners, type Consumer } from './consumer.js';
 import { createIdentityStore, type IdentityStore } from './identity.js';
 import { createPeerStore, type PeerStore } from './peers.js';
@@ -40,7 +40,7 @@ export function createSharingService(deps: {
  */
 export function replicaGuard(db: Pick<Db, 'query'>): (changes: readonly Change[], action: string) => Promise<void> {
   return async (changes, action) => {
-    if (action.startsWith('share.') || !touchesCatalogs(changes)) return;
+    if (isReplication(action) || !touchesCatalogs(changes)) return;
     refuseReplicaEdits(changes, action, new Set((await readReplicaOwners(db)).keys()));
   };
 }
