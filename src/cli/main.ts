@@ -21,6 +21,7 @@ import { registerExperimentCommands } from './experiment-commands.js';
 import { registerSessionCommands } from './session-commands.js';
 import { registerEmbedCommands } from './embed-commands.js';
 import { registerResidencyCommands } from './residency-commands.js';
+import { registerShareCommands } from './share-commands.js';
 
 /** One version everywhere: package.json's (bin/steward.js answers `--version` from it directly). */
 const STEWARD_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerSessionCommands(program);
   registerResidencyCommands(program);
   registerEmbedCommands(program);
+  registerShareCommands(program);
   return program;
 }
 

@@ -36,23 +36,33 @@ export interface StandaloneContext {
  * configuration is read only by the commands that open the workspace, so a
  * command a server answers loads neither zod nor the server stack.
  */
-export function configFrom(cmd: Command): StandaloneContext {
+export function configFrom(cmd: Command, options: ClientOptions = {}): StandaloneContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const config = loadClientConfig(process.env, {
     ...(g.home === undefined ? {} : { home: g.home }),
-    ...(g.url === undefined ? {} : { url: g.url }),
+    ...(g.url === undefined || options.urlIsArgument === true ? {} : { url: g.url }),
     ...(g.token === undefined ? {} : { token: g.token }),
   });
   const full = async (): Promise<Config> => (await import('../config.js')).loadConfig(process.env, config);
   return { config, full, out: { json: g.json === true } };
 }
 
+export interface ClientOptions {
+  /**
+   * The command's own `--url` is an argument (`steward share trust … --url`
+   * names the other workspace), not where to connect: commander gives both
+   * the global option's name, so the command reads it and the connection
+   * comes from STEWARD_URL or the workspace.
+   */
+  readonly urlIsArgument?: boolean;
+}
+
 /** Runs `work` with a connected client; sets process.exitCode on failure. */
-export async function withClient(cmd: Command, work: (ctx: CommandContext) => Promise<void>): Promise<void> {
+export async function withClient(cmd: Command, work: (ctx: CommandContext) => Promise<void>, options: ClientOptions = {}): Promise<void> {
   let out: OutputOptions = { json: cmd.optsWithGlobals<GlobalOptions>().json === true };
   let client: Client | undefined;
   try {
-    const cfg = configFrom(cmd);
+    const cfg = configFrom(cmd, options);
     out = cfg.out;
     const { connect } = await import('./client.js');
     client = await connect(cfg.config);

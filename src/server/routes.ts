@@ -19,6 +19,7 @@ import { experimentRoutes } from '../experiments/experiment-routes.js';
 import { embedRoutes } from '../embed/embed-routes.js';
 import { trinoRoutes } from '../trino/trino-routes.js';
 import { residencyRoutes } from '../residency/residency-routes.js';
+import { sharingRoutes } from '../sharing/sharing-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
   ...catalogRoutes,
@@ -37,4 +38,5 @@ export const allRoutes: readonly RouteDef[] = [
   ...embedRoutes,
   ...trinoRoutes,
   ...residencyRoutes,
+  ...sharingRoutes,
 ];

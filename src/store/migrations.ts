@@ -21,6 +21,7 @@ import { SESSIONS } from './migrations/009-sessions.js';
 import { EXPERIMENTS } from './migrations/010-experiments.js';
 import { EMBED } from './migrations/011-embed.js';
 import { RESIDENCY } from './migrations/013-residency.js';
+import { SHARING } from './migrations/014-sharing.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -57,11 +58,10 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'sessions', sql: SESSIONS },
   { version: 10, name: 'experiments', sql: EXPERIMENTS },
   { version: 11, name: 'embed', sql: EMBED },
-  // RESERVED: 12 belongs to the clean rooms branch (#13). This stand-in keeps the sequence gapless on
-  // the residency branch; when merging, replace this line with the clean rooms entry. Its name differs
-  // on purpose: a database migrated with the stand-in is refused by the merged build, never half-migrated.
+  // RESERVED: 12 belongs to the clean rooms branch (#13), replaced at its merge.
   { version: 12, name: 'reserved-12', sql: 'SELECT 1;' },
   { version: 13, name: 'residency', sql: RESIDENCY },
+  { version: 14, name: 'sharing', sql: SHARING },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

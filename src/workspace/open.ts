@@ -29,6 +29,7 @@ import { openSecuritySql } from '../audit/security-sql.js';
 import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createEmbedService } from '../embed/embed-service.js';
+import { createSharingService, replicaGuard } from '../sharing/sharing-service.js';
 import { createApp } from '../server/app.js';
 import { createAuthFailureGuard } from '../server/auth-failures.js';
 import { allRoutes } from '../server/routes.js';
@@ -74,6 +75,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     // Servers sharing PostgreSQL hear of each other's changes; a one-shot CLI command or the embedded store has nobody to hear.
     const feed = config.databaseUrl !== undefined && options.purpose === 'server' ? startChangeFeed({ databaseUrl: config.databaseUrl }) : inProcessFeed();
     started = feed;
+    const replicas = replicaGuard(db);
     const lake = await createLakeShell(roots);
     const state = createStateService(
       {
@@ -83,8 +85,10 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         appendDecisions: (entries) => decisionBuffer.recordAll(entries),
       },
       {
-        admit: (changes, context) => {
+        admit: async (changes, context) => {
           admitLakeLocations(changes, roots);
+          // Replicated catalogs (src/sharing) change only by replication.
+          await replicas(changes, context.action);
           return admitResidency(changes, context, lakeRegions);
         },
         feed,
@@ -116,14 +120,15 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
     feed.on('embed-keys', () => embed.keys.forget());
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, ...(oidc === undefined ? {} : { oidc }) };
+    const sharing = createSharingService({ db, state, parsePredicate: (sql) => lake.parsePredicate(sql) });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, sharing, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });
     // Only a server syncs in the background: a CLI command lives for one call.
     const stopSync = options.purpose === 'server' ? sync.watch() : undefined;
-    // Experiments end on the access scheduler's loop: the same durable-timer ticks and sweep.
-    const accessRuntime = startAccessRuntime(access, options.purpose, { also: [experiments] });
+    // Experiments end, and shares are pulled, on the access scheduler's loop: the same durable-timer ticks and sweep.
+    const accessRuntime = startAccessRuntime(access, options.purpose, { also: [experiments, ...(options.purpose === 'server' ? [sharing.consumer] : [])] });
     await accessRuntime.ready;
     return {
       services,

@@ -72,9 +72,11 @@ export interface StateServiceOptions {
    * lie under the configured roots. Sees only the changes, so tightening a
    * rule never blocks edits to entities that were accepted before. A rule
    * that compares worlds (residency) gets both; what it returns is logged
-   * with the change, in its transaction (violations it only reports).
+   * with the change, in its transaction (violations it only reports). Also
+   * told the request's action (replicated catalogs admit only replication's
+   * own, src/sharing/admit.ts), and may read the store.
    */
-  readonly admit?: (changes: readonly Change[], context: AdmitContext) => void | readonly DecisionLogEntry[];
+  readonly admit?: (changes: readonly Change[], context: AdmitContext) => void | readonly DecisionLogEntry[] | Promise<void | readonly DecisionLogEntry[]>;
   /** Told when another process may have changed the policy: the snapshot and engine are then rebuilt in the background. */
   readonly feed?: Pick<ChangeFeed, 'on'>;
 }
@@ -126,7 +128,7 @@ export function createStateService(
       const changes = await req.build(base.world, base);
       if (changes.length === 0) return { version: base.version, changes };
       const next = applyChanges(base.world, changes);
-      const admitted = options.admit?.(changes, { before: base.world, after: next, actor: req.actor, action: req.action }) ?? [];
+      const admitted = (await options.admit?.(changes, { before: base.world, after: next, actor: req.actor, action: req.action })) ?? [];
       assertValidWorld(next);
       try {
         const version = await store.applyChanges(changes, {

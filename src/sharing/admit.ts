@@ -1,0 +1,63 @@
+/**
+ * The rules a share and a replica must pass beyond validity.
+ *
+ * `admitShareTarget` is the one place where a share's target workspace is
+ * admitted for the tables it would receive: every share creation goes
+ * through it. It admits everything today; data-residency guardrails
+ * (issue #14, second half) refuse here, naming the guardrail.
+ *
+ * `refuseReplicaEdits` keeps replicated catalogs read-only: only replication
+ * itself (actions `share.pull…`) may change their catalogs, databases, tables
+ * and tags. Local grants and data filters on shared tables stay allowed: the
+ * consumer governs its own principals.
+ */
+import type { Change } from '../policy/changes.js';
+import type { PolicyWorld, Table } from '../policy/model.js';
+import { StewardError } from '../errors.js';
+
+export interface ShareTarget {
+  readonly peer: string;
+  readonly publicKey: string;
+  readonly url: string | null;
+}
+
+/** Throws a StewardError to refuse sharing `tables` with `target`; returns to admit. */
+export function admitShareTarget(_target: ShareTarget, _tables: readonly Table[], _world: PolicyWorld): void {
+  // Residency guardrails plug in here (see the module comment).
+}
+
+/** The actions of replication itself (src/sharing/consumer.ts), the only writers of a replicated catalog. */
+export function isReplication(action: string): boolean {
+  return action === 'share.pull' || action === 'share.pull.revoked';
+}
+
+/** The catalog a change touches when it is one replication owns (catalog, database, table or tag), else undefined. */
+function catalogOf(c: Change): string | undefined {
+  switch (c.kind) {
+    case 'catalog':
+      return c.op === 'put' ? c.entity.name : c.key;
+    case 'database':
+    case 'table':
+    case 'tagAssignment':
+      return c.op === 'put' ? ('resource' in c.entity ? c.entity.resource.catalog : c.entity.catalog) : c.key.split(/[.#]/)[0];
+    default:
+      return undefined;
+  }
+}
+
+export function refuseReplicaEdits(changes: readonly Change[], action: string, replicaCatalogs: ReadonlySet<string>): void {
+  if (isReplication(action) || replicaCatalogs.size === 0) return;
+  for (const c of changes) {
+    const catalog = catalogOf(c);
+    if (catalog !== undefined && replicaCatalogs.has(catalog)) {
+      throw new StewardError('STEWARD_E_FORBIDDEN', `catalog \`${catalog}\` is replicated from a share and is read-only here (grants and data filters on it are allowed)`, {
+        details: [{ path: c.kind, message: 'read-only replica' }],
+      });
+    }
+  }
+}
+
+/** Whether any change could touch a replicated catalog (so the caller need not read which catalogs are replicas). */
+export function touchesCatalogs(changes: readonly Change[]): boolean {
+  return changes.some((c) => catalogOf(c) !== undefined);
+}

@@ -1,0 +1,74 @@
+/**
+ * Two workspaces that trust each other, producer and consumer, each behind a
+ * real HTTP server, and a hostile server that stands where the producer's URL
+ * points (for forged and replayed feeds).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+export interface Pair {
+  readonly producer: TestServer;
+  readonly consumer: TestServer;
+  readonly producerKey: string;
+  readonly consumerKey: string;
+  close(): Promise<void>;
+}
+
+export async function ok(server: TestServer, method: string, path: string, body?: unknown): Promise<any> {
+  const r = await server.call(method, path, body);
+  if (r.status >= 300) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+/** A demo producer and an empty consumer; the consumer pulls from the producer as `producer`, the producer knows it as `consumer`. */
+export async function startPair(): Promise<Pair> {
+  const producer = await startTestServer();
+  const consumer = await startTestServer();
+  try {
+    await ok(producer, 'POST', '/v1/demo', {});
+    const producerKey = (await ok(producer, 'GET', '/v1/shares/identity')).publicKey as string;
+    const consumerKey = (await ok(consumer, 'GET', '/v1/shares/identity')).publicKey as string;
+    await ok(producer, 'POST', '/v1/shares/peers', { name: 'consumer', publicKey: consumerKey });
+    await ok(consumer, 'POST', '/v1/shares/peers', { name: 'producer', publicKey: producerKey, url: producer.url });
+    return {
+      producer,
+      consumer,
+      producerKey,
+      consumerKey,
+      close: async () => {
+        await consumer.close();
+        await producer.close();
+      },
+    };
+  } catch (e) {
+    await consumer.close();
+    await producer.close();
+    throw e;
+  }
+}
+
+export interface HostileServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** An HTTP server answering every request with `answer` (status and JSON body). */
+export async function startHostile(answer: (req: http.IncomingMessage) => Promise<{ status: number; json: unknown }>): Promise<HostileServer> {
+  const server = http.createServer((req, res) => {
+    answer(req)
+      .then(({ status, json }) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
+      })
+      .catch((e: unknown) => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: String(e) } }));
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

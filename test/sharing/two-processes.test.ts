@@ -1,0 +1,131 @@
+/**
+ * Two real `steward serve` processes with separate workspaces, the consumer
+ * pulling on its own schedule: a share appears at the consumer, a tag change
+ * at the producer is visible there within the stated bound (docs/sharing.md:
+ * 10 s), a dropped table disappears, the consumer is killed -9 in the middle
+ * of a large pull and restarted (afterwards its replica is exactly the
+ * producer's: no gaps, no duplicates), and a revocation stops reads at once
+ * and empties the consumer's catalog.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { callServe, kill9, serveHarness, startServeProcess, type ServeProcess } from '../support/serve-process.js';
+import { pollUntil } from '../support/poll.js';
+
+/** The bound docs/sharing.md states for a producer change to reach a consumer with the default 1 s pull interval. */
+const VISIBLE_WITHIN_MS = 10_000;
+const TABLES = 150;
+/** Tables whose tag changes while the consumer is down: one feed the restarted consumer is killed in the middle of applying. */
+const TAGGED = 100;
+
+let lake: string;
+let producerHome: string;
+let consumerHome: string;
+let producer: ServeProcess | undefined;
+let producerToken = '';
+let consumerScheduler: 'on' | 'off' = 'on';
+const consumer = serveHarness(() => ({ STEWARD_HOME: consumerHome, ...(consumerScheduler === 'off' ? { STEWARD_ACCESS_SCHEDULER: 'off' } : {}) }));
+
+before(async () => {
+  lake = await mkdtemp(path.join(os.tmpdir(), 'steward-share-lake-'));
+  producerHome = await mkdtemp(path.join(os.tmpdir(), 'steward-share-p-'));
+  consumerHome = await mkdtemp(path.join(os.tmpdir(), 'steward-share-c-'));
+  await writeFile(path.join(lake, 'orders.csv'), 'id,region,amount\n1,eu,10\n2,us,20\n');
+});
+
+after(async () => {
+  await consumer.kill9();
+  await kill9(producer);
+  for (const d of [lake, producerHome, consumerHome]) await rm(d, { recursive: true, force: true });
+});
+
+const p = async (method: string, url: string, body?: unknown): Promise<any> => {
+  const r = await callServe(producer, producerToken, method, url, body);
+  assert.ok(r.status < 300, `producer ${method} ${url}: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+};
+const c = async (method: string, url: string, body?: unknown): Promise<any> => {
+  const r = await consumer.call(method, url, body);
+  assert.ok(r.status < 300, `consumer ${method} ${url}: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+};
+const replicaTables = async (): Promise<{ name: string; tags: Record<string, string> }[]> => {
+  const r = await c('GET', '/v1/tables?catalog=producer-orders');
+  return r.tables;
+};
+const tagOf = async (resource: string, key: string): Promise<string | undefined> => {
+  const r = await consumer.call('GET', `/v1/resources/${resource}/tags`);
+  return r.status === 200 ? r.json.tags.find((t: { key: string }) => t.key === key)?.value : undefined;
+};
+
+test('two workspaces: share, tag change within the bound, drop, kill -9 mid-pull, revoke', { timeout: 300_000 }, async () => {
+  producer = await startServeProcess({ STEWARD_HOME: producerHome, STEWARD_LAKE_ROOTS: lake });
+  producerToken = producer.bootstrapToken ?? '';
+  await consumer.start();
+  const producerKey = (await p('GET', '/v1/shares/identity')).publicKey;
+  const consumerKey = (await c('GET', '/v1/shares/identity')).publicKey;
+  await p('POST', '/v1/catalogs', { name: 'lake' });
+  await p('POST', '/v1/databases', { catalog: 'lake', name: 'sales' });
+  for (let i = 0; i < TABLES; i++) await p('POST', '/v1/tables/lake', { catalog: 'lake', database: 'sales', table: `t${i}`, location: path.join(lake, 'orders.csv'), format: 'csv' });
+  await p('PUT', '/v1/tag-keys/confidentiality', { values: ['public', 'internal', 'restricted'] });
+  await p('PUT', '/v1/resources/lake.sales.t0/tags/confidentiality', { value: 'internal' });
+  await p('POST', '/v1/shares/peers', { name: 'consumer', publicKey: consumerKey });
+  await p('POST', '/v1/shares', { name: 'orders', to: 'consumer', objects: ['lake.sales'] });
+  await c('POST', '/v1/shares/peers', { name: 'producer', publicKey: producerKey, url: producer.url });
+
+  // Nobody pulls by hand: the consumer's scheduler does.
+  await pollUntil('the first sync', async () => (await replicaTables()).length === TABLES, 60_000, 200);
+  assert.equal(await tagOf('producer-orders.sales.t0', 'confidentiality'), 'internal');
+
+  // A tag change at the producer, seen at the consumer within the stated bound.
+  const changed = Date.now();
+  await p('PUT', '/v1/resources/lake.sales.t0/tags/confidentiality', { value: 'restricted' });
+  const seen = await pollUntil('the tag change', async () => (await tagOf('producer-orders.sales.t0', 'confidentiality')) === 'restricted', VISIBLE_WITHIN_MS, 50);
+  assert.ok(seen - changed <= VISIBLE_WITHIN_MS, `visible after ${seen - changed} ms`);
+
+  // A drop at the producer disappears at the consumer.
+  await p('DELETE', '/v1/tables/lake/sales/t1?cascade=true');
+  await pollUntil('the drop', async () => !(await replicaTables()).some((t) => t.name === 't1'), VISIBLE_WITHIN_MS, 50);
+
+  // kill -9 the consumer in the middle of a large pull: a new table per old one's tag, all at once.
+  await consumer.kill9();
+  for (let i = 2; i < 2 + TAGGED; i++) await p('PUT', `/v1/resources/lake.sales.t${i}/tags/confidentiality`, { value: 'public' });
+  const servedBefore = (await p('GET', '/v1/shares/status')).shares[0].lastServedAt;
+  await consumer.start();
+  // The producer has answered the restarted consumer's pull: it is applying the feed now.
+  await pollUntil('a feed served to the restarted consumer', async () => (await p('GET', '/v1/shares/status')).shares[0].lastServedAt !== servedBefore, 30_000, 5);
+  await consumer.kill9();
+  // Restarted once without its scheduler, to look at what the crash left: the replica is whole, before or after that feed, never half of it (one transaction per feed).
+  consumerScheduler = 'off';
+  await consumer.start();
+  const hits = (await c('GET', '/v1/catalog/search?tags=confidentiality=public')).results.filter((h: { resource: string; level: string }) => h.level === 'table' && h.resource.startsWith('producer-orders.'));
+  assert.ok(hits.length === 0 || hits.length === TAGGED, `a torn apply: ${hits.length} of ${TAGGED} tables carry the new tag`);
+  await consumer.kill9();
+  consumerScheduler = 'on';
+  await consumer.start();
+  // And it converges to exactly the producer's state: every table once, every tag, cursor at the producer's.
+  await pollUntil('convergence after the crash', async () => {
+    const t = await replicaTables();
+    if (t.length !== TABLES - 1) return false;
+    const last = await tagOf(`producer-orders.sales.t${TAGGED + 1}`, 'confidentiality');
+    return last === 'public';
+  }, 60_000, 200);
+  const names = (await replicaTables()).map((t) => t.name).sort();
+  assert.deepEqual(names, Array.from({ length: TABLES }, (_, i) => `t${i}`).filter((n) => n !== 't1').sort());
+  for (let i = 2; i < 2 + TAGGED; i += 33) assert.equal(await tagOf(`producer-orders.sales.t${i}`, 'confidentiality'), 'public');
+  const [sub] = (await c('GET', '/v1/shares/status')).subscriptions;
+  const [share] = (await p('GET', '/v1/shares/status')).shares;
+  await pollUntil('the cursor', async () => (await c('GET', '/v1/shares/status')).subscriptions[0].cursor === share.cursor, 10_000, 100);
+  assert.equal(sub.status, 'active');
+
+  // Revoke: reads stop at once; the consumer's catalog is gone within the bound.
+  const read = await c('POST', '/v1/shares/read', { peer: 'producer', share: 'orders', sql: 'SELECT count(*) AS n FROM lake.sales.t0' });
+  assert.deepEqual(read.rows, [[2]]);
+  await p('POST', '/v1/shares/orders/revoke', {});
+  const after = await consumer.call('POST', '/v1/shares/read', { peer: 'producer', share: 'orders', sql: 'SELECT count(*) AS n FROM lake.sales.t0' });
+  assert.equal(after.status, 404, JSON.stringify(after.json));
+  await pollUntil('the revoked catalog removed', async () => (await replicaTables()).length === 0, VISIBLE_WITHIN_MS, 50);
+});
