@@ -86,12 +86,13 @@ export function registerShareCommands(program: Command): void {
   share
     .command('trust <name> <public-key>')
     .description("trust another workspace by its public key; --url <producer's server URL> when you will pull its shares (here --url names the other workspace: reach a server with STEWARD_URL)")
-    .action(async (name: string, publicKey: string, _o: unknown, cmd: Command) => {
+    .option('--region <region>', 'where that workspace runs (e.g. eu-west-1); residency guardrails refuse sharing their tables outside their regions, or with a workspace without one')
+    .action(async (name: string, publicKey: string, o: { region?: string }, cmd: Command) => {
       const url = cmd.optsWithGlobals<{ url?: string }>().url;
       await withClient(
         cmd,
         async ({ client, out }) => {
-          const r = await client.call<{ name: string; url: string | null }>('POST', '/v1/shares/peers', { name, publicKey, ...(url === undefined ? {} : { url }) });
+          const r = await client.call<{ name: string; url: string | null }>('POST', '/v1/shares/peers', { name, publicKey, ...(url === undefined ? {} : { url }), ...(o.region === undefined ? {} : { region: o.region }) });
           emit(out, r, () => `Trusted ${r.name}${r.url === null ? '' : ` at ${r.url}`}.`);
         },
         { urlIsArgument: true },

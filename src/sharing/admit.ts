@@ -3,8 +3,8 @@
  *
  * `admitShareTarget` is the one place where a share's target workspace is
  * admitted for the tables it would receive: every share creation goes
- * through it. It admits everything today; data-residency guardrails
- * (issue #14, second half) refuse here, naming the guardrail.
+ * through it: data-residency guardrails refuse here, naming the guardrail,
+ * when the workspace's declared region is outside theirs.
  *
  * `refuseReplicaEdits` keeps replicated catalogs read-only: only replication
  * itself (actions `share.pull…`) may change their catalogs, databases, tables
@@ -14,16 +14,25 @@
 import type { Change } from '../policy/changes.js';
 import type { PolicyWorld, Table } from '../policy/model.js';
 import { StewardError } from '../errors.js';
+import type { DecisionLogEntry } from '../store/decision-log.js';
+import { residencyViolations } from '../policy/residency.js';
+import { gate } from '../residency/residency-gate.js';
 
 export interface ShareTarget {
   readonly peer: string;
   readonly publicKey: string;
   readonly url: string | null;
+  /** The region its admin declared when trusting it; null refuses every table a residency guardrail covers. */
+  readonly region: string | null;
 }
 
-/** Throws a StewardError to refuse sharing `tables` with `target`; returns to admit. */
-export function admitShareTarget(_target: ShareTarget, _tables: readonly Table[], _world: PolicyWorld): void {
-  // Residency guardrails plug in here (see the module comment).
+/**
+ * Refuses (STEWARD_E_RESIDENCY, naming the guardrail) sharing `tables` with a workspace outside the regions of an
+ * enforced residency guardrail that covers them; returns the decision-log entries of report-only violations.
+ */
+export function admitShareTarget(target: ShareTarget, tables: readonly Table[], world: PolicyWorld, actor: string): DecisionLogEntry[] {
+  const refs = tables.map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
+  return gate(residencyViolations(world, refs, target.region, `workspace \`${target.peer}\` (region \`${target.region ?? 'unset'}\`)`), actor, 'share.create');
 }
 
 /** The actions of replication itself (src/sharing/consumer.ts), the only writers of a replicated catalog. */

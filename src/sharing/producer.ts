@@ -23,6 +23,7 @@ import type { Predicate } from '../policy/predicate.js';
 import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
 import { admitShareTarget } from './admit.js';
+import type { DecisionLogEntry } from '../store/decision-log.js';
 import type { IdentityStore } from './identity.js';
 import type { PeerStore } from './peers.js';
 import { projectShare, type FeedEntry, type ShareScope, type SharedEntity } from './projection.js';
@@ -164,6 +165,7 @@ export function createProducer(deps: {
           throw new StewardError(e.code, `rows.${parsed.catalog}.${t}: ${e.message}`, { details: [{ path: `rows.${parsed.catalog}.${t}`, message: e.message }], cause: e });
         }
       }
+      let reported: DecisionLogEntry[] = [];
       await deps.state.change({
         actor,
         action: 'share.create',
@@ -171,10 +173,12 @@ export function createProducer(deps: {
         details: { peer: input.peer, objects: input.objects },
         build: (world) => {
           const tables = sharedTables(world, parsed.catalog, parsed.spec);
-          admitShareTarget({ peer: peer.name, publicKey: peer.publicKey, url: peer.url }, tables, world);
+          reported = admitShareTarget({ peer: peer.name, publicKey: peer.publicKey, url: peer.url, region: peer.region }, tables, world, actor);
           return shareChanges(world, input.name, parsed.catalog, parsed.spec, predicates);
         },
       });
+      // Report-only residency violations: allowed, and on the record.
+      if (reported.length > 0) await deps.state.log(reported);
       await db.query('INSERT INTO steward.shares (name, peer, catalog, spec, status, created_by) VALUES ($1, $2, $3, $4, $5, $6)', [
         input.name,
         input.peer,

@@ -56,7 +56,7 @@ async function consumerOf(ctx: Pick<HandlerContext<unknown, unknown, unknown>, '
   return who.peer;
 }
 
-const PeerOut = z.object({ name: z.string(), publicKey: z.string(), url: z.string().nullable(), lastPullAt: z.string().nullable(), lastError: z.string().nullable() });
+const PeerOut = z.object({ name: z.string(), publicKey: z.string(), url: z.string().nullable(), region: z.string().nullable(), lastPullAt: z.string().nullable(), lastError: z.string().nullable() });
 
 export const sharingRoutes: readonly RouteDef[] = [
   route({
@@ -75,11 +75,11 @@ export const sharingRoutes: readonly RouteDef[] = [
     tag: 'sharing',
     auth: 'admin',
     status: 201,
-    body: z.strictObject({ name: Name, publicKey: z.string().trim().max(100), url: z.string().trim().max(2000).optional() }),
+    body: z.strictObject({ name: Name, publicKey: z.string().trim().max(100), url: z.string().trim().max(2000).optional(), region: z.string().trim().max(63).optional() }),
     response: PeerOut,
     handler: async ({ services, actor, body }) => {
       const peer = await sharingOf(services).peers.trust(body);
-      await services.state.log([{ actor: actorName(actor), action: 'share.trust', resource: `peer:${peer.name}`, result: 'ok', reason: 'workspace trusted', details: { publicKey: peer.publicKey, url: peer.url } }]);
+      await services.state.log([{ actor: actorName(actor), action: 'share.trust', resource: `peer:${peer.name}`, result: 'ok', reason: 'workspace trusted', details: { publicKey: peer.publicKey, url: peer.url, region: peer.region } }]);
       return peer;
     },
   }),

@@ -325,3 +325,38 @@ describe('the workspace region', () => {
     await assertRefused(await w.call('PUT', '/v1/guardrails/eu-stays', { resources: 'residency=eu', residency: { regions: ['eu-*'] } }), 'eu-stays');
   });
 });
+
+describe('sharing with another workspace', () => {
+  const peerKey = async (): Promise<string> => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const pair = await generateKeyPair('EdDSA', { extractable: true });
+    return `ed25519:${(await exportJWK(pair.publicKey)).x as string}`;
+  };
+  const trust = async (name: string, region?: string): Promise<void> => {
+    const r = await s.call('POST', '/v1/shares/peers', { name, publicKey: await peerKey(), ...(region === undefined ? {} : { region }) });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  };
+
+  it('refuses sharing an eu table with a us workspace, or one whose region is not declared, naming the guardrail', async () => {
+    // Threat: residency-tagged data leaving its jurisdiction through a share instead of a copy.
+    await trust('us-office', 'us-east-1');
+    await trust('eu-office', 'eu-west-1');
+    await trust('somewhere');
+    for (const to of ['us-office', 'somewhere']) {
+      const r = await s.call('POST', '/v1/shares', { name: `members-${to}`, to, objects: ['lake.claims.members'] });
+      assert.equal(r.status, 403, JSON.stringify(r.json));
+      assert.equal(r.json.error.code, 'STEWARD_E_RESIDENCY');
+      assert.match(r.json.error.message, /eu-data-stays/);
+    }
+    const listed = await s.call('GET', '/v1/shares');
+    assert.ok(!JSON.stringify(listed.json).includes('members-us-office'), 'nothing of the refused share was written');
+    assert.equal((await s.call('POST', '/v1/shares', { name: 'members-eu', to: 'eu-office', objects: ['lake.claims.members'] })).status, 201);
+    assert.equal((await s.call('POST', '/v1/shares', { name: 'rates-us', to: 'us-office', objects: ['lake.public.rates'] })).status, 201, 'an untagged table goes anywhere');
+  });
+
+  it('refuses a region that is not a region name when trusting a workspace', async () => {
+    const r = await s.call('POST', '/v1/shares/peers', { name: 'odd', publicKey: await peerKey(), region: 'EU West!' });
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /^region:/);
+  });
+});

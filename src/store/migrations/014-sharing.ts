@@ -31,6 +31,8 @@ CREATE TABLE steward.share_peers (
   name text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_-]{0,39}$'),
   public_key text NOT NULL UNIQUE,
   url text,
+  -- Where the workspace runs (docs/residency.md): residency guardrails refuse sharing tables outside their regions.
+  region text CHECK (region ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
   next_pull_at timestamptz,
   lease_until timestamptz,
   lease_token text,
