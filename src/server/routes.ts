@@ -18,6 +18,7 @@ import { gatewayRoutes } from '../gateway/gateway-routes.js';
 import { experimentRoutes } from '../experiments/experiment-routes.js';
 import { embedRoutes } from '../embed/embed-routes.js';
 import { trinoRoutes } from '../trino/trino-routes.js';
+import { cleanroomRoutes } from '../cleanroom/cleanroom-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
   ...catalogRoutes,
@@ -35,4 +36,5 @@ export const allRoutes: readonly RouteDef[] = [
   ...experimentRoutes,
   ...embedRoutes,
   ...trinoRoutes,
+  ...cleanroomRoutes,
 ];

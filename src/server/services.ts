@@ -15,6 +15,7 @@ import type { SessionStore } from '../identity/session-store.js';
 import type { OidcSignIn } from '../identity/oidc-sign-in.js';
 import type { ExperimentService } from '../experiments/experiment-service.js';
 import type { EmbedService } from '../embed/embed-service.js';
+import type { CleanroomService } from '../cleanroom/cleanroom-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -38,4 +39,6 @@ export interface Services {
   readonly experiments?: ExperimentService;
   /** Embedded analytics (src/embed); optional like `access`. */
   readonly embed?: EmbedService;
+  /** Clean rooms (src/cleanroom); optional like `access`. */
+  readonly cleanrooms?: CleanroomService;
 }

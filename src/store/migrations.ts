@@ -20,6 +20,7 @@ import { MONITOR_DELIVERIES } from './migrations/008-monitor-deliveries.js';
 import { SESSIONS } from './migrations/009-sessions.js';
 import { EXPERIMENTS } from './migrations/010-experiments.js';
 import { EMBED } from './migrations/011-embed.js';
+import { CLEANROOMS } from './migrations/012-cleanrooms.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -56,6 +57,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'sessions', sql: SESSIONS },
   { version: 10, name: 'experiments', sql: EXPERIMENTS },
   { version: 11, name: 'embed', sql: EMBED },
+  { version: 12, name: 'cleanrooms', sql: CLEANROOMS },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

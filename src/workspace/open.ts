@@ -23,6 +23,7 @@ import { openSecuritySql } from '../audit/security-sql.js';
 import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createEmbedService } from '../embed/embed-service.js';
+import { createCleanroomService } from '../cleanroom/cleanroom-service.js';
 import { createApp } from '../server/app.js';
 import { createAuthFailureGuard } from '../server/auth-failures.js';
 import { allRoutes } from '../server/routes.js';
@@ -92,7 +93,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, ...(oidc === undefined ? {} : { oidc }) };
+    const cleanrooms = createCleanroomService({ db, state, gateway: gateway.gateway });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, cleanrooms, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });
