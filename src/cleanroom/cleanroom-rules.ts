@@ -50,7 +50,7 @@ export const RuleInputSchema = z.discriminatedUnion('type', [
 export type RuleInput = z.output<typeof RuleInputSchema>;
 
 /** The rule, checked against the configured table's columns; throws naming the field. */
-export function checkRule(table: ConfiguredTable, rule: RuleInput): AnalysisRule {
+export function checkRule(table: Pick<ConfiguredTable, 'name' | 'columns'>, rule: RuleInput): AnalysisRule {
   const configured = new Set(table.columns);
   const known = (path: string, columns: readonly string[]): void => {
     for (const [i, c] of columns.entries()) {

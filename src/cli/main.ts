@@ -20,6 +20,7 @@ import { registerLoginCommands } from './login-commands.js';
 import { registerExperimentCommands } from './experiment-commands.js';
 import { registerSessionCommands } from './session-commands.js';
 import { registerEmbedCommands } from './embed-commands.js';
+import { registerCleanroomCommands } from './cleanroom-commands.js';
 
 /** One version everywhere: package.json's (bin/steward.js answers `--version` from it directly). */
 const STEWARD_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerExperimentCommands(program);
   registerSessionCommands(program);
   registerEmbedCommands(program);
+  registerCleanroomCommands(program);
   return program;
 }
 

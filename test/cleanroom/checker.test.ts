@@ -143,7 +143,8 @@ describe('properties', () => {
     value: fc.string({ maxLength: 8 }).map((s) => s.replaceAll("'", "''")),
     order: fc.boolean(),
   });
-  const text = (q: fc.RecordValue<{ dims: (typeof DIMS)[number][]; aggs: (typeof AGGS)[number][]; filter: (typeof DIMS)[number] | undefined; value: string; order: boolean }>, dimText = (d: readonly [string, string]) => `${d[0]}.${d[1]}`): string => {
+  type Shape = { dims: (typeof DIMS)[number][]; aggs: (typeof AGGS)[number][]; filter: (typeof DIMS)[number] | undefined; value: string; order: boolean };
+  const text = (q: Shape, dimText = (d: readonly [string, string]) => `${d[0]}.${d[1]}`): string => {
     const dims = q.dims.map(dimText);
     const select = [...dims, ...q.aggs.map(([a, c]) => `SUM(${a}.${c})`)].join(', ');
     const where = q.filter === undefined ? '' : ` WHERE ${q.filter[0]}.${q.filter[1]} = '${q.value}'`;
