@@ -15,6 +15,7 @@ import type { PrincipalRef } from '../policy/model.js';
 import type { CleanroomService, RoomActor } from './cleanroom-service.js';
 import { RuleInputSchema } from './cleanroom-rules.js';
 import { MEMBER_ABILITIES } from './cleanroom-types.js';
+import { installScope3Demo } from './scope3-demo.js';
 
 function roomsOf(services: Services): CleanroomService {
   if (services.cleanrooms === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'clean rooms are not available in this process');
@@ -23,7 +24,7 @@ function roomsOf(services: Services): CleanroomService {
 
 function actorOf(actor: Actor, request: Request): RoomActor {
   const a = accessActor(actor, request);
-  return { principal: a.principal, admin: a.admin, name: a.impersonatedBy === undefined ? actorName(actor) : `${a.principal} (as, by ${a.impersonatedBy})` };
+  return { principal: a.principal, admin: a.admin, name: a.impersonatedBy === undefined ? actorName(actor) : `${a.principal} (by ${a.impersonatedBy})` };
 }
 
 const Any = z.record(z.string(), z.unknown());
@@ -34,6 +35,16 @@ const ParamName = z.string().regex(/^[a-z_][a-z0-9_]{0,63}$/, 'must be a lowerca
 const ParamValue = z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()]);
 
 export const cleanroomRoutes: readonly RouteDef[] = [
+  route({
+    method: 'post',
+    path: '/v1/demo/scope3',
+    summary: 'Add the Scope 3 clean-room demo (idempotent): three CSV tables, three organisations as groups (rita, paul, tara), each with SELECT on its own table',
+    tag: 'demo',
+    auth: 'admin',
+    body: z.object({}).strict(),
+    response: z.object({ lake: z.string(), tables: z.array(z.string()), changes: z.number() }),
+    handler: async ({ services, actor }) => installScope3Demo(services, actor),
+  }),
   route({
     method: 'post',
     path: '/v1/cleanrooms',

@@ -27,7 +27,7 @@ export const RuleInputSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('aggregation'),
-      aggregateColumns: z.array(z.object({ column: Column, functions: z.array(z.enum(AGGREGATE_FUNCTIONS)).min(1).max(5) }).strict()).max(1000),
+      aggregateColumns: z.array(z.object({ column: Column, functions: z.array(z.enum(AGGREGATE_FUNCTIONS)).min(1).max(5) }).strict()).max(1000).default([]),
       joinColumns: Columns.default([]),
       joinRequired: z.boolean().default(false),
       allowedJoinOperators: JoinOps,

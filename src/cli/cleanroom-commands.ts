@@ -1,5 +1,5 @@
 /**
- * `steward cleanroom create | invite | accept | leave | close | show | associate | rule set | template create | query | log`:
+ * `steward cleanroom demo | create | invite | accept | leave | close | show | associate | rule set | template create | query | log`:
  * clean rooms (docs/cleanrooms.md). Every command acts as the caller, or with
  * `--as` (admins and the embedded workspace) as the principal of a member.
  *
@@ -37,6 +37,47 @@ function memberOf(text: string): { name: string; principal: string; abilities: s
   return { name: m[1] as string, principal: m[2] as string, abilities: (m[3] ?? '').split(',').filter((a) => a !== '') };
 }
 
+interface RuleFlags {
+  as?: string;
+  type?: string;
+  aggregate?: string[];
+  join?: string[];
+  joinRequired?: boolean;
+  joinOperators?: string[];
+  dimension?: string[];
+  scalar?: string[];
+  min?: string[];
+  listColumns?: string[];
+  templates?: string[];
+}
+
+/** `name=value` pairs of a repeatable flag; a malformed one is left whole so the API names the field. */
+const pairs = (flag: string, items: readonly string[]): [string, string][] =>
+  items.map((p) => {
+    const i = p.indexOf('=');
+    if (i < 1) throw new StewardError('STEWARD_E_VALIDATION', `${flag} \`${p}\`: write \`column=value\``);
+    return [p.slice(0, i), p.slice(i + 1)];
+  });
+
+/** The rule document from flags (only the flags given). */
+function ruleFromFlags(o: RuleFlags): Record<string, unknown> {
+  const functions = new Map<string, string[]>();
+  for (const [c, f] of pairs('--aggregate', o.aggregate ?? [])) functions.set(c, [...(functions.get(c) ?? []), f.toUpperCase()]);
+  const doc: Record<string, unknown> = {
+    type: o.type,
+    aggregateColumns: o.aggregate === undefined ? undefined : [...functions].map(([column, fns]) => ({ column, functions: fns })),
+    joinColumns: o.join,
+    joinRequired: o.joinRequired,
+    allowedJoinOperators: o.joinOperators?.map((x) => x.toUpperCase()),
+    dimensionColumns: o.dimension,
+    scalarFunctions: o.scalar,
+    outputConstraints: o.min === undefined ? undefined : pairs('--min', o.min).map(([column, n]) => ({ column, minimum: /^\d+$/.test(n) ? Number(n) : n })),
+    listColumns: o.listColumns,
+    templates: o.templates,
+  };
+  return Object.fromEntries(Object.entries(doc).filter(([, v]) => v !== undefined));
+}
+
 const asOption = (c: Command): Command => c.option('--as <principal>', 'act as this user (admins and the embedded workspace only; audited)');
 
 function describeRoom(c: RoomJson): string {
@@ -50,6 +91,15 @@ function describeRoom(c: RoomJson): string {
 
 export function registerCleanroomCommands(program: Command): void {
   const cr = program.command('cleanroom').description('clean rooms: joint analysis across organisations, where no one sees another\'s rows');
+
+  cr.command('demo')
+    .description('add the Scope 3 demo: three CSV tables, three organisations as groups (rita, paul, tara), each reading its own table only')
+    .action(async (_o: unknown, cmd: Command) =>
+      withClient(cmd, async (ctx) => {
+        const r = await ctx.client.call<{ lake: string; tables: string[]; changes: number }>('POST', '/v1/demo/scope3', {});
+        emit(ctx.out, r, () => [`Scope 3 demo ready (${r.changes === 0 ? 'already up to date' : `${r.changes} change(s)`}); lake at ${r.lake}`, ...r.tables.map((t) => `  ${t}`)].join('\n'));
+      }),
+    );
 
   asOption(cr.command('create <name>'))
     .description('create a collaboration; --member is the creator (the caller\'s organisation), --invite the others')
@@ -113,12 +163,22 @@ export function registerCleanroomCommands(program: Command): void {
     );
 
   const rule = cr.command('rule').description('analysis rules');
-  asOption(rule.command('set <name> <table-name> <file>'))
-    .description('set the analysis rule of your configured table from a YAML or JSON file (`-` for stdin)')
-    .action(async (name: string, tableName: string, file: string, o: { as?: string }, cmd: Command) =>
+  asOption(rule.command('set <name> <table-name> [file]'))
+    .description('set the analysis rule of your configured table, from flags or a YAML/JSON file (`-` for stdin)')
+    .option('--type <type>', 'aggregation, list or custom')
+    .option('--aggregate <column=FUNCTION>', 'an aggregate column and one allowed function: SUM, SUM_DISTINCT, COUNT, COUNT_DISTINCT, AVG (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--join <columns>', 'join columns (comma-separated)', list)
+    .option('--join-required', 'a query must join this table with another member\'s')
+    .option('--join-operators <ops>', 'AND, OR (default AND)', list)
+    .option('--dimension <columns>', 'dimension columns (comma-separated)', list)
+    .option('--scalar <functions>', 'allowed scalar functions (comma-separated)', list)
+    .option('--min <column=N>', 'output constraint: at least N distinct values of the column per output row (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--list-columns <columns>', 'list rule: the columns returned for joined rows', list)
+    .option('--templates <names>', 'custom rule: the templates that may read the table', list)
+    .action(async (name: string, tableName: string, file: string | undefined, o: RuleFlags, cmd: Command) =>
       withClient(cmd, async (ctx) => {
-        const doc = parseYamlText({ file: file === '-' ? 'stdin' : file, text: await readInput(file) });
-        const c = await callAs<RoomJson>(ctx, o.as, 'PUT', `/v1/cleanrooms/${enc(name)}/tables/${enc(tableName)}/rule`, doc);
+        const fromFile = file === undefined ? {} : (parseYamlText({ file: file === '-' ? 'stdin' : file, text: await readInput(file) }) as Record<string, unknown>);
+        const c = await callAs<RoomJson>(ctx, o.as, 'PUT', `/v1/cleanrooms/${enc(name)}/tables/${enc(tableName)}/rule`, { ...fromFile, ...ruleFromFlags(o) });
         emit(ctx.out, c, () => `rule of ${tableName} set (${c.tables.find((t) => t.name === tableName)?.rule?.type ?? '-'})`);
       }),
     );
