@@ -134,6 +134,23 @@ export const cleanroomRoutes: readonly RouteDef[] = [
     handler: async ({ services, actor, request, params, body }) => ({ ...(await roomsOf(services).addTemplate(actorOf(actor, request), params.name, body)) }),
   }),
   route({
+    method: 'put',
+    path: '/v1/cleanrooms/:name/privacy',
+    summary: 'Turn differential privacy on (the creator): a budget of epsilon per member, epsilon spent per query, clamping bounds for SUM columns',
+    tag: 'cleanrooms',
+    auth: 'user',
+    params: room,
+    body: z
+      .object({
+        budget: z.number().positive().max(1000),
+        epsilonPerQuery: z.number().positive().max(1000),
+        clamps: z.array(z.object({ table: LabelSchema, column: z.string().trim().min(1).max(128), min: z.number(), max: z.number() }).strict()).max(1000).default([]),
+      })
+      .strict(),
+    response: Any,
+    handler: async ({ services, actor, request, params, body }) => ({ ...(await roomsOf(services).setPrivacy(actorOf(actor, request), params.name, body)) }),
+  }),
+  route({
     method: 'post',
     path: '/v1/cleanrooms/:name/query',
     summary: 'Run a query (or a template) checked against every rule of every table it reads; rows failing an output constraint are removed and counted',

@@ -21,8 +21,9 @@ import { checkRoomQuery, type RoomTable } from './cleanroom-checker.js';
 import * as life from './cleanroom-collaboration.js';
 import { planRoomQuery } from './cleanroom-plan.js';
 import { checkRule, type RuleInput } from './cleanroom-rules.js';
+import { applyPrivacy, checkPrivacy, noised, remaining, spend, type NoisedColumn } from './cleanroom-privacy.js';
 import { appendQueryLog, insertRoom, listRooms, loadRoom, readQueryLog, saveRoom } from './cleanroom-store.js';
-import type { Collaboration, Member, QueryTemplate, RoomQueryLogEntry, TemplateParameter } from './cleanroom-types.js';
+import type { Clamp, Collaboration, Member, QueryTemplate, RoomQueryLogEntry, TemplateParameter } from './cleanroom-types.js';
 
 export interface RoomActor {
   readonly principal: PrincipalRef;
@@ -45,6 +46,8 @@ export interface RoomResult {
   readonly removed: number;
   readonly rules: readonly string[];
   readonly truncated: boolean;
+  /** With differential privacy on: what this query spent and what the member has left. */
+  readonly privacy?: { readonly spent: number; readonly remaining: number; readonly budget: number };
 }
 
 export interface CleanroomService {
@@ -58,6 +61,7 @@ export interface CleanroomService {
   associate(actor: RoomActor, name: string, input: { name: string; table: string; columns: readonly string[] }): Promise<Collaboration>;
   setRule(actor: RoomActor, name: string, table: string, rule: RuleInput): Promise<Collaboration>;
   addTemplate(actor: RoomActor, name: string, input: { name: string; sql: string; parameters: readonly TemplateParameter[] }): Promise<Collaboration>;
+  setPrivacy(actor: RoomActor, name: string, settings: { budget: number; epsilonPerQuery: number; clamps: readonly Clamp[] }): Promise<Collaboration>;
   query(actor: RoomActor, name: string, q: RoomQuery): Promise<RoomResult>;
   log(actor: RoomActor, name: string, limit: number): Promise<RoomQueryLogEntry[]>;
 }
@@ -120,6 +124,14 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
     if (template === undefined && q.params !== undefined && Object.keys(q.params).length > 0) throw new StewardError('STEWARD_E_VALIDATION', 'params: only templates take parameters');
     const statement = await parseQuery(gateway.parser, sql, sql);
     const checked = checkRoomQuery({ statement, tables: roomTables(c), ...(template === undefined ? {} : { template: template.name }) });
+    // Differential privacy: clamp and choose the noise first (a refusal spends nothing), then spend, then run.
+    let noise: NoisedColumn[] = [];
+    let budget: RoomResult['privacy'];
+    if (c.privacy !== undefined) {
+      noise = await applyPrivacy(gateway.parser, statement, checked, c.privacy);
+      const after = await spendBudget(actor, c.name, member.name);
+      budget = { spent: after.epsilonPerQuery, remaining: remaining(after, member.name), budget: after.budget };
+    }
     const { plan, minimums } = await planRoomQuery({
       parser: gateway.parser,
       print,
@@ -139,12 +151,26 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       for (const row of batch) {
         // A row leaves only if every constraint's distinct count reaches its minimum; otherwise it is dropped, values and all.
         const ok = minimums.every((min, i) => Number(row[visibleCount + i] ?? 0) >= min);
-        if (ok) rows.push(row.slice(0, visibleCount).map(toPlainValue));
+        if (ok) rows.push(noised(row.slice(0, visibleCount).map(toPlainValue), noise));
         else removed++;
       }
     }
     const summary = await stream.summary;
-    return { sql, columns: stream.columns.slice(0, visibleCount), rows, rowCount: rows.length, removed, rules: checked.rules, truncated: summary.truncated };
+    return { sql, columns: stream.columns.slice(0, visibleCount), rows, rowCount: rows.length, removed, rules: checked.rules, truncated: summary.truncated, ...(budget === undefined ? {} : { privacy: budget }) };
+  };
+
+  /** Spends one query's epsilon from the member's budget (compare-and-set, retried); the settings after. */
+  const spendBudget = async (actor: RoomActor, name: string, member: string): Promise<NonNullable<Collaboration['privacy']>> => {
+    for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
+      const found = await loadRoom(db, name);
+      if (found === null) throw notFound('collaboration', name);
+      const next = spend(found.doc, member);
+      if (await saveRoom(db, next, found.version)) {
+        if (next.privacy === undefined) throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` turned differential privacy off while the query started: run it again`);
+        return next.privacy;
+      }
+    }
+    throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` changed while the query started: run it again`);
   };
 
   return {
@@ -233,6 +259,13 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
         return life.addTemplate(doc, t);
       }, { template: input.name });
     },
+
+    setPrivacy: (actor, name, settings) =>
+      change(actor, name, 'privacy.set', ({ doc, member }) => {
+        if (requireMember(doc, member).name !== doc.creator) throw new StewardError('STEWARD_E_FORBIDDEN', `only the creator \`${doc.creator}\` sets the privacy budget`);
+        if (doc.status === 'closed') throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` is closed`);
+        return { ...doc, privacy: checkPrivacy(doc, settings) };
+      }, { budget: settings.budget, epsilonPerQuery: settings.epsilonPerQuery }),
 
     async query(actor, name, q) {
       const { doc, member, snap } = await visible(actor, name);

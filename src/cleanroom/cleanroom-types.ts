@@ -102,6 +102,26 @@ export interface QueryTemplate {
   readonly createdAt: string;
 }
 
+/** Clamping bounds of one column, so one row moves a SUM by at most max(|min|, |max|). */
+export interface Clamp {
+  readonly table: string;
+  readonly column: string;
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * Differential privacy for aggregation queries: Laplace noise on SUM and COUNT,
+ * `epsilonPerQuery` spent from the running member's `budget` by each query.
+ */
+export interface PrivacySettings {
+  readonly budget: number;
+  readonly epsilonPerQuery: number;
+  readonly clamps: readonly Clamp[];
+  /** Epsilon spent so far, by member name. */
+  readonly spent: Readonly<Record<string, number>>;
+}
+
 export interface Collaboration {
   readonly name: string;
   readonly description: string;
@@ -113,6 +133,8 @@ export interface Collaboration {
   readonly templates: readonly QueryTemplate[];
   readonly createdAt: string;
   readonly closedAt?: string;
+  /** Set when the collaboration turned differential privacy on. */
+  readonly privacy?: PrivacySettings;
 }
 
 /** One entry of the query log every member can read. */

@@ -1,5 +1,5 @@
 /**
- * `steward cleanroom demo | create | invite | accept | leave | close | show | associate | rule set | template create | query | log`:
+ * `steward cleanroom demo | create | invite | accept | leave | close | show | associate | rule set | privacy set | template create | query | log`:
  * clean rooms (docs/cleanrooms.md). Every command acts as the caller, or with
  * `--as` (admins and the embedded workspace) as the principal of a member.
  *
@@ -28,6 +28,7 @@ interface ResultJson {
   rowCount: number;
   removed: number;
   rules: string[];
+  privacy?: { spent: number; remaining: number; budget: number };
 }
 
 /** `name=principal[:ability,ability]` → a member document. */
@@ -183,6 +184,25 @@ export function registerCleanroomCommands(program: Command): void {
       }),
     );
 
+  const privacy = cr.command('privacy').description('the privacy budget (differential privacy on SUM and COUNT)');
+  asOption(privacy.command('set <name>'))
+    .description('turn differential privacy on (the creator): epsilon per member, spent per query')
+    .requiredOption('--budget <epsilon>', 'the budget of each member')
+    .requiredOption('--epsilon <epsilon>', 'spent by each query')
+    .option('--clamp <table.column=min:max>', 'clamping bounds of a SUM column (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (name: string, o: { as?: string; budget: string; epsilon: string; clamp?: string[] }, cmd: Command) =>
+      withClient(cmd, async (ctx) => {
+        const num = (v: string): unknown => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+        const clamps = (o.clamp ?? []).map((c) => {
+          const m = /^([^.]+)\.([^=]+)=(-?[\d.]+):(-?[\d.]+)$/.exec(c);
+          if (m === null) throw new StewardError('STEWARD_E_VALIDATION', `--clamp \`${c}\`: write \`table.column=min:max\``);
+          return { table: m[1], column: m[2], min: num(m[3] as string), max: num(m[4] as string) };
+        });
+        const c = await callAs<RoomJson & { privacy?: { budget: number; epsilonPerQuery: number } }>(ctx, o.as, 'PUT', `/v1/cleanrooms/${enc(name)}/privacy`, { budget: num(o.budget), epsilonPerQuery: num(o.epsilon), clamps });
+        emit(ctx.out, c, () => `differential privacy on for ${c.name}: budget ${c.privacy?.budget ?? '-'} per member, ${c.privacy?.epsilonPerQuery ?? '-'} per query`);
+      }),
+    );
+
   const template = cr.command('template').description('query templates (run only on tables whose custom rule lists them)');
   asOption(template.command('create <name> <template> <sql>'))
     .description('add a template; parameters are written $name in the SQL')
@@ -218,6 +238,7 @@ export function registerCleanroomCommands(program: Command): void {
           [
             table(r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c.name, row[i] as string]))), r.columns.map((c) => c.name)),
             `${r.rowCount} row(s); ${r.removed} removed by output constraints; rules checked: ${r.rules.join(', ')}`,
+            ...(r.privacy === undefined ? [] : [`privacy budget: spent ${r.privacy.spent}, ${r.privacy.remaining} of ${r.privacy.budget} left`]),
           ].join('\n'),
         );
       }),
