@@ -12,7 +12,7 @@ import { StewardError, isStewardError, notFound } from '../errors.js';
 import type { Gateway, ParamValue } from '../gateway/types.js';
 import { checkText, parseQuery } from '../gateway/parse.js';
 import { createPrinter } from '../gateway/rewrite.js';
-import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
+import type { PlainValue } from '../lake/duckdb.js';
 import { findTable, parseResource, type PrincipalRef } from '../policy/model.js';
 import { membershipGraph, principalExists, principalSet } from '../policy/principals.js';
 import type { StateService, Snapshot } from '../workspace/state-service.js';
@@ -21,7 +21,8 @@ import { checkRoomQuery, type RoomTable } from './cleanroom-checker.js';
 import * as life from './cleanroom-collaboration.js';
 import { planRoomQuery } from './cleanroom-plan.js';
 import { checkRule, type RuleInput } from './cleanroom-rules.js';
-import { applyPrivacy, checkPrivacy, noised, remaining, spend, type NoisedColumn } from './cleanroom-privacy.js';
+import { applyPrivacy, checkPrivacy, remaining, spend, type NoisedColumn } from './cleanroom-privacy.js';
+import { runRoomPlan } from './cleanroom-run.js';
 import { appendQueryLog, insertRoom, listRooms, loadRoom, readQueryLog, saveRoom } from './cleanroom-store.js';
 import type { Clamp, Collaboration, Member, QueryTemplate, RoomQueryLogEntry, TemplateParameter } from './cleanroom-types.js';
 
@@ -132,7 +133,7 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       const after = await spendBudget(actor, c.name, member.name);
       budget = { spent: after.epsilonPerQuery, remaining: remaining(after, member.name), budget: after.budget };
     }
-    const { plan, minimums } = await planRoomQuery({
+    const planned = await planRoomQuery({
       parser: gateway.parser,
       print,
       snapshot: snap,
@@ -142,21 +143,8 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       catalogTables: new Map(c.tables.map((t) => [t.name, t.table])),
       params,
     });
-    const stream = await gateway.openPlan({ principal: actor.principal, actor: actor.name, sql }, plan, { log: false });
-    const hidden = minimums.length;
-    const visibleCount = stream.columns.length - hidden;
-    const rows: PlainValue[][] = [];
-    let removed = 0;
-    for await (const batch of stream.batches()) {
-      for (const row of batch) {
-        // A row leaves only if every constraint's distinct count reaches its minimum; otherwise it is dropped, values and all.
-        const ok = minimums.every((min, i) => Number(row[visibleCount + i] ?? 0) >= min);
-        if (ok) rows.push(noised(row.slice(0, visibleCount).map(toPlainValue), noise));
-        else removed++;
-      }
-    }
-    const summary = await stream.summary;
-    return { sql, columns: stream.columns.slice(0, visibleCount), rows, rowCount: rows.length, removed, rules: checked.rules, truncated: summary.truncated, ...(budget === undefined ? {} : { privacy: budget }) };
+    const out = await runRoomPlan(gateway, { principal: actor.principal, actor: actor.name, sql }, planned, noise);
+    return { sql, ...out, rowCount: out.rows.length, rules: checked.rules, ...(budget === undefined ? {} : { privacy: budget }) };
   };
 
   /** Spends one query's epsilon from the member's budget (compare-and-set, retried); the settings after. */
