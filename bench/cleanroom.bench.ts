@@ -120,6 +120,8 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
   const q = (f: string) => `'${f.replaceAll("'", "''")}'`;
   const handWritten = `SELECT r.product, SUM(p.s3_upstream_purchased_good) AS goods, SUM(t.s3_upstream_transportation) AS transport
     FROM read_parquet(${q(files.reporting)}) r JOIN read_parquet(${q(files.purchase)}) p ON r.ingredient = p.item JOIN read_parquet(${q(files.transportation)}) t ON p.item = t.item GROUP BY r.product`;
+  // The same work the output constraints add (one distinct count per constraint), to tell their cost from the path's.
+  const handCounted = handWritten.replace(' AS transport', ' AS transport, count(DISTINCT r.ingredient), count(DISTINCT p.item), count(DISTINCT t.item)');
   const viaRoom = async (): Promise<number> => {
     const st = await parseQuery(gateway.parser, ROOM_QUERY, ROOM_QUERY);
     const checked = checkRoomQuery({ statement: st, tables });
@@ -136,6 +138,7 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
   if (expected !== got) throw new Error(`row counts differ: direct ${expected}, clean room ${got} (kept + removed)`);
   const roomMs: number[] = [];
   const directMs: number[] = [];
+  const countedMs: number[] = [];
   for (let i = 0; i < (quick ? 5 : 7); i++) {
     let t0 = performance.now();
     await viaDirect();
@@ -143,9 +146,13 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
     t0 = performance.now();
     await viaRoom();
     roomMs.push(performance.now() - t0);
+    t0 = performance.now();
+    await dcon.runAndReadAll(handCounted);
+    countedMs.push(performance.now() - t0);
   }
+  const countedRatio = percentile(roomMs, 50) / percentile(countedMs, 50);
   const ratio = percentile(roomMs, 50) / percentile(directMs, 50);
-  log(`scope 3 query at ${rows} rows per member: clean room ${Math.round(percentile(roomMs, 50))} ms, hand-written ${Math.round(percentile(directMs, 50))} ms, ratio ${round(ratio)}`);
+  log(`scope 3 query at ${rows} rows per member: clean room ${Math.round(percentile(roomMs, 50))} ms, hand-written ${Math.round(percentile(directMs, 50))} ms, ratio ${round(ratio)}; hand-written with the constraints' distinct counts ${Math.round(percentile(countedMs, 50))} ms, ratio ${round(countedRatio)}`);
   dcon.closeSync();
   direct.closeSync();
   await gateway.close();
@@ -153,7 +160,7 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
   const result = {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, date: new Date().toISOString(), loadAverage: os.loadavg().map((x) => round(x, 2)) },
     check: { p50Ms: round(percentile(check, 50)), p99Ms: round(percentile(check, 99)), withParseP50Ms: round(percentile(parseAndCheck, 50)), goal: 2, met: percentile(check, 50) <= 2 },
-    scope3: { rowsPerMember: rows, cleanRoomMs: roomMs.map((x) => Math.round(x)), handWrittenMs: directMs.map((x) => Math.round(x)), ratio: round(ratio), goal: 1.2, met: ratio <= 1.2 },
+    scope3: { rowsPerMember: rows, cleanRoomMs: roomMs.map((x) => Math.round(x)), handWrittenMs: directMs.map((x) => Math.round(x)), ratio: round(ratio), goal: 1.2, met: ratio <= 1.2, handWrittenWithCountsMs: countedMs.map((x) => Math.round(x)), ratioToCounted: round(countedRatio) },
   };
   const out = path.join(here, 'results', quick ? 'cleanroom-quick.json' : 'cleanroom.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -163,7 +170,7 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
       '| measure | result |',
       '|---|---|',
       `| checking a query against the analysis rules (DuckDB tree) | p50 ${result.check.p50Ms} ms, p99 ${result.check.p99Ms} ms; with the parse p50 ${result.check.withParseP50Ms} ms (goal p50 ≤ 2 ms: ${result.check.met ? 'met' : 'NOT met'}) |`,
-      `| Scope 3 query, ${rows.toLocaleString('en-US')} rows per member, clean room vs hand-written | ${result.scope3.ratio}× (goal ≤ 1.2: ${result.scope3.met ? 'met' : 'NOT met'}) |`,
+      `| Scope 3 query, ${rows.toLocaleString('en-US')} rows per member, clean room vs hand-written | ${result.scope3.ratio}× (goal ≤ 1.2: ${result.scope3.met ? 'met' : 'NOT met'}); ${result.scope3.ratioToCounted}× against hand-written with the distinct counts the output constraints need |`,
     ].join('\n') + '\n',
   );
 }

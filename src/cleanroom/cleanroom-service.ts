@@ -256,7 +256,12 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       }, { budget: settings.budget, epsilonPerQuery: settings.epsilonPerQuery }),
 
     async query(actor, name, q) {
-      const { doc, member, snap } = await visible(actor, name);
+      const found = await visible(actor, name).catch(async (e: unknown) => {
+        // Not a member (or no such collaboration): nothing for the members' log, but the security lake sees the attempt.
+        await audit(actor, 'query', name, 'deny', e instanceof Error ? e.message : String(e), { sql: (q.sql ?? '').slice(0, 4000), ...(q.template === undefined ? {} : { template: q.template }) });
+        throw e;
+      });
+      const { doc, member, snap } = found;
       const started = { member: member?.name ?? '-', runner: actor.name, sql: q.sql ?? '', ...(q.template === undefined ? {} : { template: q.template }) };
       const record = async (outcome: RoomQueryLogEntry['outcome'], rules: readonly string[], rows: number, removed: number, message: string, sql: string): Promise<void> => {
         await appendQueryLog(db, name, { ...started, sql, outcome, rules: [...rules], rows, removed, message });

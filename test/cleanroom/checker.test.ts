@@ -109,6 +109,11 @@ describe('attacks, each refused with the rule named', () => {
     await refused(`SELECT SUM(p.s3_upstream_purchased_good) OVER (PARTITION BY p.item), r.product ${JOIN}`, /window functions are not allowed/);
   });
 
+  it('refuses ORDER BY a position, which could point at the hidden constraint counts', async () => {
+    // threat: ORDER BY 3 on a two-column query sorts by the number of distinct ingredients behind each row
+    await refused(`SELECT r.product, SUM(p.s3_upstream_purchased_good) ${JOIN} GROUP BY r.product ORDER BY 3`, /ORDER BY takes output names or expressions, not positions/);
+  });
+
   it('refuses a scalar function the rules do not allow', async () => {
     // threat: reshaping a dimension (or an aggregate input) into something the owner never agreed to release
     await refused(`SELECT lower(r.product), SUM(p.s3_upstream_purchased_good) ${JOIN} GROUP BY lower(r.product)`, /^aggregation rule of `reporting`: scalar function `lower` is not allowed/);

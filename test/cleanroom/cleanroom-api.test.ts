@@ -138,6 +138,8 @@ describe('attacks that need the whole stack', () => {
     assert.ok([403, 404].includes(rita.status), JSON.stringify(rita.json));
     const room404 = await query('nina', REFERENCE_QUERY);
     assert.equal(room404.status, 404, JSON.stringify(room404.json));
+    const attempts = (await w.s.ws.services.decisionLog.listDecisions({ limit: 200 })).filter((d) => d.action === 'cleanroom.query' && d.actor === 'user:nina');
+    assert.equal(attempts[0]?.result, 'deny', 'the attempt of an outsider reaches the decision log (and the security lake)');
     assert.equal((await w.as('nina', 'GET', `${room}/log`)).status, 404);
   });
 
