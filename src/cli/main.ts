@@ -22,6 +22,7 @@ import { registerSessionCommands } from './session-commands.js';
 import { registerEmbedCommands } from './embed-commands.js';
 import { registerResidencyCommands } from './residency-commands.js';
 import { registerShareCommands } from './share-commands.js';
+import { registerCleanroomCommands } from './cleanroom-commands.js';
 
 /** One version everywhere: package.json's (bin/steward.js answers `--version` from it directly). */
 const STEWARD_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerResidencyCommands(program);
   registerEmbedCommands(program);
   registerShareCommands(program);
+  registerCleanroomCommands(program);
   return program;
 }
 

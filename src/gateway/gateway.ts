@@ -85,6 +85,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await record(req, outcome, NOTHING_USED, performance.now() - started, 0, messageOf(e));
       throw e;
     }
+    return run(req, p, started, record);
+  };
+
+  /** Runs a plan under the limits: a concurrency slot, the row cap and the timeout. */
+  const run = async (req: QueryRequest, p: QueryPlan, started: number, rec: typeof record): Promise<QueryStream> => {
     const maxRows = Math.max(0, Math.min(req.maxRows ?? limits.maxRows, limits.maxRows));
     const timeoutMs = Math.max(1, Math.min(req.timeoutMs ?? limits.timeoutMs, limits.timeoutMs));
     let release: () => void;
@@ -92,15 +97,22 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       // Embed sessions share one principal: each vendor user gets its own per-principal slots, so one viewer cannot starve the rest.
       release = await limiter.acquire(req.session === undefined ? req.principal : `embed:${req.session.user}`, req.signal);
     } catch (e) {
-      await record(req, 'failed', p, performance.now() - started, 0, messageOf(e));
+      await rec(req, 'failed', p, performance.now() - started, 0, messageOf(e));
       throw e;
     }
-    return execute({ plan: p, request: req, started, maxRows, timeoutMs, release, sandboxes, record });
+    return execute({ plan: p, request: req, started, maxRows, timeoutMs, release, sandboxes, record: rec });
+  };
+
+  const openPlan = async (req: QueryRequest, p: QueryPlan, options: { readonly log?: boolean } = {}): Promise<QueryStream> => {
+    if (closed) throw new StewardError('STEWARD_E_INTERNAL', 'the gateway is closed');
+    return run(req, p, performance.now(), options.log === false ? async () => undefined : record);
   };
 
   return {
     plan,
     open,
+    openPlan,
+    parser,
     limits,
     limiter,
     close: async () => {

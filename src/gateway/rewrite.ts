@@ -40,12 +40,24 @@ export interface Rewriter {
 
 const TABLE_CACHE_MAX = 1000;
 
-export function createRewriter(parser: Parser): Rewriter {
+/** Prints a tree whose table references in `pending` become the given subqueries (see `createPrinter`). */
+export type SubqueryPrinter = (statement: Json, pending: readonly { node: Json; sql: string }[]) => Promise<string>;
+
+/**
+ * SQL text for a rewritten tree. Each table reference in `pending` is first
+ * printed as a placeholder table (`__steward_<nonce>.s<i>e`, under the user's
+ * alias, sample and column aliases) and the placeholder is then replaced by
+ * the subquery's text: DuckDB prints a much smaller tree, and the subqueries
+ * are never parsed per query. A placeholder that does not occur exactly once in
+ * the printed text (user text can never produce one that matches, but if it
+ * did) falls back to printing the whole tree with the subqueries parsed into
+ * it. Shared by the gateway and clean rooms (src/cleanroom/).
+ */
+export function createPrinter(parser: Parser): SubqueryPrinter {
   // Parsed governed subqueries by their SQL text (the text already encodes the table, decision and source).
   const subqueries = new Map<string, Json>();
-  // Names no user text can guess; see `print`.
+  // Names no user text can guess.
   const placeholderSchema = `__steward_${randomUUID().replaceAll('-', '')}`;
-  const fileParamPrefix = `__steward_${randomUUID().replaceAll('-', '')}_f`;
 
   const subqueryRef = async (sql: string): Promise<Json> => {
     const cached = subqueries.get(sql);
@@ -59,17 +71,7 @@ export function createRewriter(parser: Parser): Rewriter {
     return ref;
   };
 
-  /**
-   * SQL text for the rewritten tree. Each catalog table reference is first
-   * printed as a placeholder table (`__steward_<nonce>.s<i>e`, under the user's
-   * alias, sample and column aliases) and the placeholder is then replaced by
-   * the governed subquery's text: DuckDB prints a much smaller tree, and the
-   * governed subqueries are never parsed per query. A placeholder that does not
-   * occur exactly once in the printed text (user text can never produce one
-   * that matches, but if it did) falls back to printing the whole tree with the
-   * governed subqueries parsed into it.
-   */
-  const print = async (statement: Json, pending: readonly { node: Json; sql: string }[]): Promise<string> => {
+  return async (statement, pending) => {
     const saved = pending.map((p) => ({ ...p.node }));
     pending.forEach((p, i) => {
       Object.assign(p.node, { type: 'BASE_TABLE', catalog_name: '', schema_name: placeholderSchema, table_name: `s${i}e`, at_clause: null });
@@ -85,6 +87,11 @@ export function createRewriter(parser: Parser): Rewriter {
     }
     return parser.deserialize(stringifyLossless({ error: false, statements: [statement] }) ?? '');
   };
+}
+
+export function createRewriter(parser: Parser): Rewriter {
+  const print = createPrinter(parser);
+  const fileParamPrefix = `__steward_${randomUUID().replaceAll('-', '')}_f`;
 
   return {
     async rewrite(query, params) {
@@ -146,22 +153,7 @@ export function splicePlaceholders(printed: string, schema: string, subqueries: 
 export function governedSql(table: Table, decision: Decision, leakproof = false, locationSql?: string): string {
   const source = table.source;
   if (source.kind !== 'lake') throw new StewardError('STEWARD_E_INTERNAL', 'not a lake table');
-  const hive = `hive_partitioning = ${source.hivePartitioning ? 'true' : 'false'}`;
-  const location = locationSql ?? quoteLiteral(source.location);
-  const reader = (() => {
-    switch (source.format) {
-      case 'parquet':
-        return `read_parquet(${location}, ${hive})`;
-      case 'csv':
-        return `read_csv(${location}, ${hive})`;
-      case 'json':
-        return `read_json(${location}, ${hive})`;
-      default: {
-        const never: never = source.format;
-        return never;
-      }
-    }
-  })();
+  const reader = lakeReaderSql(source, locationSql ?? quoteLiteral(source.location));
   const rowFilter: Predicate | null = decision.rowFilter ?? null;
   const types = new Map(table.columns.map((c) => [c.name, c.type]));
   const columns = (decision.columns ?? []).map((c) => {
@@ -177,4 +169,21 @@ export function governedSql(table: Table, decision: Decision, leakproof = false,
   });
   if (columns.length === 0) throw new StewardError('STEWARD_E_INTERNAL', 'an allowed SELECT without visible columns');
   return `SELECT ${columns.join(', ')} FROM ${reader}${rowFilter === null ? '' : ` WHERE ${toSql(rowFilter)}`}`;
+}
+
+/** The table function that reads a lake table's files at `locationSql` (a bound parameter, or a literal). */
+export function lakeReaderSql(source: Extract<Table['source'], { kind: 'lake' }>, locationSql: string): string {
+  const hive = `hive_partitioning = ${source.hivePartitioning ? 'true' : 'false'}`;
+  switch (source.format) {
+    case 'parquet':
+      return `read_parquet(${locationSql}, ${hive})`;
+    case 'csv':
+      return `read_csv(${locationSql}, ${hive})`;
+    case 'json':
+      return `read_json(${locationSql}, ${hive})`;
+    default: {
+      const never: never = source.format;
+      return never;
+    }
+  }
 }

@@ -10,6 +10,7 @@ import type { Predicate } from '../policy/predicate.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import type { Limiter } from './limiter.js';
+import type { Parser } from './sandbox.js';
 
 export type ParamValue = string | number | boolean | null;
 
@@ -158,6 +159,13 @@ export interface Gateway {
   plan(principal: PrincipalRef, sql: string, params?: Readonly<Record<string, ParamValue>>, session?: Pick<SessionScope, 'rows'>): Promise<QueryPlan>;
   /** Plan and start a query, under the concurrency limits; logs the outcome when it ends. */
   open(req: QueryRequest): Promise<QueryStream>;
+  /**
+   * Starts a plan built elsewhere (clean rooms, src/cleanroom/, which check their own rules and write their own
+   * log) on the same sandbox, under the same limits. `log: false` leaves the gateway's log and history out of it.
+   */
+  openPlan(req: QueryRequest, plan: QueryPlan, options?: { readonly log?: boolean }): Promise<QueryStream>;
+  /** The parser instance (never executes user text), for callers that check trees of their own. */
+  readonly parser: Parser;
   readonly limits: GatewayLimits;
   readonly limiter: Limiter;
   close(): Promise<void>;

@@ -20,6 +20,7 @@ import { embedRoutes } from '../embed/embed-routes.js';
 import { trinoRoutes } from '../trino/trino-routes.js';
 import { residencyRoutes } from '../residency/residency-routes.js';
 import { sharingRoutes } from '../sharing/sharing-routes.js';
+import { cleanroomRoutes } from '../cleanroom/cleanroom-routes.js';
 
 export const allRoutes: readonly RouteDef[] = [
   ...catalogRoutes,
@@ -39,4 +40,5 @@ export const allRoutes: readonly RouteDef[] = [
   ...trinoRoutes,
   ...residencyRoutes,
   ...sharingRoutes,
+  ...cleanroomRoutes,
 ];

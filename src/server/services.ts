@@ -16,6 +16,7 @@ import type { OidcSignIn } from '../identity/oidc-sign-in.js';
 import type { ExperimentService } from '../experiments/experiment-service.js';
 import type { EmbedService } from '../embed/embed-service.js';
 import type { SharingService } from '../sharing/sharing-service.js';
+import type { CleanroomService } from '../cleanroom/cleanroom-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -41,4 +42,6 @@ export interface Services {
   readonly embed?: EmbedService;
   /** Sharing across workspaces (src/sharing); optional like `access`. */
   readonly sharing?: SharingService;
+  /** Clean rooms (src/cleanroom); optional like `access`. */
+  readonly cleanrooms?: CleanroomService;
 }

@@ -22,6 +22,7 @@ import { EXPERIMENTS } from './migrations/010-experiments.js';
 import { EMBED } from './migrations/011-embed.js';
 import { RESIDENCY } from './migrations/013-residency.js';
 import { SHARING } from './migrations/014-sharing.js';
+import { CLEANROOMS } from './migrations/012-cleanrooms.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -58,8 +59,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'sessions', sql: SESSIONS },
   { version: 10, name: 'experiments', sql: EXPERIMENTS },
   { version: 11, name: 'embed', sql: EMBED },
-  // RESERVED: 12 belongs to the clean rooms branch (#13), replaced at its merge.
-  { version: 12, name: 'reserved-12', sql: 'SELECT 1;' },
+  { version: 12, name: 'cleanrooms', sql: CLEANROOMS },
   { version: 13, name: 'residency', sql: RESIDENCY },
   { version: 14, name: 'sharing', sql: SHARING },
 ];

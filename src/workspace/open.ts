@@ -30,6 +30,7 @@ import { startAuditRuntime } from '../audit/runtime.js';
 import { createGatewayService } from '../gateway/gateway-service.js';
 import { createEmbedService } from '../embed/embed-service.js';
 import { createSharingService, replicaGuard } from '../sharing/sharing-service.js';
+import { createCleanroomService } from '../cleanroom/cleanroom-service.js';
 import { createApp } from '../server/app.js';
 import { createAuthFailureGuard } from '../server/auth-failures.js';
 import { allRoutes } from '../server/routes.js';
@@ -121,7 +122,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
     feed.on('embed-keys', () => embed.keys.forget());
     const sharing = createSharingService({ db, state, parsePredicate: (sql) => lake.parsePredicate(sql) });
-    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, sharing, ...(oidc === undefined ? {} : { oidc }) };
+    const cleanrooms = createCleanroomService({ db, state, gateway: gateway.gateway });
+    const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, sharing, cleanrooms, ...(oidc === undefined ? {} : { oidc }) };
     // Failed authentications become one row per source address and interval; closing writes the open interval's rows.
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });

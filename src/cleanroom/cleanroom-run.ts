@@ -1,0 +1,36 @@
+/**
+ * Running a planned clean-room query on the gateway's sandbox: every output
+ * row is compared with the output constraints (its hidden distinct counts,
+ * the last columns, see `cleanroom-plan.ts`) and either leaves without them,
+ * noised when the privacy budget is on, or is dropped, values and all, and
+ * counted.
+ */
+import type { Gateway, QueryRequest, ResultColumn } from '../gateway/types.js';
+import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
+import type { RoomPlan } from './cleanroom-plan.js';
+import { noised, type NoisedColumn } from './cleanroom-privacy.js';
+
+export interface RoomRows {
+  readonly columns: readonly ResultColumn[];
+  readonly rows: PlainValue[][];
+  readonly removed: number;
+  readonly truncated: boolean;
+}
+
+export async function runRoomPlan(gateway: Pick<Gateway, 'openPlan'>, req: QueryRequest, planned: RoomPlan, noise: readonly NoisedColumn[] = []): Promise<RoomRows> {
+  const { minimums } = planned;
+  const stream = await gateway.openPlan(req, planned.plan, { log: false });
+  const visible = stream.columns.length - minimums.length;
+  const rows: PlainValue[][] = [];
+  let removed = 0;
+  for await (const batch of stream.batches()) {
+    for (const row of batch) {
+      // A row leaves only if every constraint's distinct count reaches its minimum.
+      const ok = minimums.every((min, i) => Number(row[visible + i] ?? 0) >= min);
+      if (ok) rows.push(noised(row.slice(0, visible).map(toPlainValue), noise));
+      else removed++;
+    }
+  }
+  const summary = await stream.summary;
+  return { columns: stream.columns.slice(0, visible), rows, removed, truncated: summary.truncated };
+}
