@@ -135,6 +135,8 @@ export interface AccessServiceOptions {
   /** Timers claimed per transaction. */
   readonly batchSize?: number;
   readonly deliverer?: Deliverer;
+  /** Called after a transaction that changed the policy committed (wakes the warehouse sync, as the state service's own commits do). */
+  readonly committed?: () => void;
 }
 
 interface Effects {
@@ -182,7 +184,7 @@ function evaluateWindow(world: PolicyWorld, config: AccessConfig, actor: AccessA
 }
 
 export function createAccessService(options: AccessServiceOptions): AccessService {
-  const { db, state } = options;
+  const { db, state, committed } = options;
   const clock = options.now ?? Date.now;
   const batchSize = options.batchSize ?? 500;
   let cachedSettings = toAccessConfig({}).settings.notifications;
@@ -214,12 +216,16 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       if (snap !== NO_WORLD) lastSnapshot = snap;
       const config = await loadConfig();
       try {
-        return await db.transaction(async (tx) => {
+        let changed = false;
+        const result = await db.transaction(async (tx) => {
           const eff: Effects = { log: [], changes: [], notes: [], needsVersion: false };
-          const result = await fn(tx, snap, eff, config);
+          const value = await fn(tx, snap, eff, config);
           await commitEffects(tx, snap, eff, config);
-          return result;
+          changed = eff.changes.length > 0;
+          return value;
         });
+        if (changed) committed?.();
+        return result;
       } catch (e) {
         const retry = (e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT' && e.message.startsWith('the policy changed')) || RETRYABLE_SQLSTATES.has(sqlState(e) ?? '');
         if (retry && attempt < MAX_RETRIES) {

@@ -72,6 +72,8 @@ export interface ExperimentServiceOptions {
   readonly state: StateService;
   readonly lake?: SecurityLakeReader;
   readonly now?: () => number;
+  /** Called after a transaction that changed the policy committed (wakes the warehouse sync, as the state service's own commits do). */
+  readonly committed?: () => void;
 }
 
 const MAX_RETRIES = 8;
@@ -99,17 +101,21 @@ export function createExperimentService(options: ExperimentServiceOptions): Expe
     for (let attempt = 0; ; attempt++) {
       const snap = await state.snapshot();
       try {
-        return await db.transaction(async (tx) => {
+        let changed = false;
+        const result = await db.transaction(async (tx) => {
           const eff: Effects = { changes: [], log: [], needsVersion: false };
-          const result = await fn(tx, snap, eff);
+          const value = await fn(tx, snap, eff);
           if (eff.changes.length > 0) {
             if (eff.needsVersion) assertValidWorld(applyChanges(snap.world, eff.changes));
             await createStateStore(tx).applyChanges(eff.changes, { ...(eff.needsVersion ? { expectedVersion: snap.version } : {}), log: eff.log });
+            changed = true;
           } else if (eff.log.length > 0) {
             await insertDecisions(eff.log, tx);
           }
-          return result;
+          return value;
         });
+        if (changed) options.committed?.();
+        return result;
       } catch (e) {
         const retry = (e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT' && e.message.startsWith('the policy changed')) || RETRYABLE_SQLSTATES.has(sqlState(e) ?? '');
         if (retry && attempt < MAX_RETRIES) {

@@ -196,6 +196,8 @@ async function* readBatches(run: Run, input: ExecuteInput, result: Streaming, r:
       if (rows.length > 0) yield rows;
       if (r.truncated) break;
     }
+    // An interrupted DuckDB stream may end with an empty chunk instead of an error: a cancel or timeout is still that.
+    if (run.stop !== null) throw run.fail(null);
     if (r.rowCount >= maxRows && !r.truncated) {
       // Exactly maxRows so far: one more chunk tells whether the result was cut.
       const more = await result.fetchChunk();

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { StewardError } from '../errors.js';
+import { zodToStewardError } from '../server/zod-error.js';
 import { route, type HandlerContext, type RouteDef } from '../server/route.js';
 import { actorName } from '../server/actor.js';
 import { tokenFrom } from '../server/auth.js';
@@ -24,6 +25,20 @@ import { sharePrincipal } from './producer.js';
 const Name = z.string().trim().min(1).max(40);
 /** A share or peer name in a path: the names' own pattern, so `*` (the offers token's share) names no share. */
 const ShareName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/);
+const ShareParams = z.object({ share: ShareName });
+const FeedQuery = z.strictObject({
+  from: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+  full: z.enum(['true', 'false']).optional(),
+});
+const QueryBody = z.strictObject({ sql: z.string().min(1).max(100_000) });
+
+/** Validates what a workspace-to-workspace route was sent, after its share token was checked. */
+function strict<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw zodToStewardError(where, r.error);
+  return r.data;
+}
 const Any = z.unknown();
 /** Rows a read through a share returns at most: a share is for governed reads, not bulk export. */
 export const MAX_SHARE_READ_ROWS = 10_000;
@@ -190,16 +205,15 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "A share's signed change feed after a cursor (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    params: z.object({ share: ShareName }),
-    query: z.strictObject({
-      from: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-      nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
-      full: z.enum(['true', 'false']).optional(),
-    }),
+    // Loose here and strict after the share token: a caller without one learns nothing, not even what is malformed.
+    params: z.object({ share: z.string().max(100) }),
+    query: z.record(z.string(), z.string()),
     response: z.object({ feed: z.string() }),
     handler: async (ctx) => {
       const peer = await consumerOf(ctx, ctx.params.share);
-      return { feed: await sharingOf(ctx.services).producer.feed(peer, ctx.params.share, ctx.query.from, ctx.query.nonce, ctx.query.full === 'true') };
+      const { share } = strict(ShareParams, ctx.params, 'params');
+      const q = strict(FeedQuery, ctx.query, 'query');
+      return { feed: await sharingOf(ctx.services).producer.feed(peer, share, q.from, q.nonce, q.full === 'true') };
     },
   }),
   route({
@@ -208,16 +222,18 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "Read shared tables through this workspace's gateway as the share's principal (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    params: z.object({ share: ShareName }),
-    body: z.strictObject({ sql: z.string().min(1).max(100_000) }),
+    params: z.object({ share: z.string().max(100) }),
+    body: z.unknown(),
     response: z.object({ columns: z.array(z.string()), rows: z.array(z.array(Any)), truncated: z.boolean() }),
     handler: async (ctx) => {
       const peer = await consumerOf(ctx, ctx.params.share);
-      const share = await sharingOf(ctx.services).producer.active(peer, ctx.params.share);
+      const { share: name } = strict(ShareParams, ctx.params, 'params');
+      const body = strict(QueryBody, ctx.body, 'body');
+      const share = await sharingOf(ctx.services).producer.active(peer, name);
       const gateway = ctx.services.gateway?.gateway;
       if (gateway === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'the gateway is not available');
       // The share's principal holds exactly the share (its tables, its column and row limits) and is bound by every guardrail.
-      const stream = await gateway.open({ principal: sharePrincipal(share.name), actor: `share:${peer}`, sql: ctx.body.sql, maxRows: MAX_SHARE_READ_ROWS });
+      const stream = await gateway.open({ principal: sharePrincipal(share.name), actor: `share:${peer}`, sql: body.sql, maxRows: MAX_SHARE_READ_ROWS });
       const rows: PlainValue[][] = [];
       for await (const batch of stream.batches()) for (const r of batch) rows.push(r.map(toPlainValue));
       const summary = await stream.summary;

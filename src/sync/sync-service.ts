@@ -71,6 +71,8 @@ export interface LoadTableInfo {
 export interface WatchOptions {
   readonly intervalMs?: number;
   readonly debounceMs?: number;
+  /** Registers a listener the watcher wants called when the policy may have changed: it then looks at once, not at its next tick. */
+  readonly wake?: (listener: () => void) => void;
 }
 
 export interface SyncService {
@@ -325,10 +327,23 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
           await failed(def, t, e instanceof Error ? e.message : String(e));
         }
       };
+      // At most one tick waits behind the running one: a burst of wakes costs one more look, not one each.
+      let queued = false;
       const schedule = (): void => {
-        running = running.then(() => (stopped ? undefined : tick())).catch((e: unknown) => deps.onError?.(e instanceof Error ? e.message : String(e)));
+        if (queued) return;
+        queued = true;
+        running = running
+          .then(() => {
+            queued = false;
+            return stopped ? undefined : tick();
+          })
+          .catch((e: unknown) => deps.onError?.(e instanceof Error ? e.message : String(e)));
       };
       schedule();
+      // A wake while a tick runs queues one more tick on the chain: a change committed mid-sync is never missed.
+      options.wake?.(() => {
+        if (!stopped) schedule();
+      });
       const timer = setInterval(schedule, interval);
       timer.unref();
       return async () => {

@@ -77,6 +77,11 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const feed = config.databaseUrl !== undefined && options.purpose === 'server' ? startChangeFeed({ databaseUrl: config.databaseUrl }) : inProcessFeed();
     started = feed;
     const replicas = replicaGuard(db);
+    // Who wants to hear of this process's own commits (the warehouse sync); other servers' come through the feed.
+    const wakers = new Set<() => void>();
+    const wakeAll = (): void => {
+      for (const wake of wakers) wake();
+    };
     const lake = await createLakeShell(roots);
     const state = createStateService(
       {
@@ -93,14 +98,16 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
           return admitResidency(changes, context, lakeRegions);
         },
         feed,
+        committed: wakeAll,
       },
     );
     const gateway = await createGatewayService({ db, state });
-    const access = createAccessService({ db, state });
+    const access = createAccessService({ db, state, committed: wakeAll });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
     const experiments = createExperimentService({
       db,
       state,
+      committed: wakeAll,
       lake: {
         flush: async () => {
           await audit.service.flush();
@@ -128,7 +135,15 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const authFailures = options.app?.authFailures ?? createAuthFailureGuard({ log: (entries) => state.log(entries) });
     const app = createApp(services, allRoutes, { ...options.app, authFailures });
     // Only a server syncs in the background: a CLI command lives for one call.
-    const stopSync = options.purpose === 'server' ? sync.watch() : undefined;
+    const stopSync =
+      options.purpose === 'server'
+        ? sync.watch({
+            wake: (listener) => {
+              wakers.add(listener);
+              feed.on('state', listener);
+            },
+          })
+        : undefined;
     // Experiments end, and shares are pulled, on the access scheduler's loop: the same durable-timer ticks and sweep.
     const accessRuntime = startAccessRuntime(access, options.purpose, { also: [experiments, ...(options.purpose === 'server' ? [sharing.consumer] : [])] });
     await accessRuntime.ready;

@@ -79,6 +79,8 @@ export interface StateServiceOptions {
   readonly admit?: (changes: readonly Change[], context: AdmitContext) => void | readonly DecisionLogEntry[] | Promise<void | readonly DecisionLogEntry[]>;
   /** Told when another process may have changed the policy: the snapshot and engine are then rebuilt in the background. */
   readonly feed?: Pick<ChangeFeed, 'on'>;
+  /** Called after this process committed a change (e.g. to wake the warehouse sync at once instead of at its next tick). */
+  readonly committed?: (version: number) => void;
 }
 
 export function createStateService(
@@ -146,6 +148,7 @@ export function createStateService(
           ],
         });
         current = makeSnapshot(version, next);
+        options.committed?.(version);
         return { version, changes };
       } catch (e) {
         if (e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT' && attempt < MAX_CONFLICT_RETRIES) continue;

@@ -96,13 +96,16 @@ function check(world: PolicyWorld): number {
 
 test('every Trino answer equals the reference evaluator and the gateway rewrite on 200 random worlds (columns, row filters, masks, visibility)', () => {
   let total = 0;
-  fc.assert(
-    fc.property(arbWorldSeed(), (seed) => {
-      total += check(randomWorld(seed));
-    }),
-    { numRuns: 200 },
-  );
+  // Cell-level masks are rare in random worlds: more rounds (each a fresh random sample) until one was compared, bounded.
+  for (let round = 0; round === 0 || (gatewayMasks === 0 && round < 10); round++) {
+    fc.assert(
+      fc.property(arbWorldSeed(), (seed) => {
+        total += check(randomWorld(seed));
+      }),
+      { numRuns: 200 },
+    );
+  }
   // The property must have compared something: random worlds with no table would prove nothing.
   assert.ok(total > 10_000, `only ${total} checks`);
-  assert.ok(gatewayMasks > 0, 'no cell-level mask was compared with the gateway');
+  assert.ok(gatewayMasks > 0, 'no cell-level mask was compared with the gateway in 2,000 random worlds');
 });
