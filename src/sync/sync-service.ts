@@ -71,8 +71,11 @@ export interface LoadTableInfo {
 export interface WatchOptions {
   readonly intervalMs?: number;
   readonly debounceMs?: number;
-  /** Registers a listener the watcher wants called when the policy may have changed: it then looks at once, not at its next tick. */
-  readonly wake?: (listener: () => void) => void;
+  /**
+   * Registers a listener the watcher wants called when the policy may have changed: it then looks at once, not at
+   * its next tick. `urgent` (a time-bound grant or experiment starting or ending) also skips the debounce.
+   */
+  readonly wake?: (listener: (urgent: boolean) => void) => void;
 }
 
 export interface SyncService {
@@ -247,6 +250,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const failures = new Map<string, { count: number; retryAt: number; since: number }>();
       let seen = -1;
       let changedAt = 0;
+      let urgent = false;
       /** Counts a failed sync; the FAILING_AFTER-th in a row is logged as `sync.failing` (once per streak). */
       const failed = async (def: TargetDefinition, t: number, message: string): Promise<void> => {
         const prev = failures.get(def.name);
@@ -278,10 +282,11 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const tick = async (): Promise<void> => {
         const snap = await deps.state.snapshot();
         if (snap.version !== seen) {
-          // the first look (a server start, perhaps after a crash) syncs at once: nothing to debounce
-          changedAt = seen === -1 ? -Infinity : now();
+          // the first look (a server start, perhaps after a crash) and an urgent change sync at once: nothing to debounce
+          changedAt = seen === -1 || urgent ? -Infinity : now();
           seen = snap.version;
         }
+        urgent = false;
         if (now() - changedAt < debounce) return;
         const t = now();
         for (const def of (await deps.targets.list()).filter((x) => x.auto)) {
@@ -341,8 +346,10 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       };
       schedule();
       // A wake while a tick runs queues one more tick on the chain: a change committed mid-sync is never missed.
-      options.wake?.(() => {
-        if (!stopped) schedule();
+      options.wake?.((isUrgent) => {
+        if (stopped) return;
+        if (isUrgent) urgent = true;
+        schedule();
       });
       const timer = setInterval(schedule, interval);
       timer.unref();

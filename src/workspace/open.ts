@@ -78,9 +78,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     started = feed;
     const replicas = replicaGuard(db);
     // Who wants to hear of this process's own commits (the warehouse sync); other servers' come through the feed.
-    const wakers = new Set<() => void>();
-    const wakeAll = (): void => {
-      for (const wake of wakers) wake();
+    const wakers = new Set<(urgent: boolean) => void>();
+    const wakeAll = (urgent: boolean): void => {
+      for (const wake of wakers) wake(urgent);
     };
     const lake = await createLakeShell(roots);
     const state = createStateService(
@@ -98,16 +98,17 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
           return admitResidency(changes, context, lakeRegions);
         },
         feed,
-        committed: wakeAll,
+        committed: () => wakeAll(false),
       },
     );
     const gateway = await createGatewayService({ db, state });
-    const access = createAccessService({ db, state, committed: wakeAll });
+    // Time-bound grants and experiments starting or ending reach the warehouse without the edit debounce.
+    const access = createAccessService({ db, state, committed: () => wakeAll(true) });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });
     const experiments = createExperimentService({
       db,
       state,
-      committed: wakeAll,
+      committed: () => wakeAll(true),
       lake: {
         flush: async () => {
           await audit.service.flush();
@@ -140,7 +141,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         ? sync.watch({
             wake: (listener) => {
               wakers.add(listener);
-              feed.on('state', listener);
+              feed.on('state', () => listener(false));
             },
           })
         : undefined;
