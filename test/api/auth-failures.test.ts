@@ -14,7 +14,7 @@ import { serve } from '@hono/node-server';
 import { loadConfig } from '../../src/config.js';
 import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
 import { createAuthFailureGuard, OVERFLOW_SOURCE, sourceKey, type AuthFailureGuard } from '../../src/server/auth-failures.js';
-import { clientAddressOf, parseTrustedProxies } from '../../src/server/client-address.js';
+import { clientAddressOf, parseTrustedProxies, type TrustedProxies } from '../../src/server/client-address.js';
 import type { DecisionLogEntry } from '../../src/store/decision-log.js';
 
 const LIMIT = 20;
@@ -42,29 +42,40 @@ function requestFrom(target: string, localAddress: string, method: string, heade
   });
 }
 
+/** A server on a fresh workspace whose failed-authentication guard has one long window (the test decides when rows are written). */
+async function guardedServer(prefix: string, app: { trustedProxies?: TrustedProxies } = {}): Promise<{ ws: Workspace; guard: AuthFailureGuard; url: string; adminToken: string; close(): Promise<void> }> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  let ws: Workspace | undefined;
+  const guard = createAuthFailureGuard({ log: (entries) => (ws as Workspace).services.state.log(entries), limit: LIMIT, intervalMs: 3_600_000 });
+  ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'server', app: { authFailures: guard, ...app } });
+  const adminToken = (await ws.services.tokens.createToken({ name: 'admin', principal: 'user:admin', role: 'admin' })).token;
+  const server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const opened = ws;
+  return {
+    ws: opened,
+    guard,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    adminToken,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await opened.close();
+      await fs.rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('failed authentications over HTTP', () => {
-  let home: string;
   let ws: Workspace;
   let guard: AuthFailureGuard;
-  let server: ReturnType<typeof serve>;
   let url: string;
   let adminToken: string;
+  let close: () => Promise<void>;
 
   before(async () => {
-    home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-authfail-'));
-    // One long window, so the test decides when rows are written (flush) instead of the clock.
-    guard = createAuthFailureGuard({ log: (entries) => ws.services.state.log(entries), limit: LIMIT, intervalMs: 3_600_000 });
-    ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'server', app: { authFailures: guard } });
-    adminToken = (await ws.services.tokens.createToken({ name: 'admin', principal: 'user:admin', role: 'admin' })).token;
-    server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ ws, guard, url, adminToken, close } = await guardedServer('steward-authfail-'));
   });
-  after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await ws.close();
-    await fs.rm(home, { recursive: true, force: true });
-  });
+  after(() => close());
 
   const denials = async (): Promise<{ reason: string; details: Record<string, unknown> }[]> => {
     const { rows } = await ws.db.query<{ reason: string; details: Record<string, unknown> }>(
@@ -196,29 +207,16 @@ describe('the failed-authentication guard', () => {
 describe('behind a reverse proxy (STEWARD_TRUSTED_PROXIES)', () => {
   const PROXY = '127.0.0.9';
   const OTHER = '127.0.0.10';
-  let home: string;
-  let ws: Workspace;
-  let guard: AuthFailureGuard;
-  let server: ReturnType<typeof serve>;
   let url: string;
   let adminToken: string;
+  let close: () => Promise<void>;
   const via = (localAddress: string, forwarded: string | undefined, token: string): Promise<Answer> =>
     requestFrom(`${url}/v1/me`, localAddress, 'GET', { authorization: `Bearer ${token}`, ...(forwarded === undefined ? {} : { 'x-forwarded-for': forwarded }) });
 
   before(async () => {
-    home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-authfail-proxy-'));
-    guard = createAuthFailureGuard({ log: (entries) => ws.services.state.log(entries), limit: LIMIT, intervalMs: 3_600_000 });
-    ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'server', app: { authFailures: guard, trustedProxies: parseTrustedProxies([PROXY]) } });
-    adminToken = (await ws.services.tokens.createToken({ name: 'admin', principal: 'user:admin', role: 'admin' })).token;
-    server = serve({ fetch: ws.app.fetch, hostname: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, adminToken, close } = await guardedServer('steward-authfail-proxy-', { trustedProxies: parseTrustedProxies([PROXY]) }));
   });
-  after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await ws.close();
-    await fs.rm(home, { recursive: true, force: true });
-  });
+  after(() => close());
 
   it("one client's failures through the proxy do not lock out another client of the same proxy", async () => {
     // Threat: behind a proxy every request has the proxy's address, so one attacker's bad tokens would lock out every user.

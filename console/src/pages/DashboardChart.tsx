@@ -4,20 +4,18 @@
  * renderer's inline styles). The numbers are also in the visual's table below
  * it for screen readers (Dashboards.tsx).
  */
-import { useEffect, useRef, type ReactNode } from 'react';
-import { init, use } from 'echarts/core';
+import type { ReactNode } from 'react';
+import { use } from 'echarts/core';
 import { BarChart, LineChart } from 'echarts/charts';
 import { AriaComponent, GridComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
+import { useChart } from './use-chart.js';
 
 use([BarChart, LineChart, GridComponent, TooltipComponent, AriaComponent, CanvasRenderer]);
 
 export default function DashboardChart({ type, series, label }: { type: 'bar' | 'line'; series: readonly [string, number][]; label: string }): ReactNode {
-  const host = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (host.current === null) return;
-    const chart = init(host.current, null, { renderer: 'canvas' });
-    chart.setOption({
+  const host = useChart(
+    () => ({
       animation: false,
       aria: { enabled: true, label: { description: label } },
       color: ['#0b4f8a'],
@@ -26,13 +24,8 @@ export default function DashboardChart({ type, series, label }: { type: 'bar' | 
       xAxis: { type: 'category', data: series.map((s) => s[0]) },
       yAxis: { type: 'value' },
       series: [{ type, data: series.map((s) => Math.round(s[1] * 100) / 100) }],
-    });
-    const resize = (): void => chart.resize();
-    window.addEventListener('resize', resize);
-    return () => {
-      window.removeEventListener('resize', resize);
-      chart.dispose();
-    };
-  }, [type, series, label]);
+    }),
+    [type, series, label],
+  );
   return <div className="chart" ref={host} data-testid="dashboard-chart" />;
 }

@@ -10,12 +10,13 @@
  * The canvas is one image to a screen reader, so the same numbers are also a
  * table (src/pages/Audit.tsx).
  */
-import { useEffect, useRef, type ReactNode } from 'react';
-import { init, use } from 'echarts/core';
+import type { ReactNode } from 'react';
+import { use } from 'echarts/core';
 import { BarChart } from 'echarts/charts';
 import { AriaComponent, GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import { bucketStarts, seriesOf, type TimelineBucket, type TimelineWindow } from './timeline-data.js';
+import { useChart } from './use-chart.js';
 
 use([BarChart, GridComponent, LegendComponent, TooltipComponent, AriaComponent, CanvasRenderer]);
 
@@ -23,12 +24,9 @@ use([BarChart, GridComponent, LegendComponent, TooltipComponent, AriaComponent, 
 const COLOURS = ['#0b4f8a', '#b35c00', '#1f7a3a', '#6f2da8', '#a31515', '#545d66', '#00707a', '#8a6d00'];
 
 export default function DecisionChart({ buckets, window: w, label }: { buckets: readonly TimelineBucket[]; window: TimelineWindow; label: string }): ReactNode {
-  const host = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (host.current === null) return;
-    const chart = init(host.current, null, { renderer: 'canvas' });
+  const host = useChart(() => {
     const { times, sources } = seriesOf(buckets, bucketStarts(w));
-    chart.setOption({
+    return {
       animation: false,
       aria: { enabled: true, label: { description: label } },
       color: COLOURS,
@@ -43,12 +41,6 @@ export default function DecisionChart({ buckets, window: w, label }: { buckets: 
         // Denied below the axis, the same colour paler with a red edge: a refusal reads at a glance.
         { name: s.name, type: 'bar', stack: 'decisions', data: s.denied.map((n) => (n === 0 ? null : -n)), itemStyle: { color: COLOURS[i % COLOURS.length], opacity: 0.55, borderColor: '#a31515', borderWidth: 1 } },
       ]),
-    });
-    const resize = (): void => chart.resize();
-    window.addEventListener('resize', resize);
-    return () => {
-      window.removeEventListener('resize', resize);
-      chart.dispose();
     };
   }, [buckets, w, label]);
   return <div className="chart" ref={host} data-testid="decision-chart" />;
