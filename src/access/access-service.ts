@@ -17,9 +17,9 @@
  * checks the state it starts from, so a timer that fires twice, a retry, or a
  * second process performs it once (keyed by request id + target state).
  */
+import { withRetries } from '../store/retry.js';
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
-import { sqlState } from '../store/db.js';
 import type { StateService, Snapshot } from '../workspace/state-service.js';
 import { createStateStore } from '../store/state-store.js';
 import { insertDecisions, type DecisionLogEntry } from '../store/decision-log.js';
@@ -146,11 +146,8 @@ interface Effects {
   needsVersion: boolean;
 }
 
-const MAX_RETRIES = 8;
-
 /** Stands in for the world when a transaction provably needs none (grant deletes, nobody to notify). */
 const NO_WORLD: Snapshot = { version: -1, world: EMPTY_WORLD, engine: createEngine(EMPTY_WORLD) };
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -206,7 +203,7 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
    * conflicts, deadlocks and serialization failures.
    */
   async function inTransaction<T>(fn: (tx: Db, snap: Snapshot, eff: Effects, config: AccessConfig) => Promise<T>, options: { staleWorldOk?: boolean } = {}): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+    return withRetries(async (attempt) => {
       // Ends without guardrail lifts only delete grants (always valid, no version check) and
       // use the world for notification recipients only, so a slightly stale snapshot is fine
       // there and saves rebuilding a large world on every expiry tick.
@@ -215,26 +212,17 @@ export function createAccessService(options: AccessServiceOptions): AccessServic
       const snap = stale && lastSnapshot !== undefined ? lastSnapshot : stale && quiet ? NO_WORLD : await state.snapshot();
       if (snap !== NO_WORLD) lastSnapshot = snap;
       const config = await loadConfig();
-      try {
-        let changed = false;
-        const result = await db.transaction(async (tx) => {
-          const eff: Effects = { log: [], changes: [], notes: [], needsVersion: false };
-          const value = await fn(tx, snap, eff, config);
-          await commitEffects(tx, snap, eff, config);
-          changed = eff.changes.length > 0;
-          return value;
-        });
-        if (changed) committed?.();
-        return result;
-      } catch (e) {
-        const retry = (e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT' && e.message.startsWith('the policy changed')) || RETRYABLE_SQLSTATES.has(sqlState(e) ?? '');
-        if (retry && attempt < MAX_RETRIES) {
-          await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));
-          continue;
-        }
-        throw e;
-      }
-    }
+      let changed = false;
+      const result = await db.transaction(async (tx) => {
+        const eff: Effects = { log: [], changes: [], notes: [], needsVersion: false };
+        const value = await fn(tx, snap, eff, config);
+        await commitEffects(tx, snap, eff, config);
+        changed = eff.changes.length > 0;
+        return value;
+      });
+      if (changed) committed?.();
+      return result;
+    });
   }
 
   async function commitEffects(tx: Db, snap: Snapshot, eff: Effects, config: AccessConfig): Promise<void> {

@@ -18,9 +18,9 @@
  * guardrail, which the warehouse sync then follows; and the sweep removes any
  * experiment guardrail no running experiment backs.
  */
+import { withRetries } from '../store/retry.js';
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
-import { sqlState } from '../store/db.js';
 import { createStateStore } from '../store/state-store.js';
 import { insertDecisions, type DecisionLogEntry } from '../store/decision-log.js';
 import type { StateService, Snapshot } from '../workspace/state-service.js';
@@ -76,8 +76,6 @@ export interface ExperimentServiceOptions {
   readonly committed?: () => void;
 }
 
-const MAX_RETRIES = 8;
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 const ID = /^ex-[0-9a-f]{12}$/;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -97,34 +95,25 @@ export function createExperimentService(options: ExperimentServiceOptions): Expe
   const { db, state } = options;
   const clock = options.now ?? Date.now;
 
-  async function inTransaction<T>(fn: (tx: Db, snap: Snapshot, eff: Effects) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+  function inTransaction<T>(fn: (tx: Db, snap: Snapshot, eff: Effects) => Promise<T>): Promise<T> {
+    return withRetries(async () => {
       const snap = await state.snapshot();
-      try {
-        let changed = false;
-        const result = await db.transaction(async (tx) => {
-          const eff: Effects = { changes: [], log: [], needsVersion: false };
-          const value = await fn(tx, snap, eff);
-          if (eff.changes.length > 0) {
-            if (eff.needsVersion) assertValidWorld(applyChanges(snap.world, eff.changes));
-            await createStateStore(tx).applyChanges(eff.changes, { ...(eff.needsVersion ? { expectedVersion: snap.version } : {}), log: eff.log });
-            changed = true;
-          } else if (eff.log.length > 0) {
-            await insertDecisions(eff.log, tx);
-          }
-          return value;
-        });
-        if (changed) options.committed?.();
-        return result;
-      } catch (e) {
-        const retry = (e instanceof StewardError && e.code === 'STEWARD_E_CONFLICT' && e.message.startsWith('the policy changed')) || RETRYABLE_SQLSTATES.has(sqlState(e) ?? '');
-        if (retry && attempt < MAX_RETRIES) {
-          await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));
-          continue;
+      let changed = false;
+      const result = await db.transaction(async (tx) => {
+        const eff: Effects = { changes: [], log: [], needsVersion: false };
+        const value = await fn(tx, snap, eff);
+        if (eff.changes.length > 0) {
+          if (eff.needsVersion) assertValidWorld(applyChanges(snap.world, eff.changes));
+          await createStateStore(tx).applyChanges(eff.changes, { ...(eff.needsVersion ? { expectedVersion: snap.version } : {}), log: eff.log });
+          changed = true;
+        } else if (eff.log.length > 0) {
+          await insertDecisions(eff.log, tx);
         }
-        throw e;
-      }
-    }
+        return value;
+      });
+      if (changed) options.committed?.();
+      return result;
+    });
   }
 
   const entry = (actor: string, action: string, x: Experiment, reason: string, details: Record<string, unknown> = {}): DecisionLogEntry => ({
