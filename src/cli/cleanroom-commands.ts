@@ -8,7 +8,6 @@
  */
 import type { Command } from 'commander';
 import { StewardError } from '../errors.js';
-import { parseYamlText } from '../code/load.js';
 import { emit, table } from './output.js';
 import { enc, list, readInput, withClient } from './run.js';
 import { callAs } from './access-commands.js';
@@ -178,7 +177,7 @@ export function registerCleanroomCommands(program: Command): void {
     .option('--templates <names>', 'custom rule: the templates that may read the table', list)
     .action(async (name: string, tableName: string, file: string | undefined, o: RuleFlags, cmd: Command) =>
       withClient(cmd, async (ctx) => {
-        const fromFile = file === undefined ? {} : (parseYamlText({ file: file === '-' ? 'stdin' : file, text: await readInput(file) }) as Record<string, unknown>);
+        const fromFile = file === undefined ? {} : ((await import('../code/load.js')).parseYamlText({ file: file === '-' ? 'stdin' : file, text: await readInput(file) }) as Record<string, unknown>);
         const c = await callAs<RoomJson>(ctx, o.as, 'PUT', `/v1/cleanrooms/${enc(name)}/tables/${enc(tableName)}/rule`, { ...fromFile, ...ruleFromFlags(o) });
         emit(ctx.out, c, () => `rule of ${tableName} set (${c.tables.find((t) => t.name === tableName)?.rule?.type ?? '-'})`);
       }),

@@ -8,7 +8,6 @@
  *     steward experiment report ex-0a1b2c3d4e5f
  */
 import type { Command } from 'commander';
-import { parseYamlText } from '../code/load.js';
 import { emit, table } from './output.js';
 import { enc, list, readInput, withClient } from './run.js';
 import { callAs } from './access-commands.js';
@@ -166,7 +165,7 @@ export function registerExperimentCommands(program: Command): void {
     .option('--min-approvals <n>', 'distinct approvals needed (default 1)')
     .action(async (file: string | undefined, o: TemplateFlags, cmd: Command) =>
       withClient(cmd, async (ctx) => {
-        const fromFile = file === undefined ? {} : (parseYamlText({ file: file === '-' ? 'stdin' : file, text: await readInput(file) }) as Record<string, unknown>);
+        const fromFile = file === undefined ? {} : ((await import('../code/load.js')).parseYamlText({ file: file === '-' ? 'stdin' : file, text: await readInput(file) }) as Record<string, unknown>);
         const t = await ctx.client.call<{ name: string; duration: string }>('POST', '/v1/experiments/templates', { ...fromFile, ...templateFromFlags(o) });
         emit(ctx.out, t, () => `template ${t.name} created (${t.duration})`);
       }),
