@@ -6,7 +6,7 @@
  * and an ingest key opens nothing else).
  */
 import { z } from 'zod';
-import { route, type RouteDef } from '../server/route.js';
+import { route, type CredentialContext, type RouteDef } from '../server/route.js';
 import { OkSchema } from '../server/schemas.js';
 import { actorName } from '../server/actor.js';
 import type { Services } from '../server/services.js';
@@ -23,6 +23,29 @@ function audit(services: Services): AuditRuntime {
   const a = services.audit;
   if (a === undefined) throw new StewardError('STEWARD_E_CONFIG', 'the security lake is not enabled in this workspace');
   return a;
+}
+
+/**
+ * The ingest key of the request, for the source in its path (compared as
+ * sent: the source name is validated only after the key is checked).
+ */
+async function ingestKeyOf({ services, request, rawParams, authFailed }: CredentialContext): Promise<string> {
+  const source = rawParams['source'] ?? '';
+  // Unvalidated text goes into neither the log nor the answer (a NUL would not even store).
+  const named = /^[a-z][a-z0-9_]{0,62}$/.test(source) ? source : '(malformed)';
+  const shown = `\`${named}\``;
+  const presented = tokenFrom(request.headers.get('authorization') ?? undefined);
+  const key = presented === null ? null : await audit(services).service.verifyIngestKey(presented);
+  if (key === null) {
+    // Anonymous failures are counted per address and interval, not logged one row each (src/server/auth-failures.ts).
+    authFailed(presented === null ? 'missing ingest key' : 'invalid or revoked ingest key', { action: 'auth.ingest-key', resource: named });
+    throw new StewardError('STEWARD_E_UNAUTHENTICATED', `an ingest key of source ${shown} is required`);
+  }
+  if (key.source !== source) {
+    await services.state.log([{ actor: `ingest-key:${key.id}`, action: 'auth.ingest-key', resource: named, result: 'deny', reason: `ingest key of source \`${key.source}\`` }]);
+    throw new StewardError('STEWARD_E_UNAUTHENTICATED', `an ingest key of source ${shown} is required`);
+  }
+  return `ingest-key:${key.id}`;
 }
 
 const SourceName = z.string().trim().min(1).max(63).regex(/^[a-z][a-z0-9_]*$/, 'must be a lowercase identifier starting with a letter');
@@ -113,24 +136,12 @@ export const auditRoutes: readonly RouteDef[] = [
     tag: 'audit',
     auth: 'public',
     status: 202,
+    credentials: ingestKeyOf,
     params: z.object({ source: SourceName }).strict(),
     rawBody: true,
     response: Any,
-    handler: async ({ services, params, request, authFailed }) => {
+    handler: async ({ services, params, request }) => {
       const a = audit(services);
-      const presented = tokenFrom(request.headers.get('authorization') ?? undefined);
-      const key = presented === null ? null : await a.service.verifyIngestKey(presented);
-      if (key === null) {
-        // Anonymous failures are counted per address and interval, not logged one row each (src/server/auth-failures.ts).
-        authFailed(presented === null ? 'missing ingest key' : 'invalid or revoked ingest key', { action: 'auth.ingest-key', resource: params.source });
-        throw new StewardError('STEWARD_E_UNAUTHENTICATED', `an ingest key of source \`${params.source}\` is required`);
-      }
-      if (key.source !== params.source) {
-        await services.state.log([
-          { actor: `ingest-key:${key.id}`, action: 'auth.ingest-key', resource: params.source, result: 'deny', reason: `ingest key of source \`${key.source}\`` },
-        ]);
-        throw new StewardError('STEWARD_E_UNAUTHENTICATED', `an ingest key of source \`${params.source}\` is required`);
-      }
       const length = Number(request.headers.get('content-length') ?? '0');
       if (length > MAX_INGEST_BYTES) throw new StewardError('STEWARD_E_PAYLOAD_TOO_LARGE', `an ingest batch holds at most ${MAX_INGEST_BYTES} bytes; split it`);
       const text = await request.text();

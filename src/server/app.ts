@@ -100,9 +100,12 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
   }
 
   for (const def of routes) {
+    if (def.credentials !== undefined && def.auth !== 'public') throw new Error(`${def.method} ${def.path}: credentials of its own are for public routes`);
     app.on(def.method.toUpperCase(), def.path, async (c) => {
-      // A public route checks credentials of its own (ingest keys): the address's failed-attempt budget still applies.
+      const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
+      // A public route checks credentials of its own (ingest keys, share tokens): the address's failed-attempt budget still applies.
       if (def.auth === 'public') throttle(c);
+      const caller = def.credentials === undefined ? undefined : await def.credentials({ services, request: c.req.raw, rawParams: c.req.param(), authFailed });
       const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
@@ -115,8 +118,7 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
       const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));
-      const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
-      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed, source: sourceAddress(c) });
+      const result = await def.handler({ params, query, body, actor, services, request: c.req.raw, authFailed, source: sourceAddress(c), caller });
       if (result instanceof Response) return result; // streamed bodies (query results)
       return c.json(result as object, def.status ?? 200);
     });

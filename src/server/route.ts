@@ -30,6 +30,17 @@ export interface HandlerContext<P, Q, B> {
   readonly authFailed: (reason: string, kind: AuthFailureKind) => void;
   /** The caller's address as the socket reports it (src/server/auth.ts `sourceAddress`). */
   readonly source: string;
+  /** Who the route's own `credentials` check found (a share's consumer, an ingest key); undefined on other routes. */
+  readonly caller: string | undefined;
+}
+
+/** What a route's own credential check sees: the raw request, before anything in it is validated. */
+export interface CredentialContext {
+  readonly services: Services;
+  readonly request: Request;
+  /** The path parameters as sent, unvalidated: compare them, never trust their shape. */
+  readonly rawParams: Readonly<Record<string, string>>;
+  readonly authFailed: HandlerContext<unknown, unknown, unknown>['authFailed'];
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
@@ -39,6 +50,13 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   readonly summary: string;
   readonly tag: string;
   readonly auth: AuthMode;
+  /**
+   * For a public route whose callers hold credentials of its own (ingest keys,
+   * share tokens): checked before the path, query and body are validated, so a
+   * caller without them learns nothing, not even what is well formed. Throws
+   * to refuse; returns who the caller is (the handler's `caller`).
+   */
+  readonly credentials?: (ctx: CredentialContext) => Promise<string>;
   readonly params?: z.ZodType<P>;
   readonly query?: z.ZodType<Q>;
   readonly body?: z.ZodType<B>;

@@ -39,6 +39,19 @@ describe('authentication', () => {
     }
   });
 
+  // Threat: a route that validates before it checks its own credentials tells an anonymous caller which names, queries and bodies are well formed.
+  it('a route with credentials of its own refuses a caller without them before validating anything', async () => {
+    const own = allRoutes.filter((r) => r.credentials !== undefined);
+    assert.ok(own.length >= 1, 'no route checks credentials of its own');
+    for (const r of own) {
+      const path = `${r.path.replace(/:([A-Za-z0-9_]+)/g, 'NOT%20A%20NAME%00')}?unexpected=1`;
+      const res = await s.call(r.method.toUpperCase(), path, r.method === 'get' ? undefined : { unexpected: true }, null);
+      assert.equal(res.status, 401, `${r.method} ${r.path} answered ${res.status}: ${JSON.stringify(res.json)}`);
+      assert.equal(res.json.error.code, 'STEWARD_E_UNAUTHENTICATED');
+      assert.doesNotMatch(JSON.stringify(res.json), /NOT A NAME|unexpected/, 'the refusal echoes what was sent');
+    }
+  });
+
   it('refuses every route with a forged token of the right shape', async () => {
     const [, id] = /^stw_([^_]+)_/.exec(s.adminToken) ?? [];
     const forged = `stw_${id}_${'A'.repeat(43)}`;
