@@ -10,6 +10,7 @@ import type { Db } from '../store/db.js';
 import type { Gateway, SessionScope } from '../gateway/gateway.js';
 import type { PolicyWorld, PrincipalRef } from '../policy/model.js';
 import type { Predicate } from '../policy/predicate.js';
+import type { Evaluator } from '../policy/decision.js';
 import type { StateService } from '../workspace/state-service.js';
 import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
 import { canonicalJson } from '../audit/lake-schema.js';
@@ -212,18 +213,14 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
     },
     async listFor(principal) {
       const { engine } = await deps.state.snapshot();
-      const readable = (d: Dashboard): boolean =>
-        Object.values(d.datasets).every((ds) => {
-          const [catalog = '', database = '', table = ''] = ds.table.split('.');
-          return engine.authorize({ principal, action: 'SELECT', resource: { level: 'table', catalog, database, table } }).decision === 'allow';
-        });
       return (await this.listDashboards())
-        .filter((d) => readable(d.dashboard))
+        .filter((d) => readableBy(engine, principal, d.dashboard))
         .map((d) => ({ id: d.id, title: d.dashboard.title, ...(d.dashboard.description === undefined ? {} : { description: d.dashboard.description }) }));
     },
     async viewAs(dashboardId, principal) {
       const d = await getDashboard(dashboardId);
-      if (d === undefined || !(await this.listFor(principal)).some((x) => x.id === dashboardId)) throw notFound('dashboard', dashboardId);
+      // Only this dashboard's tables are decided: one the principal may not read every table of is not there for it.
+      if (d === undefined || !readableBy((await deps.state.snapshot()).engine, principal, d)) throw notFound('dashboard', dashboardId);
       const data: Record<string, ConsoleView['data'][string]> = {};
       for (const id of Object.keys(d.datasets)) {
         try {
@@ -236,6 +233,14 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
       return { dashboard: { ...d, id: dashboardId }, data };
     },
   };
+}
+
+/** Whether `principal` may read every table of the dashboard's datasets: the console shows it only then. */
+function readableBy(engine: Evaluator, principal: PrincipalRef, d: Dashboard): boolean {
+  return Object.values(d.datasets).every((ds) => {
+    const [catalog = '', database = '', table = ''] = ds.table.split('.');
+    return engine.authorize({ principal, action: 'SELECT', resource: { level: 'table', catalog, database, table } }).decision === 'allow';
+  });
 }
 
 function checkUser(user: string): string {
