@@ -317,9 +317,11 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       };
       /** One target, under its cross-server lock: skipped when a server already synced this version. */
       const syncTarget = async (def: TargetDefinition, snap: Awaited<ReturnType<typeof deps.state.snapshot>>, t: number): Promise<void> => {
-        // a dashboard change moves no policy version: compared here, it makes a full sync of the target
+        // A dashboard change moves no policy version: compared here, it makes a full sync of the target. A
+        // target with an embed role that this watcher has not synced yet is synced in full even when another
+        // server (or `steward sync apply`) recorded this version: nobody records which dashboards that saw.
         const embeds = JSON.stringify(await embedsFor(def));
-        const dashboardsChanged = synced.get(def.name) !== undefined && synced.get(def.name)?.embeds !== embeds;
+        const dashboardsChanged = def.embedRole !== undefined && synced.get(def.name)?.embeds !== embeds;
         const shared = (await deps.targets.list()).find((x) => x.name === def.name)?.status;
         const sharedAt = shared?.lastSyncedAt === null || shared?.lastSyncedAt === undefined ? undefined : Date.parse(shared.lastSyncedAt);
         const expiredSinceShared = sharedAt !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > sharedAt && Date.parse(g.notAfter) <= t);

@@ -22,6 +22,7 @@ import type { TargetDefinition } from '../../src/sync/target-repo.js';
 import type { Plan } from '../../src/sync/sync-types.js';
 import type { PrincipalRef } from '../../src/policy/model.js';
 import { closeWarehouse, type TestWarehouse } from './support/warehouse.js';
+import { pollUntil } from '../support/poll.js';
 
 const tag = randomBytes(3).toString('hex');
 const PREFIX = `stw${tag}_`;
@@ -86,8 +87,9 @@ before(async () => {
 });
 
 after(async () => {
-  await closeWarehouse(w, `%${tag}%`, ENV);
+  // the server first: its watcher may be syncing the warehouse
   await s?.close();
+  await closeWarehouse(w, `%${tag}%`, ENV);
 });
 
 /** Runs `fn` in a transaction as `role`, rolled back. */
@@ -318,6 +320,22 @@ describe('the warehouse sync applies session-tag RLS for the embed role', () => 
     await assert.rejects(appIds(ANYHEALTH_USERS['PowerUser']!), /permission denied/);
     assert.deepEqual(await syncedRows(), before);
     await s.ws.services.embed!.putDashboard('revenue', REVENUE_DASHBOARD, 'test');
+  });
+
+  it('an auto target syncs a dashboard added or deleted, though no policy version moved', async () => {
+    // Threat: a deleted dashboard whose application keeps reading the warehouse because the watcher only follows policy versions.
+    const policies = async (table: string): Promise<number> =>
+      (await w.admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_policies WHERE tablename = $1 AND $2 = ANY(roles::text[])', [table, APP])).rows[0]!.n;
+    await sync.targets.put({ ...target, embedRole: APP, auto: true });
+    try {
+      await pollUntil('the first auto sync gives the embed role its claims policies', async () => (await policies('patient_claims')) === 2);
+      await s.ws.services.embed!.putDashboard('fin', FIN_DASHBOARD, 'test');
+      await pollUntil('the added dashboard synced', async () => (await policies('revenue')) === 2);
+      await s.ws.services.embed!.deleteDashboard('fin', 'test');
+      await pollUntil('the deleted dashboard unsynced', async () => (await policies('revenue')) === 0);
+    } finally {
+      await sync.targets.put({ ...target, embedRole: APP });
+    }
   });
 });
 
