@@ -15,10 +15,15 @@
  * into the text. A missing or empty setting makes its group false: fail
  * closed.
  *
- * The policy is RESTRICTIVE: it narrows whatever the role's grants (and
- * Steward's permissive row-filter policies) allow, never widens it. It is
- * for the application's own role, not a role the sync manages: the sync
- * reads policies of its roles, or named in its prefix, as its own.
+ * Two uses. A warehouse sync target's embed role (`embedRole`) gets, per
+ * dataset table, `embedUsing` (the datasets' runAs row filters AND their tag
+ * rules, ORed) as a permissive and a restrictive policy, planned and diffed
+ * like every synced item (desired-state.ts). Without a target,
+ * `sessionTagPolicy` prints one RESTRICTIVE policy (`steward embed rls`) for
+ * the operator to run: it narrows whatever the role's grants allow, never
+ * widens it. That one is for the application's own role, not a role the sync
+ * manages: the sync reads policies of its roles, or named in its prefix, as
+ * its own.
  *
  * Redshift cannot express it: its RLS policies are attached per role or user
  * and cannot read a per-connection setting, so there is no place for the
