@@ -59,6 +59,7 @@ interface TargetOptions {
   batchSize?: string;
   auto?: boolean;
   region?: string;
+  embedRole?: string;
 }
 
 interface SavedJson {
@@ -82,6 +83,7 @@ function targetFields(o: TargetOptions): Record<string, unknown> {
     ...(o.batchSize === undefined ? {} : { batchSize: Number(o.batchSize) }),
     ...(o.auto === undefined ? {} : { auto: o.auto }),
     ...(o.region === undefined ? {} : { region: o.region }),
+    ...(o.embedRole === undefined ? {} : { embedRole: o.embedRole }),
   };
 }
 
@@ -117,7 +119,8 @@ const targetOptions = (c: Command): Command =>
     .option('--map-table <database.table=schema.table>', 'warehouse table of a catalog table', list)
     .option('--drift <policy>', 'revoke (default) or report hand-made grants')
     .option('--batch-size <n>', 'statements per transaction for large plans (default 5000)')
-    .option('--region <region>', 'where the warehouse runs (eu-west-1), for residency guardrails');
+    .option('--region <region>', 'where the warehouse runs (eu-west-1), for residency guardrails')
+    .option('--embed-role <role>', "the existing role an embedding application connects as: synced with the dashboards' datasets under session-tag row security");
 
 export function registerWarehouseCommands(program: Command): void {
   const wh = program.command('warehouse').description('PostgreSQL warehouse targets that Steward keeps in sync');

@@ -135,8 +135,8 @@ export async function readActualState(client: pg.Client, o: ReadOptions): Promis
   );
   for (const r of usage) add({ k: 'usage', role: r.role, schema: r.schema });
 
-  const { rows: policies } = await client.query<{ schema: string; name: string; policy: string; roles: string[]; cmd: string }>(
-    `SELECT p.schemaname AS schema, p.tablename AS name, p.policyname AS policy, p.roles::text[] AS roles, p.cmd
+  const { rows: policies } = await client.query<{ schema: string; name: string; policy: string; roles: string[]; cmd: string; permissive: string }>(
+    `SELECT p.schemaname AS schema, p.tablename AS name, p.policyname AS policy, p.roles::text[] AS roles, p.cmd, p.permissive
        FROM pg_policies p
        JOIN unnest($1::text[], $2::text[]) AS w(schema_name, table_name) ON w.schema_name = p.schemaname AND w.table_name = p.tablename`,
     [o.tables.map((t) => t.schema), o.tables.map((t) => t.name)],
@@ -147,7 +147,8 @@ export async function readActualState(client: pg.Client, o: ReadOptions): Promis
       if (!managedName && !role.startsWith(prefix) && role !== 'public') continue;
       const cmd = p.cmd === 'SELECT' || p.cmd === 'INSERT' || p.cmd === 'DELETE' ? p.cmd : 'SELECT';
       // a policy for ALL or UPDATE never matches a desired key, so it is revoked or reported like any hand-made one
-      add({ k: 'policy', schema: p.schema, table: p.name, name: p.policy, role: p.cmd === cmd ? role : `${role} (${p.cmd})`, cmd, expr: '' });
+      const restrictive = p.permissive === 'RESTRICTIVE' ? { restrictive: true as const } : {};
+      add({ k: 'policy', schema: p.schema, table: p.name, name: p.policy, role: p.cmd === cmd ? role : `${role} (${p.cmd})`, cmd, expr: '', ...restrictive });
     }
   }
 

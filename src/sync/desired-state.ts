@@ -25,6 +25,7 @@ import { matchesTagExpression } from '../policy/tag-expression.js';
 import { disjuncts, hasAccess, NO_ACCESS, project, sameProjection, unionOf, type Projection } from './projection.js';
 import { groupRole, itemKey, loginRole, mapTable, personalRole, policyName, schemaOf } from './names.js';
 import type { Item, MappedTable, SyncWarning, TargetSpec } from './sync-types.js';
+import { embedUsing, type EmbedDataset, type EmbedPart } from './session-tag-rls.js';
 
 export interface DesiredInput {
   readonly world: PolicyWorld;
@@ -37,6 +38,8 @@ export interface DesiredInput {
   readonly loginRoles?: ReadonlySet<string>;
   /** Table-scoped runs: users that currently have a personal role. A different answer now means a full run is needed. */
   readonly personalUsers?: ReadonlySet<string>;
+  /** Dashboard datasets, for the target's `embedRole` (docs/embedding.md); none when omitted. */
+  readonly embeds?: readonly EmbedDataset[];
 }
 
 export interface DesiredState {
@@ -693,6 +696,8 @@ export function desiredState(input: DesiredInput): DesiredState {
     warnings.push({ code: 'PERSONAL_ROLE', message: `user \`${name}\` gets personal role \`${spec.role}\`: ${why}` });
   }
 
+  const embedTables = embedAccess(input, logins, warnings, ix, (user, t) => projectionOf(`user:${user}`, t, 1));
+
   // ---- items
   // items in order with their keys; a key seen again replaces its item in place, as Map.set does
   const list: Item[] = [];
@@ -729,6 +734,8 @@ export function desiredState(input: DesiredInput): DesiredState {
   const policyNames = new Map<string, string>();
   const rlsTables = new Set<number>();
   for (const r of results.values()) for (const t of r.rls) rlsTables.add(t);
+  // a dataset table gets row security for the embed role: every other role with access then needs its policies too
+  for (const t of embedTables.keys()) rlsTables.add(t);
   for (const { spec, proj, dbs } of results.values()) {
     const role = spec.role;
     const schemas = new Set<string>();
@@ -768,6 +775,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     for (const d of dbs) schemas.add(schemaOf(target, d));
     for (const s of schemas) add({ k: 'usage', role, schema: s });
   }
+  for (const [t, access] of embedTables) for (const it of embedItems(target, mapped[t] as MappedTable, access)) add(it);
   for (const t of rlsTables) add({ k: 'rls', schema: (mapped[t] as MappedTable).schema, table: (mapped[t] as MappedTable).name });
 
   const inScope = scopeIdx === null ? mapped : scopeIdx.map((t) => mapped[t] as MappedTable);
@@ -782,6 +790,85 @@ export function desiredState(input: DesiredInput): DesiredState {
   });
 }
 
+
+/** What the embed role may read of one table: the columns every dataset's `runAs` reads, and one part per dataset. */
+interface EmbedAccess {
+  readonly columns: readonly string[];
+  readonly allColumns: boolean;
+  readonly parts: readonly EmbedPart[];
+}
+
+/**
+ * The embed role's access, per table number in scope: each dashboard dataset
+ * gives it what the dashboard's `runAs` user may SELECT there (a session never
+ * widens what `runAs` reads), narrowed by the dataset's session-tag rule.
+ * Several datasets on one table: their rows are ORed, their columns
+ * intersected (the warehouse shows less than Steward, never more). Nothing
+ * when the target has no embed role, the role is missing, or it is a user's
+ * login role (that user's group memberships would widen it).
+ */
+function embedAccess(input: DesiredInput, logins: readonly string[], warnings: SyncWarning[], ix: Pick<CatalogIndex, 'find' | 'tables'>, projection: (user: string, t: number) => Projection): Map<number, EmbedAccess> {
+  const out = new Map<number, EmbedAccess>();
+  const role = input.target.embedRole;
+  const datasets = (input.embeds ?? []).filter((d) => d.catalog === input.target.catalog);
+  if (role === undefined || datasets.length === 0) return out;
+  const skip = (message: string): Map<number, EmbedAccess> => {
+    warnings.push({ code: 'EMBED_SKIPPED', message });
+    return out;
+  };
+  if (logins.includes(role)) return skip(`embed role \`${role}\` is also a user's login role; no dataset is synced for it (give the application a role of its own)`);
+  if (input.loginRoles !== undefined && !input.loginRoles.has(role)) return skip(`embed role \`${role}\` does not exist in the warehouse; no dataset is synced for it`);
+  const acc = new Map<number, { cols: Set<string>; parts: EmbedPart[] }>();
+  for (const d of datasets) {
+    const t = ix.find(d.database, d.table);
+    // a table-scoped run syncs only its tables
+    if (t < 0) continue;
+    const p = projection(d.runAs, t);
+    const at = `dataset \`${d.dataset}\` of dashboard \`${d.dashboard}\``;
+    if (p.columns.length === 0) {
+      warnings.push({ code: 'EMBED_SKIPPED', message: `${at}: \`user:${d.runAs}\` may not read \`${d.catalog}.${d.database}.${d.table}\`, so the embed role gets nothing from it` });
+      continue;
+    }
+    if (p.narrowed.length > 0) warnings.push({ code: 'CELL_LEVEL_NARROWED', message: `${at}: columns ${p.narrowed.map((c) => `\`${c}\``).join(', ')} are visible on only some rows in Steward and are not granted to \`${role}\`` });
+    const e = acc.get(t);
+    if (e === undefined) acc.set(t, { cols: new Set(p.columns), parts: [{ rule: d.rule, filter: p.rowFilter }] });
+    else {
+      for (const c of e.cols) if (!p.columns.includes(c)) e.cols.delete(c);
+      e.parts.push({ rule: d.rule, filter: p.rowFilter });
+    }
+  }
+  for (const [t, e] of acc) {
+    const table = ix.tables[t] as Table;
+    const columns = table.columns.map((c) => c.name).filter((c) => e.cols.has(c));
+    if (columns.length === 0) {
+      warnings.push({ code: 'EMBED_SKIPPED', message: `the datasets on \`${table.catalog}.${table.database}.${table.name}\` read no column in common; the embed role gets nothing there` });
+      continue;
+    }
+    out.set(t, { columns, allColumns: columns.length === table.columns.length, parts: e.parts });
+  }
+  return out;
+}
+
+/**
+ * The embed role's items on one table: USAGE, SELECT, and two SELECT policies
+ * with the same USING (the datasets' rows under the session's tags): a
+ * permissive one, which gives the role its rows, and a restrictive one, which
+ * keeps any other permissive policy reaching the role (one `TO PUBLIC` made by
+ * hand) from widening them. Both are named by a hash of the expression, so a
+ * changed rule replaces both: the old pair is dropped before the new one is
+ * created, and between the two the role sees nothing.
+ */
+function embedItems(target: TargetSpec, m: MappedTable, access: EmbedAccess): Item[] {
+  const role = target.embedRole as string;
+  const expr = embedUsing(access.parts);
+  const on = { schema: m.schema, table: m.name };
+  return [
+    { k: 'usage', role, schema: m.schema },
+    access.allColumns ? { k: 'table', role, ...on, priv: 'SELECT' } : { k: 'columns', role, ...on, priv: 'SELECT', columns: access.columns },
+    { k: 'policy', ...on, name: policyName(target.rolePrefix, role, 'SELECT', expr), role, cmd: 'SELECT', expr },
+    { k: 'policy', ...on, name: policyName(target.rolePrefix, role, 'tags', expr), role, cmd: 'SELECT', expr, restrictive: true },
+  ];
+}
 
 /**
  * The state with `items` built from the list on first use. A function of its own, so that the

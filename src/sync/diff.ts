@@ -103,7 +103,7 @@ export function postgresSql(op: 'grant' | 'revoke', it: Item): string {
       return `ALTER TABLE ${qname(it.schema, it.table)} ${g ? 'ENABLE' : 'DISABLE'} ROW LEVEL SECURITY`;
     case 'policy':
       if (!g) return `DROP POLICY IF EXISTS ${qi(it.name)} ON ${qname(it.schema, it.table)}`;
-      return `CREATE POLICY ${qi(it.name)} ON ${qname(it.schema, it.table)} AS PERMISSIVE FOR ${it.cmd} TO ${qi(it.role)} ${
+      return `CREATE POLICY ${qi(it.name)} ON ${qname(it.schema, it.table)} AS ${it.restrictive === true ? 'RESTRICTIVE' : 'PERMISSIVE'} FOR ${it.cmd} TO ${qi(it.role)} ${
         it.cmd === 'INSERT' ? 'WITH CHECK' : 'USING'
       } (${it.expr})`;
     default: {
@@ -129,13 +129,14 @@ function quoted(parts: string[], name: string): void {
 }
 
 export interface DiffOptions {
-  readonly target: Pick<TargetSpec, 'name' | 'rolePrefix' | 'drift'>;
+  readonly target: Pick<TargetSpec, 'name' | 'rolePrefix' | 'drift' | 'embedRole'>;
 }
 
 /** Compares desired and actual and returns the plan. */
 export function diffStates(desired: DesiredState, actual: ActualState, options: DiffOptions): Plan {
   const { target } = options;
-  const managedRole = (r: string): boolean => r.startsWith(target.rolePrefix);
+  // the embed role's access to managed tables is Steward's too: a hand-made grant to it there is drift
+  const managedRole = (r: string): boolean => r.startsWith(target.rolePrefix) || r === target.embedRole;
   let managedSet: Set<string> | undefined;
   const managedTables = { has: (k: string): boolean => (managedSet ??= new Set(desired.tables.map((t) => tableKey(t.schema, t.name)))).has(k) };
   const managedSchemas = new Set(desired.schemas);

@@ -87,7 +87,8 @@ export function itemKey(it: Item): string {
     case 'rls':
       return `rls|${it.schema}|${it.table}`;
     case 'policy':
-      return `policy|${it.schema}|${it.table}|${it.name}|${it.role}|${it.cmd}`;
+      // a restrictive policy re-created as permissive under the same name is another item (drift)
+      return `policy|${it.schema}|${it.table}|${it.name}|${it.role}|${it.cmd}${it.restrictive === true ? '|restrictive' : ''}`;
     default: {
       const never: never = it;
       return never;

@@ -25,6 +25,7 @@ import { affectedScope, type Scope } from './scope.js';
 import { copyChunk, countRows, prepareTable } from './load.js';
 import type { TargetDefinition, TargetRepo } from './target-repo.js';
 import type { Plan } from './sync-types.js';
+import { redshiftEmbedWarnings, type EmbedDataset } from './session-tag-rls.js';
 import { residencyViolations } from '../policy/residency.js';
 import { gate } from '../residency/residency-gate.js';
 
@@ -42,6 +43,11 @@ export interface SyncServiceDeps {
    * now (store/run-once.ts); without it every watcher syncs on its own.
    */
   readonly once?: <T>(job: string, fn: () => Promise<T>) => Promise<{ ran: true; value: T } | { ran: false }>;
+  /**
+   * The stored dashboards' datasets, for targets with an `embedRole` (docs/embedding.md). Dashboards
+   * live outside the policy world (and its version): the watcher compares them itself.
+   */
+  readonly embeds?: () => Promise<readonly EmbedDataset[]>;
 }
 
 export interface ApplyReport {
@@ -114,11 +120,17 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
     scope.kind === 'full' ? world.tables.filter((t) => t.catalog === def.catalog) : tablesOf(world, def.catalog, scope.tables);
 
   /** Reads actual, computes desired and diffs, for the whole catalog or some of its tables. */
+  /** The dashboards' datasets when the target has an embed role (none otherwise: nothing to read). */
+  const embedsFor = async (def: TargetDefinition): Promise<readonly EmbedDataset[]> => (def.embedRole === undefined || deps.embeds === undefined ? [] : deps.embeds());
+
   const compute = async (client: pg.Client, def: TargetDefinition, world: PolicyWorld, engine: Parameters<typeof desiredState>[0]['engine'], scope: Scope) => {
     const mapped = inScope(world, def, scope).map((t) => mapTable(def, def.catalog, t.database, t.name));
     const logins = world.users.map((u) => loginRole(def, u.name));
-    const actual = await readActualState(client, { targetName: def.name, rolePrefix: def.rolePrefix, tables: mapped, loginRoles: logins, scope: scope.kind === 'full' ? 'full' : 'tables' });
-    const loginRoles = new Set(logins.filter((l) => actual.roles.has(l)));
+    // the embed role is asked about like a login role: the plan skips it, with a warning, when it does not exist
+    const asked = def.embedRole === undefined ? logins : [...logins, def.embedRole];
+    const actual = await readActualState(client, { targetName: def.name, rolePrefix: def.rolePrefix, tables: mapped, loginRoles: asked, scope: scope.kind === 'full' ? 'full' : 'tables' });
+    const loginRoles = new Set(asked.filter((l) => actual.roles.has(l)));
+    const embeds = await embedsFor(def);
     const personalPrefix = `${def.rolePrefix}user:`;
     let desired: DesiredState = desiredState({
       world,
@@ -126,6 +138,7 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       target: def,
       now: now(),
       loginRoles,
+      embeds,
       ...(scope.kind === 'tables'
         ? {
             tables: scope.tables,
@@ -146,7 +159,12 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const snap = await deps.state.snapshot();
       requireCatalog(snap.world, def);
       await checkResidency(def, snap.world, inScope(snap.world, def, { kind: 'full', reason: 'plan' }), 'system', 'sync.plan');
-      if (options.dialect === 'redshift') return redshiftPlan({ world: snap.world, engine: snap.engine, target: def, now: now() });
+      if (options.dialect === 'redshift') {
+        // Redshift cannot read a per-connection setting: the embed role gets nothing there, and the plan says why
+        const plan = redshiftPlan({ world: snap.world, engine: snap.engine, target: def, now: now() });
+        const warnings = [...plan.warnings, ...redshiftEmbedWarnings(await embedsFor(def), def.catalog)];
+        return { ...plan, warnings, summary: { ...plan.summary, warnings: warnings.length } };
+      }
       const conn = await connect(def);
       try {
         return (await compute(conn.client, def, snap.world, snap.engine, { kind: 'full', reason: 'plan' })).plan;
@@ -246,7 +264,8 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       const debounce = options.debounceMs ?? 500;
       let stopped = false;
       let running: Promise<void> = Promise.resolve();
-      const synced = new Map<string, { version: number; world: PolicyWorld; at: number }>();
+      // `embeds`: the dashboards' datasets the sync saw (JSON), for targets with an embed role
+      const synced = new Map<string, { version: number; world: PolicyWorld; at: number; embeds: string }>();
       const failures = new Map<string, { count: number; retryAt: number; since: number }>();
       let seen = -1;
       let changedAt = 0;
@@ -298,34 +317,41 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
       };
       /** One target, under its cross-server lock: skipped when a server already synced this version. */
       const syncTarget = async (def: TargetDefinition, snap: Awaited<ReturnType<typeof deps.state.snapshot>>, t: number): Promise<void> => {
+        // A dashboard change moves no policy version: compared here, it makes a full sync of the target. A
+        // target with an embed role that this watcher has not synced yet is synced in full even when another
+        // server (or `steward sync apply`) recorded this version: nobody records which dashboards that saw.
+        const embeds = JSON.stringify(await embedsFor(def));
+        const dashboardsChanged = def.embedRole !== undefined && synced.get(def.name)?.embeds !== embeds;
         const shared = (await deps.targets.list()).find((x) => x.name === def.name)?.status;
         const sharedAt = shared?.lastSyncedAt === null || shared?.lastSyncedAt === undefined ? undefined : Date.parse(shared.lastSyncedAt);
         const expiredSinceShared = sharedAt !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > sharedAt && Date.parse(g.notAfter) <= t);
-        if (shared?.lastVersion === snap.version && shared.lastStatus === 'ok' && !expiredSinceShared && failures.get(def.name) === undefined) {
+        if (shared?.lastVersion === snap.version && shared.lastStatus === 'ok' && !expiredSinceShared && !dashboardsChanged && failures.get(def.name) === undefined) {
           // Synced by another server (or by `steward warehouse sync`): nothing to do, and the next incremental plan starts from here.
           const mine = synced.get(def.name);
-          if (mine === undefined || mine.version !== snap.version) synced.set(def.name, { version: snap.version, world: snap.world, at: sharedAt ?? t });
+          if (mine === undefined || mine.version !== snap.version) synced.set(def.name, { version: snap.version, world: snap.world, at: sharedAt ?? t, embeds });
           return;
         }
         const last = synced.get(def.name);
         const failing = failures.get(def.name);
         // a time-bound grant that ran out since the last sync changes decisions without a new version
         const expiry = last !== undefined && snap.world.grants.some((g) => g.notAfter !== undefined && Date.parse(g.notAfter) > last.at && Date.parse(g.notAfter) <= t);
-        if (last !== undefined && last.version === snap.version && !expiry && failing === undefined) return;
+        if (last !== undefined && last.version === snap.version && !expiry && !dashboardsChanged && failing === undefined) return;
         if (failing !== undefined && failing.retryAt > t) return;
         // after a failure only a full plan is sure to hold everything left over (role drops are full-plan only)
         const scope: Scope =
-          last === undefined || expiry || failing !== undefined ? { kind: 'full', reason: last === undefined ? 'first sync' : 'retry or expiry' } : affectedScope(last.world, snap.world, def.catalog);
+          last === undefined || expiry || dashboardsChanged || failing !== undefined
+            ? { kind: 'full', reason: last === undefined ? 'first sync' : dashboardsChanged ? 'dashboards changed' : 'retry or expiry' }
+            : affectedScope(last.world, snap.world, def.catalog);
         try {
           if (scope.kind === 'full' || scope.tables.size > 0) {
             const r = await service.apply(def.name, { scope, actor: 'system (auto sync)' });
-            synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+            synced.set(def.name, { version: snap.version, world: snap.world, at: t, embeds });
             if (r.failed.length > 0) {
               await failed(def, t, `${r.failed.length} statement(s) refused: ${failedSummary(r.failed)}`);
               return;
             }
           } else {
-            synced.set(def.name, { version: snap.version, world: snap.world, at: t });
+            synced.set(def.name, { version: snap.version, world: snap.world, at: t, embeds });
           }
           await recovered(def);
         } catch (e) {

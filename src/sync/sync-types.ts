@@ -39,6 +39,8 @@ export type Item =
       readonly expr: string;
       /** The tree `expr` was printed from (desired items only), for other dialects. */
       readonly pred?: Predicate;
+      /** `AS RESTRICTIVE` (narrows every permissive policy) rather than PERMISSIVE: the session-tag rule of an embed role. */
+      readonly restrictive?: true;
     };
 
 export type ItemKind = Item['k'];
@@ -71,6 +73,12 @@ export interface TargetSpec {
   readonly drift: 'revoke' | 'report';
   /** Where the warehouse runs, for residency guardrails (docs/residency.md). */
   readonly region?: string;
+  /**
+   * The existing role an embedding application connects as (docs/embedding.md): Steward manages its
+   * access to the catalog's tables, which is exactly what the dashboards' datasets read, narrowed per
+   * connection by the session tags (`steward.tag.<key>` settings). Outside the role prefix.
+   */
+  readonly embedRole?: string;
 }
 
 export type WarningCode =
@@ -80,7 +88,11 @@ export type WarningCode =
   | 'LOGIN_ROLE_RESERVED'
   | 'CELL_LEVEL_NARROWED'
   | 'PERSONAL_ROLE'
-  | 'NAME_SHORTENED';
+  | 'NAME_SHORTENED'
+  /** A dashboard dataset the embed role gets nothing from (its `runAs` may not read the table, or the role cannot be used). */
+  | 'EMBED_SKIPPED'
+  /** Something the dialect cannot express, so it is not in the script (Redshift: session-tag rules). */
+  | 'NOT_EXPRESSIBLE';
 
 export interface SyncWarning {
   readonly code: WarningCode;

@@ -30,6 +30,8 @@ export const TargetDefinitionSchema = z
     batchSize: z.number().int().min(1).max(1_000_000).default(DEFAULT_BATCH_SIZE),
     /** Where the warehouse runs (docs/residency.md): residency guardrails refuse to sync tables to a target outside their regions, or without one. */
     region: z.string().trim().toLowerCase().regex(REGION_PATTERN, 'must be a region name (lowercase letters, digits and `-`, e.g. `eu-west-1`)').optional(),
+    /** The role an embedding application connects as: the sync gives it the dashboards' datasets under session-tag RLS (docs/embedding.md). */
+    embedRole: Ident.optional(),
     /** Sync automatically after every policy change (incremental, debounced). */
     auto: z.boolean().default(false),
   })
@@ -49,6 +51,15 @@ export function parseTarget(def: unknown): z.infer<typeof TargetDefinitionSchema
   }
   for (const [user, role] of Object.entries(spec.userRoles)) {
     if (role.startsWith(spec.rolePrefix)) throw new StewardError('STEWARD_E_VALIDATION', `userRoles.${user}: login role \`${role}\` starts with the role prefix \`${spec.rolePrefix}\``);
+  }
+  if (spec.embedRole !== undefined) {
+    // a role in the prefix would be read as (and could become) a group or personal role; a user's
+    // login role would widen the embed role with that user's group memberships
+    if (spec.embedRole.startsWith(spec.rolePrefix)) {
+      throw new StewardError('STEWARD_E_VALIDATION', `embedRole: \`${spec.embedRole}\` starts with the role prefix \`${spec.rolePrefix}\`: the application's role must be one Steward does not create`);
+    }
+    const user = Object.entries(spec.userRoles).find(([, role]) => role === spec.embedRole);
+    if (user !== undefined) throw new StewardError('STEWARD_E_VALIDATION', `embedRole: \`${spec.embedRole}\` is the login role of user \`${user[0]}\`: give the application a role of its own`);
   }
   return spec;
 }

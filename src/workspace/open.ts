@@ -21,6 +21,7 @@ import { lakeRegionsOf } from '../residency/residency-config.js';
 import { inProcessFeed, startChangeFeed, type ChangeFeed } from '../store/change-feed.js';
 import { runOnce } from '../store/run-once.js';
 import { createSyncService } from '../sync/sync-service.js';
+import { embedDatasets } from '../sync/session-tag-rls.js';
 import { createTargetRepo } from '../sync/target-repo.js';
 import { createAccessService } from '../access/access-service.js';
 import { startAccessRuntime } from '../access/scheduler.js';
@@ -124,7 +125,14 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
       },
     });
     // Each watcher's sync of a target runs on one server at a time (store/run-once.ts).
-    const sync = createSyncService({ state, duckdb: () => lake.duckdb(), targets: createTargetRepo(db), once: (job, fn) => runOnce(db, job, fn) });
+    const sync = createSyncService({
+      state,
+      duckdb: () => lake.duckdb(),
+      targets: createTargetRepo(db),
+      once: (job, fn) => runOnce(db, job, fn),
+      // the embed service is made below; a sync asks for dashboards only once the workspace is open
+      embeds: async () => embedDatasets(await embed.listDashboards()),
+    });
     const sessions = createSessionStore(db, { idleSeconds: config.sessionIdle, maxSeconds: config.sessionMax });
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });

@@ -46,6 +46,21 @@ describe('minting embed tokens', () => {
     assert.ok((payload.exp as number) - (payload.iat as number) <= 900);
   });
 
+  it('never hands two tokens the same jti across refills of the id pool, and every token verifies', async () => {
+    // Threat: a pooled random id served twice, so one viewer's use would refuse (or a replay check confuse) another's token.
+    const tokens = s.ws.services.embed!.tokens;
+    const input = { dashboard: 'revenue', user: 'NorthAdmin', tags: { hospital: 'North Hospital', region: '*' }, origins: [ORIGIN] };
+    const minted = await Promise.all(Array.from({ length: 600 }, () => tokens.mint(input)));
+    const ids = minted.map((m) => m.jti);
+    assert.equal(new Set(ids).size, ids.length);
+    for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{24}$/, '18 random bytes');
+    const jwks = (await fetch(`${s.url}/.well-known/jwks.json`).then((x) => x.json())) as { keys: (Record<string, unknown> & { kid: string })[] };
+    for (const m of [minted[0]!, minted[300]!, minted[599]!]) {
+      const { payload } = await jwtVerify(m.token, createLocalJWKSet(jwks), { audience: 'steward:embed:dashboard:revenue', issuer: 'steward' });
+      assert.equal(payload.jti, m.jti);
+    }
+  });
+
   it('refuses a session tag key that no rule of the dashboard names', async () => {
     // Threat: a typo (`hopsital`) minted silently and the viewer's rows decided by a rule that never sees it.
     const r = await mint(s, { tags: { hopsital: 'North Hospital', region: '*' } });

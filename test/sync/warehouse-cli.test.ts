@@ -66,6 +66,18 @@ describe('warehouse commands through the binary', () => {
     assert.deepEqual([t.drift, t.rolePrefix, t.credentials], ['report', 'stw_', { kind: 'env', name: ENV }]);
   });
 
+  test('`warehouse update --embed-role` sets the embed role, and one inside the role prefix exits non-zero naming embedRole', async () => {
+    // threat: an application role the sync would read as one of its own group roles (and drop, or widen)
+    const bad = await cli(['warehouse', 'update', 'wh', '--embed-role', 'stw_app']);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /embedRole: `stw_app` starts with the role prefix `stw_`/);
+    assert.equal((await s.call('GET', '/v1/warehouse/targets')).json.targets[0].embedRole, undefined, 'nothing was saved');
+    const ok = await cli(['warehouse', 'update', 'wh', '--embed-role', 'anyhealth_app']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /embedRole: undefined -> "anyhealth_app"/);
+    assert.equal((await s.call('GET', '/v1/warehouse/targets')).json.targets[0].embedRole, 'anyhealth_app');
+  });
+
   test('a sync whose variable the server lost is a 4xx the CLI shows, not a silent failure', async () => {
     delete process.env[ENV];
     const r = await cli(['sync', 'plan', 'wh'], { [ENV]: wh.url });
