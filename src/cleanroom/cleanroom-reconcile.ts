@@ -26,7 +26,7 @@ import { checkPrivacy } from './cleanroom-privacy.js';
 import { checkRule } from './cleanroom-rules.js';
 import { checkPrincipalExists, checkShare } from './cleanroom-share.js';
 import { specOf, type CleanroomSpec } from './cleanroom-spec.js';
-import type { Collaboration, ConfiguredTable, Member, QueryTemplate } from './cleanroom-types.js';
+import type { AnalysisRule, Collaboration, ConfiguredTable, Member, QueryTemplate } from './cleanroom-types.js';
 
 export interface ReconcileContext {
   /** The world the apply is about to commit, and its evaluator. */
@@ -231,7 +231,7 @@ function fieldChanges(before: Collaboration, after: Collaboration): string[] {
     else {
       if (b.table !== t.table || b.member !== t.member) out.push(`~table ${t.name} = ${t.member}:${t.table}`);
       if (stableJson(b.columns) !== stableJson(t.columns)) out.push(`~table ${t.name} columns ${listDiff(b.columns, t.columns)}`);
-      if (stableJson(b.rule) !== stableJson(t.rule)) out.push(`~table ${t.name} rule ${b.rule?.type ?? 'none'} -> ${t.rule?.type ?? 'none'} (changed)`);
+      if (stableJson(b.rule) !== stableJson(t.rule)) out.push(`~table ${t.name} rule ${ruleDiff(b.rule, t.rule)}`);
     }
   }
   for (const t of before.tables) if (!after.tables.some((x) => x.name === t.name)) out.push(`-table ${t.name}`);
@@ -239,6 +239,15 @@ function fieldChanges(before: Collaboration, after: Collaboration): string[] {
   for (const t of before.templates) if (!after.templates.some((x) => x.name === t.name)) out.push(`-template ${t.name}`);
   if (stableJson(before.privacy) !== stableJson(after.privacy)) out.push(`~privacy budget ${before.privacy?.budget ?? '(off)'} -> ${after.privacy?.budget}, epsilon ${before.privacy?.epsilonPerQuery ?? '(off)'} -> ${after.privacy?.epsilonPerQuery}`);
   return out;
+}
+
+/** `outputConstraints [{"column":"ingredient","minimum":2}] -> [...]`, one part per rule field that differs. */
+function ruleDiff(before: AnalysisRule | undefined, after: AnalysisRule | undefined): string {
+  if (before === undefined || after === undefined || before.type !== after.type) return `${before?.type ?? '(none)'} -> ${after?.type ?? '(none)'}`;
+  const b = before as unknown as Record<string, unknown>;
+  const a = after as unknown as Record<string, unknown>;
+  const fields = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter((k) => stableJson(b[k]) !== stableJson(a[k]));
+  return fields.map((k) => `${k} ${stableJson(b[k]) ?? '(none)'} -> ${stableJson(a[k]) ?? '(none)'}`).join(', ');
 }
 
 function listDiff(before: readonly string[], after: readonly string[]): string {

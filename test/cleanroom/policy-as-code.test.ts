@@ -149,7 +149,7 @@ describe('clean rooms as part of the policy', () => {
     doc['cleanrooms']['scope3']['description'] = 'Scope 3 emissions';
     const plan = await w.s.call('POST', '/v1/policy/plan', files(doc));
     assert.equal(plan.status, 200, JSON.stringify(plan.json));
-    assert.deepEqual(plan.json.cleanrooms, [{ name: 'scope3', action: 'change', fields: ['description "" -> "Scope 3 emissions"', '~table reporting rule aggregation -> aggregation (changed)'] }]);
+    assert.deepEqual(plan.json.cleanrooms, [{ name: 'scope3', action: 'change', fields: ['description "" -> "Scope 3 emissions"', '~table reporting rule outputConstraints [{"column":"ingredient","minimum":2}] -> [{"column":"ingredient","minimum":3}]'] }]);
     assert.match(plan.json.text as string, /^~ cleanroom scope3: description/m);
     const applied = await w.s.call('POST', '/v1/policy/apply', files(doc));
     assert.equal(applied.status, 200, JSON.stringify(applied.json));
