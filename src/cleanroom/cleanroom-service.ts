@@ -26,10 +26,9 @@ import { planRoomQuery } from './cleanroom-plan.js';
 import { checkRule, type RuleInput } from './cleanroom-rules.js';
 import { applyPrivacy, checkPrivacy, remaining, spend, type NoisedColumn } from './cleanroom-privacy.js';
 import { runRoomPlan } from './cleanroom-run.js';
-import { appendQueryLog, insertRoom, listRooms, loadRoom, loadRooms, readQueryLog, saveRoom } from './cleanroom-store.js';
+import { appendQueryLog, insertRoom, listRooms, loadRoom, loadRooms, readQueryLog, saveRoom, type Versioned } from './cleanroom-store.js';
 import { reconcileRoom, roomChanges, type RoomChange } from './cleanroom-reconcile.js';
 import { specOf, type CleanroomSpec, type StoredCleanroomSpec } from './cleanroom-spec.js';
-import type { Versioned } from './cleanroom-store.js';
 import type { Clamp, Collaboration, Member, QueryTemplate, RoomQueryLogEntry, TemplateParameter } from './cleanroom-types.js';
 
 export interface RoomActor {
@@ -122,8 +121,6 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
     throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` changed while this change was made: try again`);
   };
 
-  const checkPrincipal = (snap: Snapshot, path: string, p: PrincipalRef): void => checkPrincipalExists(snap.world, path, p);
-
   const roomTables = (c: Collaboration): Map<string, RoomTable> => new Map(c.tables.map((t) => [t.name, t]));
 
   const runQuery = async (c: Collaboration, member: Member, actor: RoomActor, snap: Snapshot, q: RoomQuery): Promise<RoomResult & { sql: string }> => {
@@ -171,9 +168,9 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
     throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` changed while the query started: run it again`);
   };
 
-  /** The collaborations `specs` asks for, reconciled with the stored ones (read from `from`), and the changes. */
-  const reconcileAll = async (from: Db, world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>): Promise<{ stored: Versioned[]; wanted: Map<string, Collaboration>; changes: RoomChange[] }> => {
-    const stored = await loadRooms(from);
+  /** The collaborations `specs` asks for, reconciled with the stored ones, and the changes. */
+  const reconcileAll = async (world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>): Promise<{ stored: Versioned[]; wanted: Map<string, Collaboration>; changes: RoomChange[] }> => {
+    const stored = await loadRooms(db);
     // The evaluator of the world being committed, as the state service builds it, so a share is checked against the grants it will have.
     const ctx = { world, engine: withExperiments(createEngine(world), world, createEngine), parse: (sql: string) => parseQuery(gateway.parser, sql, sql), now: now() };
     const wanted = new Map<string, Collaboration>();
@@ -183,12 +180,12 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
 
   return {
     async planCode(world, specs) {
-      return (await reconcileAll(db, world, specs)).changes;
+      return (await reconcileAll(world, specs)).changes;
     },
 
     async applyCode(world, specs, actor) {
       for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
-        const { stored, wanted, changes } = await reconcileAll(db, world, specs);
+        const { stored, wanted, changes } = await reconcileAll(world, specs);
         if (changes.length === 0) return changes;
         const written = await db.transaction(async (tx) => {
           for (const c of changes) {
@@ -216,8 +213,8 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
 
     async create(actor, input) {
       const snap = await state.snapshot();
-      checkPrincipal(snap, 'creator.principal', input.creator.principal);
-      input.members.forEach((m, i) => checkPrincipal(snap, `members[${i}].principal`, m.principal));
+      checkPrincipalExists(snap.world, 'creator.principal', input.creator.principal);
+      input.members.forEach((m, i) => checkPrincipalExists(snap.world, `members[${i}].principal`, m.principal));
       // The creator must be the caller's own organisation: nobody opens a collaboration in another's name.
       if (!principalsOf(snap, actor.principal).has(input.creator.principal)) {
         throw new StewardError('STEWARD_E_FORBIDDEN', `creator.principal: you do not act for \`${input.creator.principal}\``, { details: [{ path: 'creator.principal', message: 'not yours' }] });
@@ -243,7 +240,7 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       change(actor, name, 'invite', ({ doc, member, snap }) => {
         const me = requireMember(doc, member);
         if (me.name !== doc.creator) throw new StewardError('STEWARD_E_FORBIDDEN', `only the creator \`${doc.creator}\` invites members`);
-        checkPrincipal(snap, 'principal', m.principal);
+        checkPrincipalExists(snap.world, 'principal', m.principal);
         return life.invite(doc, m, now());
       }, { invited: m.name }),
 

@@ -75,7 +75,9 @@ async function roomPlan(services: Pick<Services, 'cleanrooms'>, loaded: LoadedPo
   try {
     return write === undefined ? await rooms.planCode(world, specs) : await rooms.applyCode(world, specs, write.actor);
   } catch (e) {
-    const name = isStewardError(e) ? /^cleanrooms\.([^.:[]+)/.exec(e.details[0]?.path ?? e.message)?.[1] : undefined;
+    const path = isStewardError(e) ? (e.details[0]?.path ?? '') : '';
+    // The collaboration the refusal is about (names may contain dots: the longest declared name that prefixes the path).
+    const name = Object.keys(specs).filter((n) => path === `cleanrooms.${n}` || path.startsWith(`cleanrooms.${n}.`)).sort((a, b) => b.length - a.length)[0];
     throw name === undefined ? e : atDeclaration(e, loaded.locations.get(locationKey('cleanroom', name)));
   }
 }
