@@ -16,6 +16,7 @@ const Admin = lazy(() => import('./pages/Admin.js'));
 const Audit = lazy(() => import('./pages/Audit.js'));
 const Experiments = lazy(() => import('./pages/Experiments.js'));
 const Dashboards = lazy(() => import('./pages/Dashboards.js'));
+const Cleanrooms = lazy(() => import('./pages/Cleanrooms.js'));
 
 interface Page {
   readonly path: string;
@@ -29,6 +30,7 @@ const PAGES: readonly Page[] = [
   { path: '/access', label: 'Access', render: (s) => <Access session={s} /> },
   { path: '/policy', label: 'Policy', render: (s) => <Policy session={s} /> },
   { path: '/dashboards', label: 'Dashboards', render: (s) => <Dashboards session={s} /> },
+  { path: '/cleanrooms', label: 'Clean rooms', render: (s) => <Cleanrooms session={s} /> },
   { path: '/audit', label: 'Audit', render: (s) => <Audit session={s} /> },
   { path: '/experiments', label: 'Experiments', render: (s) => <Experiments session={s} /> },
   { path: '/admin', label: 'Admin', render: (s) => <Admin session={s} /> },

@@ -3,8 +3,9 @@
  * configured-table reference becomes a subquery over its catalog table's lake
  * files with only the configured columns (the others do not exist inside the
  * collaboration), and each output constraint becomes one more, hidden, output
- * column: the group's distinct count of the column (`countSql`), which the
- * runner compares with the minimum before a row leaves (`cleanroom-service.ts`).
+ * column (`count(DISTINCT alias.column)`, or `max > min` for "at least 2"),
+ * which the runner compares with the minimum before a row leaves
+ * (`cleanroom-run.ts`).
  *
  * Before the rewrite, the tree also goes through the gateway's own analyzer
  * (`analyzeStatement`), so everything a governed query may not do (table
@@ -95,44 +96,46 @@ export async function planRoomQuery(input: PlanInput): Promise<RoomPlan> {
 }
 
 /**
- * The hidden count of one constraint, over the placeholder column `a.b`. A
- * minimum of 2, the common one, needs only to know whether the group holds
- * two distinct values: its smallest is below its largest (NULLs ignored, as
- * `count(DISTINCT)` ignores them). Two running aggregates instead of a hash
- * set per group; on the Scope 3 query, the distinct counts were most of the
- * clean room's cost over the hand-written query. The value is 2 or 0, so the
- * runner's `>= minimum` reads it like a count.
+ * The hidden column of one constraint, over the placeholder column `a.b`: a
+ * value that reaches `minimum` exactly when the group has at least `minimum`
+ * distinct non-null values of the column.
+ *
+ * "At least 2" (the usual minimum) is `max > min`: two distinct values exist
+ * exactly when the largest differs from the smallest, and min/max keep no hash
+ * set per group, where `count(DISTINCT)` does (most of a constrained query's
+ * cost: bench/cleanroom.bench.ts). Equality and order agree for every DuckDB
+ * type; where they could not (a value equal to another yet ordered apart), the
+ * form answers "fewer", so it can only remove a row `count(DISTINCT)` would keep.
  */
-export function countSql(minimum: number): string {
-  return minimum === 2 ? 'CASE WHEN min(a.b) < max(a.b) THEN 2 ELSE 0 END' : 'count(DISTINCT a.b)';
+export function constraintExpression(minimum: number): string {
+  return minimum === 2 ? 'CASE WHEN max(a.b) > min(a.b) THEN 2 ELSE 0 END' : 'count(DISTINCT a.b)';
 }
 
-/** Points every reference to the placeholder column `a.b` in a parsed expression at `names`. */
-function bindPlaceholder(e: unknown, names: readonly string[]): void {
-  if (Array.isArray(e)) {
-    for (const x of e) bindPlaceholder(x, names);
-    return;
-  }
-  if (e === null || typeof e !== 'object') return;
-  const node = e as Json;
-  const cols = node['column_names'];
-  if (node['class'] === 'COLUMN_REF' && Array.isArray(cols) && cols.length === 2 && cols[0] === 'a' && cols[1] === 'b') node['column_names'] = [...names];
-  for (const v of Object.values(node)) bindPlaceholder(v, names);
-}
-
-/** Appends a hidden count per output constraint to the select list (see `countSql`); returns their minimums. */
+/** Appends one hidden column per output constraint (`constraintExpression`) to the select list; returns their minimums. */
 async function addConstraintColumns(parser: Parser, statement: Json, checked: CheckedQuery): Promise<number[]> {
   if (checked.constraints.length === 0) return [];
   const node = statement['node'] as Json;
   const list = node['select_list'] as Json[];
   // DuckDB's own nodes for the expressions (parsed fresh: the tree holds lossless numbers), so the printer gets the shape it writes.
-  const text = `SELECT ${checked.constraints.map((c) => countSql(c.minimum)).join(', ')}`;
+  const text = `SELECT ${checked.constraints.map((c) => constraintExpression(c.minimum)).join(', ')}`;
   const fresh = (firstStatement(parseTree(await parser.serialize(text)))['node'] as Json)['select_list'] as Json[];
   for (const [i, c] of checked.constraints.entries()) {
     const e = fresh[i] as Json;
     e['alias'] = `${HIDDEN_PREFIX}${i}`;
-    bindPlaceholder(e, [c.alias, c.column]);
+    pointPlaceholder(e, [c.alias, c.column]);
     list.push(e);
   }
   return checked.constraints.map((c) => c.minimum);
+}
+
+/** Points every reference to the placeholder column `a.b` in `e` at `names`. */
+function pointPlaceholder(e: unknown, names: readonly string[]): void {
+  if (Array.isArray(e)) {
+    for (const x of e) pointPlaceholder(x, names);
+    return;
+  }
+  if (e === null || typeof e !== 'object') return;
+  const o = e as Json;
+  if (o['class'] === 'COLUMN_REF' && JSON.stringify(o['column_names']) === '["a","b"]') o['column_names'] = [...names];
+  for (const v of Object.values(o)) pointPlaceholder(v, names);
 }

@@ -14,7 +14,7 @@ import { accessActor } from '../access/access-routes.js';
 import type { PrincipalRef } from '../policy/model.js';
 import type { CleanroomService, RoomActor } from './cleanroom-service.js';
 import { RuleInputSchema } from './cleanroom-rules.js';
-import { MEMBER_ABILITIES } from './cleanroom-types.js';
+import { AbilitiesSchema, ParamNameSchema, CatalogTableSchema, ColumnNameSchema, PrivacyInputSchema, TEMPLATE_SQL_MAX, TemplateParametersSchema } from './cleanroom-spec.js';
 import { installScope3Demo } from './scope3-demo.js';
 
 function roomsOf(services: Services): CleanroomService {
@@ -28,10 +28,9 @@ function actorOf(actor: Actor, request: Request): RoomActor {
 }
 
 const Any = z.record(z.string(), z.unknown());
-const Member = z.object({ name: LabelSchema, principal: PrincipalSchema.transform((p) => p as PrincipalRef), abilities: z.array(z.enum(MEMBER_ABILITIES)).max(2).default([]) }).strict();
+const Member = z.object({ name: LabelSchema, principal: PrincipalSchema.transform((p) => p as PrincipalRef), abilities: AbilitiesSchema }).strict();
 const room = z.object({ name: LabelSchema }).strict();
 const roomTable = z.object({ name: LabelSchema, table: LabelSchema }).strict();
-const ParamName = z.string().regex(/^[a-z_][a-z0-9_]{0,63}$/, 'must be a lowercase identifier');
 const ParamValue = z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()]);
 
 export const cleanroomRoutes: readonly RouteDef[] = [
@@ -106,7 +105,7 @@ export const cleanroomRoutes: readonly RouteDef[] = [
     tag: 'cleanrooms',
     auth: 'user',
     params: room,
-    body: z.object({ name: LabelSchema, table: z.string().trim().min(1).max(400), columns: z.array(z.string().trim().min(1).max(128)).min(1).max(1000) }).strict(),
+    body: z.object({ name: LabelSchema, table: CatalogTableSchema, columns: z.array(ColumnNameSchema).min(1).max(1000) }).strict(),
     response: Any,
     handler: async ({ services, actor, request, params, body }) => ({ ...(await roomsOf(services).associate(actorOf(actor, request), params.name, body)) }),
   }),
@@ -129,7 +128,7 @@ export const cleanroomRoutes: readonly RouteDef[] = [
     auth: 'user',
     params: room,
     status: 201,
-    body: z.object({ name: LabelSchema, sql: z.string().max(100_000), parameters: z.array(z.object({ name: ParamName, type: z.enum(['string', 'number']) }).strict()).max(50).default([]) }).strict(),
+    body: z.object({ name: LabelSchema, sql: z.string().max(TEMPLATE_SQL_MAX), parameters: TemplateParametersSchema }).strict(),
     response: Any,
     handler: async ({ services, actor, request, params, body }) => ({ ...(await roomsOf(services).addTemplate(actorOf(actor, request), params.name, body)) }),
   }),
@@ -140,13 +139,7 @@ export const cleanroomRoutes: readonly RouteDef[] = [
     tag: 'cleanrooms',
     auth: 'user',
     params: room,
-    body: z
-      .object({
-        budget: z.number().positive().max(1000),
-        epsilonPerQuery: z.number().positive().max(1000),
-        clamps: z.array(z.object({ table: LabelSchema, column: z.string().trim().min(1).max(128), min: z.number(), max: z.number() }).strict()).max(1000).default([]),
-      })
-      .strict(),
+    body: PrivacyInputSchema,
     response: Any,
     handler: async ({ services, actor, request, params, body }) => ({ ...(await roomsOf(services).setPrivacy(actorOf(actor, request), params.name, body)) }),
   }),
@@ -158,7 +151,7 @@ export const cleanroomRoutes: readonly RouteDef[] = [
     auth: 'user',
     params: room,
     body: z
-      .object({ sql: z.string().max(100_000).optional(), template: LabelSchema.optional(), params: z.record(ParamName, ParamValue).optional() })
+      .object({ sql: z.string().max(100_000).optional(), template: LabelSchema.optional(), params: z.record(ParamNameSchema, ParamValue).optional() })
       .strict()
       .refine((b) => (b.sql === undefined) !== (b.template === undefined), { message: 'give either `sql` or `template`' }),
     response: Any,

@@ -13,8 +13,11 @@ import type { Gateway, ParamValue } from '../gateway/types.js';
 import { checkText, parseQuery } from '../gateway/parse.js';
 import { createPrinter } from '../gateway/rewrite.js';
 import type { PlainValue } from '../lake/duckdb.js';
-import { findTable, parseResource, type PrincipalRef } from '../policy/model.js';
-import { membershipGraph, principalExists, principalSet } from '../policy/principals.js';
+import type { PolicyWorld, PrincipalRef } from '../policy/model.js';
+import { createEngine } from '../policy/engine.js';
+import { withExperiments } from '../experiments/experiment-evaluator.js';
+import { membershipGraph, principalSet } from '../policy/principals.js';
+import { checkPrincipalExists, checkShare } from './cleanroom-share.js';
 import type { StateService, Snapshot } from '../workspace/state-service.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import { checkRoomQuery, type RoomTable } from './cleanroom-checker.js';
@@ -23,7 +26,9 @@ import { planRoomQuery } from './cleanroom-plan.js';
 import { checkRule, type RuleInput } from './cleanroom-rules.js';
 import { applyPrivacy, checkPrivacy, remaining, spend, type NoisedColumn } from './cleanroom-privacy.js';
 import { runRoomPlan } from './cleanroom-run.js';
-import { appendQueryLog, insertRoom, listRooms, loadRoom, readQueryLog, saveRoom } from './cleanroom-store.js';
+import { appendQueryLog, insertRoom, listRooms, loadRoom, loadRooms, readQueryLog, saveRoom, type Versioned } from './cleanroom-store.js';
+import { reconcileRoom, roomChanges, type RoomChange } from './cleanroom-reconcile.js';
+import { specOf, type CleanroomSpec, type StoredCleanroomSpec } from './cleanroom-spec.js';
 import type { Clamp, Collaboration, Member, QueryTemplate, RoomQueryLogEntry, TemplateParameter } from './cleanroom-types.js';
 
 export interface RoomActor {
@@ -65,6 +70,12 @@ export interface CleanroomService {
   setPrivacy(actor: RoomActor, name: string, settings: { budget: number; epsilonPerQuery: number; clamps: readonly Clamp[] }): Promise<Collaboration>;
   query(actor: RoomActor, name: string, q: RoomQuery): Promise<RoomResult>;
   log(actor: RoomActor, name: string, limit: number): Promise<RoomQueryLogEntry[]>;
+  /** Policy as code: what making the collaborations exactly `specs` would change, checked against `world` (the one an apply is about to commit). */
+  planCode(world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>): Promise<RoomChange[]>;
+  /** The same, written: every collaboration in one transaction or none; the changes made. */
+  applyCode(world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>, actor: string): Promise<RoomChange[]>;
+  /** Every collaboration that is not closed, as a policy file writes it (export). */
+  exportCode(): Promise<Record<string, StoredCleanroomSpec>>;
 }
 
 const MAX_SQL = 100_000;
@@ -108,10 +119,6 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       }
     }
     throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` changed while this change was made: try again`);
-  };
-
-  const checkPrincipal = (snap: Snapshot, path: string, p: PrincipalRef): void => {
-    if (!principalExists(snap.world, p)) throw new StewardError('STEWARD_E_VALIDATION', `${path}: principal \`${p}\` not found`, { details: [{ path, message: 'not found' }] });
   };
 
   const roomTables = (c: Collaboration): Map<string, RoomTable> => new Map(c.tables.map((t) => [t.name, t]));
@@ -161,11 +168,53 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
     throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${name}\` changed while the query started: run it again`);
   };
 
+  /** The collaborations `specs` asks for, reconciled with the stored ones, and the changes. */
+  const reconcileAll = async (world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>): Promise<{ stored: Versioned[]; wanted: Map<string, Collaboration>; changes: RoomChange[] }> => {
+    const stored = await loadRooms(db);
+    // The evaluator of the world being committed, as the state service builds it, so a share is checked against the grants it will have.
+    const ctx = { world, engine: withExperiments(createEngine(world), world, createEngine), parse: (sql: string) => parseQuery(gateway.parser, sql, sql), now: now() };
+    const wanted = new Map<string, Collaboration>();
+    for (const [name, spec] of Object.entries(specs)) wanted.set(name, await reconcileRoom(ctx, name, spec, stored.find((s) => s.doc.name === name)?.doc));
+    return { stored, wanted, changes: roomChanges(stored.map((s) => s.doc), wanted) };
+  };
+
   return {
+    async planCode(world, specs) {
+      return (await reconcileAll(world, specs)).changes;
+    },
+
+    async applyCode(world, specs, actor) {
+      for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
+        const { stored, wanted, changes } = await reconcileAll(world, specs);
+        if (changes.length === 0) return changes;
+        const written = await db.transaction(async (tx) => {
+          for (const c of changes) {
+            const was = stored.find((s) => s.doc.name === c.name);
+            const next = c.action === 'close' && was !== undefined ? life.close(was.doc, now()) : (wanted.get(c.name) as Collaboration);
+            // Compare-and-set on each document: a member's change in between re-runs the whole reconcile, and nothing is half-written.
+            const ok = was === undefined ? await insertRoom(tx, next) : await saveRoom(tx, next, was.version);
+            if (!ok) throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${c.name}\` changed while the policy was applied`);
+          }
+          return true;
+        }).catch((e: unknown) => {
+          if (isStewardError(e) && e.code === 'STEWARD_E_CONFLICT' && attempt < CAS_RETRIES - 1) return false;
+          throw e;
+        });
+        if (!written) continue;
+        await state.log(changes.map((c) => ({ actor, action: `cleanroom.policy.${c.action}`, resource: `cleanroom:${c.name}`, result: 'allow' as const, reason: `${c.action} by policy apply`, details: { fields: [...c.fields] } })));
+        return changes;
+      }
+      throw new StewardError('STEWARD_E_CONFLICT', 'collaborations changed while the policy was applied: try again');
+    },
+
+    async exportCode() {
+      return Object.fromEntries((await listRooms(db)).filter((c) => c.status === 'active').map((c) => [c.name, specOf(c)]));
+    },
+
     async create(actor, input) {
       const snap = await state.snapshot();
-      checkPrincipal(snap, 'creator.principal', input.creator.principal);
-      input.members.forEach((m, i) => checkPrincipal(snap, `members[${i}].principal`, m.principal));
+      checkPrincipalExists(snap.world, 'creator.principal', input.creator.principal);
+      input.members.forEach((m, i) => checkPrincipalExists(snap.world, `members[${i}].principal`, m.principal));
       // The creator must be the caller's own organisation: nobody opens a collaboration in another's name.
       if (!principalsOf(snap, actor.principal).has(input.creator.principal)) {
         throw new StewardError('STEWARD_E_FORBIDDEN', `creator.principal: you do not act for \`${input.creator.principal}\``, { details: [{ path: 'creator.principal', message: 'not yours' }] });
@@ -191,7 +240,7 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       change(actor, name, 'invite', ({ doc, member, snap }) => {
         const me = requireMember(doc, member);
         if (me.name !== doc.creator) throw new StewardError('STEWARD_E_FORBIDDEN', `only the creator \`${doc.creator}\` invites members`);
-        checkPrincipal(snap, 'principal', m.principal);
+        checkPrincipalExists(snap.world, 'principal', m.principal);
         return life.invite(doc, m, now());
       }, { invited: m.name }),
 
@@ -208,22 +257,8 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
     associate: (actor, name, input) =>
       change(actor, name, 'associate', ({ doc, member, snap }) => {
         const me = requireMember(doc, member);
-        const ref = parseResource(input.table);
-        if (ref === null || ref.level !== 'table') throw new StewardError('STEWARD_E_VALIDATION', 'table: must be `catalog.database.table`', { details: [{ path: 'table', message: input.table }] });
-        const t = findTable(snap.world, ref);
-        if (t === undefined) throw new StewardError('STEWARD_E_VALIDATION', `table: \`${input.table}\` not found`, { details: [{ path: 'table', message: 'not found' }] });
-        if (t.source.kind !== 'lake') throw new StewardError('STEWARD_E_VALIDATION', `table: \`${input.table}\` is not a lake table`, { details: [{ path: 'table', message: 'not in the lake' }] });
-        // A member shares only what it may read in full itself: every row, and every chosen column unmasked.
-        const d = snap.engine.authorize({ principal: me.principal, action: 'SELECT', resource: ref });
-        if (d.decision !== 'allow' || (d.rowFilter ?? null) !== null) {
-          throw new StewardError('STEWARD_E_FORBIDDEN', `table: member \`${me.name}\` (\`${me.principal}\`) may not read every row of \`${input.table}\`, so it cannot share it`, { details: [{ path: 'table', message: 'not readable in full' }] });
-        }
-        input.columns.forEach((c, i) => {
-          if (!t.columns.some((x) => x.name === c)) throw new StewardError('STEWARD_E_VALIDATION', `columns[${i}]: column \`${c}\` not found in \`${input.table}\``, { details: [{ path: `columns[${i}]`, message: 'not found' }] });
-          const col = d.columns?.find((x) => x.name === c);
-          if (col === undefined || col.rowFilter !== null) throw new StewardError('STEWARD_E_FORBIDDEN', `columns[${i}]: member \`${me.name}\` may not read column \`${c}\` in full, so it cannot share it`, { details: [{ path: `columns[${i}]`, message: 'not readable in full' }] });
-        });
-        return life.associate(doc, { name: input.name, member: me.name, table: `${t.catalog}.${t.database}.${t.name}`, columns: [...new Set(input.columns)] });
+        const shared = checkShare(snap, me, input);
+        return life.associate(doc, { name: input.name, member: me.name, ...shared });
       }, { table: input.name, catalogTable: input.table, columns: input.columns }),
 
     setRule: (actor, name, table, rule) =>

@@ -19,8 +19,13 @@ export async function loadRoom(db: Db, name: string): Promise<Versioned | null> 
 }
 
 export async function listRooms(db: Db): Promise<Collaboration[]> {
-  const { rows } = await db.query<{ document: Collaboration }>('SELECT document FROM steward.cleanrooms ORDER BY name');
-  return rows.map((r) => r.document);
+  return (await loadRooms(db)).map((r) => r.doc);
+}
+
+/** Every collaboration with its version, by name. */
+export async function loadRooms(db: Db): Promise<Versioned[]> {
+  const { rows } = await db.query<{ document: Collaboration; version: number }>('SELECT document, version FROM steward.cleanrooms ORDER BY name');
+  return rows.map((r) => ({ doc: r.document, version: r.version }));
 }
 
 /** Inserts a new collaboration; false when the name is taken. */

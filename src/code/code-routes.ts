@@ -20,6 +20,7 @@ import { actorName } from '../server/actor.js';
 import { dashboardFor, planDashboardChanges, type DashboardChange } from '../embed/embed-service.js';
 import type { Dashboard } from '../embed/dashboard-spec.js';
 import { formatLocation, locationKey, type SourceLocation } from './source-location.js';
+import { renderRoomChanges, type RoomChange } from '../cleanroom/cleanroom-reconcile.js';
 
 const FilesBody = z
   .object({
@@ -36,6 +37,8 @@ const PlanOut = z.object({
   entries: z.array(z.unknown()),
   /** Dashboards to create, change or delete; empty when no file has a `dashboards` section (they are left alone). */
   dashboards: z.array(z.object({ id: z.string(), action: z.enum(['create', 'change', 'delete']) })),
+  /** Collaborations to create, change or close; empty when no file has a `cleanrooms` section (they are left alone). */
+  cleanrooms: z.array(z.object({ name: z.string(), action: z.enum(['create', 'change', 'close']), fields: z.array(z.string()) })),
   text: z.string(),
 });
 
@@ -45,17 +48,38 @@ export async function desiredWorld(services: Pick<Services, 'lake'>, loaded: Loa
   return toManagedWorld(loaded.document, { parsePredicate, locations: loaded.locations, catalog: world });
 }
 
-function planBody(plan: Plan, dashboards: readonly DashboardChange[]): z.infer<typeof PlanOut> {
+function planBody(plan: Plan, dashboards: readonly DashboardChange[], rooms: readonly RoomChange[]): z.infer<typeof PlanOut> {
   const json = planToJson(plan);
   const text = renderPlan(plan);
-  const lines = dashboards.map((d) => `${d.action === 'create' ? '+' : d.action === 'change' ? '~' : '-'} dashboard ${d.id}`);
+  const lines = [...dashboards.map((d) => `${d.action === 'create' ? '+' : d.action === 'change' ? '~' : '-'} dashboard ${d.id}`), ...renderRoomChanges(rooms)];
   return {
-    changes: plan.changes.length + dashboards.length,
+    changes: plan.changes.length + dashboards.length + rooms.length,
     summary: { ...plan.summary },
     entries: [...json.entries],
     dashboards: [...dashboards],
+    cleanrooms: rooms.map((r) => ({ ...r, fields: [...r.fields] })),
     text: lines.length === 0 ? text : plan.changes.length === 0 ? lines.join('\n') : `${text}\n${lines.join('\n')}`,
   };
+}
+
+/**
+ * The file's collaborations checked against `world` (the world the plan would
+ * commit), and what storing them changes. None when no file has the section.
+ * `write` stores them (apply): every collaboration in one transaction.
+ */
+async function roomPlan(services: Pick<Services, 'cleanrooms'>, loaded: LoadedPolicy, world: PolicyWorld, write?: { actor: string }): Promise<RoomChange[] | null> {
+  const specs = loaded.document.cleanrooms;
+  if (specs === undefined) return null;
+  if (services.cleanrooms === undefined) throw new StewardError('STEWARD_E_VALIDATION', 'cleanrooms: clean rooms are not enabled on this server');
+  const rooms = services.cleanrooms;
+  try {
+    return write === undefined ? await rooms.planCode(world, specs) : await rooms.applyCode(world, specs, write.actor);
+  } catch (e) {
+    const path = isStewardError(e) ? (e.details[0]?.path ?? '') : '';
+    // The collaboration the refusal is about (names may contain dots: the longest declared name that prefixes the path).
+    const name = Object.keys(specs).filter((n) => path === `cleanrooms.${n}` || path.startsWith(`cleanrooms.${n}.`)).sort((a, b) => b.length - a.length)[0];
+    throw name === undefined ? e : atDeclaration(e, loaded.locations.get(locationKey('cleanroom', name)));
+  }
 }
 
 /**
@@ -98,8 +122,10 @@ export const codeRoutes: readonly RouteDef[] = [
       const loaded = loadPolicySources(body.files);
       const { world } = await services.state.snapshot();
       const plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
-      const dashboards = await dashboardPlan(services, loaded, applyChanges(world, plan.changes));
-      return planBody(plan, dashboards?.changes ?? []);
+      const next = applyChanges(world, plan.changes);
+      const dashboards = await dashboardPlan(services, loaded, next);
+      const rooms = await roomPlan(services, loaded, next);
+      return planBody(plan, dashboards?.changes ?? [], rooms ?? []);
     },
   }),
   route({
@@ -117,12 +143,17 @@ export const codeRoutes: readonly RouteDef[] = [
       const r = await commit({ services, actor }, 'policy.apply', body.files.map((f) => f.file).join(',').slice(0, 500), async (world) => {
         plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
         // Checked against the world about to be committed, before it is: a bad dashboard refuses the whole apply.
-        dashboards = await dashboardPlan(services, loaded, applyChanges(world, plan.changes));
+        const next = applyChanges(world, plan.changes);
+        dashboards = await dashboardPlan(services, loaded, next);
+        // Likewise the collaborations: a share the committed grants would not allow refuses the whole apply.
+        await roomPlan(services, loaded, next);
         return [...plan.changes];
       });
       if (plan === undefined) throw new Error('apply produced no plan');
       const stored = dashboards === null || services.embed === undefined ? [] : await services.embed.replaceDashboards((dashboards as { wanted: Record<string, Dashboard> }).wanted, actorName(actor));
-      return { ...planBody(plan, stored), version: r.version };
+      // Checked again against the world just committed, and written with compare-and-set in one transaction.
+      const rooms = await roomPlan(services, loaded, (await services.state.snapshot()).world, { actor: actorName(actor) });
+      return { ...planBody(plan, stored, rooms ?? []), version: r.version };
     },
   }),
   route({
@@ -135,7 +166,13 @@ export const codeRoutes: readonly RouteDef[] = [
     handler: async ({ services }) => {
       const world = (await services.state.snapshot()).world;
       const dashboards = (await services.embed?.listDashboards()) ?? [];
-      return { yaml: exportPolicy(withoutExperimentRuns(world), dashboards.length === 0 ? {} : { dashboards: Object.fromEntries(dashboards.map((d) => [d.id, d.dashboard])) }) };
+      const rooms = (await services.cleanrooms?.exportCode()) ?? {};
+      return {
+        yaml: exportPolicy(withoutExperimentRuns(world), {
+          ...(dashboards.length === 0 ? {} : { dashboards: Object.fromEntries(dashboards.map((d) => [d.id, d.dashboard])) }),
+          ...(Object.keys(rooms).length === 0 ? {} : { cleanrooms: rooms }),
+        }),
+      };
     },
   }),
   route({

@@ -13,6 +13,7 @@ import type { PrincipalRef } from '../policy/model.js';
 import type { ManagedWorld } from './convert.js';
 import { fromWorld } from './convert.js';
 import type { PolicyDocument } from './schema.js';
+import type { StoredCleanroomSpec } from '../cleanroom/cleanroom-spec.js';
 import type { TagExpression } from '../policy/model.js';
 import { formatTagExpression, isEmptyExpression } from '../policy/tag-expression.js';
 
@@ -21,6 +22,8 @@ export interface ExportOptions {
   readonly schemaUrl?: string;
   /** Stored dashboards (kept beside the world), written as the `dashboards` section. */
   readonly dashboards?: NonNullable<PolicyDocument['dashboards']>;
+  /** Running collaborations (kept beside the world), written as the `cleanrooms` section. */
+  readonly cleanrooms?: Readonly<Record<string, StoredCleanroomSpec>>;
 }
 
 const HEADER = [
@@ -101,7 +104,8 @@ export function renderPolicyYaml(doc: PolicyDocument, options: ExportOptions = {
  */
 export function exportPolicy(world: ManagedWorld, options: ExportOptions = {}): string {
   const doc = fromWorld(world);
-  return renderPolicyYaml(options.dashboards === undefined ? doc : { ...doc, dashboards: options.dashboards }, options);
+  const withDashboards = options.dashboards === undefined ? doc : { ...doc, dashboards: options.dashboards };
+  return renderPolicyYaml(options.cleanrooms === undefined ? withDashboards : { ...withDashboards, cleanrooms: options.cleanrooms as NonNullable<PolicyDocument['cleanrooms']> }, options);
 }
 
 /**

@@ -402,6 +402,7 @@ function entityLocations(yamlDoc: Document, doc: PolicyDocument, at: (o: number)
   });
   for (const e of entries(section(yamlDoc, 'guardrails'), 'guardrail', at, problems)) add('guardrail', e.name, e.offset);
   for (const e of entries(section(yamlDoc, 'dashboards'), 'dashboard', at, problems)) add('dashboard', e.name, e.offset);
+  for (const e of entries(section(yamlDoc, 'cleanrooms'), 'cleanroom', at, problems)) add('cleanroom', e.name, e.offset);
   return out;
 }
 
@@ -420,6 +421,7 @@ function mergeDocuments(docs: readonly PolicyDocument[]): PolicyDocument {
     grants: NonNullable<PolicyDocument['grants']>;
     guardrails: NonNullable<PolicyDocument['guardrails']>;
     dashboards?: NonNullable<PolicyDocument['dashboards']>;
+    cleanrooms?: NonNullable<PolicyDocument['cleanrooms']>;
   } = { apiVersion: 'steward/v1', tagKeys: {}, tags: {}, users: {}, groups: {}, idpMappings: [], filters: {}, grants: [], guardrails: {} };
   for (const d of docs) {
     Object.assign(out.tagKeys, d.tagKeys);
@@ -432,6 +434,8 @@ function mergeDocuments(docs: readonly PolicyDocument[]): PolicyDocument {
     Object.assign(out.guardrails, d.guardrails);
     // Dashboards are managed only when some file has the section: a policy folder from before them leaves them alone.
     if (d.dashboards !== undefined) out.dashboards = { ...out.dashboards, ...d.dashboards };
+    // Clean rooms likewise: without a `cleanrooms` section no collaboration is touched.
+    if (d.cleanrooms !== undefined) out.cleanrooms = { ...out.cleanrooms, ...d.cleanrooms };
   }
   return out;
 }

@@ -25,6 +25,8 @@ import type { PrincipalRef, ResourceLevel, TagExpression } from '../policy/model
 import { parseTagExpression } from '../policy/tag-expression.js';
 import { InstantTextSchema } from '../server/schemas.js';
 import { DashboardIdSchema, DashboardSchema } from '../embed/dashboard-spec.js';
+import { CleanroomSpecSchema } from '../cleanroom/cleanroom-spec.js';
+import { LabelSchema } from '../server/schemas.js';
 
 export const API_VERSION = 'steward/v1';
 
@@ -269,6 +271,10 @@ export const PolicyDocumentSchema = z
       .record(DashboardIdSchema, DashboardSchema)
       .optional()
       .describe('Dashboard id -> embeddable dashboard (docs/embedding.md); when present, the complete set: stored dashboards not listed are deleted'),
+    cleanrooms: z
+      .record(LabelSchema, CleanroomSpecSchema)
+      .optional()
+      .describe('Collaboration name -> clean room (docs/cleanrooms.md); when present, the complete set: running collaborations not listed are closed (their query logs are kept)'),
   })
   .meta({
     title: 'Steward policy',

@@ -18,8 +18,8 @@ export interface SourceLocation {
 /** Entity locations, keyed by `locationKey(kind, entityKey)`. */
 export type SourceLocations = ReadonlyMap<string, SourceLocation>;
 
-/** What a policy file declares: the policy's entities, and dashboards (stored beside the policy world). */
-export type DeclaredKind = EntityKind | 'dashboard';
+/** What a policy file declares: the policy's entities, and dashboards and clean rooms (stored beside the policy world). */
+export type DeclaredKind = EntityKind | 'dashboard' | 'cleanroom';
 
 /** `grant:analysts-read-claims`, `tagAssignment:lake.claims#domain`, `dashboard:revenue`. */
 export function locationKey(kind: DeclaredKind, key: string): string {

@@ -1,7 +1,12 @@
 /**
- * `steward cleanroom …` with the built binary on an embedded workspace: the
- * Scope 3 demo end to end as the docs run it, refusals that exit non-zero
- * naming the rule, and bad input naming the field with nothing written.
+ * `steward cleanroom …` with the built binary: the Scope 3 demo end to end as
+ * the docs run it, refusals that exit non-zero naming the rule, and bad input
+ * naming the field with nothing written.
+ *
+ * The demo is added on the embedded workspace; then a `steward serve` runs on
+ * the same workspace, as after `npm start`, and every later command goes
+ * through it (the CLI finds it by its server.json) instead of opening the
+ * store itself each time, which is most of an embedded command's seconds.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,9 +14,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { steward, stewardJson } from '../support/cli.js';
+import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 let home: string;
 let env: NodeJS.ProcessEnv;
+let server: ServeProcess | undefined;
 const ok = async (args: string[]): Promise<string> => {
   const r = await steward(args, env);
   assert.equal(r.code, 0, `steward ${args.join(' ')}: ${r.stderr}`);
@@ -23,10 +30,22 @@ before(async () => {
   home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-cleanroom-cli-'));
   env = { STEWARD_HOME: home };
   await ok(['cleanroom', 'demo']);
+  server = await startServeProcess(env);
+  // Every command goes through the server from here on (not only the first).
+  assert.match(await ok(['status']), new RegExp(`^target: local server pid ${server.child.pid} at `, 'm'));
   await ok(['cleanroom', 'create', 'scope3', '--as', 'rita', '--member', 'reporting=group:reporting-team:query,receive', '--invite', 'purchased-goods=group:purchase-team', '--invite', 'transportation=group:transport-team']);
 });
 
 after(async () => {
+  if (server !== undefined) {
+    const child = server.child;
+    child.removeAllListeners('close');
+    // SIGTERM: a clean shutdown that removes server.json before the workspace folder goes.
+    await new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
   await fs.rm(home, { recursive: true, force: true });
 });
 
