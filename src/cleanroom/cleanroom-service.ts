@@ -72,8 +72,12 @@ export interface CleanroomService {
   log(actor: RoomActor, name: string, limit: number): Promise<RoomQueryLogEntry[]>;
   /** Policy as code: what making the collaborations exactly `specs` would change, checked against `world` (the one an apply is about to commit). */
   planCode(world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>): Promise<RoomChange[]>;
-  /** The same, written: every collaboration in one transaction or none; the changes made. */
-  applyCode(world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>, actor: string): Promise<RoomChange[]>;
+  /**
+   * The same, written inside `tx`, the policy apply's own transaction, so collaborations and grants commit
+   * together or not at all; the changes made and their decision-log entries. A collaboration a member changed
+   * since it was read is STEWARD_E_CONFLICT, and the apply starts again.
+   */
+  applyCode(tx: Db, world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>, actor: string): Promise<{ changes: RoomChange[]; log: DecisionLogEntry[] }>;
   /** Every collaboration that is not closed, as a policy file writes it (export). */
   exportCode(): Promise<Record<string, StoredCleanroomSpec>>;
 }
@@ -169,8 +173,8 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
   };
 
   /** The collaborations `specs` asks for, reconciled with the stored ones, and the changes. */
-  const reconcileAll = async (world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>): Promise<{ stored: Versioned[]; wanted: Map<string, Collaboration>; changes: RoomChange[] }> => {
-    const stored = await loadRooms(db);
+  const reconcileAll = async (world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>, q: Db = db): Promise<{ stored: Versioned[]; wanted: Map<string, Collaboration>; changes: RoomChange[] }> => {
+    const stored = await loadRooms(q);
     // The evaluator of the world being committed, as the state service builds it, so a share is checked against the grants it will have.
     const ctx = { world, engine: withExperiments(createEngine(world), world, createEngine), parse: (sql: string) => parseQuery(gateway.parser, sql, sql), now: now() };
     const wanted = new Map<string, Collaboration>();
@@ -183,28 +187,17 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
       return (await reconcileAll(world, specs)).changes;
     },
 
-    async applyCode(world, specs, actor) {
-      for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
-        const { stored, wanted, changes } = await reconcileAll(world, specs);
-        if (changes.length === 0) return changes;
-        const written = await db.transaction(async (tx) => {
-          for (const c of changes) {
-            const was = stored.find((s) => s.doc.name === c.name);
-            const next = c.action === 'close' && was !== undefined ? life.close(was.doc, now()) : (wanted.get(c.name) as Collaboration);
-            // Compare-and-set on each document: a member's change in between re-runs the whole reconcile, and nothing is half-written.
-            const ok = was === undefined ? await insertRoom(tx, next) : await saveRoom(tx, next, was.version);
-            if (!ok) throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${c.name}\` changed while the policy was applied`);
-          }
-          return true;
-        }).catch((e: unknown) => {
-          if (isStewardError(e) && e.code === 'STEWARD_E_CONFLICT' && attempt < CAS_RETRIES - 1) return false;
-          throw e;
-        });
-        if (!written) continue;
-        await state.log(changes.map((c) => ({ actor, action: `cleanroom.policy.${c.action}`, resource: `cleanroom:${c.name}`, result: 'allow' as const, reason: `${c.action} by policy apply`, details: { fields: [...c.fields] } })));
-        return changes;
+    async applyCode(tx, world, specs, actor) {
+      const { stored, wanted, changes } = await reconcileAll(world, specs, tx);
+      for (const c of changes) {
+        const was = stored.find((s) => s.doc.name === c.name);
+        const next = c.action === 'close' && was !== undefined ? life.close(was.doc, now()) : (wanted.get(c.name) as Collaboration);
+        // Compare-and-set on each document: a member's change in between re-runs the whole apply, and nothing is half-written.
+        const ok = was === undefined ? await insertRoom(tx, next) : await saveRoom(tx, next, was.version);
+        if (!ok) throw new StewardError('STEWARD_E_CONFLICT', `collaboration \`${c.name}\` changed while the policy was applied`);
       }
-      throw new StewardError('STEWARD_E_CONFLICT', 'collaborations changed while the policy was applied: try again');
+      const log = changes.map((c) => ({ actor, action: `cleanroom.policy.${c.action}`, resource: `cleanroom:${c.name}`, result: 'allow' as const, reason: `${c.action} by policy apply`, details: { fields: [...c.fields] } }));
+      return { changes, log };
     },
 
     async exportCode() {

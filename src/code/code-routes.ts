@@ -6,7 +6,7 @@
  * silently overwritten by a stale plan.
  */
 import { z } from 'zod';
-import { commit, route, type RouteDef } from '../server/route.js';
+import { route, type RouteDef } from '../server/route.js';
 import type { Services } from '../server/services.js';
 import type { PolicyWorld } from '../policy/model.js';
 import { loadPolicySources, MAX_POLICY_FILE_BYTES, type LoadedPolicy } from './load.js';
@@ -19,6 +19,8 @@ import { StewardError, isStewardError } from '../errors.js';
 import { actorName } from '../server/actor.js';
 import { dashboardFor, planDashboardChanges, type DashboardChange } from '../embed/embed-service.js';
 import type { Dashboard } from '../embed/dashboard-spec.js';
+import type { Db } from '../store/db.js';
+import type { DecisionLogEntry } from '../store/decision-log.js';
 import { formatLocation, locationKey, type SourceLocation } from './source-location.js';
 import { renderRoomChanges, type RoomChange } from '../cleanroom/cleanroom-reconcile.js';
 
@@ -65,15 +67,15 @@ function planBody(plan: Plan, dashboards: readonly DashboardChange[], rooms: rea
 /**
  * The file's collaborations checked against `world` (the world the plan would
  * commit), and what storing them changes. None when no file has the section.
- * `write` stores them (apply): every collaboration in one transaction.
+ * `write` stores them (apply) inside the policy apply's own transaction.
  */
-async function roomPlan(services: Pick<Services, 'cleanrooms'>, loaded: LoadedPolicy, world: PolicyWorld, write?: { actor: string }): Promise<RoomChange[] | null> {
+async function roomPlan(services: Pick<Services, 'cleanrooms'>, loaded: LoadedPolicy, world: PolicyWorld, write?: { tx: Db; actor: string }): Promise<{ changes: RoomChange[]; log: DecisionLogEntry[] } | null> {
   const specs = loaded.document.cleanrooms;
   if (specs === undefined) return null;
   if (services.cleanrooms === undefined) throw new StewardError('STEWARD_E_VALIDATION', 'cleanrooms: clean rooms are not enabled on this server');
   const rooms = services.cleanrooms;
   try {
-    return write === undefined ? await rooms.planCode(world, specs) : await rooms.applyCode(world, specs, write.actor);
+    return write === undefined ? { changes: await rooms.planCode(world, specs), log: [] } : await rooms.applyCode(write.tx, world, specs, write.actor);
   } catch (e) {
     const path = isStewardError(e) ? (e.details[0]?.path ?? '') : '';
     // The collaboration the refusal is about (names may contain dots: the longest declared name that prefixes the path).
@@ -125,7 +127,7 @@ export const codeRoutes: readonly RouteDef[] = [
       const next = applyChanges(world, plan.changes);
       const dashboards = await dashboardPlan(services, loaded, next);
       const rooms = await roomPlan(services, loaded, next);
-      return planBody(plan, dashboards?.changes ?? [], rooms ?? []);
+      return planBody(plan, dashboards?.changes ?? [], rooms?.changes ?? []);
     },
   }),
   route({
@@ -138,22 +140,37 @@ export const codeRoutes: readonly RouteDef[] = [
     response: PlanOut.extend({ version: z.number() }),
     handler: async ({ services, actor, body }) => {
       const loaded = loadPolicySources(body.files);
+      const who = actorName(actor);
       let plan: Plan | undefined;
       let dashboards: Awaited<ReturnType<typeof dashboardPlan>> = null;
-      const r = await commit({ services, actor }, 'policy.apply', body.files.map((f) => f.file).join(',').slice(0, 500), async (world) => {
-        plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
-        // Checked against the world about to be committed, before it is: a bad dashboard refuses the whole apply.
-        const next = applyChanges(world, plan.changes);
-        dashboards = await dashboardPlan(services, loaded, next);
-        // Likewise the collaborations: a share the committed grants would not allow refuses the whole apply.
-        await roomPlan(services, loaded, next);
-        return [...plan.changes];
+      let stored: readonly DashboardChange[] = [];
+      let rooms: RoomChange[] = [];
+      const r = await services.state.change({
+        actor: who,
+        action: 'policy.apply',
+        resource: body.files.map((f) => f.file).join(',').slice(0, 500),
+        build: async (world) => {
+          plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
+          // Checked against the world about to be committed, before it is: a bad dashboard refuses the whole apply.
+          const next = applyChanges(world, plan.changes);
+          dashboards = await dashboardPlan(services, loaded, next);
+          // Likewise the collaborations: a share the committed grants would not allow refuses the whole apply.
+          await roomPlan(services, loaded, next);
+          return [...plan.changes];
+        },
+        // Dashboards and collaborations are written in the policy's own transaction: the grants, the dashboards
+        // and the collaborations of one apply commit together or not at all. Collaborations are checked again
+        // there (compare-and-set against members' changes since the plan).
+        alongside: async (tx, after) => {
+          const written = dashboards === null || services.embed === undefined ? null : await services.embed.replaceDashboards(tx, dashboards.wanted, who);
+          const roomsWritten = await roomPlan(services, loaded, after, { tx, actor: who });
+          stored = written?.changes ?? [];
+          rooms = roomsWritten?.changes ?? [];
+          return [...(written?.log ?? []), ...(roomsWritten?.log ?? [])];
+        },
       });
       if (plan === undefined) throw new Error('apply produced no plan');
-      const stored = dashboards === null || services.embed === undefined ? [] : await services.embed.replaceDashboards((dashboards as { wanted: Record<string, Dashboard> }).wanted, actorName(actor));
-      // Checked again against the world just committed, and written with compare-and-set in one transaction.
-      const rooms = await roomPlan(services, loaded, (await services.state.snapshot()).world, { actor: actorName(actor) });
-      return { ...planBody(plan, stored, rooms ?? []), version: r.version };
+      return { ...planBody(plan, stored, rooms), version: r.version };
     },
   }),
   route({

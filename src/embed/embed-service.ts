@@ -7,6 +7,7 @@
  */
 import { StewardError, notFound } from '../errors.js';
 import type { Db } from '../store/db.js';
+import type { DecisionLogEntry } from '../store/decision-log.js';
 import type { Gateway, SessionScope } from '../gateway/gateway.js';
 import type { PolicyWorld, PrincipalRef } from '../policy/model.js';
 import type { Predicate } from '../policy/predicate.js';
@@ -44,8 +45,11 @@ export interface EmbedService {
   getDashboard(id: string): Promise<Dashboard | undefined>;
   listDashboards(): Promise<readonly { id: string; dashboard: Dashboard }[]>;
   deleteDashboard(id: string, actor: string): Promise<boolean>;
-  /** Makes the stored dashboards exactly `wanted` (already checked, `dashboardFor`) in one transaction; returns what changed. */
-  replaceDashboards(wanted: Readonly<Record<string, Dashboard>>, actor: string): Promise<readonly DashboardChange[]>;
+  /**
+   * Makes the stored dashboards exactly `wanted` (already checked, `dashboardFor`) inside `tx`, the policy
+   * apply's own transaction; returns what changed and the decision-log entries for it.
+   */
+  replaceDashboards(tx: Db, wanted: Readonly<Record<string, Dashboard>>, actor: string): Promise<{ changes: readonly DashboardChange[]; log: DecisionLogEntry[] }>;
   /** Checks the request (dashboard, tags against its rules, origins, user id) and mints a token. */
   mint(input: MintInput, actor: string): Promise<{ token: string; jti: string; expiresAt: string }>;
   /** Uses up the token and runs the dashboard's datasets for its session. */
@@ -156,24 +160,19 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
       await deps.state.log([{ actor, action: 'embed.dashboard.put', resource: `dashboard:${id}`, result: 'ok', reason: 'dashboard stored', details: { id } }]);
       return stored;
     },
-    async replaceDashboards(wanted, actor) {
-      const current = new Map((await this.listDashboards()).map((d) => [d.id, JSON.stringify(d.dashboard)]));
+    async replaceDashboards(tx, wanted, actor) {
+      // Read in the transaction (PGlite has one connection: a read on `deps.db` would wait for this transaction to end).
+      const current = new Map((await dashboardRows(tx)).map((d) => [d.id, JSON.stringify(d.dashboard)]));
       const changes = planDashboardChanges(wanted, current);
-      if (changes.length === 0) return changes;
-      await deps.db.transaction(async (tx) => {
-        for (const c of changes) {
-          if (c.action === 'delete') await tx.query('DELETE FROM steward.embed_dashboards WHERE id = $1', [c.id]);
-          else await writeDashboard(tx, c.id, wanted[c.id] as Dashboard);
-        }
-      });
-      await deps.state.log(
-        changes.map((c) => ({ actor, action: c.action === 'delete' ? 'embed.dashboard.delete' : 'embed.dashboard.put', resource: `dashboard:${c.id}`, result: 'ok' as const, reason: `dashboard ${c.action === 'delete' ? 'deleted' : 'stored'} by policy apply`, details: { id: c.id } })),
-      );
-      return changes;
+      for (const c of changes) {
+        if (c.action === 'delete') await tx.query('DELETE FROM steward.embed_dashboards WHERE id = $1', [c.id]);
+        else await writeDashboard(tx, c.id, wanted[c.id] as Dashboard);
+      }
+      const log = changes.map((c) => ({ actor, action: c.action === 'delete' ? 'embed.dashboard.delete' : 'embed.dashboard.put', resource: `dashboard:${c.id}`, result: 'ok' as const, reason: `dashboard ${c.action === 'delete' ? 'deleted' : 'stored'} by policy apply`, details: { id: c.id } }));
+      return { changes, log };
     },
     async listDashboards() {
-      const { rows } = await deps.db.query<{ id: string; spec: Dashboard }>('SELECT id, spec FROM steward.embed_dashboards ORDER BY id');
-      return rows.map((r) => ({ id: r.id, dashboard: DashboardSchema.parse(r.spec) }));
+      return dashboardRows(deps.db);
     },
     async deleteDashboard(id, actor) {
       const { rows } = await deps.db.query<{ id: string }>('DELETE FROM steward.embed_dashboards WHERE id = $1 RETURNING id', [id]);
@@ -233,6 +232,12 @@ export function createEmbedService(deps: { readonly db: Db; readonly state: Pick
       return { dashboard: { ...d, id: dashboardId }, data };
     },
   };
+}
+
+/** The stored dashboards, by id. */
+async function dashboardRows(db: Db): Promise<{ id: string; dashboard: Dashboard }[]> {
+  const { rows } = await db.query<{ id: string; spec: Dashboard }>('SELECT id, spec FROM steward.embed_dashboards ORDER BY id');
+  return rows.map((r) => ({ id: r.id, dashboard: DashboardSchema.parse(r.spec) }));
 }
 
 /** Whether `principal` may read every table of the dashboard's datasets: the console shows it only then. */

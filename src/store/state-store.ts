@@ -52,6 +52,13 @@ export interface StateStore {
 export interface ApplyOptions {
   readonly expectedVersion?: number;
   readonly log?: readonly DecisionLogEntry[];
+  /**
+   * Writes that belong to the same change but live outside the policy world
+   * (a policy apply's dashboards and collaborations): run in the same
+   * transaction after the world's rows, so both commit or neither does.
+   * Returns decision-log entries for what they wrote.
+   */
+  readonly also?: (tx: Db) => Promise<readonly DecisionLogEntry[]>;
 }
 
 // --------------------------------------------------------------- row mapping
@@ -415,7 +422,9 @@ export function createStateStore(db: Db): StateStore {
             const keys = [...(byKind.get(kind)?.entries() ?? [])].filter(([, c]) => c.op === 'delete').map(([k]) => k);
             await remove(kind, keys, tx);
           }
-          if (opts.log !== undefined) await insertDecisions(opts.log, tx);
+          const alongside = opts.also === undefined ? [] : await opts.also(tx);
+          const log = [...(opts.log ?? []), ...alongside];
+          if (log.length > 0) await insertDecisions(log, tx);
           if (changes.length === 0) return current;
           const { rows } = await tx.query<{ version: number }>('UPDATE steward.state_version SET version = version + 1 RETURNING version');
           // Every writer of the policy (state service, access, experiments) comes through here: each other server hears of it at commit.

@@ -20,6 +20,7 @@ import { withExperiments } from '../experiments/experiment-evaluator.js';
 import { assertValidWorld } from '../policy/validate.js';
 import type { Evaluator } from '../policy/decision.js';
 import type { StateStore } from '../store/state-store.js';
+import type { Db } from '../store/db.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import { StewardError } from '../errors.js';
 import type { ChangeFeed } from '../store/change-feed.js';
@@ -39,6 +40,12 @@ export interface ChangeRequest {
   /** Builds the changes from the current world; may throw StewardError to refuse. */
   readonly build: (world: PolicyWorld, snapshot: Snapshot) => Change[] | Promise<Change[]>;
   readonly details?: Record<string, unknown>;
+  /**
+   * Rows outside the world written with the change, in its transaction (see
+   * `ApplyOptions.also`), given the world being committed. Throwing
+   * STEWARD_E_CONFLICT retries the whole change from `build`.
+   */
+  readonly alongside?: (tx: Db, after: PolicyWorld) => Promise<readonly DecisionLogEntry[]>;
 }
 
 export interface ChangeResult {
@@ -128,25 +135,32 @@ export function createStateService(
     for (let attempt = 0; ; attempt++) {
       const base = await snapshot();
       const changes = await req.build(base.world, base);
-      if (changes.length === 0) return { version: base.version, changes };
+      if (changes.length === 0 && req.alongside === undefined) return { version: base.version, changes };
       const next = applyChanges(base.world, changes);
       const admitted = (await options.admit?.(changes, { before: base.world, after: next, actor: req.actor, action: req.action })) ?? [];
       assertValidWorld(next);
       try {
+        const alongside = req.alongside;
         const version = await store.applyChanges(changes, {
           expectedVersion: base.version,
           log: [
-            {
-              actor: req.actor,
-              action: req.action,
-              resource: req.resource,
-              result: 'ok',
-              reason: `${changes.length} change(s)`,
-              details: { ...req.details, changes: changes.map(describeChange) },
-            },
+            ...(changes.length === 0
+              ? []
+              : [
+                  {
+                    actor: req.actor,
+                    action: req.action,
+                    resource: req.resource,
+                    result: 'ok' as const,
+                    reason: `${changes.length} change(s)`,
+                    details: { ...req.details, changes: changes.map(describeChange) },
+                  },
+                ]),
             ...admitted,
           ],
+          ...(alongside === undefined ? {} : { also: (tx: Db) => alongside(tx, next) }),
         });
+        if (version === base.version) return { version, changes };
         current = makeSnapshot(version, next);
         options.committed?.(version);
         return { version, changes };

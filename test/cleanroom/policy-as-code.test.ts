@@ -9,6 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse, stringify } from 'yaml';
+import { StewardError } from '../../src/errors.js';
 import { REFERENCE_QUERY, REFERENCE_RULES, startScope3World, type Scope3World } from './scope3-world.js';
 
 let w: Scope3World;
@@ -239,5 +240,34 @@ describe('clean rooms as part of the policy', () => {
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.deepEqual(r.json.cleanrooms, []);
     assert.equal((await w.s.call('GET', '/v1/cleanrooms/audit')).json.status, 'active');
+  });
+
+  // Threat: grants committed without the collaborations they were applied with (or the reverse) leave a half-applied
+  // policy that neither the files nor the store describe; one transaction holds both.
+  it('a collaboration write that fails after the grants were written commits neither', async () => {
+    const doc = await exported();
+    (doc['grants'] as Doc[]).push({ id: 'half-applied', principal: 'group:purchase-team', resource: 'lake.reporting.reporting', permissions: ['DESCRIBE'] });
+    doc['cleanrooms'] = {
+      ...(doc['cleanrooms'] as Doc | undefined),
+      'half-applied': { creator: 'reporting', members: { reporting: { principal: 'group:reporting-team', abilities: ['query', 'receive'] }, carrier: { principal: 'group:transport-team' } } },
+    };
+    const rooms = w.s.ws.services.cleanrooms as NonNullable<typeof w.s.ws.services.cleanrooms>;
+    const original = rooms.applyCode;
+    // A store failure after the collaborations were written inside the transaction (the fault this test injects).
+    rooms.applyCode = async (...args) => {
+      await original(...args);
+      throw new StewardError('STEWARD_E_UNAVAILABLE', 'the store went away mid-apply');
+    };
+    const before = await state();
+    try {
+      const r = await w.s.call('POST', '/v1/policy/apply', files(doc));
+      assert.equal(r.status, 503, JSON.stringify(r.json));
+    } finally {
+      rooms.applyCode = original;
+    }
+    assert.equal(await state(), before, 'neither the grant nor the collaboration change was committed');
+    const again = await w.s.call('POST', '/v1/policy/apply', files(doc));
+    assert.equal(again.status, 200, JSON.stringify(again.json));
+    assert.notEqual(await state(), before, 'the same apply commits both once the store answers');
   });
 });
