@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT, type CryptoKey } from 'jose';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 export interface Pair {
@@ -71,4 +72,28 @@ export async function startHostile(answer: (req: http.IncomingMessage) => Promis
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A share token as the pair's consumer signs it, or with any other key and claims (forgeries). */
+export async function shareToken(pair: Pair, opts: { share: string; key?: CryptoKey; iss?: string; aud?: string }): Promise<string> {
+  const key = opts.key ?? (await pair.consumer.ws.services.sharing?.identity.get())?.privateKey;
+  if (key === undefined) throw new Error('the consumer has no identity');
+  const iat = Math.floor(Date.now() / 1000);
+  return new SignJWT({ share: opts.share })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'steward-share+jwt' })
+    .setIssuer(opts.iss ?? pair.consumerKey)
+    .setAudience(opts.aud ?? pair.producerKey)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 60)
+    .sign(key);
+}
+
+/** A workspace-to-workspace call at the producer with `bearer` (GET without a body, POST with one). */
+export async function atProducer(pair: Pair, path: string, bearer: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${pair.producer.url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: await res.json() };
 }
