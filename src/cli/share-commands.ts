@@ -107,7 +107,8 @@ export function registerShareCommands(program: Command): void {
     .option('--database <catalog.database>', 'a whole database to share, tables added later included (repeat for several)', collect, [])
     .option('--exclude-columns <table:cols>', 'columns of a table the consumer never sees, e.g. `lake.sales.orders:ssn,email` (repeat per table)', collect, [])
     .option('--rows <table:predicate>', "rows of a table the consumer may read, e.g. `lake.sales.orders:region = 'eu'` (repeat per table)", collect, [])
-    .action(async (name: string, o: { to: string; table: string[]; database: string[]; excludeColumns: string[]; rows: string[] }, cmd: Command) =>
+    .option('--direct-files', 'let a consumer on the same storage read the files directly (only for a share without column or row limits)')
+    .action(async (name: string, o: { to: string; table: string[]; database: string[]; excludeColumns: string[]; rows: string[]; directFiles?: boolean }, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
         const body = {
           name,
@@ -115,6 +116,7 @@ export function registerShareCommands(program: Command): void {
           objects: [...o.database, ...o.table],
           ...(o.excludeColumns.length === 0 ? {} : { excludeColumns: byTable('--exclude-columns', o.excludeColumns, (rest) => rest.split(',').map((c) => c.trim()).filter((c) => c !== '')) }),
           ...(o.rows.length === 0 ? {} : { rows: byTable('--rows', o.rows, (rest) => rest) }),
+          ...(o.directFiles === true ? { directFiles: true } : {}),
         };
         const r = await client.call<ShareJson>('POST', '/v1/shares', body);
         emit(out, r, () => `Shared ${body.objects.join(', ')} with ${r.peer} as \`${r.name}\`.`);

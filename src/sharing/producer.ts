@@ -38,6 +38,8 @@ export interface ShareSpec {
   readonly excludeColumns: Readonly<Record<string, readonly string[]>>;
   /** By `database.table`: the rows the consumer may read (SQL predicate). */
   readonly rows: Readonly<Record<string, string>>;
+  /** The consumer may read the files of tables the share does not limit directly (same storage); see projection.ts. */
+  readonly directFiles?: boolean;
 }
 
 export interface ShareInput {
@@ -48,6 +50,7 @@ export interface ShareInput {
   /** By `catalog.database.table`. */
   readonly excludeColumns?: Readonly<Record<string, readonly string[]>>;
   readonly rows?: Readonly<Record<string, string>>;
+  readonly directFiles?: boolean;
 }
 
 export interface ShareRow {
@@ -122,7 +125,7 @@ export function createProducer(deps: {
   const materialize = async (tx: Db, share: Row, world: PolicyWorld, version: number, engine: Parameters<typeof projectShare>[1]): Promise<number> => {
     let cursor = Number(share.cursor);
     if (Number(share.published_version) === version) return cursor;
-    const scope: ShareScope = { catalog: share.catalog, databases: share.spec.databases, tables: share.spec.tables, principal: sharePrincipal(share.name) };
+    const scope: ShareScope = { catalog: share.catalog, databases: share.spec.databases, tables: share.spec.tables, principal: sharePrincipal(share.name), directFiles: share.spec.directFiles === true };
     const now = share.status === 'active' ? projectShare(world, engine, scope) : new Map<string, SharedEntity>();
     const { rows } = await tx.query<{ key: string; digest: string }>('SELECT key, digest FROM steward.share_entries WHERE share = $1', [share.name]);
     const before = new Map(rows.map((r) => [r.key, r.digest]));
@@ -284,7 +287,12 @@ function parseObjects(input: ShareInput): { catalog: string; spec: ShareSpec } {
   for (const [k, cols] of Object.entries(input.excludeColumns ?? {})) excludeColumns[local(`excludeColumns.${k}`, k)] = cols.map((c) => c.trim().toLowerCase());
   const rows: Record<string, string> = {};
   for (const [k, sql] of Object.entries(input.rows ?? {})) rows[local(`rows.${k}`, k)] = sql;
-  return { catalog: catalog as string, spec: { databases: [...new Set(databases)], tables: [...new Set(tables)], excludeColumns, rows } };
+  // Files carry every column and row: a share that limits either is read through this workspace's gateway only.
+  if (input.directFiles === true && (Object.keys(excludeColumns).length > 0 || Object.keys(rows).length > 0)) {
+    throw bad('directFiles', 'a share with column or row limits (`excludeColumns`, `rows`) cannot be read from files; its limits apply only through this workspace\'s gateway');
+  }
+  const direct = input.directFiles === true ? { directFiles: true } : {};
+  return { catalog: catalog as string, spec: { databases: [...new Set(databases)], tables: [...new Set(tables)], excludeColumns, rows, ...direct } };
 }
 
 function sharedTables(world: PolicyWorld, catalog: string, spec: ShareSpec): Table[] {

@@ -141,11 +141,19 @@ export const sharingRoutes: readonly RouteDef[] = [
       objects: z.array(z.string().trim().max(400)).min(1).max(1000),
       excludeColumns: z.record(z.string().max(400), z.array(z.string().max(128)).min(1).max(1000)).optional(),
       rows: z.record(z.string().max(400), z.string().min(1).max(10_000)).optional(),
+      directFiles: z.boolean().optional(),
     }),
     response: Any,
     handler: async ({ services, actor, body }) =>
       sharingOf(services).producer.create(
-        { name: body.name, peer: body.to, objects: body.objects, ...(body.excludeColumns === undefined ? {} : { excludeColumns: body.excludeColumns }), ...(body.rows === undefined ? {} : { rows: body.rows }) },
+        {
+          name: body.name,
+          peer: body.to,
+          objects: body.objects,
+          ...(body.excludeColumns === undefined ? {} : { excludeColumns: body.excludeColumns }),
+          ...(body.rows === undefined ? {} : { rows: body.rows }),
+          ...(body.directFiles === undefined ? {} : { directFiles: body.directFiles }),
+        },
         actorName(actor),
       ),
   }),

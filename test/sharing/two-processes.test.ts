@@ -22,24 +22,29 @@ const TABLES = 150;
 const TAGGED = 100;
 
 let lake: string;
+/** Storage only the producer has: under its lake roots, not the consumer's. */
+let producerOnly: string;
 let producerHome: string;
 let consumerHome: string;
 let producer: ServeProcess | undefined;
 let producerToken = '';
 let consumerScheduler: 'on' | 'off' = 'on';
-const consumer = serveHarness(() => ({ STEWARD_HOME: consumerHome, ...(consumerScheduler === 'off' ? { STEWARD_ACCESS_SCHEDULER: 'off' } : {}) }));
+// Both workspaces have `lake` under their lake roots: one machine, one storage.
+const consumer = serveHarness(() => ({ STEWARD_HOME: consumerHome, STEWARD_LAKE_ROOTS: lake, ...(consumerScheduler === 'off' ? { STEWARD_ACCESS_SCHEDULER: 'off' } : {}) }));
 
 before(async () => {
   lake = await mkdtemp(path.join(os.tmpdir(), 'steward-share-lake-'));
+  producerOnly = await mkdtemp(path.join(os.tmpdir(), 'steward-share-own-'));
   producerHome = await mkdtemp(path.join(os.tmpdir(), 'steward-share-p-'));
   consumerHome = await mkdtemp(path.join(os.tmpdir(), 'steward-share-c-'));
   await writeFile(path.join(lake, 'orders.csv'), 'id,region,amount\n1,eu,10\n2,us,20\n');
+  await writeFile(path.join(producerOnly, 'orders.csv'), 'id,region,amount\n3,eu,30\n');
 });
 
 after(async () => {
   await consumer.kill9();
   await kill9(producer);
-  for (const d of [lake, producerHome, consumerHome]) await rm(d, { recursive: true, force: true });
+  for (const d of [lake, producerOnly, producerHome, consumerHome]) await rm(d, { recursive: true, force: true });
 });
 
 const p = async (method: string, url: string, body?: unknown): Promise<any> => {
@@ -62,7 +67,7 @@ const tagOf = async (resource: string, key: string): Promise<string | undefined>
 };
 
 test('two workspaces: share, tag change within the bound, drop, kill -9 mid-pull, revoke', { timeout: 300_000 }, async () => {
-  producer = await startServeProcess({ STEWARD_HOME: producerHome, STEWARD_LAKE_ROOTS: lake });
+  producer = await startServeProcess({ STEWARD_HOME: producerHome, STEWARD_LAKE_ROOTS: [lake, producerOnly].join(path.delimiter) });
   producerToken = producer.bootstrapToken ?? '';
   await consumer.start();
   const producerKey = (await p('GET', '/v1/shares/identity')).publicKey;
@@ -128,4 +133,46 @@ test('two workspaces: share, tag change within the bound, drop, kill -9 mid-pull
   const after = await consumer.call('POST', '/v1/shares/read', { peer: 'producer', share: 'orders', sql: 'SELECT count(*) AS n FROM lake.sales.t0' });
   assert.equal(after.status, 404, JSON.stringify(after.json));
   await pollUntil('the revoked catalog removed', async () => (await replicaTables()).length === 0, VISIBLE_WITHIN_MS, 50);
+});
+
+test('two workspaces on one storage: direct files for a share without limits, reads through the producer for a limited one', { timeout: 120_000 }, async () => {
+  assert.ok(producer !== undefined, 'runs after the first test, on its processes');
+  await p('POST', '/v1/databases', { catalog: 'lake', name: 'files' });
+  await p('POST', '/v1/tables/lake', { catalog: 'lake', database: 'files', table: 'orders', location: path.join(lake, 'orders.csv'), format: 'csv' });
+  await p('POST', '/v1/tables/lake', { catalog: 'lake', database: 'files', table: 'own', location: path.join(producerOnly, 'orders.csv'), format: 'csv' });
+
+  // threat: files carry every column and row, so a limited share read from files would leak what its limits hide
+  const limitedFiles = await callServe(producer, producerToken, 'POST', '/v1/shares', { name: 'leaky', to: 'consumer', objects: ['lake.files.orders'], excludeColumns: { 'lake.files.orders': ['amount'] }, directFiles: true });
+  assert.equal(limitedFiles.status, 400, JSON.stringify(limitedFiles.json));
+  assert.match(limitedFiles.json.error.message, /^directFiles: a share with column or row limits/);
+
+  await p('POST', '/v1/shares', { name: 'direct', to: 'consumer', objects: ['lake.files'], directFiles: true });
+  await p('POST', '/v1/shares', { name: 'limited', to: 'consumer', objects: ['lake.sales.t0'], rows: { 'lake.sales.t0': "region = 'eu'" } });
+  await c('POST', '/v1/users', { name: 'ana' });
+  // The scheduler pulls both; `own` lies outside the consumer's lake roots and is refused there, named, and nothing else waits for it.
+  const subscription = async (share: string): Promise<any> => (await c('GET', '/v1/shares/status')).subscriptions.find((x: { share: string }) => x.share === share);
+  await pollUntil('both shares pulled', async () => (await subscription('direct'))?.tables === 1 && (await subscription('limited'))?.tables === 1, 30_000, 100);
+  const conflicts = (await subscription('direct')).conflicts as { key: string; message: string }[];
+  // threat: a producer (or a careless admin) points the consumer's gateway at files outside the consumer's own lake roots
+  assert.ok(conflicts.some((x) => x.key === 'table:files.own' && /outside the lake roots/.test(x.message)), JSON.stringify(conflicts));
+  for (const catalog of ['producer-direct', 'producer-limited']) await c('POST', '/v1/grants', { principal: 'user:ana', resource: catalog, permissions: ['SELECT'] });
+
+  const reads = async (share: string): Promise<number> => (await p('GET', `/v1/query/history?principal=user:share.${share}&limit=100`)).entries.length;
+  const asAna = (sql: string) => consumer.call('POST', '/v1/query', { sql, as: 'user:ana' });
+
+  // Direct files: the consumer's gateway reads the shared storage itself; the producer serves no read.
+  const direct = await asAna('SELECT sum(amount) AS total FROM "producer-direct".files.orders');
+  assert.equal(direct.status, 200, JSON.stringify(direct.json));
+  assert.deepEqual(direct.json.rows, [{ total: 30 }]);
+  assert.equal(await reads('direct'), 0, 'a direct read never reaches the producer');
+
+  // Through the producer: its row limit holds, and it served the read.
+  const limited = await asAna('SELECT id, region FROM "producer-limited".sales.t0');
+  assert.equal(limited.status, 200, JSON.stringify(limited.json));
+  assert.deepEqual(limited.json.rows, [{ id: 1, region: 'eu' }]);
+  assert.ok((await reads('limited')) > 0, 'the limited share was read through the producer');
+
+  // threat: a consumer keeps reading a revoked direct-files share: it stops at the consumer's next pull, within the bound
+  await p('POST', '/v1/shares/direct/revoke', {});
+  await pollUntil('direct reads stop after revoke', async () => (await asAna('SELECT count(*) FROM "producer-direct".files.orders')).status === 404, VISIBLE_WITHIN_MS, 100);
 });
