@@ -3,7 +3,9 @@
  * consumer, as a consumer principal, on a replica of a share. The consumer's
  * policy decides first; the rows come from the producer's gateway as the
  * share's principal, so the share's column and row limits (and the
- * producer's guardrails) hold whatever the consumer grants. Two in-process
+ * producer's guardrails) hold whatever the consumer grants. And residency for
+ * tables a shared database gains later (or that a tag binds later): judged
+ * again at every feed, withheld and reported. Two in-process
  * servers over real HTTP, one share, pulled once and read by every test.
  */
 import { after, before, describe, it } from 'node:test';
@@ -25,9 +27,10 @@ const CLAIMS = 'lake.claims.patient_claims';
 const REPLICA = '"producer-claims"';
 
 before(async () => {
-  pair = await startPair();
+  pair = await startPair({ producerRegion: 'eu-west-1' });
   dir = await mkdtemp(path.join(os.tmpdir(), 'steward-remote-'));
   // One row more than a query may load from a shared table.
+  await writeFile(path.join(dir, 'small.csv'), 'id,country\n1,fr\n');
   const big = path.join(dir, 'big.csv');
   await writeFile(big, `n\n${Array.from({ length: MAX_REMOTE_ROWS + 1 }, (_, i) => i).join('\n')}\n`);
   await ok(pair.producer, 'POST', '/v1/databases', { catalog: 'lake', name: 'bulk' });
@@ -152,5 +155,50 @@ describe("the consumer's gateway reads replicated tables through the producer", 
     const r = await queryAs('ana', `SELECT count(*) AS n FROM ${REPLICA}.finance.revenue`);
     assert.equal(r.status, 404, JSON.stringify(r.json));
     assert.match(r.json.error.message, /share `claims` not found/);
+  });
+});
+
+describe('residency of tables a shared database gains after the share', () => {
+  const later = (table: string) => ok(pair.producer, 'POST', '/v1/tables/lake', { catalog: 'lake', database: 'later', table, location: path.join(dir, 'small.csv'), format: 'csv' });
+  const replicated = async (): Promise<string[]> => (await pair.consumer.ws.services.state.snapshot()).world.tables.filter((t) => t.catalog === 'producer-later').map((t) => t.name).sort();
+  const pull = () => ok(pair.consumer, 'POST', '/v1/shares/pull', {});
+
+  before(async () => {
+    // The producer lies in eu-west-1; the consumer was trusted with no region, which no residency guardrail admits.
+    await ok(pair.producer, 'PUT', '/v1/tag-keys/residency', { values: ['eu'] });
+    await ok(pair.producer, 'PUT', '/v1/guardrails/eu-stays', { resources: 'residency=eu', residency: { regions: ['eu-*'], mode: 'enforce' } });
+    await ok(pair.producer, 'POST', '/v1/databases', { catalog: 'lake', name: 'later' });
+    await later('first');
+    await ok(pair.producer, 'POST', '/v1/shares', { name: 'later', to: 'consumer', objects: ['lake.later'] });
+    await pull();
+    assert.deepEqual(await replicated(), ['first']);
+  });
+
+  it("a table added later that a residency guardrail keeps from the consumer's region is withheld from the feed and reported", async () => {
+    // threat: a database shared when it held nothing EU-bound carries a later EU-bound table to a workspace outside the EU
+    await later('second');
+    await ok(pair.producer, 'PUT', '/v1/resources/lake.later.second/tags/residency', { value: 'eu' });
+    await pull();
+    assert.deepEqual(await replicated(), ['first'], 'the EU-bound table did not replicate');
+    const share = (await ok(pair.producer, 'GET', '/v1/shares')).shares.find((s: { name: string }) => s.name === 'later');
+    assert.deepEqual(share.withheld, [{ table: 'lake.later.second', guardrail: 'eu-stays' }]);
+    const events = await pair.producer.ws.services.decisionLog.listDecisions({ actor: 'share:consumer', limit: 1000 });
+    const withheld = events.filter((e) => e.action === 'residency.violation' && e.resource === 'lake.later.second');
+    assert.equal(withheld.length, 1, 'reported once');
+    assert.equal(withheld[0]?.result, 'deny');
+    assert.match(withheld[0]?.reason ?? '', /withheld from share `later`.*guardrail `eu-stays`/);
+    // Pulling again neither sends it nor reports it again.
+    await pull();
+    assert.deepEqual(await replicated(), ['first']);
+    assert.equal((await pair.producer.ws.services.decisionLog.listDecisions({ actor: 'share:consumer', limit: 1000 })).filter((e) => e.resource === 'lake.later.second' && e.action === 'residency.violation').length, 1);
+  });
+
+  it("a tag change that binds a replicated table to a region outside the consumer's removes it at the next pull", async () => {
+    // threat: re-tagging a table already shared as EU-bound leaves its replica (and reads of it) at a consumer outside the EU
+    await ok(pair.producer, 'PUT', '/v1/resources/lake.later.first/tags/residency', { value: 'eu' });
+    await pull();
+    assert.deepEqual(await replicated(), []);
+    const share = (await ok(pair.producer, 'GET', '/v1/shares')).shares.find((s: { name: string }) => s.name === 'later');
+    assert.deepEqual(share.withheld.map((w: { table: string }) => w.table), ['lake.later.first', 'lake.later.second']);
   });
 });

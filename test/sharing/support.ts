@@ -22,9 +22,13 @@ export async function ok(server: TestServer, method: string, path: string, body?
   return r.json;
 }
 
-/** A demo producer and an empty consumer; the consumer pulls from the producer as `producer`, the producer knows it as `consumer`. */
-export async function startPair(): Promise<Pair> {
-  const producer = await startTestServer();
+/**
+ * A demo producer and an empty consumer; the consumer pulls from the producer as `producer`, the producer knows it as
+ * `consumer` (with no region). `producerRegion` puts the producer's workspace, and so its lake, in a region.
+ */
+export async function startPair(options: { readonly producerRegion?: string } = {}): Promise<Pair> {
+  const region = options.producerRegion;
+  const producer = await startTestServer(region === undefined ? {} : { config: () => ({ region }) });
   const consumer = await startTestServer();
   try {
     await ok(producer, 'POST', '/v1/demo', {});
