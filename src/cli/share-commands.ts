@@ -18,6 +18,8 @@ interface ShareJson {
   cursor: number;
   spec: { databases: string[]; tables: string[] };
   lastServedAt: string | null;
+  /** Tables kept from the consumer by a residency guardrail (absent from older servers). */
+  withheld?: { table: string; guardrail: string }[];
 }
 
 interface SubscriptionJson {
@@ -60,8 +62,8 @@ function byTable(option: string, values: readonly string[], split: (rest: string
 
 const shareRows = (shares: ShareJson[]): string =>
   table(
-    shares.map((s) => ({ name: s.name, to: s.peer, objects: [...s.spec.databases.map((d) => `${s.catalog}.${d}`), ...s.spec.tables.map((t) => `${s.catalog}.${t}`)].join(','), status: s.status, cursor: s.cursor, served: s.lastServedAt ?? '' })),
-    ['name', 'to', 'objects', 'status', 'cursor', 'served'],
+    shares.map((s) => ({ name: s.name, to: s.peer, objects: [...s.spec.databases.map((d) => `${s.catalog}.${d}`), ...s.spec.tables.map((t) => `${s.catalog}.${t}`)].join(','), status: s.status, cursor: s.cursor, served: s.lastServedAt ?? '', withheld: (s.withheld ?? []).map((w) => `${w.table} (${w.guardrail})`).join(',') })),
+    ['name', 'to', 'objects', 'status', 'cursor', 'served', 'withheld'],
   );
 
 const subscriptionRows = (subs: SubscriptionJson[]): string =>
