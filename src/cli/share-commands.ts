@@ -18,6 +18,8 @@ interface ShareJson {
   cursor: number;
   spec: { databases: string[]; tables: string[] };
   lastServedAt: string | null;
+  /** Tables kept from the consumer by a residency guardrail (absent from older servers). */
+  withheld?: { table: string; guardrail: string }[];
 }
 
 interface SubscriptionJson {
@@ -60,8 +62,8 @@ function byTable(option: string, values: readonly string[], split: (rest: string
 
 const shareRows = (shares: ShareJson[]): string =>
   table(
-    shares.map((s) => ({ name: s.name, to: s.peer, objects: [...s.spec.databases.map((d) => `${s.catalog}.${d}`), ...s.spec.tables.map((t) => `${s.catalog}.${t}`)].join(','), status: s.status, cursor: s.cursor, served: s.lastServedAt ?? '' })),
-    ['name', 'to', 'objects', 'status', 'cursor', 'served'],
+    shares.map((s) => ({ name: s.name, to: s.peer, objects: [...s.spec.databases.map((d) => `${s.catalog}.${d}`), ...s.spec.tables.map((t) => `${s.catalog}.${t}`)].join(','), status: s.status, cursor: s.cursor, served: s.lastServedAt ?? '', withheld: (s.withheld ?? []).map((w) => `${w.table} (${w.guardrail})`).join(',') })),
+    ['name', 'to', 'objects', 'status', 'cursor', 'served', 'withheld'],
   );
 
 const subscriptionRows = (subs: SubscriptionJson[]): string =>
@@ -107,7 +109,8 @@ export function registerShareCommands(program: Command): void {
     .option('--database <catalog.database>', 'a whole database to share, tables added later included (repeat for several)', collect, [])
     .option('--exclude-columns <table:cols>', 'columns of a table the consumer never sees, e.g. `lake.sales.orders:ssn,email` (repeat per table)', collect, [])
     .option('--rows <table:predicate>', "rows of a table the consumer may read, e.g. `lake.sales.orders:region = 'eu'` (repeat per table)", collect, [])
-    .action(async (name: string, o: { to: string; table: string[]; database: string[]; excludeColumns: string[]; rows: string[] }, cmd: Command) =>
+    .option('--direct-files', 'let a consumer on the same storage read the files directly (only for a share without column or row limits)')
+    .action(async (name: string, o: { to: string; table: string[]; database: string[]; excludeColumns: string[]; rows: string[]; directFiles?: boolean }, cmd: Command) =>
       withClient(cmd, async ({ client, out }) => {
         const body = {
           name,
@@ -115,6 +118,7 @@ export function registerShareCommands(program: Command): void {
           objects: [...o.database, ...o.table],
           ...(o.excludeColumns.length === 0 ? {} : { excludeColumns: byTable('--exclude-columns', o.excludeColumns, (rest) => rest.split(',').map((c) => c.trim()).filter((c) => c !== '')) }),
           ...(o.rows.length === 0 ? {} : { rows: byTable('--rows', o.rows, (rest) => rest) }),
+          ...(o.directFiles === true ? { directFiles: true } : {}),
         };
         const r = await client.call<ShareJson>('POST', '/v1/shares', body);
         emit(out, r, () => `Shared ${body.objects.join(', ')} with ${r.peer} as \`${r.name}\`.`);

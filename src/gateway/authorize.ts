@@ -33,6 +33,8 @@ export interface AuthorizeInput {
   readonly leakproofRewrite: boolean;
   /** An embed session's row predicates by table (see `SessionScope`); set, a table not listed is refused. */
   readonly sessionRows?: ReadonlyMap<string, Predicate>;
+  /** Catalogs whose `virtual` tables are read through another workspace (`RemoteTables`); others are refused. */
+  readonly remoteCatalogs?: ReadonlySet<string>;
 }
 
 /** A catalog table reference the principal may read, ready to be replaced by its governed subquery. */
@@ -41,8 +43,10 @@ export interface AuthorizedTable {
   readonly node: Json;
   readonly table: Table;
   readonly decision: Decision;
-  /** The table's lake location. */
+  /** The table's lake location; empty for a remote table. */
   readonly location: string;
+  /** True when the rows come from another workspace (a replica of a share), not from lake files. */
+  readonly remote: boolean;
 }
 
 export interface AuthorizedQuery {
@@ -70,13 +74,13 @@ export function authorizeQuery(input: AuthorizeInput): AuthorizedQuery {
   const files = new Set<string>();
   const leakproof = input.leakproofRewrite && isLeakproof(statement, (name) => columnFamilies(snap, name), params);
   const analysis = analyzeStatement(statement, (name, written, node) => {
-    const t = governedTable(snap, principal, name, written);
+    const t = governedTable(snap, principal, name, written, input.remoteCatalogs);
     const decision = input.sessionRows === undefined ? t.decision : withSessionRows(t.decision, `${t.table.catalog}.${t.table.database}.${t.table.name}`, input.sessionRows);
     for (const g of t.decision.matchedGrants) grants.add(g);
-    files.add(t.location);
+    if (!t.remote) files.add(t.location);
     for (const c of t.visibleColumns) visibleNames.add(c);
     catalog.set(node, { full: t.full, visible: t.visibleColumns, hidden: t.hiddenColumns });
-    tables.push({ node, table: t.table, decision, location: t.location });
+    tables.push({ node, table: t.table, decision, location: t.location, remote: t.remote });
   });
   // Decided on the tree, before DuckDB sees it: a hidden name would otherwise fail to bind, or bind to an outer column.
   const named = findHiddenReference(analysis.statement, catalog);
@@ -127,7 +131,8 @@ function governedTable(
   principal: PrincipalRef,
   name: TableName,
   written: string,
-): { table: Table; decision: Decision; hiddenColumns: string[]; visibleColumns: string[]; full: string; location: string } {
+  remoteCatalogs: ReadonlySet<string> = new Set(),
+): { table: Table; decision: Decision; hiddenColumns: string[]; visibleColumns: string[]; full: string; location: string; remote: boolean } {
   const full = `${name.catalog}.${name.database}.${name.table}`;
   const resource = { level: 'table' as const, catalog: name.catalog, database: name.database, table: name.table };
   const table = findTable(snap, name);
@@ -142,12 +147,14 @@ function governedTable(
       { path: full, message: 'SELECT' },
     ]);
   }
-  if (table.source.kind !== 'lake') {
+  // A replica of a share is virtual here: its rows come from its producer, which applies the share's limits (remote.ts).
+  const remote = table.source.kind === 'virtual' && remoteCatalogs.has(table.catalog);
+  if (table.source.kind !== 'lake' && !remote) {
     throw refusal(`table \`${full}\` is not stored in the lake (${table.source.kind}); the gateway queries lake tables only`);
   }
   const visible = new Set((decision.columns ?? []).map((c) => c.name));
   const hiddenColumns = table.columns.map((c) => c.name).filter((c) => !visible.has(c));
-  return { table, decision, hiddenColumns, visibleColumns: [...visible], full, location: table.source.location };
+  return { table, decision, hiddenColumns, visibleColumns: [...visible], full, location: table.source.kind === 'lake' ? table.source.location : '', remote };
 }
 
 /** Why a decision denied: the guardrail that overrides every grant, or the kinds of grant that would allow it. */

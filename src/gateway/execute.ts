@@ -12,8 +12,9 @@ import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { StewardError, isStewardError } from '../errors.js';
 import { refusal } from './analyze.js';
 import { messageOf, type Recorder } from './query-log.js';
+import { loadRemote } from './remote.js';
 import type { Sandbox, SandboxPool } from './sandbox.js';
-import type { QueryPlan, QueryRequest, QueryStream, QuerySummary } from './types.js';
+import type { QueryPlan, QueryRequest, QueryStream, QuerySummary, RemoteTables } from './types.js';
 
 export interface ExecuteInput {
   readonly plan: QueryPlan;
@@ -26,6 +27,8 @@ export interface ExecuteInput {
   readonly release: () => void;
   readonly sandboxes: SandboxPool;
   readonly record: Recorder;
+  /** Where the plan's remote tables come from (remote.ts). */
+  readonly remote?: RemoteTables;
 }
 
 type Streaming = Awaited<ReturnType<DuckDBConnection['stream']>>;
@@ -116,6 +119,11 @@ async function start(run: Run, input: ExecuteInput): Promise<Streaming> {
   const { plan: p, request: req } = input;
   try {
     const { box, con } = await run.connect();
+    if (p.remote !== undefined && p.remote.length > 0) {
+      // Fetched on the query's time: the timeout and the caller's cancel stop the fetch too.
+      const signals = [AbortSignal.timeout(input.timeoutMs), ...(req.signal === undefined ? [] : [req.signal])];
+      await loadRemote(con, p.remote, input.remote, AbortSignal.any(signals));
+    }
     // Prepared directly, not through `con.stream(sql)`, which first splits the text into statements (one more
     // round trip and parse): the rewrite is one statement, and `prepare` refuses more than one.
     const prepared = await con.prepare(p.sql);

@@ -4,7 +4,7 @@
  */
 import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
-import { createGateway, type Gateway, type GatewayLimits } from './gateway.js';
+import { createGateway, type Gateway, type GatewayLimits, type RemoteTables } from './gateway.js';
 import { createWorkbenchStore, type WorkbenchStore } from './workbench-store.js';
 
 export interface GatewayService {
@@ -17,6 +17,7 @@ export async function createGatewayService(deps: {
   readonly db: Db;
   readonly state: Pick<StateService, 'snapshot' | 'log'>;
   readonly limits?: Partial<GatewayLimits>;
+  readonly remote?: RemoteTables;
 }): Promise<GatewayService> {
   const workbench = createWorkbenchStore(deps.db);
   const gateway = await createGateway({
@@ -24,6 +25,7 @@ export async function createGatewayService(deps: {
     log: (entries) => deps.state.log(entries),
     recordHistory: (e) => workbench.recordHistory(e),
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+    ...(deps.remote === undefined ? {} : { remote: deps.remote }),
   });
   return { gateway, workbench, close: () => gateway.close() };
 }

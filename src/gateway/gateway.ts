@@ -25,6 +25,7 @@ import { createLimiter } from './limiter.js';
 import { checkText, parseQuery } from './parse.js';
 import { createPlanCache, nextExpiry, planCacheKey } from './plan-cache.js';
 import { NOTHING_USED, createRecorder, messageOf } from './query-log.js';
+import { remoteCatalogsCache } from './remote.js';
 import { createRewriter } from './rewrite.js';
 import { createSandboxPool, lazyParser } from './sandbox.js';
 import { placeholdersToParameters } from './template.js';
@@ -44,6 +45,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const plans = createPlanCache();
   const sandboxes = createSandboxPool({ memoryLimit: limits.memoryLimit, threads: limits.threads });
   const record = createRecorder(deps);
+  const remoteCatalogs = remoteCatalogsCache(deps.remote);
   let closed = false;
 
   const plan = async (principal: PrincipalRef, sqlText: string, params: Readonly<Record<string, ParamValue>> = {}, session?: Pick<SessionScope, 'rows'>): Promise<QueryPlan> => {
@@ -56,7 +58,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const cached = plans.get(cacheKey, now);
     if (cached !== undefined) return { ...cached, binds: withFiles(bindValues(cached.parameters, params), cached.fileParams), snapshot: snap };
     const statement = await parseQuery(parser, sql, sqlText);
-    const authorized = authorizeQuery({ snapshot: snap, principal, statement, params, leakproofRewrite: deps.leakproofRewrite !== false, ...(session === undefined ? {} : { sessionRows: session.rows }) });
+    const authorized = authorizeQuery({
+      snapshot: snap,
+      principal,
+      statement,
+      params,
+      leakproofRewrite: deps.leakproofRewrite !== false,
+      remoteCatalogs: await remoteCatalogs(snap.world),
+      ...(session === undefined ? {} : { sessionRows: session.rows }),
+    });
     const rewritten = await rewriter.rewrite(authorized, params);
     const result: QueryPlan = {
       principal,
@@ -69,6 +79,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       leakproof: authorized.leakproof,
       files: authorized.files,
       fileParams: rewritten.fileParams,
+      ...(rewritten.remote.length === 0 ? {} : { remote: rewritten.remote }),
     };
     plans.set(cacheKey, result, nextExpiry(snap.world.grants, now));
     return result;
@@ -100,7 +111,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await rec(req, 'failed', p, performance.now() - started, 0, messageOf(e));
       throw e;
     }
-    return execute({ plan: p, request: req, started, maxRows, timeoutMs, release, sandboxes, record: rec });
+    return execute({ plan: p, request: req, started, maxRows, timeoutMs, release, sandboxes, record: rec, ...(deps.remote === undefined ? {} : { remote: deps.remote }) });
   };
 
   const openPlan = async (req: QueryRequest, p: QueryPlan, options: { readonly log?: boolean } = {}): Promise<QueryStream> => {

@@ -23,14 +23,17 @@ import type { AuthorizedQuery } from './authorize.js';
 import { bindValues, fileParameters, withFiles } from './binds.js';
 import { pinnedType } from './leakproof.js';
 import { firstStatement, parseTree } from './parse.js';
+import { columnsToFetch, remoteFromSql } from './remote.js';
 import type { Parser } from './sandbox.js';
-import type { FileParam, ParamValue, QueryPlan } from './types.js';
+import type { FileParam, ParamValue, QueryPlan, RemoteRead } from './types.js';
 
 /** The SQL the sandbox runs and what it binds. */
 export interface RewrittenQuery {
   readonly sql: string;
   readonly binds: QueryPlan['binds'];
   readonly fileParams: readonly FileParam[];
+  /** Remote tables to load before the query runs (remote.ts). */
+  readonly remote: readonly RemoteRead[];
 }
 
 export interface Rewriter {
@@ -99,12 +102,15 @@ export function createRewriter(parser: Parser): Rewriter {
       const fileParams = fileParameters(analysis.parameters, query.files, fileParamPrefix);
       const binds = withFiles(bindValues(analysis.parameters, params), fileParams);
       const paramOf = new Map(fileParams.map((f) => [f.location, f.name]));
-      const pending = query.tables.map((t) => ({
-        node: t.node,
-        sql: governedSql(t.table, t.decision, query.leakproof, `$${paramOf.get(t.location) ?? ''}`),
-      }));
+      const remote: RemoteRead[] = [];
+      const pending = query.tables.map((t) => {
+        if (!t.remote) return { node: t.node, sql: governedSql(t.table, t.decision, query.leakproof, `$${paramOf.get(t.location) ?? ''}`) };
+        const read: RemoteRead = { catalog: t.table.catalog, database: t.table.database, table: t.table.name, columns: columnsToFetch(t.table, t.decision), temp: `${fileParamPrefix}r${remote.length}` };
+        remote.push(read);
+        return { node: t.node, sql: governedSelect(t.table, t.decision, query.leakproof, remoteFromSql(read)) };
+      });
       const sql = await print(analysis.statement, pending);
-      return { sql, binds, fileParams };
+      return { sql, binds, fileParams, remote };
     },
   };
 }
@@ -153,7 +159,11 @@ export function splicePlaceholders(printed: string, schema: string, subqueries: 
 export function governedSql(table: Table, decision: Decision, leakproof = false, locationSql?: string): string {
   const source = table.source;
   if (source.kind !== 'lake') throw new StewardError('STEWARD_E_INTERNAL', 'not a lake table');
-  const reader = lakeReaderSql(source, locationSql ?? quoteLiteral(source.location));
+  return governedSelect(table, decision, leakproof, lakeReaderSql(source, locationSql ?? quoteLiteral(source.location)));
+}
+
+/** `governedSql` over any relation `reader` (lake files, or the temporary table of a remote table). */
+function governedSelect(table: Table, decision: Decision, leakproof: boolean, reader: string): string {
   const rowFilter: Predicate | null = decision.rowFilter ?? null;
   const types = new Map(table.columns.map((c) => [c.name, c.type]));
   const columns = (decision.columns ?? []).map((c) => {

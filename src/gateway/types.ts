@@ -9,6 +9,7 @@ import type { PrincipalRef } from '../policy/model.js';
 import type { Predicate } from '../policy/predicate.js';
 import type { Snapshot } from '../workspace/state-service.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
+import type { PlainValue } from '../lake/duckdb.js';
 import type { Limiter } from './limiter.js';
 import type { Parser } from './sandbox.js';
 
@@ -100,6 +101,38 @@ export interface QueryPlan {
   readonly files: readonly string[];
   /** The parameters that carry `files` into the readers (`binds` includes them; see `fileParameters`). */
   readonly fileParams: readonly FileParam[];
+  /** Tables whose rows are fetched from another workspace before the query runs (see remote.ts); none when absent. */
+  readonly remote?: readonly RemoteRead[];
+}
+
+/** One remote table of a plan: which columns to fetch, and the temporary table of the query's connection they land in. */
+export interface RemoteRead {
+  readonly catalog: string;
+  readonly database: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+  /** The temporary table's name (unquoted), unique within the plan. */
+  readonly temp: string;
+}
+
+/** Rows of a remote table as its owner lets this workspace read them, with the owner's DuckDB types. */
+export interface RemoteRows {
+  readonly columns: readonly ResultColumn[];
+  readonly rows: readonly (readonly PlainValue[])[];
+  /** True when the owner had more rows than it sent (`MAX_REMOTE_ROWS`): the query is refused, not run on part of the table. */
+  readonly truncated: boolean;
+}
+
+/**
+ * Tables of this catalog whose rows live in another workspace: the replicas of
+ * shares (src/sharing/), read through their producer. The gateway governs them
+ * like lake tables and asks this source for their rows, per query.
+ */
+export interface RemoteTables {
+  /** Catalogs whose `virtual` tables are read through their owner. */
+  catalogs(): Promise<ReadonlySet<string>>;
+  /** The rows of `columns` of one table; throws a StewardError the caller reports as is. */
+  fetch(read: Pick<RemoteRead, 'catalog' | 'database' | 'table' | 'columns'>, signal: AbortSignal): Promise<RemoteRows>;
 }
 
 /** A lake location bound as a parameter of the rewritten SQL: `$<name>` in the text. */
@@ -152,6 +185,8 @@ export interface GatewayDeps {
   readonly limits?: Partial<GatewayLimits>;
   /** Set to false to mask every column on every query (the fast path off: for comparisons in tests and benchmarks). */
   readonly leakproofRewrite?: boolean;
+  /** Where rows of remote tables come from; without it a `virtual` table is refused as before. */
+  readonly remote?: RemoteTables;
 }
 
 export interface Gateway {

@@ -15,7 +15,7 @@ import type { Change } from '../policy/changes.js';
 import type { PolicyWorld, Table } from '../policy/model.js';
 import { StewardError } from '../errors.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
-import { residencyViolations } from '../policy/residency.js';
+import { describeViolation, enforced, residencyViolations, type ResidencyViolation } from '../policy/residency.js';
 import { gate } from '../residency/residency-gate.js';
 
 export interface ShareTarget {
@@ -33,6 +33,39 @@ export interface ShareTarget {
 export function admitShareTarget(target: ShareTarget, tables: readonly Table[], world: PolicyWorld, actor: string): DecisionLogEntry[] {
   const refs = tables.map((t) => ({ catalog: t.catalog, database: t.database, table: t.name }));
   return gate(residencyViolations(world, refs, target.region, `workspace \`${target.peer}\` (region \`${target.region ?? 'unset'}\`)`), actor, 'share.create');
+}
+
+/**
+ * A share's tables judged again for its target, at every projection: a table
+ * added to a shared database after the share was created, or tagged since,
+ * meets the residency guardrails here rather than at `share create`. Tables of
+ * an enforced violation are `withheld` (by `database.table`: the producer
+ * leaves them out of the feed); report-only violations are only `reported`.
+ */
+export function screenShareTables(
+  target: Pick<ShareTarget, 'peer' | 'region'>,
+  world: PolicyWorld,
+  catalog: string,
+  tables: readonly { readonly database: string; readonly name: string }[],
+): { withheld: Map<string, ResidencyViolation>; reported: ResidencyViolation[] } {
+  const refs = tables.map((t) => ({ catalog, database: t.database, table: t.name }));
+  const violations = residencyViolations(world, refs, target.region, `workspace \`${target.peer}\` (region \`${target.region ?? 'unset'}\`)`);
+  const withheld = new Map<string, ResidencyViolation>();
+  for (const v of enforced(violations)) if (!withheld.has(v.table)) withheld.set(v.table.slice(catalog.length + 1), v);
+  return { withheld, reported: violations.filter((v) => v.mode !== 'enforce') };
+}
+
+/** The decision-log entry of a table a share withholds (denied) or publishes despite a report-only guardrail (allowed). */
+export function shareResidencyEntry(v: ResidencyViolation, share: string, peer: string): DecisionLogEntry {
+  const withheld = v.mode === 'enforce';
+  return {
+    actor: `share:${peer}`,
+    action: 'residency.violation',
+    resource: v.table,
+    result: withheld ? 'deny' : 'allow',
+    reason: `${withheld ? `withheld from share \`${share}\`` : `report-only, shared in \`${share}\``}: ${describeViolation(v)}`,
+    details: { guardrail: v.guardrail, mode: v.mode, place: v.place, regions: v.regions, allowed: v.allowed, during: 'share.feed', share, peer },
+  };
 }
 
 /** The actions of replication itself (src/sharing/consumer.ts), the only writers of a replicated catalog. */

@@ -24,6 +24,7 @@ import type { Peer, PeerStore } from './peers.js';
 import type { FeedEntry } from './projection.js';
 import { dropReplica, replicaChanges, type Conflict } from './replica.js';
 import { ANY_SHARE, signShareToken, verifyFeed, type Feed } from './signed.js';
+import type { RemoteRows, RemoteTables } from '../gateway/types.js';
 
 export const DEFAULT_PULL_INTERVAL_MS = 1000;
 export const FULL_EVERY_MS = 60_000;
@@ -68,6 +69,8 @@ export interface Consumer {
   nextDue(): Promise<number | null>;
   /** A read through the producer's gateway (`POST /v1/sharing/query/:share`), with a share token. */
   query(peer: string, share: string, sql: string): Promise<unknown>;
+  /** The replicas as the gateway's remote tables: their rows come from the producer (`POST /v1/sharing/rows/:share`). */
+  readonly remote: RemoteTables;
 }
 
 interface SubRow {
@@ -113,7 +116,7 @@ export function createConsumer(deps: {
   const { db } = deps;
   const interval = deps.pullIntervalMs ?? DEFAULT_PULL_INTERVAL_MS;
 
-  const call = async (peer: Peer, share: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> => {
+  const call = async (peer: Peer, share: string, method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> => {
     if (peer.url === null) throw new StewardError('STEWARD_E_VALIDATION', `trusted workspace \`${peer.name}\` has no URL to pull from; trust it again with --url`);
     const token = await signShareToken(await deps.identity.get(), peer.publicKey, share);
     let res: Response;
@@ -122,7 +125,7 @@ export function createConsumer(deps: {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+        signal: signal === undefined ? AbortSignal.timeout(HTTP_TIMEOUT_MS) : AbortSignal.any([signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]),
         redirect: 'error',
       });
     } catch (e) {
@@ -350,5 +353,31 @@ export function createConsumer(deps: {
       if (peer === undefined) throw notFound('trusted workspace', peerName);
       return call(peer, share, 'POST', `/v1/sharing/query/${encodeURIComponent(share)}`, { sql });
     },
+
+    remote: {
+      async catalogs() {
+        const { rows } = await db.query<{ catalog: string }>(`SELECT catalog FROM steward.share_subscriptions WHERE status = 'active'`);
+        return new Set(rows.map((r) => r.catalog));
+      },
+      async fetch(read, signal) {
+        const full = `${read.catalog}.${read.database}.${read.table}`;
+        const sub = (await db.query<SubRow>(`SELECT * FROM steward.share_subscriptions WHERE catalog = $1 AND status = 'active'`, [read.catalog])).rows[0];
+        const peer = sub === undefined ? undefined : await deps.peers.get(sub.peer);
+        if (sub === undefined || peer === undefined) throw new StewardError('STEWARD_E_NOT_FOUND', `table \`${full}\` not found or not permitted`);
+        const answer = await call(peer, sub.share, 'POST', `/v1/sharing/rows/${encodeURIComponent(sub.share)}`, { database: read.database, table: read.table, columns: read.columns }, signal);
+        return rowsOf(answer, peer.name);
+      },
+    },
   };
+}
+
+/** The producer's answer to a rows request, in shape (`remote.ts` checks the columns against the request). */
+function rowsOf(answer: unknown, peer: string): RemoteRows {
+  const a = answer as { columns?: unknown; rows?: unknown; truncated?: unknown } | undefined;
+  const columns = Array.isArray(a?.columns) ? a.columns : undefined;
+  const okColumns = columns?.every((c: { name?: unknown; type?: unknown }) => typeof c?.name === 'string' && typeof c?.type === 'string') === true;
+  if (!okColumns || !Array.isArray(a?.rows) || !a.rows.every(Array.isArray) || typeof a?.truncated !== 'boolean') {
+    throw new StewardError('STEWARD_E_SOURCE', `producer \`${peer}\` answered rows in an unknown shape`);
+  }
+  return { columns: columns as RemoteRows['columns'], rows: a.rows as RemoteRows['rows'], truncated: a.truncated };
 }

@@ -22,10 +22,10 @@ import { findTable } from '../policy/model.js';
 import type { Predicate } from '../policy/predicate.js';
 import type { Db } from '../store/db.js';
 import type { StateService } from '../workspace/state-service.js';
-import { admitShareTarget } from './admit.js';
+import { admitShareTarget, screenShareTables, shareResidencyEntry } from './admit.js';
 import type { DecisionLogEntry } from '../store/decision-log.js';
 import type { IdentityStore } from './identity.js';
-import type { PeerStore } from './peers.js';
+import type { Peer, PeerStore } from './peers.js';
 import { projectShare, type FeedEntry, type ShareScope, type SharedEntity } from './projection.js';
 import { signFeed, type Feed } from './signed.js';
 
@@ -38,6 +38,8 @@ export interface ShareSpec {
   readonly excludeColumns: Readonly<Record<string, readonly string[]>>;
   /** By `database.table`: the rows the consumer may read (SQL predicate). */
   readonly rows: Readonly<Record<string, string>>;
+  /** The consumer may read the files of tables the share does not limit directly (same storage); see projection.ts. */
+  readonly directFiles?: boolean;
 }
 
 export interface ShareInput {
@@ -48,6 +50,7 @@ export interface ShareInput {
   /** By `catalog.database.table`. */
   readonly excludeColumns?: Readonly<Record<string, readonly string[]>>;
   readonly rows?: Readonly<Record<string, string>>;
+  readonly directFiles?: boolean;
 }
 
 export interface ShareRow {
@@ -60,6 +63,8 @@ export interface ShareRow {
   readonly createdAt: string;
   readonly revokedAt: string | null;
   readonly lastServedAt: string | null;
+  /** Tables the share names but keeps from its consumer now, and the residency guardrail that does (as of the last pull). */
+  readonly withheld: readonly { readonly table: string; readonly guardrail: string }[];
 }
 
 export interface Producer {
@@ -89,7 +94,13 @@ interface Row {
   created_at: string | Date;
   revoked_at: string | Date | null;
   last_served_at: string | Date | null;
+  /** From `SELECT_SHARES` only. */
+  withheld?: { key: string; digest: string }[] | null;
 }
+
+/** Shares with the tables they withhold for residency (share_entries rows `withheld:<guardrail>`). */
+const SELECT_SHARES = `SELECT s.*, (SELECT json_agg(json_build_object('key', e.key, 'digest', e.digest) ORDER BY e.key) FROM steward.share_entries e
+  WHERE e.share = s.name AND e.digest LIKE 'withheld:%') AS withheld FROM steward.shares s`;
 
 const iso = (v: string | Date | null): string | null => (v === null ? null : new Date(v).toISOString());
 const toShare = (r: Row): ShareRow => ({
@@ -102,6 +113,7 @@ const toShare = (r: Row): ShareRow => ({
   createdAt: iso(r.created_at) as string,
   revokedAt: iso(r.revoked_at),
   lastServedAt: iso(r.last_served_at),
+  withheld: (r.withheld ?? []).map((w) => ({ table: `${r.catalog}.${w.key.slice('table:'.length)}`, guardrail: w.digest.slice(WITHHELD.length) })),
 });
 
 const bad = (path: string, message: string): StewardError => new StewardError('STEWARD_E_VALIDATION', `${path}: ${message}`, { details: [{ path, message }] });
@@ -115,23 +127,42 @@ export function createProducer(deps: {
 }): Producer {
   const { db } = deps;
   const get = async (name: string): Promise<ShareRow | undefined> => {
-    const r = (await db.query<Row>('SELECT * FROM steward.shares WHERE name = $1', [name])).rows[0];
+    const r = (await db.query<Row>(`${SELECT_SHARES} WHERE s.name = $1`, [name])).rows[0];
     return r === undefined ? undefined : toShare(r);
   };
 
-  const materialize = async (tx: Db, share: Row, world: PolicyWorld, version: number, engine: Parameters<typeof projectShare>[1]): Promise<number> => {
+  /**
+   * Publishes the share's state as of `version`: the changed keys get the next sequence numbers. Tables the
+   * residency guardrails keep from the target now are left out (a delete when they were published) and recorded as
+   * `withheld:<guardrail>`, so each is reported once, when it is first withheld; the returned log entries say so.
+   */
+  const materialize = async (tx: Db, share: Row, target: Pick<Peer, 'name' | 'region'>, world: PolicyWorld, version: number, engine: Parameters<typeof projectShare>[1]): Promise<{ cursor: number; log: DecisionLogEntry[] }> => {
     let cursor = Number(share.cursor);
-    if (Number(share.published_version) === version) return cursor;
-    const scope: ShareScope = { catalog: share.catalog, databases: share.spec.databases, tables: share.spec.tables, principal: sharePrincipal(share.name) };
+    if (Number(share.published_version) === version) return { cursor, log: [] };
+    const scope: ShareScope = { catalog: share.catalog, databases: share.spec.databases, tables: share.spec.tables, principal: sharePrincipal(share.name), directFiles: share.spec.directFiles === true };
     const now = share.status === 'active' ? projectShare(world, engine, scope) : new Map<string, SharedEntity>();
+    const tables = [...now.values()].flatMap((e) => (e.kind === 'table' ? [e] : []));
+    const screened = screenShareTables({ peer: target.name, region: target.region }, world, share.catalog, tables);
     const { rows } = await tx.query<{ key: string; digest: string }>('SELECT key, digest FROM steward.share_entries WHERE share = $1', [share.name]);
     const before = new Map(rows.map((r) => [r.key, r.digest]));
+    const log: DecisionLogEntry[] = [];
     const changed: { key: string; seq: number; digest: string; entity: SharedEntity | null }[] = [];
+    const withheld = new Set<string>();
+    for (const [table, v] of screened.withheld) {
+      const key = `table:${table}`;
+      now.delete(key);
+      withheld.add(key);
+      const digest = `${WITHHELD}${v.guardrail}`;
+      if (before.get(key) === digest) continue;
+      changed.push({ key, seq: ++cursor, digest, entity: null });
+      log.push(shareResidencyEntry(v, share.name, target.name));
+    }
+    for (const v of screened.reported) if (!before.has(`table:${v.table.slice(share.catalog.length + 1)}`)) log.push(shareResidencyEntry(v, share.name, target.name));
     for (const [key, entity] of [...now].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const digest = digestOf(entity);
       if (before.get(key) !== digest) changed.push({ key, seq: ++cursor, digest, entity });
     }
-    for (const [key, digest] of before) if (!now.has(key) && digest !== TOMBSTONE) changed.push({ key, seq: ++cursor, digest: TOMBSTONE, entity: null });
+    for (const [key, digest] of before) if (!now.has(key) && !withheld.has(key) && digest !== TOMBSTONE && !digest.startsWith(WITHHELD)) changed.push({ key, seq: ++cursor, digest: TOMBSTONE, entity: null });
     for (let i = 0; i < changed.length; i += 2000) {
       await tx.query(
         `INSERT INTO steward.share_entries (share, key, seq, digest, entity)
@@ -141,13 +172,13 @@ export function createProducer(deps: {
       );
     }
     await tx.query('UPDATE steward.shares SET cursor = $2, published_version = $3 WHERE name = $1', [share.name, cursor, version]);
-    return cursor;
+    return { cursor, log };
   };
 
   return {
     get,
     async list() {
-      return (await db.query<Row>('SELECT * FROM steward.shares ORDER BY name')).rows.map(toShare);
+      return (await db.query<Row>(`${SELECT_SHARES} ORDER BY s.name`)).rows.map(toShare);
     },
 
     async create(input, actor) {
@@ -231,10 +262,13 @@ export function createProducer(deps: {
       if (consumer === undefined) throw notFound('share', shareName);
       // The snapshot before the transaction: an embedded store has one connection, which the transaction holds.
       const snap = await deps.state.snapshot();
+      let residency: DecisionLogEntry[] = [];
       const feed = await db.transaction(async (tx): Promise<Feed> => {
         const share = (await tx.query<Row>('SELECT * FROM steward.shares WHERE name = $1 AND peer = $2 FOR UPDATE', [shareName, peer])).rows[0];
         if (share === undefined) throw notFound('share', shareName);
-        const to = await materialize(tx, share, snap.world, snap.version, snap.engine);
+        const published = await materialize(tx, share, consumer, snap.world, snap.version, snap.engine);
+        residency = published.log;
+        const to = published.cursor;
         const whole = full || from > to;
         const { rows } = await tx.query<{ key: string; seq: string | number; entity: SharedEntity | null }>(
           whole
@@ -246,6 +280,8 @@ export function createProducer(deps: {
         const entries: FeedEntry[] = rows.map((r) => (r.entity === null ? { seq: Number(r.seq), key: r.key, op: 'delete' } : { seq: Number(r.seq), key: r.key, op: 'put', entity: r.entity }));
         return { share: shareName, nonce, from, to, full: whole, revoked: share.status === 'revoked', entries };
       });
+      // Tables withheld for residency, once each: a decision-log entry, hence a security-lake event.
+      if (residency.length > 0) await deps.state.log(residency);
       if (feed.entries.length > 0 || feed.revoked) {
         await deps.state.log([{ actor: `share:${peer}`, action: 'share.feed.serve', resource: `share:${shareName}`, result: 'ok', reason: `${feed.entries.length} entr(ies) after cursor ${from}`, details: { peer, from, to: feed.to, full: feed.full, revoked: feed.revoked } }]);
       }
@@ -255,6 +291,8 @@ export function createProducer(deps: {
 }
 
 const TOMBSTONE = 'deleted';
+/** The digest prefix of a table kept out of the feed by a residency guardrail (`withheld:<guardrail>`). */
+const WITHHELD = 'withheld:';
 
 function digestOf(entity: SharedEntity): string {
   return createHash('sha256').update(stableJson(entity)).digest('base64url');
@@ -284,7 +322,12 @@ function parseObjects(input: ShareInput): { catalog: string; spec: ShareSpec } {
   for (const [k, cols] of Object.entries(input.excludeColumns ?? {})) excludeColumns[local(`excludeColumns.${k}`, k)] = cols.map((c) => c.trim().toLowerCase());
   const rows: Record<string, string> = {};
   for (const [k, sql] of Object.entries(input.rows ?? {})) rows[local(`rows.${k}`, k)] = sql;
-  return { catalog: catalog as string, spec: { databases: [...new Set(databases)], tables: [...new Set(tables)], excludeColumns, rows } };
+  // Files carry every column and row: a share that limits either is read through this workspace's gateway only.
+  if (input.directFiles === true && (Object.keys(excludeColumns).length > 0 || Object.keys(rows).length > 0)) {
+    throw bad('directFiles', 'a share with column or row limits (`excludeColumns`, `rows`) cannot be read from files; its limits apply only through this workspace\'s gateway');
+  }
+  const direct = input.directFiles === true ? { directFiles: true } : {};
+  return { catalog: catalog as string, spec: { databases: [...new Set(databases)], tables: [...new Set(tables)], excludeColumns, rows, ...direct } };
 }
 
 function sharedTables(world: PolicyWorld, catalog: string, spec: ShareSpec): Table[] {

@@ -7,7 +7,8 @@
  * bound what leaves: a column the share hides is never even named.
  */
 import type { Evaluator } from '../policy/decision.js';
-import type { PolicyWorld, PrincipalRef, TagAssignment } from '../policy/model.js';
+import type { Decision } from '../policy/decision.js';
+import type { PolicyWorld, PrincipalRef, Table, TagAssignment } from '../policy/model.js';
 import { resourceToString } from '../policy/model.js';
 
 export interface SharedColumn {
@@ -25,8 +26,12 @@ export type SharedEntity =
       readonly tags: Readonly<Record<string, string>>;
       /** Each visible column's own tags. */
       readonly columnTags: Readonly<Record<string, Readonly<Record<string, string>>>>;
+      /** Set only for a direct-files share, and only when the share's principal sees every column and row: where the files are. */
+      readonly files?: SharedFiles;
     }
   | { readonly kind: 'tagKey'; readonly key: string; readonly values: readonly string[] };
+
+export type SharedFiles = Omit<Extract<Table['source'], { kind: 'lake' }>, 'kind'>;
 
 export interface FeedEntry {
   readonly seq: number;
@@ -41,6 +46,8 @@ export interface ShareScope {
   readonly databases: readonly string[];
   readonly tables: readonly string[];
   readonly principal: PrincipalRef;
+  /** Publish the files of tables the share's principal reads whole (a direct-files share). */
+  readonly directFiles?: boolean;
 }
 
 export const tableKey = (database: string, table: string): string => `table:${database}.${table}`;
@@ -76,10 +83,24 @@ export function projectShare(world: PolicyWorld, engine: Evaluator, scope: Share
       columnTags[c.name] = ct;
       use(ct);
     }
-    out.set(tableKey(t.database, t.name), { kind: 'table', database: t.database, name: t.name, columns, tags, columnTags });
+    const files = scope.directFiles === true ? filesOf(t, d) : undefined;
+    out.set(tableKey(t.database, t.name), { kind: 'table', database: t.database, name: t.name, columns, tags, columnTags, ...(files === undefined ? {} : { files }) });
   }
   for (const [key, values] of usedValues) out.set(tagKeyKey(key), { kind: 'tagKey', key, values: [...values].sort() });
   return out;
+}
+
+/**
+ * Where a table's files are, when the share's principal reads it whole: every
+ * column, every row, no cell mask. Anything less (a guardrail of this
+ * workspace hiding a column, say) keeps the table out of direct reads: its
+ * limits hold only through this workspace's gateway.
+ */
+function filesOf(t: Table, d: Decision): SharedFiles | undefined {
+  if (t.source.kind !== 'lake') return undefined;
+  const whole = (d.rowFilter ?? null) === null && d.columns?.length === t.columns.length && d.columns.every((c) => c.rowFilter === null);
+  if (!whole) return undefined;
+  return { format: t.source.format, location: t.source.location, hivePartitioning: t.source.hivePartitioning };
 }
 
 /** Own tags by resource text, built once: a per-table scan of every assignment would be quadratic in a large catalog. */

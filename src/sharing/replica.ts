@@ -113,7 +113,9 @@ function putTable(world: PolicyWorld, local: CatalogIndex, catalog: string, s: S
     database: s.database,
     name: s.name,
     columns: s.columns.map((c, ordinal) => ({ name: c.name, type: c.type, ordinal })),
-    source: { kind: 'virtual' },
+    // A direct-files table is a lake table here: the consumer's own lake roots and residency rules admit its location
+    // (the state service refuses it otherwise, and the entry is reported); every other shared table reads through the producer.
+    source: directFiles(s.files),
   };
   const before = local.tables.get(`${s.database}.${s.name}`);
   // Unchanged tables write nothing: a full reconciliation re-sends every table.
@@ -142,6 +144,13 @@ function putTable(world: PolicyWorld, local: CatalogIndex, catalog: string, s: S
     else if (w.value === a.value) wanted.delete(key);
   }
   for (const a of wanted.values()) out.put({ op: 'put', kind: 'tagAssignment', entity: a });
+}
+
+/** The lake source of a direct-files entry, in shape; anything else (or nothing) reads through the producer. */
+function directFiles(f: SharedTable['files']): Table['source'] {
+  const formats: readonly unknown[] = ['parquet', 'csv', 'json'];
+  if (f === undefined || typeof f.location !== 'string' || !formats.includes(f.format) || typeof f.hivePartitioning !== 'boolean') return { kind: 'virtual' };
+  return { kind: 'lake', format: f.format, location: f.location, hivePartitioning: f.hivePartitioning };
 }
 
 function dropTable(world: PolicyWorld, catalog: string, database: string, table: string, out: ChangeList): void {

@@ -21,6 +21,8 @@ import { toPlainValue, type PlainValue } from '../lake/duckdb.js';
 import type { SharingService } from './sharing-service.js';
 import { ANY_SHARE, verifyShareToken } from './signed.js';
 import { sharePrincipal } from './producer.js';
+import { quoteIdent } from '../policy/predicate.js';
+import { MAX_REMOTE_ROWS } from '../gateway/remote.js';
 
 const Name = z.string().trim().min(1).max(40);
 /** A share or peer name in a path: the names' own pattern, so `*` (the offers token's share) names no share. */
@@ -32,6 +34,9 @@ const FeedQuery = z.strictObject({
   full: z.enum(['true', 'false']).optional(),
 });
 const QueryBody = z.strictObject({ sql: z.string().min(1).max(100_000) });
+const Ident = z.string().min(1).max(128);
+/** A consumer's gateway asking for columns of one shared table (no SQL: the producer writes the query itself). */
+const RowsBody = z.strictObject({ database: Ident, table: Ident, columns: z.array(Ident).min(1).max(1000) });
 
 /** Validates what a workspace-to-workspace route was sent, after its share token was checked. */
 function strict<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
@@ -42,6 +47,22 @@ function strict<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
 const Any = z.unknown();
 /** Rows a read through a share returns at most: a share is for governed reads, not bulk export. */
 export const MAX_SHARE_READ_ROWS = 10_000;
+
+/**
+ * Runs `sql` through this workspace's gateway as the share's principal, which
+ * holds exactly the share (its tables, its column and row limits) and is
+ * bound by every guardrail, and returns at most `maxRows` rows.
+ */
+async function readAsShare(ctx: Pick<HandlerContext<unknown, unknown, unknown>, 'services'>, peer: string, name: string, sql: string, maxRows: number): Promise<{ columns: { name: string; type: string }[]; rows: PlainValue[][]; truncated: boolean }> {
+  const share = await sharingOf(ctx.services).producer.active(peer, name);
+  const gateway = ctx.services.gateway?.gateway;
+  if (gateway === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'the gateway is not available');
+  const stream = await gateway.open({ principal: sharePrincipal(share.name), actor: `share:${peer}`, sql, maxRows });
+  const rows: PlainValue[][] = [];
+  for await (const batch of stream.batches()) for (const r of batch) rows.push(r.map(toPlainValue));
+  const summary = await stream.summary;
+  return { columns: stream.columns.map((c) => ({ name: c.name, type: c.type })), rows, truncated: summary.truncated };
+}
 
 export function sharingOf(services: Services): SharingService {
   if (services.sharing === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'sharing is not available in this workspace');
@@ -120,11 +141,19 @@ export const sharingRoutes: readonly RouteDef[] = [
       objects: z.array(z.string().trim().max(400)).min(1).max(1000),
       excludeColumns: z.record(z.string().max(400), z.array(z.string().max(128)).min(1).max(1000)).optional(),
       rows: z.record(z.string().max(400), z.string().min(1).max(10_000)).optional(),
+      directFiles: z.boolean().optional(),
     }),
     response: Any,
     handler: async ({ services, actor, body }) =>
       sharingOf(services).producer.create(
-        { name: body.name, peer: body.to, objects: body.objects, ...(body.excludeColumns === undefined ? {} : { excludeColumns: body.excludeColumns }), ...(body.rows === undefined ? {} : { rows: body.rows }) },
+        {
+          name: body.name,
+          peer: body.to,
+          objects: body.objects,
+          ...(body.excludeColumns === undefined ? {} : { excludeColumns: body.excludeColumns }),
+          ...(body.rows === undefined ? {} : { rows: body.rows }),
+          ...(body.directFiles === undefined ? {} : { directFiles: body.directFiles }),
+        },
         actorName(actor),
       ),
   }),
@@ -229,15 +258,28 @@ export const sharingRoutes: readonly RouteDef[] = [
       const peer = await consumerOf(ctx, ctx.params.share);
       const { share: name } = strict(ShareParams, ctx.params, 'params');
       const body = strict(QueryBody, ctx.body, 'body');
+      const r = await readAsShare(ctx, peer, name, body.sql, MAX_SHARE_READ_ROWS);
+      return { columns: r.columns.map((c) => c.name), rows: r.rows, truncated: r.truncated };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/v1/sharing/rows/:share',
+    summary: "Columns of one shared table, for the consumer's gateway, as the share's principal (share token for that share)",
+    tag: 'sharing',
+    auth: 'public',
+    params: z.object({ share: z.string().max(100) }),
+    body: z.unknown(),
+    response: z.object({ columns: z.array(z.object({ name: z.string(), type: z.string() })), rows: z.array(z.array(Any)), truncated: z.boolean() }),
+    handler: async (ctx) => {
+      const peer = await consumerOf(ctx, ctx.params.share);
+      const { share: name } = strict(ShareParams, ctx.params, 'params');
+      const body = strict(RowsBody, ctx.body, 'body');
       const share = await sharingOf(ctx.services).producer.active(peer, name);
-      const gateway = ctx.services.gateway?.gateway;
-      if (gateway === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'the gateway is not available');
-      // The share's principal holds exactly the share (its tables, its column and row limits) and is bound by every guardrail.
-      const stream = await gateway.open({ principal: sharePrincipal(share.name), actor: `share:${peer}`, sql: body.sql, maxRows: MAX_SHARE_READ_ROWS });
-      const rows: PlainValue[][] = [];
-      for await (const batch of stream.batches()) for (const r of batch) rows.push(r.map(toPlainValue));
-      const summary = await stream.summary;
-      return { columns: stream.columns.map((c) => c.name), rows, truncated: summary.truncated };
+      // Names quoted, never spliced: the consumer names a table and columns, the producer writes the query. The
+      // share's principal reaches only the share's tables, so a table outside it is not found, a hidden column refused.
+      const from = [share.catalog, body.database, body.table].map(quoteIdent).join('.');
+      return readAsShare(ctx, peer, name, `SELECT ${body.columns.map(quoteIdent).join(', ')} FROM ${from}`, MAX_REMOTE_ROWS);
     },
   }),
 ];

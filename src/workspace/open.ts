@@ -102,7 +102,8 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         committed: () => wakeAll(false),
       },
     );
-    const gateway = await createGatewayService({ db, state });
+    // Replicas of shares are read through their producer (src/gateway/remote.ts); `sharing` exists before the first query.
+    const gateway = await createGatewayService({ db, state, remote: { catalogs: () => sharing.consumer.remote.catalogs(), fetch: (read, signal) => sharing.consumer.remote.fetch(read, signal) } });
     // Time-bound grants and experiments starting or ending reach the warehouse without the edit debounce.
     const access = createAccessService({ db, state, committed: () => wakeAll(true) });
     const audit = await startAuditRuntime({ db, config, state, lake, purpose: options.purpose });

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, generateKeyPair, exportJWK, type CryptoKey } from 'jose';
 import type { PolicyWorld } from '../../src/policy/model.js';
-import { ok, startHostile, startPair, type Pair } from './support.js';
+import { atProducer as atProducerOf, ok, shareToken, startHostile, startPair, type Pair } from './support.js';
 
 process.env['STEWARD_ACCESS_SCHEDULER'] = 'off';
 
@@ -45,28 +45,8 @@ const tagsOf = (w: PolicyWorld, resource: string): Record<string, string> =>
       .map((a) => [a.key, a.value]),
   );
 
-/** A share token as a consumer signs it, with any key and claims. */
-async function token(opts: { share: string; key?: CryptoKey; iss?: string; aud?: string }): Promise<string> {
-  const key = opts.key ?? (pair.consumer.ws.services.sharing ? (await pair.consumer.ws.services.sharing.identity.get()).privateKey : undefined);
-  assert.ok(key);
-  const iat = Math.floor(Date.now() / 1000);
-  return new SignJWT({ share: opts.share })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'steward-share+jwt' })
-    .setIssuer(opts.iss ?? pair.consumerKey)
-    .setAudience(opts.aud ?? pair.producerKey)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + 60)
-    .sign(key);
-}
-
-async function atProducer(path: string, bearer: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${pair.producer.url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: await res.json() };
-}
+const token = (opts: { share: string; key?: CryptoKey; iss?: string; aud?: string }): Promise<string> => shareToken(pair, opts);
+const atProducer = (path: string, bearer: string, body?: unknown): Promise<{ status: number; json: any }> => atProducerOf(pair, path, bearer, body);
 
 describe('identity and trust', () => {
   it('prints an Ed25519 public key and refuses to trust a malformed key or its own', async () => {

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT, type CryptoKey } from 'jose';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 export interface Pair {
@@ -21,9 +22,13 @@ export async function ok(server: TestServer, method: string, path: string, body?
   return r.json;
 }
 
-/** A demo producer and an empty consumer; the consumer pulls from the producer as `producer`, the producer knows it as `consumer`. */
-export async function startPair(): Promise<Pair> {
-  const producer = await startTestServer();
+/**
+ * A demo producer and an empty consumer; the consumer pulls from the producer as `producer`, the producer knows it as
+ * `consumer` (with no region). `producerRegion` puts the producer's workspace, and so its lake, in a region.
+ */
+export async function startPair(options: { readonly producerRegion?: string } = {}): Promise<Pair> {
+  const region = options.producerRegion;
+  const producer = await startTestServer(region === undefined ? {} : { config: () => ({ region }) });
   const consumer = await startTestServer();
   try {
     await ok(producer, 'POST', '/v1/demo', {});
@@ -71,4 +76,28 @@ export async function startHostile(answer: (req: http.IncomingMessage) => Promis
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A share token as the pair's consumer signs it, or with any other key and claims (forgeries). */
+export async function shareToken(pair: Pair, opts: { share: string; key?: CryptoKey; iss?: string; aud?: string }): Promise<string> {
+  const key = opts.key ?? (await pair.consumer.ws.services.sharing?.identity.get())?.privateKey;
+  if (key === undefined) throw new Error('the consumer has no identity');
+  const iat = Math.floor(Date.now() / 1000);
+  return new SignJWT({ share: opts.share })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'steward-share+jwt' })
+    .setIssuer(opts.iss ?? pair.consumerKey)
+    .setAudience(opts.aud ?? pair.producerKey)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 60)
+    .sign(key);
+}
+
+/** A workspace-to-workspace call at the producer with `bearer` (GET without a body, POST with one). */
+export async function atProducer(pair: Pair, path: string, bearer: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${pair.producer.url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: await res.json() };
 }
