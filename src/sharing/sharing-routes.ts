@@ -12,8 +12,7 @@
  */
 import { z } from 'zod';
 import { StewardError } from '../errors.js';
-import { zodToStewardError } from '../server/zod-error.js';
-import { route, type HandlerContext, type RouteDef } from '../server/route.js';
+import { route, type CredentialContext, type HandlerContext, type RouteDef } from '../server/route.js';
 import { actorName } from '../server/actor.js';
 import { tokenFrom } from '../server/auth.js';
 import type { Services } from '../server/services.js';
@@ -38,12 +37,6 @@ const Ident = z.string().min(1).max(128);
 /** A consumer's gateway asking for columns of one shared table (no SQL: the producer writes the query itself). */
 const RowsBody = z.strictObject({ database: Ident, table: Ident, columns: z.array(Ident).min(1).max(1000) });
 
-/** Validates what a workspace-to-workspace route was sent, after its share token was checked. */
-function strict<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw zodToStewardError(where, r.error);
-  return r.data;
-}
 const Any = z.unknown();
 /** Rows a read through a share returns at most: a share is for governed reads, not bulk export. */
 export const MAX_SHARE_READ_ROWS = 10_000;
@@ -69,11 +62,18 @@ export function sharingOf(services: Services): SharingService {
   return services.sharing;
 }
 
-/** The consumer a share token speaks for, refused (and counted) unless it is for `share`. */
-async function consumerOf(ctx: Pick<HandlerContext<unknown, unknown, unknown>, 'services' | 'request' | 'authFailed'>, share: string): Promise<string> {
+/**
+ * The consumer a share token speaks for, refused (and counted) unless it is
+ * for the share in the path (`*` on routes without one): the route's own
+ * credentials, checked before anything in the request is validated.
+ */
+async function consumerOf(ctx: CredentialContext): Promise<string> {
   const sharing = sharingOf(ctx.services);
+  const asked = ctx.rawParams['share'] ?? ANY_SHARE;
+  // Unvalidated text goes into neither the log nor the answer.
+  const named = asked === ANY_SHARE || ShareName.safeParse(asked).success ? asked : '(malformed)';
   const token = tokenFrom(ctx.request.headers.get('authorization') ?? undefined, { basic: false });
-  const kind = { action: 'auth.share-token', resource: `share:${share}` };
+  const kind = { action: 'auth.share-token', resource: `share:${named}` };
   if (token === null) {
     ctx.authFailed('missing share token', kind);
     throw new StewardError('STEWARD_E_UNAUTHENTICATED', 'a share token is required');
@@ -85,12 +85,18 @@ async function consumerOf(ctx: Pick<HandlerContext<unknown, unknown, unknown>, '
     ctx.authFailed((e as Error).message, kind);
     throw e;
   }
-  if (who.share !== share) {
-    ctx.authFailed(`share token for \`${who.share}\` used for \`${share}\``, kind);
-    throw new StewardError('STEWARD_E_UNAUTHENTICATED', `share token refused: it is for share \`${who.share}\`, not \`${share}\``);
+  if (who.share !== asked) {
+    ctx.authFailed(`share token for \`${who.share}\` used for \`${named}\``, kind);
+    throw new StewardError('STEWARD_E_UNAUTHENTICATED', `share token refused: it is for share \`${who.share}\`, not \`${named}\``);
   }
   return who.peer;
 }
+
+/** The peer `credentials` found (every workspace-to-workspace route has them). */
+const peerOf = (ctx: Pick<HandlerContext<unknown, unknown, unknown>, 'caller'>): string => {
+  if (ctx.caller === undefined) throw new StewardError('STEWARD_E_INTERNAL', 'a sharing route ran without its share token check');
+  return ctx.caller;
+};
 
 const PeerOut = z.object({ name: z.string(), publicKey: z.string(), url: z.string().nullable(), region: z.string().nullable(), lastPullAt: z.string().nullable(), lastError: z.string().nullable() });
 
@@ -222,11 +228,9 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: 'The shares offered to the calling workspace (share token for `*`)',
     tag: 'sharing',
     auth: 'public',
+    credentials: consumerOf,
     response: z.object({ shares: z.array(z.object({ name: z.string(), status: z.string() })) }),
-    handler: async (ctx) => {
-      const peer = await consumerOf(ctx, ANY_SHARE);
-      return { shares: await sharingOf(ctx.services).producer.offers(peer) };
-    },
+    handler: async (ctx) => ({ shares: await sharingOf(ctx.services).producer.offers(peerOf(ctx)) }),
   }),
   route({
     method: 'get',
@@ -234,16 +238,11 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "A share's signed change feed after a cursor (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    // Loose here and strict after the share token: a caller without one learns nothing, not even what is malformed.
-    params: z.object({ share: z.string().max(100) }),
-    query: z.record(z.string(), z.string()),
+    credentials: consumerOf,
+    params: ShareParams,
+    query: FeedQuery,
     response: z.object({ feed: z.string() }),
-    handler: async (ctx) => {
-      const peer = await consumerOf(ctx, ctx.params.share);
-      const { share } = strict(ShareParams, ctx.params, 'params');
-      const q = strict(FeedQuery, ctx.query, 'query');
-      return { feed: await sharingOf(ctx.services).producer.feed(peer, share, q.from, q.nonce, q.full === 'true') };
-    },
+    handler: async (ctx) => ({ feed: await sharingOf(ctx.services).producer.feed(peerOf(ctx), ctx.params.share, ctx.query.from, ctx.query.nonce, ctx.query.full === 'true') }),
   }),
   route({
     method: 'post',
@@ -251,14 +250,12 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "Read shared tables through this workspace's gateway as the share's principal (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    params: z.object({ share: z.string().max(100) }),
-    body: z.unknown(),
+    credentials: consumerOf,
+    params: ShareParams,
+    body: QueryBody,
     response: z.object({ columns: z.array(z.string()), rows: z.array(z.array(Any)), truncated: z.boolean() }),
     handler: async (ctx) => {
-      const peer = await consumerOf(ctx, ctx.params.share);
-      const { share: name } = strict(ShareParams, ctx.params, 'params');
-      const body = strict(QueryBody, ctx.body, 'body');
-      const r = await readAsShare(ctx, peer, name, body.sql, MAX_SHARE_READ_ROWS);
+      const r = await readAsShare(ctx, peerOf(ctx), ctx.params.share, ctx.body.sql, MAX_SHARE_READ_ROWS);
       return { columns: r.columns.map((c) => c.name), rows: r.rows, truncated: r.truncated };
     },
   }),
@@ -268,13 +265,14 @@ export const sharingRoutes: readonly RouteDef[] = [
     summary: "Columns of one shared table, for the consumer's gateway, as the share's principal (share token for that share)",
     tag: 'sharing',
     auth: 'public',
-    params: z.object({ share: z.string().max(100) }),
-    body: z.unknown(),
+    credentials: consumerOf,
+    params: ShareParams,
+    body: RowsBody,
     response: z.object({ columns: z.array(z.object({ name: z.string(), type: z.string() })), rows: z.array(z.array(Any)), truncated: z.boolean() }),
     handler: async (ctx) => {
-      const peer = await consumerOf(ctx, ctx.params.share);
-      const { share: name } = strict(ShareParams, ctx.params, 'params');
-      const body = strict(RowsBody, ctx.body, 'body');
+      const peer = peerOf(ctx);
+      const name = ctx.params.share;
+      const body = ctx.body;
       const share = await sharingOf(ctx.services).producer.active(peer, name);
       // Names quoted, never spliced: the consumer names a table and columns, the producer writes the query. The
       // share's principal reaches only the share's tables, so a table outside it is not found, a hidden column refused.
