@@ -17,6 +17,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { serveHarness } from '../support/serve-process.js';
 import { pollUntil } from '../support/poll.js';
+import { dropRolesTagged, roleCanRead } from '../support/warehouse.js';
 
 const tag = randomBytes(3).toString('hex');
 const LOGIN = `l${tag}_`;
@@ -50,29 +51,10 @@ after(async () => {
   await wh?.drop();
   await state?.drop();
   await rm(home, { recursive: true, force: true });
-  const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
-  await c.connect();
-  const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`%${tag}_%`]);
-  for (const r of rows) {
-    await c.query(`DROP OWNED BY "${r.rolname}"`).catch(() => undefined);
-    await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
-  }
-  await c.end();
+  await dropRolesTagged(wh.url, tag);
 });
 
-async function reads(user: string): Promise<boolean> {
-  await admin.query('BEGIN');
-  try {
-    await admin.query(`SET LOCAL ROLE "${LOGIN}${user}"`);
-    await admin.query('SELECT id FROM sales.orders');
-    return true;
-  } catch (e) {
-    if (e instanceof Error && /permission denied/.test(e.message)) return false;
-    throw e;
-  } finally {
-    await admin.query('ROLLBACK');
-  }
-}
+const reads = (user: string): Promise<boolean> => roleCanRead(admin, `${LOGIN}${user}`, 'SELECT id FROM sales.orders');
 
 /** Every privilege and membership of the roles Steward manages or logs in with: what "the same state" means. */
 async function warehouseState(): Promise<string[]> {

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { serveHarness } from '../support/serve-process.js';
 import { pollUntil } from '../support/poll.js';
+import { dropRolesTagged, roleCanRead } from '../support/warehouse.js';
 
 const tag = randomBytes(3).toString('hex');
 const SYNCER = `w${tag}_sync`;
@@ -60,30 +61,11 @@ after(async () => {
   await wh?.drop();
   await state?.drop();
   await rm(home, { recursive: true, force: true });
-  const c = new pg.Client({ connectionString: wh.url.replace(/\/[^/]*$/, '/postgres') });
-  await c.connect();
-  const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`%${tag}_%`]);
-  for (const r of rows) {
-    await c.query(`DROP OWNED BY "${r.rolname}"`).catch(() => undefined);
-    await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
-  }
-  await c.end();
+  await dropRolesTagged(wh.url, tag);
 });
 
 /** Can u1's login role read the table? */
-async function u1Reads(): Promise<boolean> {
-  await admin.query('BEGIN');
-  try {
-    await admin.query(`SET LOCAL ROLE "${LOGIN}u1"`);
-    await admin.query('SELECT id FROM sales.orders');
-    return true;
-  } catch (e) {
-    if (e instanceof Error && /permission denied/.test(e.message)) return false;
-    throw e;
-  } finally {
-    await admin.query('ROLLBACK');
-  }
-}
+const u1Reads = (): Promise<boolean> => roleCanRead(admin, `${LOGIN}u1`, 'SELECT id FROM sales.orders');
 
 const until = (what: string, ok: () => Promise<boolean>): Promise<number> => pollUntil(what, ok, DEADLINE_MS);
 
