@@ -3,7 +3,7 @@
 # Each file runs alone (as `npm test` would run it, but with nothing beside it),
 # and the table printed at the end, slowest first, gives per file: wall seconds,
 # CPU seconds (user + system, the file's child processes included: the CLI
-# binary, servers, Chromium), and ok/FAIL. On the 2-core CI machine the suite
+# binary, servers, Chromium; not a detached background server), and ok/FAIL. On the 2-core CI machine the suite
 # runs two files at a time, so CPU seconds are what a file costs everyone else.
 #
 #   bash scripts/suite-times.sh test/cli test/docs/commands.test.ts

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { steward, stewardJson } from '../support/cli.js';
 import { pollUntil } from '../support/poll.js';
-import { workspaceTemplate, type WorkspaceTemplate } from '../support/workspace-template.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 interface Status {
   readonly target: string;
@@ -25,13 +25,17 @@ interface ServerJson {
 }
 
 let root: string;
-/** A created workspace for the tests about a running daemon; the first test starts from an empty STEWARD_HOME. */
-let created: WorkspaceTemplate;
 
 before(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-daemon-'));
-  created = workspaceTemplate(root);
 });
+
+/** A workspace with a store, for the tests about a running daemon (the first test starts from an empty STEWARD_HOME). */
+async function homeWithStore(name: string): Promise<string> {
+  const home = path.join(root, name);
+  await seedMigratedStore(home);
+  return home;
+}
 
 after(async () => {
   await fs.rm(root, { recursive: true, force: true });
@@ -81,7 +85,7 @@ describe('background server (STEWARD_DAEMON)', { concurrency: true }, () => {
   });
 
   it('stops by itself after its idle time, and the next command starts a new one', async () => {
-    const home = await created.copyTo(path.join(root, 'idle'));
+    const home = await homeWithStore('idle');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '2s' };
     assert.equal((await steward(['user', 'add', 'bob'], env)).code, 0);
     const first = await serverJson(home);
@@ -97,7 +101,7 @@ describe('background server (STEWARD_DAEMON)', { concurrency: true }, () => {
 
   // Threat: a background server nobody watches prints the bootstrap admin token into a log file.
   it('creates no bootstrap admin token, and its log is private and holds no secret', async () => {
-    const home = await created.copyTo(path.join(root, 'secrets'));
+    const home = await homeWithStore('secrets');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '1' };
     const tokens = await stewardJson<{ tokens: { name: string }[] }>(['token', 'list'], env);
     assert.deepEqual(tokens.tokens, [], 'no admin token was created behind the user’s back');
@@ -112,7 +116,7 @@ describe('background server (STEWARD_DAEMON)', { concurrency: true }, () => {
 
   // Threat: two commands at once each start a server on one workspace, and one of them fails or writes past the other.
   it('two commands started at once share one background server', async () => {
-    const home = await created.copyTo(path.join(root, 'race'));
+    const home = await homeWithStore('race');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '10m' };
     const [a, b] = await Promise.all([steward(['user', 'add', 'ann'], env), steward(['user', 'add', 'ben'], env)]);
     assert.equal(a.code, 0, a.stderr);

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, steward, stewardJson, type CliResult } from '../support/cli.js';
-import { workspaceTemplate, type WorkspaceTemplate } from '../support/workspace-template.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 const GOLDEN_CLOUDTRAIL = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'audit', 'golden', 'cloudtrail.input.jsonl');
 
@@ -30,14 +30,11 @@ after(async () => {
   for (const d of homes) await fs.rm(d, { recursive: true, force: true });
 });
 
-/** A created workspace, copied by the tests that need one but are not about creating it. */
-let created: WorkspaceTemplate;
-before(async () => {
-  created = workspaceTemplate(path.dirname(await freshHome('template')));
-});
-/** A copy of the created workspace at a fresh home. */
-async function createdHome(tag: string): Promise<string> {
-  return created.copyTo(await freshHome(tag));
+/** A fresh home with a store already in it, for the tests that are not about creating one. */
+async function homeWithStore(tag: string): Promise<string> {
+  const home = await freshHome(tag);
+  await seedMigratedStore(home);
+  return home;
 }
 
 /** The binary under a given umask (the shell sets it, as a user's login would). */
@@ -95,7 +92,7 @@ describe('workspace file modes', { concurrency: true }, () => {
   // Threat: a workspace made world-readable (older version, careless mkdir) stays readable forever.
   it('narrows an existing world-readable STEWARD_HOME and says so', { timeout: 60_000 }, async () => {
     // A workspace whose store exists (the modes PGlite gives a new store are the umask tests' subject).
-    const home = await createdHome('open');
+    const home = await homeWithStore('open');
     await fs.mkdir(path.join(home, 'lake'), { recursive: true });
     await fs.writeFile(path.join(home, 'lake', 'notes.csv'), 'ssn\n123-45-6789\n');
     chmodSync(home, 0o755);
@@ -136,7 +133,7 @@ describe('a planted server.json', () => {
   const secretEnv = (): NodeJS.ProcessEnv => ({ STEWARD_HOME: home, STEWARD_TOKEN: 'stw_the_users_real_secret' });
 
   before(async () => {
-    home = await createdHome('planted');
+    home = await homeWithStore('planted');
     fake = await recorder();
     policyFile = path.join(path.dirname(home), 'secret-policy.yaml');
     await fs.writeFile(policyFile, 'apiVersion: steward/v1\nusers:\n  secret_hire: { displayName: Secret Hire }\n');
@@ -227,7 +224,7 @@ describe('a planted server.json', () => {
 describe('one-shot commands', () => {
   let home: string;
   before(async () => {
-    home = await freshHome('oneshot');
+    home = await homeWithStore('oneshot');
     const demo = await steward(['demo'], { STEWARD_HOME: home });
     assert.equal(demo.code, 0, demo.stderr);
   });
@@ -285,7 +282,7 @@ describe('one-shot commands', () => {
 describe('steward serve on a busy port', () => {
   // Threat: a failed start prints (and stores) a bootstrap admin token nobody will use, and keeps the workspace locked.
   it('exits non-zero before printing or storing a bootstrap token, and releases the lock', { timeout: 60_000 }, async () => {
-    const home = await createdHome('busy');
+    const home = await homeWithStore('busy');
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const { port } = blocker.address() as net.AddressInfo;
