@@ -16,6 +16,7 @@ import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
 import { createAuthFailureGuard, OVERFLOW_SOURCE, sourceKey, type AuthFailureGuard } from '../../src/server/auth-failures.js';
 import { clientAddressOf, parseTrustedProxies, type TrustedProxies } from '../../src/server/client-address.js';
 import type { DecisionLogEntry } from '../../src/store/decision-log.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 const LIMIT = 20;
 const FORGED = 'stw_0000000000000000_not-a-real-token-not-a-real-token-not-a-rea';
@@ -45,6 +46,7 @@ function requestFrom(target: string, localAddress: string, method: string, heade
 /** A server on a fresh workspace whose failed-authentication guard has one long window (the test decides when rows are written). */
 async function guardedServer(prefix: string, app: { trustedProxies?: TrustedProxies } = {}): Promise<{ ws: Workspace; guard: AuthFailureGuard; url: string; adminToken: string; close(): Promise<void> }> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  await seedMigratedStore(home);
   let ws: Workspace | undefined;
   const guard = createAuthFailureGuard({ log: (entries) => (ws as Workspace).services.state.log(entries), limit: LIMIT, intervalMs: 3_600_000 });
   ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'server', app: { authFailures: guard, ...app } });

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config.js';
 import { openWorkspace } from '../../src/workspace/open.js';
 import { openDuckDb } from '../../src/lake/duckdb.js';
 import { steward } from '../support/cli.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const child = path.join(here, 'fixtures', 'crash-child.ts');
@@ -34,6 +35,7 @@ describe('crash durability (kill -9)', () => {
   let home: string;
   before(async () => {
     home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-crash-'));
+    await seedMigratedStore(home); // the crashes, not creating a store, are the subject
   });
   after(async () => fs.rm(home, { recursive: true, force: true }));
 
@@ -93,6 +95,7 @@ describe('audit verify after a killed flush (CLI)', () => {
   let home: string;
   before(async () => {
     home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-crash-verify-'));
+    await seedMigratedStore(home);
   });
   after(async () => fs.rm(home, { recursive: true, force: true }));
 

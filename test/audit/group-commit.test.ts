@@ -15,6 +15,7 @@ import { createDecisionLog, type DecisionLogEntry } from '../../src/store/decisi
 import { createAuditBuffer } from '../../src/audit/audit-buffer.js';
 import { loadConfig } from '../../src/config.js';
 import { openWorkspace } from '../../src/workspace/open.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 const entry = (i: number): DecisionLogEntry => ({ actor: 'user:a', action: 'authorize.SELECT', resource: `t${i}`, result: i % 3 === 0 ? 'deny' : 'allow', reason: 'r' });
 
@@ -54,6 +55,7 @@ describe('the workspace routes state.log through the group commit', () => {
   let home: string;
   before(async () => {
     home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-group-commit-'));
+    await seedMigratedStore(home);
   });
   after(async () => fs.rm(home, { recursive: true, force: true }));
 

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { steward, stewardJson } from '../support/cli.js';
 import { pollUntil } from '../support/poll.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 interface Status {
   readonly target: string;
@@ -28,6 +29,13 @@ let root: string;
 before(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-daemon-'));
 });
+
+/** A workspace with a store, for the tests about a running daemon (the first test starts from an empty STEWARD_HOME). */
+async function homeWithStore(name: string): Promise<string> {
+  const home = path.join(root, name);
+  await seedMigratedStore(home);
+  return home;
+}
 
 after(async () => {
   await fs.rm(root, { recursive: true, force: true });
@@ -49,7 +57,8 @@ function alive(pid: number): boolean {
 
 const until = (what: string, check: () => Promise<boolean>): Promise<number> => pollUntil(what, check, 30_000, 100);
 
-describe('background server (STEWARD_DAEMON)', () => {
+// The tests use a workspace each, so they run at once: most of their time is spent waiting for servers to start and stop.
+describe('background server (STEWARD_DAEMON)', { concurrency: true }, () => {
   it('the first command starts it on loopback, later commands reuse it, and `steward stop` ends it', async () => {
     const home = path.join(root, 'reuse');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '10m' };
@@ -76,7 +85,7 @@ describe('background server (STEWARD_DAEMON)', () => {
   });
 
   it('stops by itself after its idle time, and the next command starts a new one', async () => {
-    const home = path.join(root, 'idle');
+    const home = await homeWithStore('idle');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '2s' };
     assert.equal((await steward(['user', 'add', 'bob'], env)).code, 0);
     const first = await serverJson(home);
@@ -92,7 +101,7 @@ describe('background server (STEWARD_DAEMON)', () => {
 
   // Threat: a background server nobody watches prints the bootstrap admin token into a log file.
   it('creates no bootstrap admin token, and its log is private and holds no secret', async () => {
-    const home = path.join(root, 'secrets');
+    const home = await homeWithStore('secrets');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '1' };
     const tokens = await stewardJson<{ tokens: { name: string }[] }>(['token', 'list'], env);
     assert.deepEqual(tokens.tokens, [], 'no admin token was created behind the user’s back');
@@ -107,9 +116,8 @@ describe('background server (STEWARD_DAEMON)', () => {
 
   // Threat: two commands at once each start a server on one workspace, and one of them fails or writes past the other.
   it('two commands started at once share one background server', async () => {
-    const home = path.join(root, 'race');
+    const home = await homeWithStore('race');
     const env = { STEWARD_HOME: home, STEWARD_DAEMON: '10m' };
-    await fs.mkdir(home, { recursive: true, mode: 0o700 });
     const [a, b] = await Promise.all([steward(['user', 'add', 'ann'], env), steward(['user', 'add', 'ben'], env)]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);

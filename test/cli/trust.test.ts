@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, steward, stewardJson, type CliResult } from '../support/cli.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 const GOLDEN_CLOUDTRAIL = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'audit', 'golden', 'cloudtrail.input.jsonl');
 
@@ -28,6 +29,13 @@ async function freshHome(tag: string): Promise<string> {
 after(async () => {
   for (const d of homes) await fs.rm(d, { recursive: true, force: true });
 });
+
+/** A fresh home with a store already in it, for the tests that are not about creating one. */
+async function homeWithStore(tag: string): Promise<string> {
+  const home = await freshHome(tag);
+  await seedMigratedStore(home);
+  return home;
+}
 
 /** The binary under a given umask (the shell sets it, as a user's login would). */
 function stewardUnder(umask: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
@@ -64,7 +72,8 @@ async function tooOpen(dir: string): Promise<string[]> {
   return bad;
 }
 
-describe('workspace file modes', () => {
+// Each test has its own workspace: they run at once.
+describe('workspace file modes', { concurrency: true }, () => {
   for (const umask of ['0022', '0000']) {
     // Threat: another local user reads the demo's SSNs, the security lake or the store because the user's umask is permissive.
     it(`keeps every folder 0700 and every file 0600 after demo, flush and query under umask ${umask}`, { timeout: 180_000 }, async () => {
@@ -82,7 +91,8 @@ describe('workspace file modes', () => {
 
   // Threat: a workspace made world-readable (older version, careless mkdir) stays readable forever.
   it('narrows an existing world-readable STEWARD_HOME and says so', { timeout: 60_000 }, async () => {
-    const home = await freshHome('open');
+    // A workspace whose store exists (the modes PGlite gives a new store are the umask tests' subject).
+    const home = await homeWithStore('open');
     await fs.mkdir(path.join(home, 'lake'), { recursive: true });
     await fs.writeFile(path.join(home, 'lake', 'notes.csv'), 'ssn\n123-45-6789\n');
     chmodSync(home, 0o755);
@@ -123,8 +133,7 @@ describe('a planted server.json', () => {
   const secretEnv = (): NodeJS.ProcessEnv => ({ STEWARD_HOME: home, STEWARD_TOKEN: 'stw_the_users_real_secret' });
 
   before(async () => {
-    home = await freshHome('planted');
-    await fs.mkdir(home, { recursive: true, mode: 0o700 });
+    home = await homeWithStore('planted');
     fake = await recorder();
     policyFile = path.join(path.dirname(home), 'secret-policy.yaml');
     await fs.writeFile(policyFile, 'apiVersion: steward/v1\nusers:\n  secret_hire: { displayName: Secret Hire }\n');
@@ -215,7 +224,7 @@ describe('a planted server.json', () => {
 describe('one-shot commands', () => {
   let home: string;
   before(async () => {
-    home = await freshHome('oneshot');
+    home = await homeWithStore('oneshot');
     const demo = await steward(['demo'], { STEWARD_HOME: home });
     assert.equal(demo.code, 0, demo.stderr);
   });
@@ -273,7 +282,7 @@ describe('one-shot commands', () => {
 describe('steward serve on a busy port', () => {
   // Threat: a failed start prints (and stores) a bootstrap admin token nobody will use, and keeps the workspace locked.
   it('exits non-zero before printing or storing a bootstrap token, and releases the lock', { timeout: 60_000 }, async () => {
-    const home = await freshHome('busy');
+    const home = await homeWithStore('busy');
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const { port } = blocker.address() as net.AddressInfo;

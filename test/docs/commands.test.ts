@@ -31,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN } from '../support/cli.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SKIP_MARK = /^<!--\s*docs-test:\s*skip\s+(.+?)\s*-->$/;
@@ -180,9 +181,12 @@ describe('the docs’ command blocks', () => {
     const docs = (await fs.readdir(path.join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).sort();
     blocks = [];
     for (const f of ['README.md', ...docs.map((d) => `docs/${d}`)]) blocks.push(...parseBlocks(f, await fs.readFile(path.join(ROOT, f), 'utf8')));
+    // A migrated store to start from (creating one is not what the docs show), the server on it, then
+    // `steward demo` through the server: an embedded demo would open the store once more.
+    await seedMigratedStore(env['STEWARD_HOME'] as string);
+    server = await startServer(scratch, env);
     const demo = await runBlock({ file: '(setup)', line: 0, commands: [{ line: 0, text: 'steward demo', refused: false, expected: [] }] }, scratch, env);
     assert.equal(demo[0]?.code, 0, demo[0]?.stderr);
-    server = await startServer(scratch, env);
   });
 
   after(async () => {

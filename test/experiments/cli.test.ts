@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { steward, stewardJson } from '../support/cli.js';
+import { seedMigratedStore } from '../support/migrated-store.js';
 
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -16,6 +17,7 @@ let env: NodeJS.ProcessEnv;
 before(async () => {
   home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-exp-cli-'));
   env = { STEWARD_HOME: home };
+  await seedMigratedStore(home); // experiments, not creating a store, are the subject
   assert.equal((await steward(['demo'], env)).code, 0);
   assert.equal((await steward(['experiment', 'policy', 'set', '--max-duration', '1h', '--exclude', 'group:privacy-officers', '--non-production'], env)).code, 0);
 });
