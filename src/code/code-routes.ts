@@ -10,7 +10,7 @@ import { route, type RouteDef } from '../server/route.js';
 import type { Services } from '../server/services.js';
 import type { PolicyWorld } from '../policy/model.js';
 import { loadPolicySources, MAX_POLICY_FILE_BYTES, type LoadedPolicy } from './load.js';
-import { preparePredicates, toManagedWorld, withoutExperimentRuns, type ManagedWorld } from './convert.js';
+import { preparePredicates, toManagedWorld, withoutExperimentRuns, withoutShares, type ManagedWorld } from './convert.js';
 import { planPolicy, planToJson, renderPlan, type Plan } from './plan.js';
 import { exportPolicy } from './export.js';
 import { policyJsonSchema } from './schema.js';
@@ -45,6 +45,12 @@ const PlanOut = z.object({
 });
 
 /** Parses the files and converts them against the catalog of `world`; every problem names its file, line and column. */
+/** The world as policy files see it: without running experiments' entities and shares' entities, which their APIs own. */
+async function filesView(services: Pick<Services, 'sharing'>, world: PolicyWorld): Promise<PolicyWorld> {
+  const shares = (await services.sharing?.producer.list()) ?? [];
+  return withoutShares(withoutExperimentRuns(world), shares.map((sh) => sh.name));
+}
+
 export async function desiredWorld(services: Pick<Services, 'lake'>, loaded: LoadedPolicy, world: PolicyWorld): Promise<ManagedWorld> {
   const parsePredicate = await preparePredicates(loaded.document, (sql) => services.lake.parsePredicate(sql));
   return toManagedWorld(loaded.document, { parsePredicate, locations: loaded.locations, catalog: world });
@@ -123,7 +129,7 @@ export const codeRoutes: readonly RouteDef[] = [
     handler: async ({ services, body }) => {
       const loaded = loadPolicySources(body.files);
       const { world } = await services.state.snapshot();
-      const plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
+      const plan = planPolicy(await filesView(services, world), await desiredWorld(services, loaded, world));
       const next = applyChanges(world, plan.changes);
       const dashboards = await dashboardPlan(services, loaded, next);
       const rooms = await roomPlan(services, loaded, next);
@@ -150,7 +156,7 @@ export const codeRoutes: readonly RouteDef[] = [
         action: 'policy.apply',
         resource: body.files.map((f) => f.file).join(',').slice(0, 500),
         build: async (world) => {
-          plan = planPolicy(withoutExperimentRuns(world), await desiredWorld(services, loaded, world));
+          plan = planPolicy(await filesView(services, world), await desiredWorld(services, loaded, world));
           // Checked against the world about to be committed, before it is: a bad dashboard refuses the whole apply.
           const next = applyChanges(world, plan.changes);
           dashboards = await dashboardPlan(services, loaded, next);
@@ -185,7 +191,7 @@ export const codeRoutes: readonly RouteDef[] = [
       const dashboards = (await services.embed?.listDashboards()) ?? [];
       const rooms = (await services.cleanrooms?.exportCode()) ?? {};
       return {
-        yaml: exportPolicy(withoutExperimentRuns(world), {
+        yaml: exportPolicy(await filesView(services, world), {
           ...(dashboards.length === 0 ? {} : { dashboards: Object.fromEntries(dashboards.map((d) => [d.id, d.dashboard])) }),
           ...(Object.keys(rooms).length === 0 ? {} : { cleanrooms: rooms }),
         }),

@@ -262,6 +262,24 @@ export function withoutExperimentRuns<W extends ManagedWorld>(w: W): W {
   };
 }
 
+/**
+ * The world as policy files see it, without what shares own: each share's principal (`user:share.<name>`), its
+ * grants and its data filters (`src/sharing/producer.ts`), which the sharing API creates and revokes. Files
+ * neither export them (their grant ids are not names a file may use) nor remove them.
+ */
+export function withoutShares<W extends ManagedWorld>(w: W, shares: readonly string[]): W {
+  if (shares.length === 0) return w;
+  const users = new Set(shares.map((n) => `share.${n}`));
+  const principals = new Set(shares.map((n) => `user:share.${n}`));
+  const filters = new Set(shares.map((n) => `share-${n}`));
+  return {
+    ...w,
+    users: w.users.filter((u) => !users.has(u.name)),
+    grants: w.grants.filter((g) => !principals.has(g.principal)),
+    filters: w.filters.filter((f) => !filters.has(f.name)),
+  };
+}
+
 // ---------------------------------------------------------------- grant ids
 
 function splitTable(path: string): { catalog: string; database: string; table: string } {

@@ -48,6 +48,22 @@ const tagsOf = (w: PolicyWorld, resource: string): Record<string, string> =>
 const token = (opts: { share: string; key?: CryptoKey; iss?: string; aud?: string }): Promise<string> => shareToken(pair, opts);
 const atProducer = (path: string, bearer: string, body?: unknown): Promise<{ status: number; json: any }> => atProducerOf(pair, path, bearer, body);
 
+describe('policy files at the producer', () => {
+  // Threat: an export that apply refuses (share grant ids are not names) or an apply that deletes the share's grants and
+  // filter, silently widening or cutting off what a consumer reads.
+  it("neither export nor apply the share's principal, grants and filter, so the export applies back with an empty plan", async () => {
+    const exported = await ok(pair.producer, 'GET', '/v1/policy/export');
+    assert.doesNotMatch(exported.yaml as string, /share[.:-]claims/, 'the export names no entity the share owns');
+    const files = { files: [{ file: 'policy.yaml', text: exported.yaml as string }] };
+    const plan = await ok(pair.producer, 'POST', '/v1/policy/plan', files);
+    assert.equal(plan.changes, 0, plan.text);
+    await ok(pair.producer, 'POST', '/v1/policy/apply', files);
+    const w = await world('producer');
+    assert.ok(w.grants.some((g) => g.principal === 'user:share.claims'), "the share's grants survive the apply");
+    assert.ok(w.filters.some((f) => f.name === 'share-claims'), "the share's filter survives the apply");
+  });
+});
+
 describe('identity and trust', () => {
   it('prints an Ed25519 public key and refuses to trust a malformed key or its own', async () => {
     // threat: a careless admin trusts garbage (or itself) and every later signature check is meaningless
