@@ -13,6 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { steward, type CliResult } from '../support/cli.js';
 import type { SyncService } from '../../src/sync/sync-service.js';
 import { requirePassword } from './support/password.js';
+import { roleCanRead } from '../support/warehouse.js';
 
 const tag = randomBytes(3).toString('hex');
 const PREFIX = `stw${tag}_`;
@@ -268,19 +269,7 @@ describe('auto-sync: the warehouse follows the policy without a manual sync (dem
   });
 
   /** Runs `sql` as the user's login role; resolves true when it is allowed, false on "permission denied". */
-  const can = async (user: string, sql: string): Promise<boolean> => {
-    await admin.query('BEGIN');
-    try {
-      await admin.query(`SET LOCAL ROLE "${alogin(user)}"`);
-      await admin.query(sql);
-      return true;
-    } catch (e) {
-      if (e instanceof Error && /permission denied/.test(e.message)) return false;
-      throw e;
-    } finally {
-      await admin.query('ROLLBACK');
-    }
-  };
+  const can = (user: string, sql: string): Promise<boolean> => roleCanRead(admin, alogin(user), sql);
 
   /** Polls until `user` can (or cannot) run `sql`; returns when it happened (epoch ms). */
   const until = async (user: string, sql: string, allowed: boolean, what: string): Promise<number> => {
