@@ -105,7 +105,6 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
       const authFailed = (reason: string, kind: AuthFailureKind): void => failures.failed(sourceAddress(c), reason, kind);
       // A public route checks credentials of its own (ingest keys, share tokens): the address's failed-attempt budget still applies.
       if (def.auth === 'public') throttle(c);
-      const caller = def.credentials === undefined ? undefined : await def.credentials({ services, request: c.req.raw, rawParams: c.req.param(), authFailed });
       const actor = def.auth === 'public' ? LOCAL_ADMIN : await authenticate(c);
       if (def.auth === 'admin' && actor.role !== 'admin') {
         throw new StewardError('STEWARD_E_FORBIDDEN', 'this operation needs an admin token');
@@ -115,6 +114,8 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
       if (def.auth === 'embed' && actor.role === 'user') throw new StewardError('STEWARD_E_FORBIDDEN', 'minting embed tokens needs an admin or embed token');
       // The content type is checked before anything else about the request: it is the cross-site rule, not a detail.
       const json = def.body === undefined ? await refuseForeignBody(c, def) : await readJson(c);
+      // Then a route's own credentials, before anything in the request is validated against its schemas.
+      const caller = def.credentials === undefined ? undefined : await def.credentials({ services, request: c.req.raw, rawParams: c.req.param(), authFailed });
       const params = parseInput('path', def.params, noControlCharacters('path', c.req.param()));
       const query = parseInput('query', def.query, noControlCharacters('query', c.req.query()));
       const body = def.body === undefined ? undefined : parseInput('body', def.body, noNul('body', json));

@@ -163,8 +163,12 @@ describe('policy changes reach the other servers without a request', () => {
       await ax.putConfig(admin, { notifications: { smtp: smtp(oldRelay) } });
       await ay.getConfig(admin); // y now holds the old relay in memory
       await ax.putConfig(admin, { notifications: { smtp: smtp(newRelay) } });
-      await y.db.query(`INSERT INTO steward.access_outbox (request_id, channel, target, payload) VALUES ('req-relay', 'email', 'amy@example.test', '{"subject": "s", "text": "t"}'::jsonb)`);
-      assert.equal(await ay.deliverOutbox(), 1);
+      // Due a second ago: the store's default (now(), in microseconds) can lie ahead of the lease's clock, which counts
+      // milliseconds, when the lease comes within the same millisecond; the row would then wait for the next tick.
+      await y.db.query(`INSERT INTO steward.access_outbox (request_id, channel, target, payload, next_attempt_at) VALUES ('req-relay', 'email', 'amy@example.test', '{"subject": "s", "text": "t"}'::jsonb, now() - interval '1 second')`);
+      const delivered = await ay.deliverOutbox();
+      const row = (await y.db.query<{ attempts: number; last_error: string | null }>(`SELECT attempts, last_error FROM steward.access_outbox WHERE request_id = 'req-relay'`)).rows[0];
+      assert.equal(delivered, 1, `outbox row: ${JSON.stringify(row)}`);
       assert.equal(newMails.length, 1);
       assert.deepEqual(oldMails, []);
     } finally {
