@@ -24,11 +24,11 @@ after(() => {
 const STRINGS = ["'a'", "'A'", "'a '", "'b'", "''", 'NULL'];
 const DOUBLES = ['0.0', '-0.0', "'NaN'", '1.5', '1.50', "'Infinity'", 'NULL'];
 
-/** Per group: does `count(DISTINCT v) >= minimum` hold, and does the planned expression reach `minimum`? */
+/** Per group: does `count(DISTINCT v) >= minimum` hold, and is the planned condition true? */
 async function decisions(values: readonly { g: number; v: string }[], type: string, minimum: number): Promise<{ exact: boolean; planned: boolean }[]> {
   const rows = values.map((x) => `(${x.g}, CAST(${x.v} AS ${type}))`).join(', ');
   const planned = constraintExpression(minimum).replaceAll('a.b', 'v');
-  const r = await con.runAndReadAll(`SELECT count(DISTINCT v) >= ${minimum} AS exact, (${planned}) >= ${minimum} AS planned FROM (VALUES ${rows}) t(g, v) GROUP BY g ORDER BY g`);
+  const r = await con.runAndReadAll(`SELECT count(DISTINCT v) >= ${minimum} AS exact, (${planned}) AS planned FROM (VALUES ${rows}) t(g, v) GROUP BY g ORDER BY g`);
   return r.getRowObjects().map((o) => ({ exact: o['exact'] === true, planned: o['planned'] === true }));
 }
 
@@ -46,7 +46,7 @@ describe('output constraint columns', () => {
   });
 
   it('uses the cheap form only for a minimum of 2', () => {
-    assert.match(constraintExpression(2), /max\(a\.b\) > min\(a\.b\)/);
-    assert.equal(constraintExpression(3), 'count(DISTINCT a.b)');
+    assert.equal(constraintExpression(2), 'max(a.b) > min(a.b)');
+    assert.equal(constraintExpression(3), 'count(DISTINCT a.b) >= 3');
   });
 });

@@ -2,10 +2,10 @@
  * A checked clean-room query, ready for the gateway's sandbox: every
  * configured-table reference becomes a subquery over its catalog table's lake
  * files with only the configured columns (the others do not exist inside the
- * collaboration), and each output constraint becomes one more, hidden, output
- * column (`count(DISTINCT alias.column)`, or `max > min` for "at least 2"),
- * which the runner compares with the minimum before a row leaves
- * (`cleanroom-run.ts`).
+ * collaboration), and the output constraints become one more, hidden,
+ * output column: whether the row's group meets every one of them
+ * (`count(DISTINCT alias.column) >= N`, or `max > min` for "at least 2"),
+ * which the runner reads before a row leaves (`cleanroom-run.ts`).
  *
  * Before the rewrite, the tree also goes through the gateway's own analyzer
  * (`analyzeStatement`), so everything a governed query may not do (table
@@ -27,13 +27,13 @@ import type { CheckedQuery, TableRef } from './cleanroom-checker.js';
 
 /** The schema name configured-table references carry into the gateway's analyzer (user text cannot write it: the checker refuses qualified names). */
 const ROOM_SCHEMA = '__cleanroom';
-const HIDDEN_PREFIX = `__steward_${randomUUID().replaceAll('-', '')}_k`;
+const HIDDEN_COLUMN = `__steward_${randomUUID().replaceAll('-', '')}_keep`;
 const FILE_PREFIX = `__steward_${randomUUID().replaceAll('-', '')}_f`;
 
 export interface RoomPlan {
   readonly plan: QueryPlan;
-  /** How many hidden constraint columns end each output row, with their minimums, in order. */
-  readonly minimums: readonly number[];
+  /** Whether each output row ends with the hidden column that says if the row meets every output constraint. */
+  readonly gated: boolean;
 }
 
 export interface PlanInput {
@@ -71,7 +71,7 @@ export async function planRoomQuery(input: PlanInput): Promise<RoomPlan> {
   });
   const configuredNames = new Set(checked.refs.flatMap((r) => r.table.columns.map(asciiLower)));
   for (const f of analysis.valueFunctions) if (!configuredNames.has(f)) throw refusal(`\`${f}\` reveals the environment and is not allowed`);
-  const minimums = await addConstraintColumns(input.parser, statement, checked);
+  const gated = await addConstraintColumn(input.parser, statement, checked);
   const files = [...new Set(pending.map((p) => (p.table.source.kind === 'lake' ? p.table.source.location : '')))];
   const fileParams = fileParameters(analysis.parameters, files, FILE_PREFIX);
   const paramOf = new Map(fileParams.map((f) => [f.location, f.name]));
@@ -92,50 +92,55 @@ export async function planRoomQuery(input: PlanInput): Promise<RoomPlan> {
     files,
     fileParams,
   };
-  return { plan, minimums };
+  return { plan, gated };
 }
 
 /**
- * The hidden column of one constraint, over the placeholder column `a.b`: a
- * value that reaches `minimum` exactly when the group has at least `minimum`
- * distinct non-null values of the column.
+ * The condition of one output constraint over the placeholder column `a.b`:
+ * true exactly when the group has at least `minimum` distinct non-null values
+ * of the column (NULL, which the runner treats as false, when it has none).
  *
  * "At least 2" (the usual minimum) is `max > min`: two distinct values exist
  * exactly when the largest differs from the smallest, and min/max keep no hash
- * set per group, where `count(DISTINCT)` does (most of a constrained query's
- * cost: bench/cleanroom.bench.ts). Equality and order agree for every DuckDB
- * type; where they could not (a value equal to another yet ordered apart), the
- * form answers "fewer", so it can only remove a row `count(DISTINCT)` would keep.
+ * set per group, where `count(DISTINCT)` does (bench/cleanroom.bench.ts).
+ * Equality and order agree for every DuckDB type; where they could not (a
+ * value equal to another yet ordered apart), the form answers "fewer", so it
+ * can only remove a row `count(DISTINCT)` would keep.
  */
 export function constraintExpression(minimum: number): string {
-  return minimum === 2 ? 'CASE WHEN max(a.b) > min(a.b) THEN 2 ELSE 0 END' : 'count(DISTINCT a.b)';
+  return minimum === 2 ? 'max(a.b) > min(a.b)' : `count(DISTINCT a.b) >= ${minimum}`;
 }
 
-/** Appends one hidden column per output constraint (`constraintExpression`) to the select list; returns their minimums. */
-async function addConstraintColumns(parser: Parser, statement: Json, checked: CheckedQuery): Promise<number[]> {
-  if (checked.constraints.length === 0) return [];
-  const node = statement['node'] as Json;
-  const list = node['select_list'] as Json[];
-  // DuckDB's own nodes for the expressions (parsed fresh: the tree holds lossless numbers), so the printer gets the shape it writes.
-  const text = `SELECT ${checked.constraints.map((c) => constraintExpression(c.minimum)).join(', ')}`;
-  const fresh = (firstStatement(parseTree(await parser.serialize(text)))['node'] as Json)['select_list'] as Json[];
-  for (const [i, c] of checked.constraints.entries()) {
-    const e = fresh[i] as Json;
-    e['alias'] = `${HIDDEN_PREFIX}${i}`;
-    pointPlaceholder(e, [c.alias, c.column]);
-    list.push(e);
-  }
-  return checked.constraints.map((c) => c.minimum);
+/**
+ * Appends one hidden column to the select list, the AND of every output
+ * constraint's condition (`constraintExpression`), so each output row carries
+ * one boolean rather than a count per constraint (the rows are streamed and
+ * converted one value at a time). False when there are none to check.
+ */
+async function addConstraintColumn(parser: Parser, statement: Json, checked: CheckedQuery): Promise<boolean> {
+  if (checked.constraints.length === 0) return false;
+  const list = (statement['node'] as Json)['select_list'] as Json[];
+  // DuckDB's own nodes for the expression (parsed fresh: the tree holds lossless numbers), so the printer gets the shape it writes.
+  const text = `SELECT ${checked.constraints.map((c, i) => `(${constraintExpression(c.minimum).replaceAll('a.b', `a${i}.b`)})`).join(' AND ')}`;
+  const e = ((firstStatement(parseTree(await parser.serialize(text)))['node'] as Json)['select_list'] as Json[])[0] as Json;
+  e['alias'] = HIDDEN_COLUMN;
+  pointPlaceholders(e, checked.constraints.map((c) => [c.alias, c.column]));
+  list.push(e);
+  return true;
 }
 
-/** Points every reference to the placeholder column `a.b` in `e` at `names`. */
-function pointPlaceholder(e: unknown, names: readonly string[]): void {
+/** Points every reference to a placeholder column `a<i>.b` in `e` at `names[i]`. */
+function pointPlaceholders(e: unknown, names: readonly (readonly [string, string])[]): void {
   if (Array.isArray(e)) {
-    for (const x of e) pointPlaceholder(x, names);
+    for (const x of e) pointPlaceholders(x, names);
     return;
   }
   if (e === null || typeof e !== 'object') return;
   const o = e as Json;
-  if (o['class'] === 'COLUMN_REF' && JSON.stringify(o['column_names']) === '["a","b"]') o['column_names'] = [...names];
-  for (const v of Object.values(o)) pointPlaceholder(v, names);
+  const cols = o['column_names'];
+  if (o['class'] === 'COLUMN_REF' && Array.isArray(cols) && cols.length === 2 && cols[1] === 'b' && typeof cols[0] === 'string' && /^a\d+$/.test(cols[0])) {
+    const target = names[Number(cols[0].slice(1))];
+    if (target !== undefined) o['column_names'] = [...target];
+  }
+  for (const v of Object.values(o)) pointPlaceholders(v, names);
 }

@@ -1,7 +1,7 @@
 /**
  * Running a planned clean-room query on the gateway's sandbox: every output
- * row is compared with the output constraints (its hidden distinct counts,
- * the last columns, see `cleanroom-plan.ts`) and either leaves without them,
+ * row is compared with the output constraints (its hidden last column, see
+ * `cleanroom-plan.ts`) and either leaves without them,
  * noised when the privacy budget is on, or is dropped, values and all, and
  * counted.
  */
@@ -18,15 +18,15 @@ export interface RoomRows {
 }
 
 export async function runRoomPlan(gateway: Pick<Gateway, 'openPlan'>, req: QueryRequest, planned: RoomPlan, noise: readonly NoisedColumn[] = []): Promise<RoomRows> {
-  const { minimums } = planned;
+  const hidden = planned.gated ? 1 : 0;
   const stream = await gateway.openPlan(req, planned.plan, { log: false });
-  const visible = stream.columns.length - minimums.length;
+  const visible = stream.columns.length - hidden;
   const rows: PlainValue[][] = [];
   let removed = 0;
   for await (const batch of stream.batches()) {
     for (const row of batch) {
-      // A row leaves only if every constraint's distinct count reaches its minimum.
-      const ok = minimums.every((min, i) => Number(row[visible + i] ?? 0) >= min);
+      // A row leaves only if it meets every output constraint (the hidden column is exactly true).
+      const ok = !planned.gated || row[visible] === true;
       if (ok) rows.push(noised(row.slice(0, visible).map(toPlainValue), noise));
       else removed++;
     }
