@@ -63,6 +63,17 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
+/** Percentiles of answered requests' times (`times` sorted ascending), in ms. */
+function latencyOf(times: readonly number[]): LoadRun['latencyMs'] {
+  return {
+    p50: round(quantile(times, 0.5)),
+    p90: round(quantile(times, 0.9)),
+    p99: round(quantile(times, 0.99)),
+    max: round(times.at(-1) ?? NaN),
+    mean: round(times.reduce((a, b) => a + b, 0) / Math.max(1, times.length)),
+  };
+}
+
 interface RunOptions {
   readonly url: string;
   readonly token: string;
@@ -101,13 +112,7 @@ async function measure(o: RunOptions): Promise<LoadRun> {
     requests,
     errors,
     errorRate: requests === 0 ? 0 : round(errors / requests, 6),
-    latencyMs: {
-      p50: round(quantile(times, 0.5)),
-      p90: round(quantile(times, 0.9)),
-      p99: round(quantile(times, 0.99)),
-      max: round(times.at(-1) ?? NaN),
-      mean: round(times.reduce((a, b) => a + b, 0) / Math.max(1, times.length)),
-    },
+    latencyMs: latencyOf(times),
   };
 }
 
@@ -162,13 +167,7 @@ async function paced(o: RunOptions & { readonly rate: number }): Promise<LoadRun
     requests: total,
     errors,
     errorRate: total === 0 ? 0 : round(errors / total, 6),
-    latencyMs: {
-      p50: round(quantile(times, 0.5)),
-      p90: round(quantile(times, 0.9)),
-      p99: round(quantile(times, 0.99)),
-      max: round(times.at(-1) ?? NaN),
-      mean: round(times.reduce((a, b) => a + b, 0) / Math.max(1, times.length)),
-    },
+    latencyMs: latencyOf(times),
   };
 }
 

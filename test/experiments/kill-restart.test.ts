@@ -17,7 +17,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { serveHarness } from '../support/serve-process.js';
 import { pollUntil } from '../support/poll.js';
-import { dropRolesTagged, roleCanRead } from '../support/warehouse.js';
+import { dropRolesLike, roleCanRead } from '../sync/support/warehouse.js';
 
 const tag = randomBytes(3).toString('hex');
 const LOGIN = `l${tag}_`;
@@ -51,7 +51,7 @@ after(async () => {
   await wh?.drop();
   await state?.drop();
   await rm(home, { recursive: true, force: true });
-  await dropRolesTagged(wh.url, tag);
+  await dropRolesLike(wh.url, `%${tag}_%`);
 });
 
 const reads = (user: string): Promise<boolean> => roleCanRead(admin, `${LOGIN}${user}`, 'SELECT id FROM sales.orders');

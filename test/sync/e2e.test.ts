@@ -13,7 +13,8 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { steward, type CliResult } from '../support/cli.js';
 import type { SyncService } from '../../src/sync/sync-service.js';
 import { requirePassword } from './support/password.js';
-import { roleCanRead } from '../support/warehouse.js';
+import { roleCanRead } from './support/warehouse.js';
+import { targetDef } from './support/small-world.js';
 
 const tag = randomBytes(3).toString('hex');
 const PREFIX = `stw${tag}_`;
@@ -69,19 +70,7 @@ describe('warehouse sync end to end (demo workspace on PostgreSQL)', () => {
     process.env[ENV] = withCredentials(wh.url, OWNER, PASSWORD);
     for (const u of ['alice', 'bob', 'carol', 'north_admin', 'dana']) await admin.query(`CREATE ROLE "${login(u)}" LOGIN`);
     sync = s.ws.services.sync as SyncService;
-    await sync.targets.put({
-      name: 'wh',
-      catalog: 'lake',
-      credentials: { kind: 'env', name: ENV },
-      rolePrefix: PREFIX,
-      userRoleTemplate: `u${tag}_{user}`,
-      userRoles: {},
-      schemaMap: {},
-      tableMap: {},
-      drift: 'revoke',
-      batchSize: 5000,
-      auto: false,
-    });
+    await sync.targets.put(targetDef('wh', PREFIX, `u${tag}_`, ENV));
   });
 
   after(async () => {

@@ -23,6 +23,7 @@ import type { Plan } from '../../src/sync/sync-types.js';
 import type { PrincipalRef } from '../../src/policy/model.js';
 import { closeWarehouse, type TestWarehouse } from './support/warehouse.js';
 import { pollUntil } from '../support/poll.js';
+import { targetDef } from './support/small-world.js';
 
 const tag = randomBytes(3).toString('hex');
 const PREFIX = `stw${tag}_`;
@@ -67,19 +68,7 @@ before(async () => {
   for (const u of USERS) await admin.query(`CREATE ROLE "${login(u)}" LOGIN`);
   await admin.query(`CREATE ROLE "${APP}" LOGIN`);
   sync = s.ws.services.sync as SyncService;
-  target = {
-    name: 'wh',
-    catalog: 'lake',
-    credentials: { kind: 'env', name: ENV },
-    rolePrefix: PREFIX,
-    userRoleTemplate: `u${tag}_{user}`,
-    userRoles: {},
-    schemaMap: {},
-    tableMap: {},
-    drift: 'revoke',
-    batchSize: 5000,
-    auto: false,
-  };
+  target = targetDef('wh', PREFIX, `u${tag}_`, ENV);
   await sync.targets.put(target);
   for (const l of await sync.loadTables('wh')) {
     for (let offset = 0; offset < l.rows; offset += 50_000) await sync.loadChunk('wh', l.table, offset, 50_000);

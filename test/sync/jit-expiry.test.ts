@@ -18,7 +18,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { serveHarness } from '../support/serve-process.js';
 import { pollUntil } from '../support/poll.js';
-import { dropRolesTagged, roleCanRead } from '../support/warehouse.js';
+import { dropRolesLike, roleCanRead } from './support/warehouse.js';
 
 const tag = randomBytes(3).toString('hex');
 const SYNCER = `w${tag}_sync`;
@@ -61,7 +61,7 @@ after(async () => {
   await wh?.drop();
   await state?.drop();
   await rm(home, { recursive: true, force: true });
-  await dropRolesTagged(wh.url, tag);
+  await dropRolesLike(wh.url, `%${tag}_%`);
 });
 
 /** Can u1's login role read the table? */

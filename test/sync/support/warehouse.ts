@@ -30,12 +30,38 @@ export async function closeWarehouse(w: TestWarehouse | undefined, rolePattern: 
   if (w === undefined) return;
   await w.admin.end();
   await w.wh.drop();
-  const c = new pg.Client({ connectionString: w.wh.url.replace(/\/[^/]*$/, '/postgres') });
+  await dropRolesLike(w.wh.url, rolePattern);
+}
+
+/**
+ * Drops every role whose name matches `rolePattern` (a LIKE pattern), with what it owns, on the server of
+ * `databaseUrl`: roles are cluster-wide, so dropping a test's database leaves them.
+ */
+export async function dropRolesLike(databaseUrl: string, rolePattern: string): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl.replace(/\/[^/]*$/, '/postgres') });
   await c.connect();
   try {
     const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [rolePattern]);
-    for (const r of rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
+    for (const r of rows) {
+      await c.query(`DROP OWNED BY "${r.rolname}"`).catch(() => undefined);
+      await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`).catch(() => undefined);
+    }
   } finally {
     await c.end();
+  }
+}
+
+/** Whether `role` can run `sql` (a read) on `admin`'s connection, switching roles inside a rolled-back transaction. */
+export async function roleCanRead(admin: pg.Client, role: string, sql: string): Promise<boolean> {
+  await admin.query('BEGIN');
+  try {
+    await admin.query(`SET LOCAL ROLE "${role.replaceAll('"', '""')}"`);
+    await admin.query(sql);
+    return true;
+  } catch (e) {
+    if (e instanceof Error && /permission denied/.test(e.message)) return false;
+    throw e;
+  } finally {
+    await admin.query('ROLLBACK');
   }
 }
