@@ -1,7 +1,7 @@
 /**
  * Clean-room benchmark.
  *
- *     node --import tsx bench/cleanroom.bench.ts [--quick]
+ *     node --expose-gc --import tsx bench/cleanroom.bench.ts [--quick]
  *
  * 1. The cost of checking a query against the analysis rules
  *    (`checkRoomQuery` on DuckDB's tree), p50 and p99 over distinct queries,
@@ -139,16 +139,18 @@ export async function run(options: { quick?: boolean; log?: (l: string) => void 
   const roomMs: number[] = [];
   const directMs: number[] = [];
   const countedMs: number[] = [];
-  for (let i = 0; i < (quick ? 5 : 7); i++) {
-    let t0 = performance.now();
-    await viaDirect();
-    directMs.push(performance.now() - t0);
-    t0 = performance.now();
-    await viaRoom();
-    roomMs.push(performance.now() - t0);
-    t0 = performance.now();
-    await dcon.runAndReadAll(handCounted);
-    countedMs.push(performance.now() - t0);
+  // Each sample starts on a collected heap: otherwise a run pays for the garbage of the one before it (100k rows).
+  const settle = (): void => (globalThis as { gc?: () => void }).gc?.();
+  const timed = async (into: number[], fn: () => Promise<unknown>): Promise<void> => {
+    settle();
+    const t0 = performance.now();
+    await fn();
+    into.push(performance.now() - t0);
+  };
+  for (let i = 0; i < (quick ? 5 : 9); i++) {
+    await timed(directMs, viaDirect);
+    await timed(roomMs, viaRoom);
+    await timed(countedMs, () => dcon.runAndReadAll(handCounted));
   }
   const countedRatio = percentile(roomMs, 50) / percentile(countedMs, 50);
   const ratio = percentile(roomMs, 50) / percentile(directMs, 50);

@@ -50,6 +50,13 @@ export interface CheckedQuery {
   readonly rules: readonly string[];
   /** Output constraints to enforce, one per table reference and constraint. */
   readonly constraints: readonly ConstraintCheck[];
+  /**
+   * Pairs of columns (`alias.column`) compared with `=` in an ON condition and
+   * equal (by `=`) on every row the joins produce: each pair is an AND-ed
+   * conjunct of the ON condition, and every join of the query is INNER. Empty
+   * when any join is an outer join.
+   */
+  readonly equalColumns: readonly (readonly [string, string])[];
 }
 
 export interface CheckInput {
@@ -127,7 +134,7 @@ export function checkRoomQuery(input: CheckInput): CheckedQuery {
       if (rule.type !== 'custom') throw refuse(ruleLabel(t), `template \`${input.template}\` cannot read it: templates read only tables under a custom rule that lists them`);
       if (!rule.templates.includes(input.template)) throw refuse(ruleLabel(t), `template \`${input.template}\` is not approved by member \`${t.member}\``);
     }
-    return { kind: 'custom', refs, rules, constraints: [] };
+    return { kind: 'custom', refs, rules, constraints: [], equalColumns: [] };
   }
   const custom = distinct.find((t) => t.rule?.type === 'custom');
   if (custom !== undefined) throw refuse(ruleLabel(custom), 'only the templates it lists may read this table');
@@ -138,7 +145,7 @@ export function checkRoomQuery(input: CheckInput): CheckedQuery {
   const kind = distinct[0]?.rule?.type === 'list' ? 'list' : 'aggregation';
   const shape = new ShapeChecker(kind, refs, rules.join(', '));
   shape.check(input.statement);
-  return { kind, refs, rules, constraints: kind === 'aggregation' ? constraintsOf(refs) : [] };
+  return { kind, refs, rules, constraints: kind === 'aggregation' ? constraintsOf(refs) : [], equalColumns: shape.equalColumns() };
 }
 
 function constraintsOf(refs: readonly TableRef[]): ConstraintCheck[] {
@@ -172,6 +179,8 @@ function shapeOf(e: unknown): string {
 class ShapeChecker {
   private readonly byAlias = new Map<string, TableRef>();
   private readonly edges: [TableRef, TableRef][] = [];
+  private readonly equalities: [string, string][] = [];
+  private outerJoin = false;
 
   constructor(
     private readonly kind: 'aggregation' | 'list',
@@ -235,7 +244,8 @@ class ShapeChecker {
         this.from(ref['left'], depth + 1);
         this.from(ref['right'], depth + 1);
         if (ref['condition'] === null || ref['condition'] === undefined) throw this.no('a join needs an ON condition on join columns');
-        this.joinCondition(ref['condition'], depth + 1);
+        if (ref['join_type'] !== 'INNER') this.outerJoin = true;
+        this.joinCondition(ref['condition'], depth + 1, true);
         return;
       }
       case 'SUBQUERY':
@@ -245,7 +255,13 @@ class ShapeChecker {
     }
   }
 
-  private joinCondition(e: unknown, depth: number): void {
+  /** See `CheckedQuery.equalColumns`. */
+  equalColumns(): readonly (readonly [string, string])[] {
+    return this.outerJoin ? [] : this.equalities;
+  }
+
+  /** `conjunct`: `e` is the ON condition or an AND-ed part of it, so the rows the join keeps satisfy it. */
+  private joinCondition(e: unknown, depth: number, conjunct: boolean): void {
     if (depth > MAX_TREE_DEPTH) throw this.no('the query is nested too deeply');
     if (!isObj(e)) throw this.no('unsupported join condition');
     if (e['class'] === 'CONJUNCTION') {
@@ -254,7 +270,7 @@ class ShapeChecker {
         const rule = this.ruleOf(r);
         if (rule.type !== 'custom' && !rule.allowedJoinOperators.includes(op)) throw refuse(ruleLabel(r.table), `the join operator ${op} is not allowed`);
       }
-      for (const c of arr(e, 'children')) this.joinCondition(c, depth + 1);
+      for (const c of arr(e, 'children')) this.joinCondition(c, depth + 1, conjunct && op === 'AND');
       return;
     }
     if (e['class'] !== 'COMPARISON' || e['type'] !== 'COMPARE_EQUAL') throw this.no('a join condition compares join columns with = (combined with AND or OR)');
@@ -266,6 +282,7 @@ class ShapeChecker {
       if (rule.type === 'custom' || !rule.joinColumns.includes(side.column)) throw refuse(ruleLabel(side.ref.table), `column \`${side.column}\` is not a join column`);
     }
     this.edges.push([left.ref, right.ref]);
+    if (conjunct) this.equalities.push([`${left.ref.alias}.${left.column}`, `${right.ref.alias}.${right.column}`]);
   }
 
   /** A join-required table (and every list table) must be joined with a table of another member. */

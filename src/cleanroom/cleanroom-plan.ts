@@ -23,7 +23,7 @@ import type { ParamValue, QueryPlan } from '../gateway/types.js';
 import { findTable, type PrincipalRef, type Table } from '../policy/model.js';
 import { quoteIdent } from '../policy/predicate.js';
 import type { Snapshot } from '../workspace/state-service.js';
-import type { CheckedQuery, TableRef } from './cleanroom-checker.js';
+import type { CheckedQuery, ConstraintCheck, TableRef } from './cleanroom-checker.js';
 
 /** The schema name configured-table references carry into the gateway's analyzer (user text cannot write it: the checker refuses qualified names). */
 const ROOM_SCHEMA = '__cleanroom';
@@ -71,7 +71,12 @@ export async function planRoomQuery(input: PlanInput): Promise<RoomPlan> {
   });
   const configuredNames = new Set(checked.refs.flatMap((r) => r.table.columns.map(asciiLower)));
   for (const f of analysis.valueFunctions) if (!configuredNames.has(f)) throw refusal(`\`${f}\` reveals the environment and is not allowed`);
-  const gated = await addConstraintColumn(input.parser, statement, checked);
+  const tableOf = new Map(pending.map((p) => [byNode.get(p.node)?.alias ?? '', p.table]));
+  const typeOf = (aliasColumn: string): string | undefined => {
+    const dot = aliasColumn.indexOf('.');
+    return tableOf.get(aliasColumn.slice(0, dot))?.columns.find((c) => c.name === aliasColumn.slice(dot + 1))?.type;
+  };
+  const gated = await addConstraintColumn(input.parser, statement, mergeConstraints(checked.constraints, checked.equalColumns, typeOf));
   const files = [...new Set(pending.map((p) => (p.table.source.kind === 'lake' ? p.table.source.location : '')))];
   const fileParams = fileParameters(analysis.parameters, files, FILE_PREFIX);
   const paramOf = new Map(fileParams.map((f) => [f.location, f.name]));
@@ -111,20 +116,54 @@ export function constraintExpression(minimum: number): string {
   return minimum === 2 ? 'max(a.b) > min(a.b)' : `count(DISTINCT a.b) >= ${minimum}`;
 }
 
+/** Types whose `=` is identity: values equal by `=` are the same value, so they count once as distinct values. */
+const IDENTITY_EQUALITY = /^(VARCHAR|TEXT|STRING|BOOLEAN|DATE|UUID|U?(TINYINT|SMALLINT|INTEGER|INT|BIGINT|HUGEINT))$/i;
+
+/**
+ * One constraint per set of columns that hold the same value on every joined
+ * row (`CheckedQuery.equalColumns`), with the largest minimum of the set.
+ * Such columns have the same distinct values in every group, so one condition
+ * decides for all of them, and each condition dropped is two aggregates fewer
+ * per group (the Scope 3 query's three "at least 2 items" become one). Only
+ * columns of one type whose `=` is identity are merged: across types, or for
+ * floating point (`-0.0 = 0.0`), equal values may still be distinct.
+ */
+export function mergeConstraints(constraints: readonly ConstraintCheck[], equalColumns: readonly (readonly [string, string])[], typeOf: (aliasColumn: string) => string | undefined): ConstraintCheck[] {
+  const parent = new Map<string, string>();
+  const root = (k: string): string => {
+    let r = k;
+    for (let up = parent.get(r); up !== undefined && up !== r; up = parent.get(r)) r = up;
+    return r;
+  };
+  for (const [a, b] of equalColumns) {
+    const ta = typeOf(a);
+    if (ta === undefined || !IDENTITY_EQUALITY.test(ta) || ta.toUpperCase() !== typeOf(b)?.toUpperCase()) continue;
+    const [ra, rb] = [root(a), root(b)];
+    if (ra !== rb) parent.set(rb, ra);
+  }
+  const kept = new Map<string, ConstraintCheck>();
+  for (const c of constraints) {
+    const key = root(`${c.alias}.${c.column}`);
+    const held = kept.get(key);
+    if (held === undefined || c.minimum > held.minimum) kept.set(key, c);
+  }
+  return [...kept.values()];
+}
+
 /**
  * Appends one hidden column to the select list, the AND of every output
  * constraint's condition (`constraintExpression`), so each output row carries
  * one boolean rather than a count per constraint (the rows are streamed and
  * converted one value at a time). False when there are none to check.
  */
-async function addConstraintColumn(parser: Parser, statement: Json, checked: CheckedQuery): Promise<boolean> {
-  if (checked.constraints.length === 0) return false;
+async function addConstraintColumn(parser: Parser, statement: Json, constraints: readonly ConstraintCheck[]): Promise<boolean> {
+  if (constraints.length === 0) return false;
   const list = (statement['node'] as Json)['select_list'] as Json[];
   // DuckDB's own nodes for the expression (parsed fresh: the tree holds lossless numbers), so the printer gets the shape it writes.
-  const text = `SELECT ${checked.constraints.map((c, i) => `(${constraintExpression(c.minimum).replaceAll('a.b', `a${i}.b`)})`).join(' AND ')}`;
+  const text = `SELECT ${constraints.map((c, i) => `(${constraintExpression(c.minimum).replaceAll('a.b', `a${i}.b`)})`).join(' AND ')}`;
   const e = ((firstStatement(parseTree(await parser.serialize(text)))['node'] as Json)['select_list'] as Json[])[0] as Json;
   e['alias'] = HIDDEN_COLUMN;
-  pointPlaceholders(e, checked.constraints.map((c) => [c.alias, c.column]));
+  pointPlaceholders(e, constraints.map((c) => [c.alias, c.column]));
   list.push(e);
   return true;
 }

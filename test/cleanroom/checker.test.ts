@@ -184,3 +184,29 @@ describe('properties', () => {
     );
   });
 });
+
+describe('columns equal on every joined row (what lets the planner merge output constraints)', () => {
+  const withOr = new Map([...TABLES].map(([k, t]) => [k, { ...t, rule: checkRule(t, RuleInputSchema.parse({ ...REFERENCE_RULES[k as keyof typeof REFERENCE_RULES], allowedJoinOperators: ['AND', 'OR'] })) }]));
+
+  it('lists the AND-ed equalities of inner joins', async () => {
+    const c = await check(REFERENCE_QUERY);
+    assert.deepEqual(c.equalColumns, [
+      ['r.ingredient', 'p.item'],
+      ['p.item', 't.item'],
+    ]);
+  });
+
+  it('lists none when any join is an outer join', async () => {
+    // threat: merging r.ingredient with p.item under a LEFT JOIN, where unmatched recipe lines keep their ingredient but have no item, lets out a product with one supplier item
+    for (const join of ['LEFT JOIN', 'RIGHT JOIN']) {
+      const c = await check(`SELECT r.product, SUM(p.s3_upstream_purchased_good) FROM reporting r ${join} purchase p ON r.ingredient = p.item JOIN transportation t ON p.item = t.item GROUP BY r.product`);
+      assert.deepEqual(c.equalColumns, [], join);
+      assert.equal(c.constraints.length, 3, join);
+    }
+  });
+
+  it('leaves out an equality under OR, which some joined rows do not satisfy', async () => {
+    const c = await check(`SELECT r.product, SUM(p.s3_upstream_purchased_good) FROM reporting r JOIN purchase p ON r.ingredient = p.item JOIN transportation t ON p.item = t.item OR r.ingredient = t.item GROUP BY r.product`, withOr);
+    assert.deepEqual(c.equalColumns, [['r.ingredient', 'p.item']]);
+  });
+});
