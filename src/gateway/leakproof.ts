@@ -22,6 +22,11 @@
  *   with a number casts and fails, even `'x'`; HUGEINT and DECIMAL widen into
  *   types that can overflow: both are left out);
  * - `AND`, `OR`, `NOT`, `IS [NOT] NULL`;
+ * - `strftime(<DATE column>, '<format>')` with a literal format made only of
+ *   specifiers that format every DATE, the extremes and ±infinity included
+ *   (`STRFTIME_FORMAT`): a dashboard's month or year. `%U`, `%W`, `%G` and
+ *   `%V` fail on the earliest dates, and a format outside DuckDB's list fails
+ *   on every row, so those keep the masks;
  * - the aggregates count, sum, avg, min and max (evaluated above every filter,
  *   over visible rows only).
  *
@@ -46,7 +51,7 @@ import type { ParamValue } from './types.js';
 import { COMPARISON_TYPES, DEFAULT_CATALOG, asciiLower, type Json, type TableName } from './analyze.js';
 
 /** Families of types whose comparisons DuckDB evaluates without a cast that can fail. */
-export type Family = 'num' | 'str' | 'bool';
+export type Family = 'num' | 'str' | 'bool' | 'date';
 
 const FAMILIES: ReadonlyMap<string, Family> = new Map([
   ['TINYINT', 'num'],
@@ -61,6 +66,7 @@ const FAMILIES: ReadonlyMap<string, Family> = new Map([
   ['DOUBLE', 'num'],
   ['VARCHAR', 'str'],
   ['BOOLEAN', 'bool'],
+  ['DATE', 'date'],
 ] as const);
 
 /** The canonical DuckDB type name of a catalog column when its family is known (safe to splice: it comes from a fixed list). */
@@ -94,6 +100,14 @@ const LITERAL_FAMILIES: ReadonlyMap<string, Family> = new Map([
 const MAX_DECIMAL_LITERAL_WIDTH = 18;
 
 const AGGREGATES: ReadonlySet<string> = new Set(['count', 'count_star', 'sum', 'avg', 'mean', 'min', 'max']);
+
+/**
+ * A strftime format that formats every DATE DuckDB holds without an error:
+ * year, month, day, names of months and weekdays, day of the year and of the
+ * week, each checked on the first and last finite dates and on ±infinity
+ * (test/gateway/fastpath.test.ts). Text other than `%` is copied as it is.
+ */
+const STRFTIME_FORMAT = /^(?:[^%]|%[YmdybBaAjwu%]|%-[mdy])*$/;
 
 /** Column names of a catalog table, each with its type family (null: unknown, never compared on the fast path). */
 export type ColumnFamilies = ReadonlyMap<string, Family | null>;
@@ -151,6 +165,21 @@ export function isLeakproof(statement: unknown, columnsOf: (name: TableName) => 
   } catch {
     return false;
   }
+}
+
+/** `strftime(<DATE column>, '<format>')` as a string operand, or false (see `STRFTIME_FORMAT`). */
+function strftimeOf(e: Json, operand: (child: unknown) => Operand | false): Operand | false {
+  if (str(e['catalog']) !== '' || !['', 'main'].includes(asciiLower(str(e['schema'])))) return false;
+  if (e['distinct'] === true || e['export_state'] === true || e['is_operator'] === true || !empty(e['filter'])) return false;
+  const ob = e['order_bys'];
+  if (isObj(ob) && list(ob['orders']).length > 0) return false;
+  const [input, format, ...rest] = list(e['children']);
+  if (rest.length > 0 || !isObj(format) || format['class'] !== 'CONSTANT') return false;
+  const value = isObj(format['value']) ? format['value'] : {};
+  const type = isObj(value['type']) ? value['type'] : {};
+  if (str(type['id']) !== 'VARCHAR' || value['is_null'] === true || !STRFTIME_FORMAT.test(str(value['value']))) return false;
+  const date = operand(input);
+  return date !== false && date.column && date.family === 'date' ? { family: 'str', column: true } : false;
 }
 
 // Long on purpose: the expression check and the clause checks share the query's scope (its tables and columns);
@@ -287,8 +316,9 @@ function check(statement: unknown, columnsOf: (name: TableName) => ColumnFamilie
         return false;
       }
       case 'FUNCTION': {
-        if (inAggregate) return false;
         const name = asciiLower(str(e['function_name']));
+        if (name === 'strftime') return strftimeOf(e, (c) => expr(c, inAggregate));
+        if (inAggregate) return false;
         if (!AGGREGATES.has(name) || str(e['catalog']) !== '' || !['', 'main'].includes(asciiLower(str(e['schema'])))) return false;
         if (e['export_state'] === true || e['is_operator'] === true) return false;
         const ob = e['order_bys'];

@@ -10,8 +10,9 @@
  * fail or reveal a hidden value, and that its answer equals the fully masked
  * rewrite's. Each safe query asserts that the fast path WAS taken and gives
  * the masked rewrite's answer. If the fast path were applied where it is not
- * safe, the attack's DuckDB error (a hidden `'x'` failing a cast) would fail
- * the test.
+ * safe, the attack's DuckDB error (a hidden `'x'` failing a cast, the hidden
+ * row's earliest DATE failing `strftime`'s week of the year) would fail the
+ * test.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,7 +108,7 @@ before(async () => {
         (1, 'north', '1', 1, '1', '1.0', 's1', '1', '1', '1.5', '2024-01-01', 'false'),
         (2, 'north', '2', 2, '2', '2.0', 's2', '2', '2', '2.5', '2024-01-02', 'false'),
         (3, 'south', 'x', 3, '170141183460469231731687303715884105727', '9999999999999999999999999999.9999999999', 's3',
-         '-128', '18446744073709551615', 'nan', '5877642-06-25', 'true'),
+         '-128', '18446744073709551615', 'nan', '-5877641-06-25', 'true'),
         (4, 'east', '3', 4, '4', '4.0', 's4', '127', '0', '-inf', '1970-01-01', 'true')
       ) v(id, site, code, n, big, dec, secret, ti, ub, f, d, flag)
     `;
@@ -164,6 +165,11 @@ const ATTACKS: Case[] = [
   { attack: 'arithmetic on a column inside the filter', sql: 'SELECT id FROM db.t WHERE n + 0 = 1', first: [1] },
   { attack: 'a scalar function inside the filter', sql: "SELECT id FROM db.t WHERE upper(code) = 'X'", first: [] },
   { attack: 'a select alias aimed at the filter (WHERE binds the alias)', sql: 'SELECT code AS k FROM db.t WHERE k = 1', first: ['1'] },
+  { attack: "strftime's week of the year, which fails on the earliest DATE (the hidden row's)", sql: "SELECT id FROM db.t WHERE strftime(d, '%U') = '00' ORDER BY id", first: [1, 2] },
+  { attack: 'strftime with a format DuckDB does not know (fails on any row)', sql: "SELECT id FROM db.t WHERE strftime(d, '%Q') = 'x'" },
+  { attack: 'strftime over a VARCHAR column (casts hidden cells)', sql: "SELECT id FROM db.t WHERE strftime(code, '%Y') = '2024'" },
+  { attack: 'strftime with a format from a parameter', sql: "SELECT id FROM db.t WHERE strftime(d, $f) = '2024'", params: { f: '%Y' } },
+  { attack: 'a DATE column compared with a string literal (a cast per row)', sql: "SELECT id FROM db.t WHERE d = '2024-01-01'", first: [1] },
 ];
 
 /** Safe queries: the fast path is taken and answers exactly as the masked rewrite. */
@@ -179,6 +185,9 @@ const SAFE: Case[] = [
   { attack: 'counting rows outside the filter finds none', sql: "SELECT count(*) AS c FROM db.t WHERE site <> 'north'", first: [0] },
   { attack: 'HAVING on an aggregate', sql: 'SELECT site, count(*) AS c FROM db.t GROUP BY site HAVING count(*) > 0', first: ['north'] },
   { attack: 'a column of unknown family only projected', sql: 'SELECT big, dec FROM db.t WHERE id = 1', first: [1] },
+  { attack: "a dashboard's month (strftime with year and month)", sql: "SELECT site, strftime(d, '%Y-%m') AS month, count(*) AS c FROM db.t GROUP BY site, month ORDER BY site, month", first: ['north'] },
+  { attack: 'strftime compared with a string', sql: "SELECT id FROM db.t WHERE strftime(d, '%Y/%-m/%d %a %B %j %w %u %%') >= '2024' ORDER BY id", first: [1, 2] },
+  { attack: 'DATE columns compared with each other', sql: 'SELECT count(*) AS c FROM db.t a JOIN db.t b ON a.d = b.d', first: [2] },
 ];
 
 function assertNoLeak(r: Result, what: string): void {
@@ -271,6 +280,11 @@ describe('fast path: worst-case evaluation order', () => {
     fc.tuple(fc.constantFrom(...columns), operand, operand).map(([a, b, c]) => `${a} IN (${b}, ${c})`),
     fc.tuple(fc.constantFrom(...columns), operand, operand).map(([a, b, c]) => `${a} BETWEEN ${b} AND ${c}`),
     fc.constantFrom(...columns).map((a) => `${a} IS NULL`),
+    // strftime: mostly over the DATE column and against strings, so formats that fail on the hidden row's date get tried.
+    fc.tuple(fc.constantFrom('d', 'd', 'd', 'code', 'n'), fc.constantFrom('%Y-%m', '%d %b', '%j', '%U', '%W', '%G', '%V', '%Q', '%-m', '%A %u'), fc.oneof(fc.constantFrom("'00'", "'2024-01'", 'NULL'), operand)).map(
+      ([a, f, b]) => `strftime(${a}, '${f}') = ${b}`,
+    ),
+    fc.tuple(fc.constantFrom('%Y-%m', '%U', '%W', '%G', '%V', '%j'), fc.constantFrom("'00'", "'2024-01'")).map(([f, b]) => `strftime(d, '${f}') = ${b}`),
   );
   const where = fc.oneof(
     leaf,
@@ -297,7 +311,7 @@ describe('fast path: worst-case evaluation order', () => {
   });
 
   it('the attacks above do fail on some row when nothing is masked (the test data is sharp)', async () => {
-    for (const sql of ['SELECT id FROM db.t WHERE code = 1', 'SELECT id FROM db.t WHERE #3 = 1', 'SELECT code AS n FROM db.t GROUP BY 1 HAVING n = 1', 'SELECT count(*) FROM db.t a JOIN db.t b ON a.code = b.n']) {
+    for (const sql of ['SELECT id FROM db.t WHERE code = 1', 'SELECT id FROM db.t WHERE #3 = 1', 'SELECT code AS n FROM db.t GROUP BY 1 HAVING n = 1', 'SELECT count(*) FROM db.t a JOIN db.t b ON a.code = b.n', "SELECT id FROM db.t WHERE strftime(d, '%U') = '00'", "SELECT id FROM db.t WHERE strftime(d, '%G') = '00'"]) {
       assert.equal((await run(fast, 'user:officer', sql)).ok, false, sql);
       assert.equal((await run(fast, 'user:officer', sql.replaceAll('db.t', 'db.e'))).ok, true, sql);
     }
