@@ -15,10 +15,16 @@
  * connection that died without closing (a network partition).
  *
  * Handlers must therefore be cheap and idempotent ("look again"), never
- * "apply this delta". The embedded store (PGlite) has one process and nothing
- * to notify: it uses `inProcessFeed()`, which never fires.
+ * "apply this delta".
+ *
+ * The embedded store (PGlite) has one process, and its feed (`embeddedFeed`)
+ * hears the same NOTIFYs inside it. PGlite delivers them as the transaction
+ * commits, before the writer's call returns, so the feed is `synchronous`:
+ * a cache cleared by its handler is never read stale in this process, and
+ * may be trusted until the next notification without asking the store.
  */
 import type pg from 'pg';
+import type { Db } from './db.js';
 
 /** The one channel Steward uses; the payload is the topic. */
 export const CHANGE_CHANNEL = 'steward_changes';
@@ -26,10 +32,11 @@ export const CHANGE_CHANNEL = 'steward_changes';
 /**
  * `state`: the policy version moved (state-store.ts, every writer).
  * `embed-keys`: an embed signing key was created or rotated (embed/signing-keys.ts).
+ * `tokens`: an API token was revoked (token-store.ts).
  */
-export type ChangeTopic = 'state' | 'embed-keys';
+export type ChangeTopic = 'state' | 'embed-keys' | 'tokens';
 
-const TOPICS: readonly ChangeTopic[] = ['state', 'embed-keys'];
+const TOPICS: readonly ChangeTopic[] = ['state', 'embed-keys', 'tokens'];
 
 /** Announces a change to every listening server when `tx` commits. */
 export async function notifyChange(tx: { query(sql: string, params?: readonly unknown[]): Promise<unknown> }, topic: ChangeTopic): Promise<void> {
@@ -49,11 +56,54 @@ export interface ChangeFeed {
   on(topic: ChangeTopic, handler: () => void): void;
   status(): ChangeFeedStatus;
   close(): Promise<void>;
+  /**
+   * True when every commit that notifies runs its handlers before the commit
+   * returns to its writer, and no other process writes (the embedded store):
+   * what a handler clears cannot be read stale, so a cache may be trusted
+   * until the next notification without asking the store.
+   */
+  readonly synchronous: boolean;
 }
 
-/** The embedded store's feed: one process, whose own writes need no telling. */
+/** Handlers by topic; a handler that throws is reported and does not stop the others. */
+function topicHandlers(warn: (message: string) => void): { on: ChangeFeed['on']; fire(topic: ChangeTopic): void } {
+  const handlers = new Map<ChangeTopic, (() => void)[]>(TOPICS.map((t) => [t, []]));
+  return {
+    on: (topic, handler) => void handlers.get(topic)?.push(handler),
+    fire(topic) {
+      for (const h of handlers.get(topic) ?? []) {
+        try {
+          h();
+        } catch (e) {
+          warn(`change handler for \`${topic}\` failed: ${(e as Error).message}`);
+        }
+      }
+    },
+  };
+}
+
+/** A feed that never fires: a one-shot command on a shared PostgreSQL, which lives for one call. */
 export function inProcessFeed(): ChangeFeed {
-  return { on: () => undefined, status: () => ({ mode: 'in-process', connects: 0, notifications: 0 }), close: async () => undefined };
+  return { on: () => undefined, status: () => ({ mode: 'in-process', connects: 0, notifications: 0 }), close: async () => undefined, synchronous: false };
+}
+
+/** The embedded store's feed: its own NOTIFYs, heard as each transaction commits (see the module comment). */
+export async function embeddedFeed(db: Pick<Db, 'listen'>): Promise<ChangeFeed> {
+  if (db.listen === undefined) return inProcessFeed();
+  const topics = topicHandlers((m) => console.error(`[steward] ${m}`));
+  let notifications = 0;
+  const unlisten = await db.listen(CHANGE_CHANNEL, (payload) => {
+    notifications++;
+    if (TOPICS.includes(payload as ChangeTopic)) topics.fire(payload as ChangeTopic);
+  });
+  return {
+    on: topics.on,
+    status: () => ({ mode: 'in-process', connects: 0, notifications }),
+    close: async () => {
+      await unlisten().catch(() => undefined);
+    },
+    synchronous: true,
+  };
 }
 
 export interface ChangeFeedOptions {
@@ -80,7 +130,6 @@ export function startChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const maxBackoff = options.maxBackoffMs ?? 5000;
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const warn = options.warn ?? ((m: string) => console.error(`[steward] ${m}`));
-  const handlers = new Map<ChangeTopic, (() => void)[]>(TOPICS.map((t) => [t, []]));
   let client: pg.Client | undefined;
   let mode: 'listening' | 'polling' = 'polling';
   let connects = 0;
@@ -91,15 +140,8 @@ export function startChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
 
-  const fire = (topic: ChangeTopic): void => {
-    for (const h of handlers.get(topic) ?? []) {
-      try {
-        h();
-      } catch (e) {
-        warn(`change handler for \`${topic}\` failed: ${(e as Error).message}`);
-      }
-    }
-  };
+  const topics = topicHandlers(warn);
+  const fire = (topic: ChangeTopic): void => topics.fire(topic);
   const fireAll = (): void => TOPICS.forEach(fire);
 
   const startPolling = (): void => {
@@ -179,10 +221,9 @@ export function startChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   scheduleConnect();
 
   return {
-    on(topic, handler) {
-      handlers.get(topic)?.push(handler);
-    },
+    on: topics.on,
     status: () => ({ mode, connects, notifications }),
+    synchronous: false,
     async close() {
       closed = true;
       stopPolling();

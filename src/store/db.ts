@@ -38,6 +38,12 @@ export interface Db {
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
   readonly kind: 'pglite' | 'postgres';
+  /**
+   * The embedded store only: calls `onPayload` with each notification on
+   * `channel`. PGlite delivers it as the notifying transaction commits, before
+   * the writer's `transaction()` resolves (change-feed.ts relies on it).
+   */
+  readonly listen?: (channel: string, onPayload: (payload: string) => void) => Promise<() => Promise<void>>;
 }
 
 const INT8_OID = 20;
@@ -82,6 +88,7 @@ function pgliteDb(pglite: PGlite): Db {
     async close(): Promise<void> {
       if (!pglite.closed) await pglite.close();
     },
+    listen: (channel, onPayload) => pglite.listen(channel, onPayload),
   };
   return db;
 }

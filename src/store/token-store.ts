@@ -8,11 +8,19 @@
  * 256 bits of entropy, so there is nothing to brute-force.
  *
  * The plaintext is returned once, by `createToken`, and never again.
+ *
+ * Verified tokens are remembered (by id, with the secret's hash to compare),
+ * so a busy caller, such as Trino's coordinator asking per query, costs no
+ * store read per request. A revocation forgets its token in this process at
+ * once and tells the other servers (change feed topic `tokens`, which calls
+ * `forget`); an entry is read again after `TOKEN_RECHECK_MS` whatever
+ * happens, for a row changed behind Steward's back. Expiry is checked on every use.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from './db.js';
 import { StewardError, invalid, notFound } from '../errors.js';
 import { parsePrincipal } from '../policy/model.js';
+import { notifyChange } from './change-feed.js';
 
 export const TOKEN_ROLES = ['admin', 'user', 'embed'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
@@ -52,6 +60,8 @@ export interface TokenStore {
   revokeToken(id: string, tx?: Db): Promise<void>;
   /** Whether any usable admin token exists (the first start creates one when not). */
   hasAnyAdminToken(): Promise<boolean>;
+  /** Drops every remembered verification (another server revoked a token). */
+  forget(): void;
 }
 
 const ID_BYTES = 8;
@@ -61,6 +71,19 @@ const ID_PATTERN = /^[0-9a-f]{16}$/;
 const MAX_NAME = 128;
 /** last_used_at is a hint for humans; writing it on every request would turn each read into a write. */
 const LAST_USED_RESOLUTION_MS = 60_000;
+/** How long a remembered verification is trusted without reading the row (revocations through Steward forget at once). */
+export const TOKEN_RECHECK_MS = 30_000;
+/** Remembered verifications at most; past it they are all forgotten (tokens are few; this bounds a flood of distinct valid ones). */
+const MAX_REMEMBERED = 10_000;
+
+/** A verified token: who it is, the hash to compare the next presentation with, and when the row was read. */
+interface Remembered {
+  readonly identity: TokenIdentity;
+  readonly hash: Buffer;
+  readonly expiresAt: number | null;
+  readonly readAt: number;
+  lastUsedAt: number | null;
+}
 
 const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -78,6 +101,27 @@ interface TokenRow {
 
 export function createTokenStore(db: Db, options: { now?: () => Date } = {}): TokenStore {
   const now = options.now ?? ((): Date => new Date());
+  const remembered = new Map<string, Remembered>();
+
+  /** The token's row, remembered, or undefined (and forgotten) when it is unknown or revoked. */
+  const readUsable = async (id: string, at: number): Promise<Remembered | undefined> => {
+    const { rows } = await db.query<TokenRow>('SELECT * FROM steward.api_tokens WHERE id = $1', [id]);
+    const row = rows[0];
+    if (row === undefined || row.revoked_at !== null) {
+      remembered.delete(id);
+      return undefined;
+    }
+    const entry: Remembered = {
+      identity: { id: row.id, name: row.name, principal: row.principal, role: row.role },
+      hash: Buffer.from(row.secret_hash, 'hex'),
+      expiresAt: row.expires_at?.getTime() ?? null,
+      readAt: at,
+      lastUsedAt: row.last_used_at?.getTime() ?? null,
+    };
+    if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+    remembered.set(id, entry);
+    return entry;
+  };
 
   return {
     async createToken(input, tx = db) {
@@ -114,23 +158,24 @@ export function createTokenStore(db: Db, options: { now?: () => Date } = {}): To
       const m = TOKEN_PATTERN.exec(text);
       if (m === null) return null;
       const [, id, secret] = m as unknown as [string, string, string];
-      const { rows } = await db.query<TokenRow>('SELECT * FROM steward.api_tokens WHERE id = $1', [id]);
-      const row = rows[0];
-      if (row === undefined) return null;
       const presented = Buffer.from(sha256Hex(secret), 'hex');
-      const stored = Buffer.from(row.secret_hash, 'hex');
-      if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) return null;
-      const at = now();
-      if (row.revoked_at !== null) return null;
-      if (row.expires_at !== null && row.expires_at.getTime() <= at.getTime()) return null;
-      if (row.last_used_at === null || at.getTime() - row.last_used_at.getTime() >= LAST_USED_RESOLUTION_MS) {
+      const at = now().getTime();
+      let entry = remembered.get(id);
+      if (entry === undefined || at - entry.readAt >= TOKEN_RECHECK_MS || at < entry.readAt) {
+        entry = await readUsable(id, at);
+        if (entry === undefined) return null;
+      }
+      if (entry.hash.length !== presented.length || !timingSafeEqual(entry.hash, presented)) return null;
+      if (entry.expiresAt !== null && entry.expiresAt <= at) return null;
+      if (entry.lastUsedAt === null || at - entry.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+        entry.lastUsedAt = at;
         await db.query(
           `UPDATE steward.api_tokens SET last_used_at = $2::timestamptz
            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - interval '1 minute')`,
-          [id, at.toISOString()],
+          [id, new Date(at).toISOString()],
         );
       }
-      return { id: row.id, name: row.name, principal: row.principal, role: row.role };
+      return entry.identity;
     },
 
     async listTokens() {
@@ -152,11 +197,17 @@ export function createTokenStore(db: Db, options: { now?: () => Date } = {}): To
 
     async revokeToken(id, tx = db) {
       if (!ID_PATTERN.test(id)) throw notFound('token', id.slice(0, 64));
-      const { rows } = await tx.query<{ id: string }>(
-        'UPDATE steward.api_tokens SET revoked_at = coalesce(revoked_at, $2::timestamptz) WHERE id = $1 RETURNING id',
-        [id, now().toISOString()],
-      );
-      if (rows.length === 0) throw notFound('token', id);
+      remembered.delete(id);
+      await tx.transaction(async (t) => {
+        const { rows } = await t.query<{ id: string }>(
+          'UPDATE steward.api_tokens SET revoked_at = coalesce(revoked_at, $2::timestamptz) WHERE id = $1 RETURNING id',
+          [id, now().toISOString()],
+        );
+        if (rows.length === 0) throw notFound('token', id);
+        await notifyChange(t, 'tokens');
+      });
+      // Again after the commit: a verification that read the row before it could have remembered it meanwhile.
+      remembered.delete(id);
     },
 
     async hasAnyAdminToken() {
@@ -168,6 +219,10 @@ export function createTokenStore(db: Db, options: { now?: () => Date } = {}): To
         [now().toISOString()],
       );
       return rows[0]?.found === true;
+    },
+
+    forget() {
+      remembered.clear();
     },
   };
 }

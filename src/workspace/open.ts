@@ -18,7 +18,7 @@ import { admitLakeLocations, type LakeRoots } from '../catalog/lake-roots.js';
 import { createStateService } from './state-service.js';
 import { admitResidency } from '../residency/residency-gate.js';
 import { lakeRegionsOf } from '../residency/residency-config.js';
-import { inProcessFeed, startChangeFeed, type ChangeFeed } from '../store/change-feed.js';
+import { embeddedFeed, inProcessFeed, startChangeFeed, type ChangeFeed } from '../store/change-feed.js';
 import { runOnce } from '../store/run-once.js';
 import { createSyncService } from '../sync/sync-service.js';
 import { embedDatasets } from '../sync/session-tag-rls.js';
@@ -74,8 +74,9 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const tokens = createTokenStore(db);
     const roots: LakeRoots = { roots: config.lakeRoots, private: [config.home] };
     const lakeRegions = lakeRegionsOf(config);
-    // Servers sharing PostgreSQL hear of each other's changes; a one-shot CLI command or the embedded store has nobody to hear.
-    const feed = config.databaseUrl !== undefined && options.purpose === 'server' ? startChangeFeed({ databaseUrl: config.databaseUrl }) : inProcessFeed();
+    // Servers sharing PostgreSQL hear of each other's changes, and a one-shot command there has nobody to hear. The
+    // embedded store hears its own commits, synchronously: its caches need not ask it again until one arrives.
+    const feed = config.databaseUrl === undefined ? await embeddedFeed(db) : options.purpose === 'server' ? startChangeFeed({ databaseUrl: config.databaseUrl }) : inProcessFeed();
     started = feed;
     const replicas = replicaGuard(db);
     // Who wants to hear of this process's own commits (the warehouse sync); other servers' come through the feed.
@@ -138,6 +139,7 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     const oidc = oidcFromConfig(config, { db, state });
     const embed = createEmbedService({ db, state, gateway: gateway.gateway });
     feed.on('embed-keys', () => embed.keys.forget());
+    feed.on('tokens', () => tokens.forget());
     const sharing = createSharingService({ db, state, parsePredicate: (sql) => lake.parsePredicate(sql) });
     const cleanrooms = createCleanroomService({ db, state, gateway: gateway.gateway });
     const services: Services = { config, state, tokens, decisionLog, lake, gateway, access, audit, sync, sessions, experiments, embed, sharing, cleanrooms, ...(oidc === undefined ? {} : { oidc }) };

@@ -12,6 +12,10 @@
  * snapshot and its engine are rebuilt as soon as another server commits,
  * before any request asks, so the first decision after a change does not pay
  * for the rebuild (docs/scale-out.md lists what each server caches).
+ *
+ * On the embedded store the feed is synchronous (one process, every commit
+ * heard before it returns to its writer), so the version is not read again
+ * until a notification arrives: a decision costs no store round trip.
  */
 import { applyChanges, changeKey, type Change } from '../policy/changes.js';
 import type { PolicyWorld } from '../policy/model.js';
@@ -85,7 +89,7 @@ export interface StateServiceOptions {
    */
   readonly admit?: (changes: readonly Change[], context: AdmitContext) => void | readonly DecisionLogEntry[] | Promise<void | readonly DecisionLogEntry[]>;
   /** Told when another process may have changed the policy: the snapshot and engine are then rebuilt in the background. */
-  readonly feed?: Pick<ChangeFeed, 'on'>;
+  readonly feed?: Pick<ChangeFeed, 'on' | 'synchronous'>;
   /** Called after this process committed a change (e.g. to wake the warehouse sync at once instead of at its next tick). */
   readonly committed?: (version: number) => void;
 }
@@ -112,11 +116,20 @@ export function createStateService(
     };
   };
 
+  // With a synchronous feed: `state` notifications heard, and how many had been heard when `current` was last
+  // known to be the store's version. While the two are equal no commit has happened since: `current` is the latest.
+  const synchronous = options.feed?.synchronous === true;
+  let heard = 0;
+  let currentAsOf = -1;
+  if (synchronous) options.feed?.on('state', () => void heard++);
+
   const reload = (): Promise<Snapshot> => {
+    const asOf = heard;
     loading ??= store
       .loadWorld()
       .then(({ world, version }) => {
         current = makeSnapshot(version, world);
+        currentAsOf = asOf;
         return current;
       })
       .finally(() => {
@@ -126,8 +139,13 @@ export function createStateService(
   };
 
   const snapshot = async (): Promise<Snapshot> => {
+    if (synchronous && current !== undefined && currentAsOf === heard) return current;
+    const asOf = heard;
     const version = await store.version();
-    if (current !== undefined && current.version === version) return current;
+    if (current !== undefined && current.version === version) {
+      currentAsOf = asOf;
+      return current;
+    }
     return reload();
   };
 

@@ -86,6 +86,19 @@ describe('three steward serve processes on one PostgreSQL', () => {
     assert.equal(await decide(1, 'user:bob', 'lake.claims.payments'), 'deny');
   });
 
+  it('refuses a token revoked through one server on the others within a second, though they had verified it', async () => {
+    // threat: a server that remembered a verified token keeps accepting it after the token was revoked elsewhere
+    const made = await call(0, 'POST', '/v1/tokens', { name: 'revoked-elsewhere', principal: 'user:ops', role: 'user' });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const { id, token: theirs } = made.json as { id: string; token: string };
+    for (const i of [0, 1, 2]) assert.equal((await callServe(servers[i], theirs, 'GET', '/v1/me')).status, 200);
+    assert.equal((await call(2, 'DELETE', `/v1/tokens/${id}`)).status, 200);
+    assert.equal((await callServe(servers[2], theirs, 'GET', '/v1/me')).status, 401, 'the server that revoked it');
+    const started = Date.now();
+    await pollUntil('the other servers refuse the revoked token', async () => (await callServe(servers[0], theirs, 'GET', '/v1/me')).status === 401 && (await callServe(servers[1], theirs, 'GET', '/v1/me')).status === 401, 5_000);
+    assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`);
+  });
+
   it('ends a just-in-time grant once and notifies once, with three schedulers racing', { timeout: 120_000 }, async () => {
     // threat: three schedulers each end the grant: three ends in the log, three notifications, or one server still allowing
     const req = await fetch(`${servers[0]?.url}/v1/access/requests`, {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createTokenStore } from '../../src/store/token-store.js';
+import { TOKEN_RECHECK_MS, createTokenStore } from '../../src/store/token-store.js';
 import { StewardError } from '../../src/errors.js';
 import { forEachStore } from '../support/stores.js';
 
@@ -113,4 +113,49 @@ forEachStore('refuses bad input when creating', async ({ db }) => {
   }
   assert.deepEqual(await tokens.listTokens(), []);
   assert.equal(await tokens.hasAnyAdminToken(), false);
+});
+
+// Threat: a verification remembered for speed keeps a revoked, expired or forged token working.
+forEachStore('remembered verifications: revocation and expiry at once, forged secrets refused, a row changed behind Steward read again', async ({ db }) => {
+  const c = clock();
+  const tokens = createTokenStore(db, { now: c.now });
+  const other = createTokenStore(db, { now: c.now }); // another server on the same store
+  const a = await tokens.createToken({ name: 'a', principal: 'user:a', role: 'user', expiresAt: new Date(c.now().getTime() + 120_000) });
+  const b = await tokens.createToken({ name: 'b', principal: 'user:b', role: 'user' });
+  assert.notEqual(await tokens.verifyToken(a.token), null);
+  assert.notEqual(await other.verifyToken(a.token), null);
+  assert.notEqual(await tokens.verifyToken(b.token), null);
+  assert.notEqual(await other.verifyToken(b.token), null);
+
+  // A remembered id with another secret is still a forgery.
+  assert.equal(await tokens.verifyToken(`stw_${a.id}_${'A'.repeat(43)}`), null);
+
+  // Revoked here: refused here at once; the other server forgets when the change feed tells it (`tokens`).
+  await tokens.revokeToken(b.id);
+  assert.equal(await tokens.verifyToken(b.token), null);
+  assert.notEqual(await other.verifyToken(b.token), null, 'remembered until told (the feed calls forget)');
+  other.forget();
+  assert.equal(await other.verifyToken(b.token), null);
+
+  // Expiry is checked on every use, remembered or not.
+  c.advance(120_000);
+  assert.equal(await tokens.verifyToken(a.token), null);
+  assert.equal(await other.verifyToken(a.token), null);
+
+  // A row revoked behind Steward's back (plain SQL): read again within TOKEN_RECHECK_MS.
+  const d = await tokens.createToken({ name: 'd', principal: 'user:d', role: 'user' });
+  assert.notEqual(await tokens.verifyToken(d.token), null);
+  await db.query('UPDATE steward.api_tokens SET revoked_at = now() WHERE id = $1', [d.id]);
+  c.advance(TOKEN_RECHECK_MS);
+  assert.equal(await tokens.verifyToken(d.token), null);
+});
+
+// The point of remembering: a busy caller's requests do not each read the token's row.
+forEachStore('a remembered token is verified without reading the store', async ({ db }) => {
+  let reads = 0;
+  const counting = { ...db, query: (sql: string, params?: readonly unknown[]) => (sql.includes('api_tokens WHERE id') && sql.startsWith('SELECT') && reads++, db.query(sql, params)) } as typeof db;
+  const tokens = createTokenStore(counting);
+  const { token } = await tokens.createToken({ name: 'x', principal: 'user:a', role: 'user' });
+  for (let i = 0; i < 5; i++) assert.notEqual(await tokens.verifyToken(token), null);
+  assert.equal(reads, 1);
 });
