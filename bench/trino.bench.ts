@@ -17,6 +17,7 @@
  * bench/results/trino.json.
  */
 import { spawn } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,6 +37,8 @@ export interface TrinoBenchResult {
   readonly requests: number;
   readonly columnsPerRequest: number;
   readonly latencyMs: Latency;
+  /** The same requests timed inside the server, from the request's arrival to its response's end: what is left of the HTTP figure is the client, loopback and scheduling. */
+  readonly serverMs: Latency;
   /** Parse + decide in-process, the same requests on a fresh engine: what the HTTP figure costs beyond the decision. */
   readonly decisionOnlyMs: Latency;
   readonly allowedShare: number;
@@ -117,6 +120,26 @@ async function sendFromClientProcess(url: string, token: string, bodies: readonl
   }
 }
 
+/** Times every request the in-process server handles, from its arrival to its response's end (Node's HTTP diagnostics channels). */
+function serverTimes(): { readonly times: number[]; stop(): void } {
+  const times: number[] = [];
+  const started = new WeakMap<object, number>();
+  const onStart = (m: unknown): void => void started.set((m as { request: object }).request, performance.now());
+  const onFinish = (m: unknown): void => {
+    const t = started.get((m as { request: object }).request);
+    if (t !== undefined) times.push(performance.now() - t);
+  };
+  diagnostics.subscribe('http.server.request.start', onStart);
+  diagnostics.subscribe('http.server.response.finish', onFinish);
+  return {
+    times,
+    stop() {
+      diagnostics.unsubscribe('http.server.request.start', onStart);
+      diagnostics.unsubscribe('http.server.response.finish', onFinish);
+    },
+  };
+}
+
 export async function runTrinoBench(opts: { quick?: boolean; out?: string | null; log?: (l: string) => void } = {}): Promise<TrinoBenchResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const tables = opts.quick ? 200 : 1000;
@@ -136,8 +159,11 @@ export async function runTrinoBench(opts: { quick?: boolean; out?: string | null
     const n = opts.quick ? 1000 : 3000;
     // 200 warm-up requests (JIT, connection, the snapshot's engine), then the timed ones.
     const bodies = [...Array.from({ length: 200 }, (_, i) => requestBody(1_000_000 + i)), ...Array.from({ length: n }, (_, i) => requestBody(i))];
+    const server = serverTimes();
     const { times, allowed } = await sendFromClientProcess(`${s.url}/v1/trino/opa/batch`, token, bodies, 200);
+    server.stop();
     const latencyMs = latency(times);
+    const serverMs = latency(server.times.slice(200));
     const engine = createEngine(world);
     const now = Date.now();
     const local: number[] = [];
@@ -154,6 +180,7 @@ export async function runTrinoBench(opts: { quick?: boolean; out?: string | null
       requests: n,
       columnsPerRequest: COLUMNS,
       latencyMs,
+      serverMs,
       decisionOnlyMs,
       allowedShare: round(allowed / (n * COLUMNS)),
       goalP99Ms: GOAL_P99_MS,
@@ -161,6 +188,7 @@ export async function runTrinoBench(opts: { quick?: boolean; out?: string | null
     };
     log(`- FilterColumns batch of ${COLUMNS} columns over HTTP (loopback, decision log written), ${n} distinct (user, table) requests, ${tables} tables x 120 columns, ${users.length} users`);
     log(`- latency p50 ${latencyMs.p50} ms, p90 ${latencyMs.p90} ms, p99 ${latencyMs.p99} ms, max ${latencyMs.max} ms (goal p99 <= ${GOAL_P99_MS} ms: ${result.met ? 'met' : 'NOT met'}); ${Math.round(result.allowedShare * 100)} % of columns allowed`);
+    log(`- inside the server (arrival to response end): p50 ${serverMs.p50} ms, p90 ${serverMs.p90} ms, p99 ${serverMs.p99} ms`);
     log(`- the same requests decided in-process (parse + decide, no HTTP, no log): p50 ${decisionOnlyMs.p50} ms, p99 ${decisionOnlyMs.p99} ms`);
     log(`- load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);
     if (opts.out !== null) {
