@@ -5,7 +5,6 @@
  * share every check.
  */
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { RETRY_AFTER_SECONDS, StewardError, isStewardError } from '../errors.js';
 import { LOCAL_ADMIN } from './actor.js';
@@ -23,12 +22,12 @@ import { mountEmbedPages } from '../embed/embed-pages.js';
 import { allowedOriginsFromEnv, originGuard, requireJsonBody, type AllowedOrigins } from './browser-guard.js';
 import { consoleAssets } from './console-assets.js';
 import { zodToStewardError } from './zod-error.js';
+import { bodySizeGuard, bodyText } from './body.js';
 
 export { zodToStewardError } from './zod-error.js';
 
 export type { LocalBindings } from './auth.js';
 
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export interface AppOptions {
   /**
@@ -68,15 +67,7 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
   const doc = (): ReturnType<typeof buildOpenApi> => (openapi ??= buildOpenApi(routes));
   const allowedOrigins = options.allowedOrigins ?? allowedOriginsFromEnv();
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new StewardError('STEWARD_E_PAYLOAD_TOO_LARGE', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  app.use('*', bodySizeGuard());
 
   app.use('*', originGuard(allowedOrigins));
 
@@ -131,7 +122,7 @@ export function createApp(services: Services, apiRoutes: readonly RouteDef[], op
 
 /** A write that takes no body still refuses one that is not JSON: the content-type rule holds on every write route. */
 async function refuseForeignBody(c: Context, def: RouteDef): Promise<undefined> {
-  if (def.method !== 'get' && def.rawBody !== true) requireJsonBody(c.req.header('content-type'), (await c.req.text()) !== '');
+  if (def.method !== 'get' && def.rawBody !== true) requireJsonBody(c.req.header('content-type'), (await bodyText(c)) !== '');
   return undefined;
 }
 
@@ -151,7 +142,7 @@ interface JsonBody {
 const plainJson = (text: string): boolean => !text.includes('\\u') && !/proto|constructor/.test(text);
 
 async function readJson(c: Context): Promise<JsonBody> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   requireJsonBody(c.req.header('content-type'), text !== '');
   if (text.trim() === '') return { value: {}, nulFree: true };
   const plain = plainJson(text);
