@@ -213,7 +213,7 @@ export async function runLoadBench(opts: { quick?: boolean; out?: string | null;
       else hi = rate;
     }
     let sustained: LoadRun | null = null;
-    for (let rate = lo, tries = 0; rate >= 10 && tries < 3 && sustained === null; rate = Math.round((rate * 0.9) / 10) * 10, tries++) {
+    for (let rate = lo, tries = 0; rate >= 10 && tries < 6 && sustained === null; rate = Math.round((rate * (tries < 2 ? 0.9 : 0.7)) / 10) * 10, tries++) {
       await settle();
       const r = await paced({ ...authorize, connections: 0, seconds: confirmSeconds, rate });
       search.push(r);

@@ -86,7 +86,10 @@ export interface AuditServiceOptions {
   /** How often retention runs; 0 disables it. */
   readonly retentionIntervalMs?: number;
   readonly now?: () => Date;
+  /** Test hooks and knobs of the flusher (flusher.ts). */
   readonly afterWrite?: (batch: number) => Promise<void> | void;
+  readonly afterSlice?: (batch: number, stamped: number) => Promise<void> | void;
+  readonly sliceRows?: number;
 }
 
 export interface AuditService {
@@ -184,6 +187,8 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
     },
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     ...(options.afterWrite === undefined ? {} : { afterWrite: options.afterWrite }),
+    ...(options.afterSlice === undefined ? {} : { afterSlice: options.afterSlice }),
+    ...(options.sliceRows === undefined ? {} : { sliceRows: options.sliceRows }),
     onFirstFiles: register,
   });
 

@@ -1,10 +1,11 @@
 /**
  * Moves events from the outbox to Parquet, one source and one batch at a time:
  *
- *   1. claim (one transaction): take up to `batchSize` unclaimed rows, stamp
- *      them with a batch number, and record the batch as `pending` on the
- *      source together with the chain position it starts from;
- *   2. write: the state store hands the batch over as NDJSON in one query, and
+ *   1. claim: take up to `batchSize` unclaimed rows, stamp them with a batch
+ *      number, and record the batch as `pending` on the source together with
+ *      the chain position it starts from (one transaction with the first
+ *      slice of rows; further slices stamp more rows with the same number);
+ *   2. write: the state store hands the batch over as NDJSON, and
  *      DuckDB maps, chains and writes it in bulk (parquet-writer.ts,
  *      lake-sql.ts), one file per partition named after the batch
  *      (`b000000000042.parquet`), then the sha256 of each file;
@@ -16,7 +17,14 @@
  * A crash after 1 or 2 leaves `pending` set; the next flush redoes that very
  * batch (same rows, same start of chain, so the same events under the same
  * names) before anything else, so a batch is never lost and never doubled.
+ * A redone batch is the rows stamped before the crash, and never claims more.
  * An unwritable lake fails step 2 with a clear error and changes nothing.
+ *
+ * Claiming and loading go `sliceRows` rows at a time, letting the event loop
+ * run between slices: on the embedded store every query runs on the server's
+ * event loop, and stamping or loading a 5 s flush's rows in one statement
+ * held every request behind it (a paced authorize load had p99 ~22 ms with the
+ * flush on, under 10 ms at 2,500 req/s with it off).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -27,6 +35,9 @@ import { StewardError } from '../errors.js';
 import type { ParquetWriter, WrittenFile, BatchTimings } from './parquet-writer.js';
 
 export const STEWARD_SOURCE = 'steward';
+
+/** Lets the event loop run (requests waiting behind a long flush) before the next slice. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface SourceRow {
   name: string;
@@ -65,10 +76,14 @@ export interface FlusherOptions {
   readonly lakeDir: string;
   readonly writer: ParquetWriter;
   readonly batchSize?: number;
+  /** Rows stamped or loaded per statement, with the event loop free in between (default 250). */
+  readonly sliceRows?: number;
   /** A pending batch claimed by another process is taken over after this long. */
   readonly staleMs?: number;
   /** Test hook: runs after the files of a batch are written and before the batch is marked written. */
   readonly afterWrite?: (batch: number) => Promise<void> | void;
+  /** Test hook: runs between the claim's slices, with the rows stamped so far. */
+  readonly afterSlice?: (batch: number, stamped: number) => Promise<void> | void;
   /** Called once a source has files, so it can become a catalog table. */
   readonly onFirstFiles?: (source: string) => Promise<void>;
 }
@@ -123,6 +138,7 @@ export function batchHash(prevHash: string, b: BatchRecord): string {
 export function createFlusher(options: FlusherOptions): Flusher {
   const { db, lakeDir, writer } = options;
   const batchSize = options.batchSize ?? 50_000;
+  const sliceRows = Math.max(1, Math.min(options.sliceRows ?? 100, batchSize));
   const staleMs = options.staleMs ?? 5 * 60_000;
   const owner = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   /** A batch claimed by a process that died on this host is taken over at once; elsewhere, after `staleMs`. */
@@ -133,7 +149,8 @@ export function createFlusher(options: FlusherOptions): Flusher {
   const running = new Map<string, Promise<FlushResult>>();
 
   /** `onlyPending`: take over a batch left pending (recovery), never claim new rows. */
-  async function claim(source: string, onlyPending: boolean): Promise<{ src: SourceRow; pending: PendingBatch } | null> {
+  /** `claimed`: rows stamped now, for a fresh batch; absent when taking over a pending one (its rows are stamped already). */
+  async function claim(source: string, onlyPending: boolean): Promise<{ src: SourceRow; pending: PendingBatch; claimed?: number } | null> {
     return db.transaction(async (tx) => {
       const { rows } = await tx.query<SourceRow>('SELECT * FROM steward.audit_sources WHERE name = $1 FOR UPDATE', [source]);
       const src = rows[0];
@@ -148,48 +165,78 @@ export function createFlusher(options: FlusherOptions): Flusher {
       }
       if (onlyPending) return null;
       const batch = Number(src.next_batch);
-      const claimed =
-        source === STEWARD_SOURCE
-          ? await tx.query<{ id: number }>(
-              `UPDATE steward.decision_log SET audit_batch = $1
-               WHERE id IN (SELECT id FROM steward.decision_log WHERE audit_batch IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-               RETURNING id`,
-              [batch, batchSize],
-            )
-          : await tx.query<{ id: number }>(
-              `UPDATE steward.audit_outbox SET batch = $1
-               WHERE id IN (SELECT id FROM steward.audit_outbox WHERE source = $3 AND batch IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-               RETURNING id`,
-              [batch, batchSize, source],
-            );
-      if (claimed.rows.length === 0) return null;
+      const claimed = await stamp(tx, source, batch, sliceRows);
+      if (claimed === 0) return null;
       const pending: PendingBatch = { batch, firstSeq: Number(src.head_seq) + 1, prevHash: src.head_hash, owner, claimedAt: now.toISOString() };
       await tx.query('UPDATE steward.audit_sources SET pending = $2::jsonb, next_batch = next_batch + 1 WHERE name = $1', [source, JSON.stringify(pending)]);
-      return { src, pending };
+      return { src, pending, claimed };
     });
   }
 
-  /** The claimed rows as NDJSON, built by the state store in one query (no per-row work here). */
-  async function loadBatch(source: string, batch: number): Promise<string> {
-    if (source === STEWARD_SOURCE) {
-      const { rows } = await db.query<{ lines: string | null }>(
-        `SELECT string_agg(json_build_object('id', id, 'at', at, 'actor', actor, 'action', action, 'resource', resource, 'result', result, 'reason', reason, 'details', details)::text, E'\\n' ORDER BY id) AS lines
-         FROM steward.decision_log WHERE audit_batch = $1`,
-        [batch],
-      );
-      return rows[0]?.lines ?? '';
-    }
-    const { rows } = await db.query<{ lines: string | null }>(
-      `SELECT string_agg((event || jsonb_build_object('ord', id))::text, E'\\n' ORDER BY id) AS lines FROM steward.audit_outbox WHERE source = $1 AND batch = $2`,
-      [source, batch],
-    );
-    return rows[0]?.lines ?? '';
+  /** Stamps up to `limit` unclaimed rows of `source` with `batch`; returns how many. */
+  async function stamp(tx: Db, source: string, batch: number, limit: number): Promise<number> {
+    const { rows } =
+      source === STEWARD_SOURCE
+        ? await tx.query<{ n: number }>(
+            `WITH s AS (UPDATE steward.decision_log SET audit_batch = $1
+               WHERE id IN (SELECT id FROM steward.decision_log WHERE audit_batch IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING 1) SELECT count(*)::int AS n FROM s`,
+            [batch, limit],
+          )
+        : await tx.query<{ n: number }>(
+            `WITH s AS (UPDATE steward.audit_outbox SET batch = $1
+               WHERE id IN (SELECT id FROM steward.audit_outbox WHERE source = $3 AND batch IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING 1) SELECT count(*)::int AS n FROM s`,
+            [batch, limit, source],
+          );
+    return Number(rows[0]?.n ?? 0);
   }
 
-  async function flushBatch(source: string, onlyPending = false): Promise<{ events: number; files: WrittenFile[]; headSeq: number; timings: BatchTimings } | null> {
+  /**
+   * The rest of a freshly claimed batch, slice after slice, until it holds
+   * `batchSize` rows or none are left. Only the batch's owner gets here (its
+   * `pending` keeps every other flusher off the source), so each slice needs no
+   * lock on the source.
+   */
+  async function claimRest(source: string, batch: number, first: number): Promise<void> {
+    for (let claimed = first, last = first; last === sliceRows && claimed < batchSize; claimed += last) {
+      await options.afterSlice?.(batch, claimed);
+      await nextTurn();
+      last = await stamp(db, source, batch, Math.min(sliceRows, batchSize - claimed));
+    }
+  }
+
+  /** The claimed rows as NDJSON, built by the state store a slice at a time (no per-row work here). */
+  async function loadBatch(source: string, batch: number): Promise<string> {
+    const parts: string[] = [];
+    for (let after = 0; ; ) {
+      const { rows } =
+        source === STEWARD_SOURCE
+          ? await db.query<{ lines: string | null; last: number | null; n: number }>(
+              `SELECT string_agg(json_build_object('id', id, 'at', at, 'actor', actor, 'action', action, 'resource', resource, 'result', result, 'reason', reason, 'details', details)::text, E'\\n' ORDER BY id) AS lines,
+                      max(id) AS last, count(*)::int AS n
+               FROM (SELECT * FROM steward.decision_log WHERE audit_batch = $1 AND id > $2 ORDER BY id LIMIT $3) s`,
+              [batch, after, sliceRows],
+            )
+          : await db.query<{ lines: string | null; last: number | null; n: number }>(
+              `SELECT string_agg((event || jsonb_build_object('ord', id))::text, E'\\n' ORDER BY id) AS lines, max(id) AS last, count(*)::int AS n
+               FROM (SELECT * FROM steward.audit_outbox WHERE source = $1 AND batch = $2 AND id > $3 ORDER BY id LIMIT $4) s`,
+              [source, batch, after, sliceRows],
+            );
+      const r = rows[0];
+      if (r?.lines !== null && r?.lines !== undefined) parts.push(r.lines);
+      if (r === undefined || Number(r.n) < sliceRows || r.last === null) break;
+      after = Number(r.last);
+      await nextTurn();
+    }
+    return parts.join('\n');
+  }
+
+  async function flushBatch(source: string, onlyPending = false): Promise<{ events: number; files: WrittenFile[]; headSeq: number; timings: BatchTimings; fresh: boolean } | null> {
     const claimed = await claim(source, onlyPending);
     if (claimed === null) return null;
     const { src, pending } = claimed;
+    if (claimed.claimed !== undefined) await claimRest(source, pending.batch, claimed.claimed);
     const ndjson = await loadBatch(source, pending.batch);
     const out = await writer.writeBatch(lakeDir, {
       kind: source === STEWARD_SOURCE ? 'steward' : 'events',
@@ -233,7 +280,7 @@ export function createFlusher(options: FlusherOptions): Flusher {
       if (source !== STEWARD_SOURCE) await tx.query('DELETE FROM steward.audit_outbox WHERE source = $1 AND batch = $2', [source, pending.batch]);
     });
     if (!src.registered) await options.onFirstFiles?.(source);
-    return { events: out.events, files: [...out.files], headSeq: out.lastSeq, timings: out.timings };
+    return { events: out.events, files: [...out.files], headSeq: out.lastSeq, timings: out.timings, fresh: claimed.claimed !== undefined };
   }
 
   async function flushSource(source: string, onlyPending: boolean): Promise<FlushResult> {
@@ -248,7 +295,10 @@ export function createFlusher(options: FlusherOptions): Flusher {
       count += r.events;
       headSeq = r.headSeq;
       files.push(...r.files.map((f) => path.relative(lakeDir, f.path)));
-      if (onlyPending) break;
+      // A fresh batch short of full took every row waiting when it was claimed: what arrived since is the next
+      // flush's. Going on would chase the arrivals forever under steady load, a file of a few dozen rows every
+      // ~100 ms. (A redone batch is as large as its crashed claimer made it: the rows behind it still wait.)
+      if (onlyPending || (r.fresh && r.events < batchSize)) break;
     }
     if (batches === 0) {
       const { rows } = await db.query<{ head_seq: number }>('SELECT head_seq FROM steward.audit_sources WHERE name = $1', [source]);

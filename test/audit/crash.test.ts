@@ -91,6 +91,52 @@ describe('crash durability (kill -9)', () => {
   });
 });
 
+describe('a flush killed between the slices of its claim', () => {
+  let home: string;
+  before(async () => {
+    home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-crash-slices-'));
+    await seedMigratedStore(home);
+  });
+  after(async () => fs.rm(home, { recursive: true, force: true }));
+
+  // Threat: a batch claimed in slices is redone after a crash with more rows than were stamped before it (a different
+  // batch under the same name), or the unstamped rest is lost or written twice.
+  it('redoes the batch with exactly the rows stamped before the kill; the rest follow in later batches, once', async () => {
+    const a = await runChild([home, 'append', '250']);
+    assert.equal(a.signal, 'SIGKILL', a.stderr);
+    const b = await runChild([home, 'claim-crash']);
+    assert.equal(b.signal, 'SIGKILL', b.stderr);
+    assert.match(b.stdout, /claimed 30 of batch 1/);
+
+    const ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'cli' });
+    const duck = await openDuckDb();
+    try {
+      const { rows: stamped } = await ws.db.query<{ n: number }>('SELECT count(*)::int AS n FROM steward.decision_log WHERE audit_batch = 1');
+      assert.equal(Number(stamped[0]?.n), 30, 'the killed claim stamped one slice');
+      const { rows: total } = await ws.db.query<{ n: number }>('SELECT count(*)::int AS n FROM steward.decision_log');
+      const logged = Number(total[0]?.n);
+
+      await ws.services.audit?.service.flush();
+      const lake = path.join(home, 'lake', 'security', 'ext', 'steward', '**', '*.parquet');
+      const [after] = await duck.all<{ n: number; uids: number; maxseq: number; crash: number }>(
+        "SELECT count(*) AS n, count(DISTINCT metadata.uid) AS uids, max(seq) AS maxseq, count(*) FILTER (WHERE actor.user.uid = 'user:crash') AS crash FROM read_parquet($1)",
+        [lake],
+      );
+      assert.equal(after?.crash, 250);
+      assert.ok((after?.n ?? 0) >= logged);
+      assert.equal(after?.uids, after?.n, 'no event twice');
+      assert.equal(after?.maxseq, after?.n, 'no gap');
+      const [first] = await duck.all<{ n: number }>('SELECT count(*) AS n FROM read_parquet($1) WHERE filename LIKE $2', [lake, '%b000000000001.parquet']);
+      assert.equal(first?.n, 30, 'the redone batch is the 30 rows stamped before the kill');
+      const v = await ws.services.audit?.service.verify('steward');
+      assert.equal(v?.ok, true, JSON.stringify(v?.problems));
+    } finally {
+      duck.close();
+      await ws.close();
+    }
+  });
+});
+
 describe('audit verify after a killed flush (CLI)', () => {
   let home: string;
   before(async () => {
