@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
-import { createAuditService } from '../../src/audit/audit-service.js';
+import { manualAudit } from './manual-audit.js';
 import { seedMigratedStore } from '../support/migrated-store.js';
 
 let home: string;
@@ -32,13 +32,7 @@ const entries = (n: number, tag: string) =>
 describe('flush bounds', () => {
   it('leaves rows that arrive while it writes to the next flush, and slices a large batch without changing it', async () => {
     let arrivals = 0;
-    const audit = await createAuditService({
-      db: ws.db,
-      lakeDir: ws.services.config.lakeDir,
-      state: ws.services.state,
-      lake: ws.services.lake,
-      flushIntervalMs: 0,
-      retentionIntervalMs: 0,
+    const audit = await manualAudit(ws, {
       sliceRows: 7,
       // Requests keep coming while each batch is written.
       afterWrite: async () => {
