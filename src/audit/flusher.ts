@@ -76,7 +76,7 @@ export interface FlusherOptions {
   readonly lakeDir: string;
   readonly writer: ParquetWriter;
   readonly batchSize?: number;
-  /** Rows stamped or loaded per statement, with the event loop free in between (default 250). */
+  /** Rows stamped or loaded per statement, with the event loop free in between (default 100). */
   readonly sliceRows?: number;
   /** A pending batch claimed by another process is taken over after this long. */
   readonly staleMs?: number;
@@ -148,8 +148,10 @@ export function createFlusher(options: FlusherOptions): Flusher {
   };
   const running = new Map<string, Promise<FlushResult>>();
 
-  /** `onlyPending`: take over a batch left pending (recovery), never claim new rows. */
-  /** `claimed`: rows stamped now, for a fresh batch; absent when taking over a pending one (its rows are stamped already). */
+  /**
+   * `onlyPending`: take over a batch left pending (recovery), never claim new rows. `claimed` in the answer: rows
+   * stamped now, for a fresh batch; absent when taking over a pending one (its rows are stamped already).
+   */
   async function claim(source: string, onlyPending: boolean): Promise<{ src: SourceRow; pending: PendingBatch; claimed?: number } | null> {
     return db.transaction(async (tx) => {
       const { rows } = await tx.query<SourceRow>('SELECT * FROM steward.audit_sources WHERE name = $1 FOR UPDATE', [source]);
