@@ -102,7 +102,7 @@ describe('authentication', () => {
   it('lists tokens without their secrets', async () => {
     const res = await s.call('GET', '/v1/tokens');
     assert.equal(res.status, 200);
-    assert.ok(!JSON.stringify(res.json).includes(s.adminToken.split('_').pop() as string));
+    assert.ok(!JSON.stringify(res.json).includes(s.adminToken.split('_').slice(2).join('_')));
   });
 });
 
