@@ -203,21 +203,44 @@ async function readLock(file: string): Promise<LockRead> {
 }
 
 /**
- * Moves a stale lock out of the way without ever deleting a live one: rename
- * is atomic, and if what we moved is not the stale content we read (another
- * process took over in between), it goes back.
+ * Removes a stale lock without ever removing a live one, even for a moment.
+ *
+ * Takeovers are serialized by a guard file next to the lock, created
+ * exclusively: only its holder may delete the lock, and only after reading it
+ * again and finding the stale content. Nothing else ever replaces an existing
+ * lock file (acquiring only creates one that is absent; releasing removes only
+ * one's own), so the content cannot change between that read and the unlink.
+ * (The earlier version renamed the lock aside to compare it: while it was
+ * aside, a third process could create its own, and the live lock it had moved
+ * could not be put back: two holders.)
+ *
+ * A guard left by a process that died during a takeover is removed once its
+ * pid is gone; a guard still held makes this attempt give up, and the caller
+ * reads the lock again.
  */
 async function removeStale(file: string, staleRaw: string): Promise<void> {
-  const aside = tmpName(`${file}.stale`);
-  try {
-    await rename(file, aside);
-  } catch (e) {
-    if (errno(e) === 'ENOENT') return;
-    throw e;
+  const guard = `${file}.takeover`;
+  const mine = `${JSON.stringify({ pid: process.pid, hostname: os.hostname() })}\n`;
+  if (!(await createExclusive(guard, mine))) {
+    const held = parseGuard(await readFile(guard, 'utf8').catch(() => null));
+    if (held !== null && held.hostname === os.hostname() && !isPidAlive(held.pid)) await unlink(guard).catch(() => undefined);
+    return;
   }
-  const moved = await readFile(aside, 'utf8').catch(() => null);
-  if (moved !== staleRaw) await link(aside, file).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
+  try {
+    const now = await readFile(file, 'utf8').catch(() => null);
+    if (now === staleRaw) await unlink(file).catch(() => undefined);
+  } finally {
+    await unlink(guard).catch(() => undefined);
+  }
+}
+
+function parseGuard(raw: string | null): { pid: number; hostname: string } | null {
+  try {
+    const v = JSON.parse(raw ?? '') as { pid?: unknown; hostname?: unknown };
+    return typeof v.pid === 'number' && typeof v.hostname === 'string' ? { pid: v.pid, hostname: v.hostname } : null;
+  } catch {
+    return null;
+  }
 }
 
 function lockedError(home: string, file: string, holder: LockInfo): StewardError {

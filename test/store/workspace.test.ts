@@ -22,7 +22,10 @@ import { StewardError } from '../../src/errors.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/lock-holder.ts', import.meta.url));
 const dirs: string[] = [];
+const children: ChildProcess[] = [];
 after(async () => {
+  // A failed assertion leaves its holders waiting for a line: they would keep this file's process, and the run, open.
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 async function tempHome(): Promise<string> {
@@ -40,6 +43,7 @@ interface Holder {
 
 function startHolder(home: string, purpose: 'server' | 'cli' = 'cli'): Holder {
   const child = spawn(process.execPath, ['--import', 'tsx', HOLDER, home, purpose], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
   const lines: string[] = [];
   const waiters: ((line: string) => void)[] = [];
   readline.createInterface({ input: child.stdout! }).on('line', (l) => {
