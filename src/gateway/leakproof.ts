@@ -167,12 +167,17 @@ export function isLeakproof(statement: unknown, columnsOf: (name: TableName) => 
   }
 }
 
+/** A call of DuckDB's own function (no catalog, no schema but `main`), written as a call, with no ORDER BY or exported state. */
+function plainCall(e: Json): boolean {
+  if (str(e['catalog']) !== '' || !['', 'main'].includes(asciiLower(str(e['schema'])))) return false;
+  if (e['export_state'] === true || e['is_operator'] === true) return false;
+  const ob = e['order_bys'];
+  return !(isObj(ob) && list(ob['orders']).length > 0);
+}
+
 /** `strftime(<DATE column>, '<format>')` as a string operand, or false (see `STRFTIME_FORMAT`). */
 function strftimeOf(e: Json, operand: (child: unknown) => Operand | false): Operand | false {
-  if (str(e['catalog']) !== '' || !['', 'main'].includes(asciiLower(str(e['schema'])))) return false;
-  if (e['distinct'] === true || e['export_state'] === true || e['is_operator'] === true || !empty(e['filter'])) return false;
-  const ob = e['order_bys'];
-  if (isObj(ob) && list(ob['orders']).length > 0) return false;
+  if (!plainCall(e) || e['distinct'] === true || !empty(e['filter'])) return false;
   const [input, format, ...rest] = list(e['children']);
   if (rest.length > 0 || !isObj(format) || format['class'] !== 'CONSTANT') return false;
   const value = isObj(format['value']) ? format['value'] : {};
@@ -319,10 +324,7 @@ function check(statement: unknown, columnsOf: (name: TableName) => ColumnFamilie
         const name = asciiLower(str(e['function_name']));
         if (name === 'strftime') return strftimeOf(e, (c) => expr(c, inAggregate));
         if (inAggregate) return false;
-        if (!AGGREGATES.has(name) || str(e['catalog']) !== '' || !['', 'main'].includes(asciiLower(str(e['schema'])))) return false;
-        if (e['export_state'] === true || e['is_operator'] === true) return false;
-        const ob = e['order_bys'];
-        if (isObj(ob) && list(ob['orders']).length > 0) return false;
+        if (!AGGREGATES.has(name) || !plainCall(e)) return false;
         const children = list(e['children']);
         if (children.length > 1) return false;
         for (const c of children) if (expr(c, true) === false) return false;
