@@ -14,8 +14,7 @@ import { checkText, parseQuery } from '../gateway/parse.js';
 import { createPrinter } from '../gateway/rewrite.js';
 import type { PlainValue } from '../lake/duckdb.js';
 import type { PolicyWorld, PrincipalRef } from '../policy/model.js';
-import { createEngine } from '../policy/engine.js';
-import { withExperiments } from '../experiments/experiment-evaluator.js';
+import { evaluatorFor } from '../experiments/experiment-evaluator.js';
 import { membershipGraph, principalSet } from '../policy/principals.js';
 import { checkPrincipalExists, checkShare } from './cleanroom-share.js';
 import type { StateService, Snapshot } from '../workspace/state-service.js';
@@ -176,7 +175,7 @@ export function createCleanroomService(deps: { readonly db: Db; readonly state: 
   const reconcileAll = async (world: PolicyWorld, specs: Readonly<Record<string, CleanroomSpec>>, q: Db = db): Promise<{ stored: Versioned[]; wanted: Map<string, Collaboration>; changes: RoomChange[] }> => {
     const stored = await loadRooms(q);
     // The evaluator of the world being committed, as the state service builds it, so a share is checked against the grants it will have.
-    const ctx = { world, engine: withExperiments(createEngine(world), world, createEngine), parse: (sql: string) => parseQuery(gateway.parser, sql, sql), now: now() };
+    const ctx = { world, engine: evaluatorFor(world), parse: (sql: string) => parseQuery(gateway.parser, sql, sql), now: now() };
     const wanted = new Map<string, Collaboration>();
     for (const [name, spec] of Object.entries(specs)) wanted.set(name, await reconcileRoom(ctx, name, spec, stored.find((s) => s.doc.name === name)?.doc));
     return { stored, wanted, changes: roomChanges(stored.map((s) => s.doc), wanted) };

@@ -2,7 +2,7 @@
  * `steward authorize`, `steward effective`, `steward who-can-access`, `steward log`.
  */
 import type { Command } from 'commander';
-import type { DecisionJson } from '../governance/decision-routes.js';
+import type { DecisionJson } from '../governance/authorize.js';
 import { emit, table } from './output.js';
 import { enc, withClient } from './run.js';
 
@@ -44,7 +44,7 @@ export function registerDecisionCommands(program: Command): void {
       withClient(cmd, async ({ client, out }) => {
         const d = await client.call<DecisionJson>('POST', '/v1/authorize', opts);
         emit(out, d, () => explainDecision(d));
-      }),
+      }, { cachedAuthorize: true }),
     );
 
   program

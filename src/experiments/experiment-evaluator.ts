@@ -17,7 +17,13 @@
  */
 import type { AuthorizeRequest, Decision, Evaluator, Reason } from '../policy/decision.js';
 import type { PolicyWorld } from '../policy/model.js';
+import { createEngine } from '../policy/engine.js';
 import { experimentMeta, refusalMessage, type ExperimentMeta } from './experiment-guardrail.js';
+
+/** The evaluator every enforcement point decides with: the world's engine, under its running experiments. */
+export function evaluatorFor(world: PolicyWorld): Evaluator {
+  return withExperiments(createEngine(world), world, createEngine);
+}
 
 export function withExperiments(engine: Evaluator, world: PolicyWorld, build: (world: PolicyWorld) => Evaluator): Evaluator {
   const runs = new Map<string, ExperimentMeta>();

@@ -26,7 +26,6 @@ import { insertDecisions, type DecisionLogEntry } from '../store/decision-log.js
 import type { StateService, Snapshot } from '../workspace/state-service.js';
 import { applyChanges, type Change } from '../policy/changes.js';
 import { assertValidWorld } from '../policy/validate.js';
-import { createEngine } from '../policy/engine.js';
 import type { PrincipalRef } from '../policy/model.js';
 import { StewardError, notFound } from '../errors.js';
 import { canApprove } from '../access/policies.js';
@@ -34,7 +33,7 @@ import type { Experiment, ExperimentPolicy, ExperimentTemplate } from './experim
 import { EXPERIMENT_GUARDRAIL_PREFIX, experimentIdOfGuardrail, guardrailNameOf } from './experiment-types.js';
 import { approversOf, checkTemplate, excludedOf, toPolicy, toTemplate, type PolicyInput, type TemplateInput } from './experiment-config.js';
 import { endChanges, startChanges } from './experiment-guardrail.js';
-import { withExperiments } from './experiment-evaluator.js';
+import { evaluatorFor } from './experiment-evaluator.js';
 import { dryRun, type DryRunResult } from './experiment-dry-run.js';
 import { buildReport, type ExperimentReport, type SecurityLakeReader } from './experiment-report.js';
 import * as store from './experiment-store.js';
@@ -195,7 +194,7 @@ export function createExperimentService(options: ExperimentServiceOptions): Expe
       const excluded = excludedOf(t, policy);
       const x = { id, template: t.name, spec: t, excluded, status: 'running', durationSeconds: seconds, startedBy: 'user:dry-run', createdAt: iso(now), approvals: [], endsAt: iso(now + seconds * 1000) } as const;
       const world = applyChanges(snap.world, startChanges(snap.world, x));
-      const after = withExperiments(createEngine(world), world, createEngine);
+      const after = evaluatorFor(world);
       return { template: t.name, ...dryRun(snap.world, snap.engine, after, t.scope, t.actions, t.targets, excluded, now) };
     },
 

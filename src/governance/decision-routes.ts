@@ -8,43 +8,9 @@ import { route, type RouteDef } from '../server/route.js';
 import { PermissionSchema, PrincipalSchema, ResourceSchema } from '../server/schemas.js';
 import { actorName, requireSelfOrAdmin } from '../server/actor.js';
 import { resourceToString, type PrincipalRef } from '../policy/model.js';
-import type { Decision, EffectivePermission } from '../policy/decision.js';
-import { toSql, type Predicate } from '../policy/predicate.js';
+import type { EffectivePermission } from '../policy/decision.js';
+import { answerAuthorize, AuthorizeBody, ColumnAccessOut, DecisionOut, decisionToJson, sqlOrNull } from './authorize.js';
 import { StewardError } from '../errors.js';
-
-const ReasonOut = z.object({ code: z.string(), message: z.string() }).passthrough();
-const ColumnAccessOut = z.object({ name: z.string(), rowFilter: z.string().nullable() });
-const DecisionOut = z.object({
-  decision: z.enum(['allow', 'deny']),
-  principal: z.string(),
-  action: z.string(),
-  resource: z.string(),
-  reasons: z.array(ReasonOut),
-  matchedGrants: z.array(z.string()),
-  deniedBy: z.array(z.string()),
-  filters: z.array(z.string()),
-  columns: z.array(ColumnAccessOut).optional(),
-  rowFilter: z.string().nullable().optional(),
-});
-export type DecisionJson = z.infer<typeof DecisionOut>;
-
-const sqlOrNull = (p: Predicate | null | undefined): string | null => (p === null || p === undefined ? null : toSql(p));
-
-/** Decisions carry predicate trees; over the wire they are SQL text (DuckDB dialect), which is what people read. */
-export function decisionToJson(d: Decision): DecisionJson {
-  return {
-    decision: d.decision,
-    principal: d.principal,
-    action: d.action,
-    resource: d.resource,
-    reasons: d.reasons.map((r) => ({ ...r })),
-    matchedGrants: [...d.matchedGrants],
-    deniedBy: [...d.deniedBy],
-    filters: [...d.filters],
-    ...(d.columns === undefined ? {} : { columns: d.columns.map((c) => ({ name: c.name, rowFilter: sqlOrNull(c.rowFilter) })) }),
-    ...(d.rowFilter === undefined ? {} : { rowFilter: sqlOrNull(d.rowFilter) }),
-  };
-}
 
 const EffectiveOut = z.object({
   resource: z.string(),
@@ -68,10 +34,6 @@ function effectiveToJson(e: EffectivePermission): z.infer<typeof EffectiveOut> {
   };
 }
 
-function firstReason(d: Decision): string {
-  return d.reasons[0]?.message ?? d.decision;
-}
-
 export const decisionRoutes: readonly RouteDef[] = [
   route({
     method: 'post',
@@ -79,23 +41,12 @@ export const decisionRoutes: readonly RouteDef[] = [
     summary: 'Decide whether a principal may perform an action on a resource, with the explanation',
     tag: 'decisions',
     auth: 'user',
-    body: z.object({ principal: PrincipalSchema, action: PermissionSchema, resource: ResourceSchema }).strict(),
+    body: AuthorizeBody,
     response: DecisionOut,
     handler: async ({ services, actor, body }) => {
-      requireSelfOrAdmin(actor, body.principal);
-      const snap = await services.state.snapshot();
-      const d = snap.engine.authorize({ principal: body.principal, action: body.action, resource: body.resource });
-      await services.state.log([
-        {
-          actor: actorName(actor),
-          action: `authorize.${body.action}`,
-          resource: resourceToString(body.resource),
-          result: d.decision,
-          reason: firstReason(d),
-          details: { principal: body.principal, grants: d.matchedGrants, guardrails: d.deniedBy },
-        },
-      ]);
-      return decisionToJson(d);
+      const { json, entry } = answerAuthorize((await services.state.snapshot()).engine, actor, body);
+      await services.state.log([entry]);
+      return json;
     },
   }),
   route({

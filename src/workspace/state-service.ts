@@ -19,8 +19,7 @@
  */
 import { applyChanges, changeKey, type Change } from '../policy/changes.js';
 import type { PolicyWorld } from '../policy/model.js';
-import { createEngine } from '../policy/engine.js';
-import { withExperiments } from '../experiments/experiment-evaluator.js';
+import { evaluatorFor } from '../experiments/experiment-evaluator.js';
 import { assertValidWorld } from '../policy/validate.js';
 import type { Evaluator } from '../policy/decision.js';
 import type { StateStore } from '../store/state-store.js';
@@ -110,7 +109,7 @@ export function createStateService(
       world,
       get engine(): Evaluator {
         // Running access experiments (src/experiments) end, share and explain their denies here, for every enforcement point.
-        engine ??= withExperiments(createEngine(world), world, createEngine);
+        engine ??= evaluatorFor(world);
         return engine;
       },
     };
