@@ -5,7 +5,9 @@
  * 1. `STEWARD_URL` (or `--url`) set: a remote server, with `STEWARD_TOKEN`.
  * 2. A server is running on this `$STEWARD_HOME` (its `server.json` names a
  *    live pid): through that server, never opening the store underneath it.
- * 3. Otherwise the workspace is opened in-process (embedded PGlite under an
+ * 3. `authorize` only: the world cache a clean close left, when there is one
+ *    (cached-decisions.ts), without opening the store.
+ * 4. Otherwise the workspace is opened in-process (embedded PGlite under an
  *    exclusive lock, or the shared PostgreSQL of `STEWARD_DATABASE_URL`) and
  *    the same HTTP app answers the call without a socket.
  */
@@ -28,7 +30,17 @@ export interface Client {
   close(): Promise<void>;
 }
 
-export async function connect(config: ClientConfig, options: { actor?: Actor } = {}): Promise<Client> {
+export interface ConnectOptions {
+  readonly actor?: Actor;
+  /**
+   * The command only asks `POST /v1/authorize` as the local admin: on an
+   * embedded workspace with no server, it may be answered from the world
+   * cache without opening the store (cached-decisions.ts).
+   */
+  readonly cachedAuthorize?: boolean;
+}
+
+export async function connect(config: ClientConfig, options: ConnectOptions = {}): Promise<Client> {
   if (config.url !== undefined) {
     // A token `steward login` saved for this very server, when none is given.
     const token = config.token ?? (await (await import('./saved-tokens.js')).savedToken(config.url, (m) => process.stderr.write(`warning: ${m}\n`)));
@@ -41,7 +53,16 @@ export async function connect(config: ClientConfig, options: { actor?: Actor } =
       info = await startDaemon(config.home, config.daemonIdleSeconds);
     }
     if (info !== null) return remoteClient(info.url, config.token ?? info.token, serverTarget(info));
+    if (options.cachedAuthorize === true && options.actor === undefined) {
+      const cached = await (await import('./cached-decisions.js')).cachedDecisionClient(config.home, () => embeddedClient(config, options));
+      if (cached !== null) return cached;
+    }
   }
+  return embeddedClient(config, options);
+}
+
+/** The workspace opened in this process; calls go to the HTTP app without a socket. */
+async function embeddedClient(config: ClientConfig, options: ConnectOptions): Promise<Client> {
   // Only a command that opens the workspace itself reads (and validates) the whole configuration.
   const [{ openWorkspace }, { loadConfig }] = await Promise.all([import('../workspace/open.js'), import('../config.js')]);
   const ws = await openWorkspace(loadConfig(process.env, config), { purpose: 'cli' });

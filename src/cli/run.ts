@@ -55,6 +55,8 @@ export interface ClientOptions {
    * comes from STEWARD_URL or the workspace.
    */
   readonly urlIsArgument?: boolean;
+  /** The command only asks `POST /v1/authorize`, which the world cache may answer (client.ts). */
+  readonly cachedAuthorize?: boolean;
 }
 
 /** Runs `work` with a connected client; sets process.exitCode on failure. */
@@ -65,7 +67,7 @@ export async function withClient(cmd: Command, work: (ctx: CommandContext) => Pr
     const cfg = configFrom(cmd, options);
     out = cfg.out;
     const { connect } = await import('./client.js');
-    client = await connect(cfg.config);
+    client = await connect(cfg.config, options.cachedAuthorize === true ? { cachedAuthorize: true } : {});
     await work({ config: cfg.config, out, client });
   } catch (e) {
     process.exitCode = reportError(e, out);

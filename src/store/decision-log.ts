@@ -65,20 +65,23 @@ function storableJson(value: unknown): string {
   });
 }
 
+/** An entry as it is stored: known result, fields cut to their limits and made storable. */
+function storedRow(e: DecisionLogEntry): { actor: string; action: string; resource: string; result: DecisionResult; reason: string; details: Readonly<Record<string, unknown>> | null } {
+  if (!(DECISION_RESULTS as readonly string[]).includes(e.result)) throw invalid('result', `unknown decision result \`${String(e.result)}\``);
+  return {
+    actor: cut(e.actor, LIMITS.actor),
+    action: cut(e.action, LIMITS.action),
+    resource: cut(e.resource, LIMITS.resource),
+    result: e.result,
+    reason: cut(e.reason, LIMITS.reason),
+    details: e.details ?? null,
+  };
+}
+
 /** Appends entries in one statement. Repository form: the transaction (or db) comes last. */
 export async function insertDecisions(entries: readonly DecisionLogEntry[], tx: Db): Promise<void> {
   if (entries.length === 0) return;
-  const rows = entries.map((e) => {
-    if (!(DECISION_RESULTS as readonly string[]).includes(e.result)) throw invalid('result', `unknown decision result \`${String(e.result)}\``);
-    return {
-      actor: cut(e.actor, LIMITS.actor),
-      action: cut(e.action, LIMITS.action),
-      resource: cut(e.resource, LIMITS.resource),
-      result: e.result,
-      reason: cut(e.reason, LIMITS.reason),
-      details: e.details ?? null,
-    };
-  });
+  const rows = entries.map(storedRow);
   const [only] = rows;
   if (rows.length === 1 && only !== undefined) {
     // One entry (a request's decision, written while its caller waits): plain VALUES costs about two thirds of the
@@ -95,6 +98,36 @@ export async function insertDecisions(entries: readonly DecisionLogEntry[], tx: 
      FROM jsonb_to_recordset($1::jsonb) AS x(actor text, action text, resource text, result text, reason text, details jsonb)`,
     [storableJson(rows)],
   );
+}
+
+/** A decision made without the store (store/decision-spool.ts), with when it was made and its spool key. */
+export interface SpooledDecision {
+  readonly key: string;
+  /** ISO-8601. */
+  readonly at: string;
+  readonly entry: DecisionLogEntry;
+}
+
+/**
+ * Appends spooled decisions with their own times. A key already in the log is
+ * skipped: a spool file whose deletion a crash prevented is ingested again at
+ * the next open, and must not be logged twice. Returns how many were new.
+ */
+export async function insertSpooled(spooled: readonly SpooledDecision[], tx: Db): Promise<number> {
+  if (spooled.length === 0) return 0;
+  const rows = spooled.map((s) => ({ ...storedRow(s.entry), at: s.at, spool_key: s.key }));
+  const { rows: out } = await tx.query<{ n: number }>(
+    `WITH ins AS (
+       INSERT INTO steward.decision_log (at, actor, action, resource, result, reason, details, spool_key)
+       SELECT at, actor, action, resource, result, reason, details, spool_key
+       FROM jsonb_to_recordset($1::jsonb) AS x(at timestamptz, actor text, action text, resource text, result text, reason text, details jsonb, spool_key text)
+       ORDER BY at, spool_key
+       ON CONFLICT (spool_key) WHERE spool_key IS NOT NULL DO NOTHING
+       RETURNING 1)
+     SELECT count(*)::int AS n FROM ins`,
+    [storableJson(rows)],
+  );
+  return out[0]?.n ?? 0;
 }
 
 interface DecisionRow {

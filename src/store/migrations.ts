@@ -23,6 +23,7 @@ import { EMBED } from './migrations/011-embed.js';
 import { RESIDENCY } from './migrations/013-residency.js';
 import { SHARING } from './migrations/014-sharing.js';
 import { CLEANROOMS } from './migrations/012-cleanrooms.js';
+import { DECISION_SPOOL } from './migrations/015-decision-spool.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -62,6 +63,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 12, name: 'cleanrooms', sql: CLEANROOMS },
   { version: 13, name: 'residency', sql: RESIDENCY },
   { version: 14, name: 'sharing', sql: SHARING },
+  { version: 15, name: 'decision-spool', sql: DECISION_SPOOL },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

@@ -364,10 +364,17 @@ interface ServerFile extends ServerInfo {
 export async function writeServerInfo(home: string, info: ServerInfo): Promise<void> {
   const dir = path.resolve(home);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, 'server.json');
-  const tmp = tmpName(file);
   const body: ServerFile = { ...info, hostname: os.hostname() };
-  await writeFileMode(tmp, `${JSON.stringify(body, null, 2)}\n`, 0o600);
+  await replacePrivateFile(path.join(dir, 'server.json'), `${JSON.stringify(body, null, 2)}\n`);
+}
+
+/**
+ * Writes `file` (mode 0600, fsynced) under a temporary name and renames it
+ * into place: readers see the old content or the new, never half of it.
+ */
+export async function replacePrivateFile(file: string, content: string): Promise<void> {
+  const tmp = tmpName(file);
+  await writeFileMode(tmp, content, 0o600);
   try {
     await rename(tmp, file);
   } catch (e) {
@@ -411,8 +418,8 @@ export async function readServerInfo(home: string, warn: (message: string) => vo
   return { pid: v.pid, url: v.url, token: v.token, ...(v.idleStopSeconds === undefined ? {} : { idleStopSeconds: v.idleStopSeconds }) };
 }
 
-/** Why a file holding a secret may have been written by someone else, or null. */
-function unsafeFile(s: { isFile(): boolean; uid: number; mode: number }): string | null {
+/** Why a file holding a secret (or trusted state) may have been written by someone else, or null. */
+export function unsafeFile(s: { isFile(): boolean; uid: number; mode: number }): string | null {
   if (!s.isFile()) return 'it is not a regular file';
   const uid = process.getuid?.();
   if (uid !== undefined && s.uid !== uid) return `it belongs to uid ${s.uid}, not to you (uid ${uid})`;

@@ -33,6 +33,11 @@ import { createEmbedService } from '../embed/embed-service.js';
 import { createSharingService, replicaGuard } from '../sharing/sharing-service.js';
 import { createCleanroomService } from '../cleanroom/cleanroom-service.js';
 import { createApp } from '../server/app.js';
+import { dropWorldCache, writeWorldCache, type WorldCache } from './world-cache.js';
+import { ingestSpool, type IngestResult } from '../store/decision-spool.js';
+import type { StateService } from './state-service.js';
+import type { AccessService } from '../access/access-service.js';
+import type { ExperimentService } from '../experiments/experiment-service.js';
 import { createAuthFailureGuard } from '../server/auth-failures.js';
 import { allRoutes } from '../server/routes.js';
 import type { Services } from '../server/services.js';
@@ -61,8 +66,12 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
   const lock = config.databaseUrl === undefined ? await acquireWorkspaceLock(config.home, { purpose: options.purpose }) : undefined;
   let started: ChangeFeed | undefined;
   try {
+    // Before anything can change the store: from now on the world cache might be stale (world-cache.ts).
+    if (lock !== undefined) await dropWorldCache(config.home);
     const created = config.databaseUrl === undefined && !existsSync(path.join(config.home, 'pgdata'));
     const db = await openDb({ home: config.home, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+    // Decisions answered from the world cache while the store was closed join the log before anything else.
+    if (lock !== undefined) await reportSpool(await ingestSpool(db, config.home));
     // PGlite writes a new store's files with modes of its own (0666), past the umask; later files follow PostgreSQL's
     // 0600. So a new store is narrowed now, before a long-running server would leave it so, and every close narrows
     // again; an existing store is not walked twice per command (home is 0700 whatever its files say).
@@ -173,8 +182,11 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
         await audit.stop();
         await gateway.close();
         await lake.close();
+        const cache = lock === undefined ? undefined : await cacheable(state, access, experiments);
         await db.close();
         await tightenModes(config.home, [config.lakeDir]);
+        // Written only after a clean close, by the lock holder: the next command may then decide without the store.
+        if (cache !== undefined) await writeWorldCache(config.home, cache).catch(() => false);
         await lock?.release();
       },
     };
@@ -183,4 +195,19 @@ export async function openWorkspace(config: Config, options: OpenOptions): Promi
     await lock?.release();
     throw e;
   }
+}
+
+/** The world to cache at close, with the store's next due timer; undefined when it cannot be read (nothing is cached). */
+async function cacheable(state: StateService, access: Pick<AccessService, 'nextDue'>, experiments: Pick<ExperimentService, 'nextDue'>): Promise<WorldCache | undefined> {
+  try {
+    const [snap, ...due] = await Promise.all([state.snapshot(), access.nextDue(), experiments.nextDue()]);
+    const times = due.filter((d): d is number => d !== null);
+    return { version: snap.version, world: snap.world, validUntil: times.length === 0 ? null : Math.min(...times) };
+  } catch {
+    return undefined;
+  }
+}
+
+function reportSpool(r: IngestResult): void {
+  for (const why of r.rejected) process.stderr.write(`warning: a decision-spool file was refused and kept as *.rejected: ${why}\n`);
 }
