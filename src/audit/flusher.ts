@@ -36,6 +36,16 @@ import type { ParquetWriter, WrittenFile, BatchTimings } from './parquet-writer.
 
 export const STEWARD_SOURCE = 'steward';
 
+/**
+ * One slice of a claimed batch of decision-log rows, as NDJSON: batch `$1`,
+ * ids after `$2`, at most `$3` rows. It must find the batch through
+ * `decision_log_audit_batch` (migration 16), not by walking every row ever
+ * logged (test/audit/flush-plan.test.ts).
+ */
+export const STEWARD_SLICE_SQL = `SELECT string_agg(json_build_object('id', id, 'at', at, 'actor', actor, 'action', action, 'resource', resource, 'result', result, 'reason', reason, 'details', details)::text, E'\\n' ORDER BY id) AS lines,
+       max(id) AS last, count(*)::int AS n
+FROM (SELECT * FROM steward.decision_log WHERE audit_batch = $1 AND id > $2 ORDER BY id LIMIT $3) s`;
+
 /** Lets the event loop run (requests waiting behind a long flush) before the next slice. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -214,12 +224,7 @@ export function createFlusher(options: FlusherOptions): Flusher {
     for (let after = 0; ; ) {
       const { rows } =
         source === STEWARD_SOURCE
-          ? await db.query<{ lines: string | null; last: number | null; n: number }>(
-              `SELECT string_agg(json_build_object('id', id, 'at', at, 'actor', actor, 'action', action, 'resource', resource, 'result', result, 'reason', reason, 'details', details)::text, E'\\n' ORDER BY id) AS lines,
-                      max(id) AS last, count(*)::int AS n
-               FROM (SELECT * FROM steward.decision_log WHERE audit_batch = $1 AND id > $2 ORDER BY id LIMIT $3) s`,
-              [batch, after, sliceRows],
-            )
+          ? await db.query<{ lines: string | null; last: number | null; n: number }>(STEWARD_SLICE_SQL, [batch, after, sliceRows])
           : await db.query<{ lines: string | null; last: number | null; n: number }>(
               `SELECT string_agg((event || jsonb_build_object('ord', id))::text, E'\\n' ORDER BY id) AS lines, max(id) AS last, count(*)::int AS n
                FROM (SELECT * FROM steward.audit_outbox WHERE source = $1 AND batch = $2 AND id > $3 ORDER BY id LIMIT $4) s`,

@@ -24,6 +24,7 @@ import { RESIDENCY } from './migrations/013-residency.js';
 import { SHARING } from './migrations/014-sharing.js';
 import { CLEANROOMS } from './migrations/012-cleanrooms.js';
 import { DECISION_SPOOL } from './migrations/015-decision-spool.js';
+import { AUDIT_BATCH_INDEX } from './migrations/016-audit-batch-index.js';
 
 /** The SQL a migration runs inside its transaction. */
 export interface MigrationSql {
@@ -64,6 +65,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 13, name: 'residency', sql: RESIDENCY },
   { version: 14, name: 'sharing', sql: SHARING },
   { version: 15, name: 'decision-spool', sql: DECISION_SPOOL },
+  { version: 16, name: 'audit-batch-index', sql: AUDIT_BATCH_INDEX },
 ];
 
 /** Any constant works; it only has to be the same in every Steward process. */

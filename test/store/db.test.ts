@@ -124,3 +124,20 @@ test('openDb: embedded store in <home>/pgdata, migrated, persisted across reopen
     await rm(home, { recursive: true, force: true });
   }
 });
+
+// Threat to the request path: PGlite runs on the server's event loop, and zero-filling each new 16 MB WAL segment held
+// every request behind one INSERT for 35-45 ms (bench/load.bench.ts's p99).
+test('the embedded store creates WAL segments without zero-filling them', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'steward-wal-'));
+  try {
+    const db = await openDb({ home: dir });
+    try {
+      const { rows } = await db.query<{ wal_init_zero: string }>('SHOW wal_init_zero');
+      assert.equal(rows[0]?.wal_init_zero, 'off');
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
