@@ -20,7 +20,7 @@
  * store, which runs the timer. (Ends need no such care: the engine checks a
  * grant's `notAfter` and an experiment's end at decision time.)
  */
-import { lstat, readFile, unlink } from 'node:fs/promises';
+import { lstat, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { PolicyWorld } from '../policy/model.js';
 import { replacePrivateFile, unsafeFile } from '../store/workspace.js';
@@ -68,7 +68,8 @@ export async function writeWorldCache(home: string, cache: WorldCache): Promise<
 export async function readWorldCache(home: string, now: number = Date.now()): Promise<WorldCache | null> {
   const dir = path.resolve(home);
   const uid = process.getuid?.();
-  const [d, f] = await Promise.all([lstat(dir).catch(() => null), lstat(cacheFile(home)).catch(() => null)]);
+  // The folder may be a link (as the full open allows); the cache file itself may not.
+  const [d, f] = await Promise.all([stat(dir).catch(() => null), lstat(cacheFile(home)).catch(() => null)]);
   if (d === null || f === null || !d.isDirectory() || (d.mode & 0o077) !== 0 || (uid !== undefined && d.uid !== uid) || unsafeFile(f) !== null) return null;
   let v: unknown;
   try {

@@ -103,3 +103,13 @@ describe('world cache', () => {
     assert.equal(await readWorldCache(h), null);
   });
 });
+
+describe('world cache behind a linked workspace folder', () => {
+  it('is read through a workspace folder that is a symbolic link, as the full open reads the store', async () => {
+    const h = await home();
+    await writeWorldCache(h, { version: 3, world, validUntil: null });
+    const link = path.join(path.dirname(h), 'linked');
+    await fs.symlink(h, link);
+    assert.equal((await readWorldCache(link))?.version, 3);
+  });
+});
