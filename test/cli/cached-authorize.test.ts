@@ -125,6 +125,22 @@ describe('authorize from the world cache', () => {
     assert.equal((await steward(['grant', 'revoke', 'erin-crash'], env)).code, 0);
   });
 
+  it('a server stopped cleanly leaves the cache of what was changed through it', async () => {
+    const server = await startServeProcess(env);
+    const g = await steward(['grant', 'create', '--principal', 'user:erin', '--resource', 'lake.finance.revenue', '--permissions', 'SELECT', '--id', 'erin-clean-stop'], env);
+    assert.equal(g.code, 0, g.stderr);
+    server.child.removeAllListeners('close');
+    await new Promise<void>((resolve) => {
+      server.child.once('close', () => resolve());
+      server.child.kill('SIGTERM');
+    });
+    assert.ok((await readCache()).world.grants.some((x) => x.id === 'erin-clean-stop'), 'the stop wrote the world it served');
+    const { r, cached } = await authorizeVia('erin', 'SELECT', 'lake.finance.revenue');
+    assert.equal(cached, true);
+    assert.equal(JSON.parse(r.stdout).decision, 'allow');
+    assert.equal((await steward(['grant', 'revoke', 'erin-clean-stop'], env)).code, 0);
+  });
+
   it('never uses a cache someone else could have written, or one a due timer has outdated', async () => {
     const cases: [string, () => Promise<void>, () => Promise<void>][] = [
       ['readable by others', () => fs.chmod(cacheFile(), 0o644), async () => {}],
