@@ -42,6 +42,7 @@ import type { DuckDb } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
 import { batchHash, type BatchRecord, type RecordedFile } from './flusher.js';
 import { sha256File } from './parquet-writer.js';
+import { fsyncPath } from '../store/workspace.js';
 
 export interface CompactionResult {
   readonly source: string;
@@ -68,15 +69,6 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function fsyncPath(p: string): Promise<void> {
-  const h = await fs.open(p, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
 }
 
 /** Files of the source the chain currently expects, by partition: recorded by a batch and not replaced since. */

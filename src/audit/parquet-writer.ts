@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isPidAlive } from '../store/workspace.js';
+import { fsyncPath, isPidAlive } from '../store/workspace.js';
 import { openDuckDb, type DuckDb } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
 import { CUSTOM_EVENTS_SQL, DECISION_COLUMNS, EVENT_COLUMNS, OCSF_COLUMN_NAMES, partitionSql, quoteIdent, ROW_HASH_SQL, STEWARD_EVENTS_SQL } from './lake-sql.js';
@@ -114,15 +114,6 @@ const now = (): number => performance.now();
 
 export async function sha256File(file: string): Promise<string> {
   return createHash('sha256').update(await fs.readFile(file)).digest('hex');
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await fs.open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Every `*.parquet` under `dir`, relative, `/`-separated. */
@@ -275,7 +266,7 @@ export async function createParquetWriter(options: { stagingDir: string; compres
       const target = path.join(dir, name);
       try {
         // Durable before it counts: the batch is marked written only after this returns.
-        await fsyncFile(from);
+        await fsyncPath(from);
         await fs.mkdir(dir, { recursive: true });
         await fs.rename(from, target);
       } catch (e) {

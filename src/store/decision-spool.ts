@@ -17,11 +17,11 @@
  *   and never logged.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DECISION_RESULTS, insertSpooled, type DecisionLogEntry, type SpooledDecision } from './decision-log.js';
 import type { Db } from './db.js';
-import { unsafeFile } from './workspace.js';
+import { fsyncPath, replacePrivateFile, unsafeFile } from './workspace.js';
 
 export const SPOOL_DIR = 'decision-spool';
 const SPOOLED = /^(\d{13}-\d+-[0-9a-f]{16})\.json$/;
@@ -30,31 +30,13 @@ const STALE_TMP_MS = 3600_000;
 
 const spoolDir = (home: string): string => path.join(path.resolve(home), SPOOL_DIR);
 
-async function fsyncPath(p: string): Promise<void> {
-  const fh = await open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Spools one decision made at `at`; resolves once it is durable. */
 export async function spoolDecision(home: string, entry: DecisionLogEntry, at: Date = new Date()): Promise<void> {
   const dir = spoolDir(home);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const key = `${String(at.getTime()).padStart(13, '0')}-${process.pid}-${randomBytes(8).toString('hex')}`;
-  const tmp = path.join(dir, `.${key}.tmp`);
   const body: SpooledDecision = { key, at: at.toISOString(), entry };
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.chmod(0o600);
-    await fh.writeFile(JSON.stringify(body), 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path.join(dir, `${key}.json`));
+  await replacePrivateFile(path.join(dir, `${key}.json`), JSON.stringify(body));
   await fsyncPath(dir);
 }
 
@@ -79,7 +61,7 @@ export async function ingestSpool(db: Db, home: string, now: number = Date.now()
   const rejected: string[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
-    if (name.startsWith('.') && name.endsWith('.tmp')) {
+    if (name.endsWith('.tmp')) {
       const s = await lstat(file).catch(() => null);
       if (s !== null && now - s.mtimeMs > STALE_TMP_MS) await unlink(file).catch(() => undefined);
       continue;

@@ -368,6 +368,16 @@ export async function writeServerInfo(home: string, info: ServerInfo): Promise<v
   await replacePrivateFile(path.join(dir, 'server.json'), `${JSON.stringify(body, null, 2)}\n`);
 }
 
+/** Flushes `p` (a file, or a folder after a rename in it) to disk. */
+export async function fsyncPath(p: string): Promise<void> {
+  const fh = await open(p, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Writes `file` (mode 0600, fsynced) under a temporary name and renames it
  * into place: readers see the old content or the new, never half of it.
