@@ -127,17 +127,18 @@ const PERMISSIONS = dstrings('permissions');
 const CHANGES = dstrings('changes');
 
 /**
- * Decision-log rows (table `decisions` with DECISION_COLUMNS and `seq`) → one
- * row per event with `seq` and every OCSF column, typed as the schema.
+ * Decision-log rows (the relation `from`, with DECISION_COLUMNS and `seq`) →
+ * one row per event with `seq` and every OCSF column, typed as the schema.
+ * `from` is constant SQL (a table name or a subquery), never user input.
  */
-export const STEWARD_EVENTS_SQL = `
+export const stewardEventsSql = (from: string): string => `
 WITH d AS (
   SELECT seq, id, "at", actor, action, resource, result, reason, details,
          CASE WHEN ends_with(actor, ')') THEN regexp_replace(actor, '\\s+\\(local\\)$', '') ELSE actor END AS caller,
          ends_with(actor, '(local)') AS local,
          ${dstr('principal')} AS subject,
          coalesce(${dstr('ip')}, ${dstr('clientIp')}) AS ip
-  FROM decisions
+  FROM ${from}
 ), k AS (
   SELECT *,
     CASE
@@ -241,8 +242,14 @@ SELECT seq,
   END)::${duckType(EVENT_SCHEMA['user'] as FieldSpec)} AS "user"
 FROM e`;
 
-/** Custom sources: conformed events from the outbox (table `outbox_events` with `seq` and EVENT_COLUMNS). */
-export const CUSTOM_EVENTS_SQL = `SELECT seq, ${OCSF_COLUMN_NAMES.map(quoteIdent).join(', ')} FROM outbox_events`;
+/** `stewardEventsSql` over the table `decisions`. */
+export const STEWARD_EVENTS_SQL = stewardEventsSql('decisions');
+
+/** Custom sources: conformed events from the outbox (the relation `from`, with `seq` and EVENT_COLUMNS). */
+export const customEventsSql = (from: string): string => `SELECT seq, ${OCSF_COLUMN_NAMES.map(quoteIdent).join(', ')} FROM ${from}`;
+
+/** `customEventsSql` over the table `outbox_events`. */
+export const CUSTOM_EVENTS_SQL = customEventsSql('outbox_events');
 
 /**
  * partitionValue() of parquet-writer.ts as SQL: anything outside

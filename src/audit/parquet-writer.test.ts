@@ -60,7 +60,7 @@ describe('staging cleanup', () => {
   });
 });
 
-describe('ingest plans: the single-pass plan writes what the two-pass plan wrote', () => {
+describe('ingest lanes: a batch cut into lanes is stored as one lane stores it', () => {
   const decisionRow = fc.record({
     actor: fc.constantFrom('user:alice', 'group:g', 'user:bob (local)', 'anonymous', 'x'),
     action: fc.constantFrom('authorize.SELECT', 'authorize.DROP', 'auth.token', 'user.put', 'grant.revoke', 'access.activate', 'catalog.create', 'odd'),
@@ -111,13 +111,22 @@ describe('ingest plans: the single-pass plan writes what the two-pass plan wrote
     return { outs, rows };
   }
 
-  it('changes no event, digest, link or file byte, so lakes written before still verify', async () => {
+  /** Per batch: its chain head and how many events it stored in each partition (lanes add files, not events). */
+  const perPartition = (outs: Awaited<ReturnType<typeof writeAll>>['outs']) =>
+    outs.map((o) => {
+      const parts = new Map<string, number>();
+      for (const f of o.files) parts.set(path.posix.dirname(f.file), (parts.get(path.posix.dirname(f.file)) ?? 0) + f.events);
+      return { events: o.events, lastSeq: o.lastSeq, lastHash: o.lastHash, parts: [...parts].sort() };
+    });
+
+  it('changes no event, digest, link or partition, so lakes written before still verify', async () => {
     // Threat: a faster ingest that computes a digest, a link or a partition differently breaks the
     // chain of every lake written before it (verify would report tampering that never happened), or
-    // silently drops or doubles events.
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-plans-'));
-    const twoPass = await createParquetWriter({ stagingDir: path.join(root, '.staging'), plan: 'two-pass' });
-    const singlePass = await createParquetWriter({ stagingDir: path.join(root, '.staging'), plan: 'single-pass' });
+    // silently drops, doubles or reorders events at the cut between two lanes.
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-lanes-'));
+    const one = await createParquetWriter({ stagingDir: path.join(root, '.staging'), lanes: 1 });
+    // Three lanes cut even the smallest batch, so every cut (and an empty lane) is exercised.
+    const three = await createParquetWriter({ stagingDir: path.join(root, '.staging'), lanes: 3, minLaneBytes: 1 });
     let run = 0;
     try {
       await fc.assert(
@@ -127,46 +136,78 @@ describe('ingest plans: the single-pass plan writes what the two-pass plan wrote
           fc.record({ seq: fc.integer({ min: 0, max: 1_000_000 }), hash: fc.constantFrom(GENESIS_HASH, 'f'.repeat(16)) }),
           async (kind, batches, start) => {
             run += 1;
-            const old = await writeAll(twoPass, path.join(root, 'old'), `s${run}`, kind, batches, start);
-            const now = await writeAll(singlePass, path.join(root, 'new'), `s${run}`, kind, batches, start);
+            const old = await writeAll(one, path.join(root, 'one'), `s${run}`, kind, batches, start);
+            const now = await writeAll(three, path.join(root, 'three'), `s${run}`, kind, batches, start);
             assert.equal(now.rows.length, batches.flat().length);
-            // Same files (names, event counts, sha256: byte for byte), same chain heads, same rows.
-            assert.deepEqual(now.outs, old.outs);
+            // Same chain heads, same events per partition, same rows (digests and links included).
+            assert.deepEqual(perPartition(now.outs), perPartition(old.outs));
             assert.deepEqual(now.rows, old.rows);
+            for (const o of now.outs) for (const f of o.files) assert.match(f.file, /\/b\d{12}(-[12])?\.parquet$/);
           },
         ),
         { numRuns: 10, seed: 16 },
       );
     } finally {
-      twoPass.close();
-      singlePass.close();
+      one.close();
+      three.close();
       await fs.rm(root, { recursive: true, force: true });
     }
   });
 });
 
 describe('positions', () => {
-  it('numbers a batch handed over out of key order by key, not by arrival', async () => {
-    // Threat: rows numbered as they arrive would give the chain an order other than the decision
-    // log's (and a redo of the same batch, handed over in another order, different digests and files).
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-positions-'));
-    const writer = await createParquetWriter({ stagingDir: path.join(root, '.staging') });
+  for (const lanes of [1, 2]) {
+    it(`numbers a batch handed over out of key order by key, not by arrival (${lanes} lane${lanes === 1 ? '' : 's'})`, async () => {
+      // Threat: rows numbered as they arrive would give the chain an order other than the decision
+      // log's (and a redo of the same batch, handed over in another order, different digests and files).
+      // With two lanes the disorder crosses the cut between them.
+      const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-positions-'));
+      const writer = await createParquetWriter({ stagingDir: path.join(root, '.staging'), lanes, minLaneBytes: 1 });
+      try {
+        const row = (id: number): string => JSON.stringify({ id, at: '2025-03-04T05:06:07.000Z', actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.a.b', result: 'allow', reason: 'granted', details: null });
+        const read = async (source: string, ids: number[]) => {
+          const out = await writer.writeBatch(root, { kind: 'steward', source, batch: 1, ndjson: ids.map(row).join('\n'), firstSeq: 101, prevHash: GENESIS_HASH, region: 'local', accountId: 'steward' });
+          const rows = await writer.duckdb.all<{ seq: number; uid: string; prev: string; hash: string }>('SELECT seq, metadata.uid AS uid, prev_hash AS prev, hash FROM read_parquet($1) ORDER BY seq', [path.join(sourceDir(root, source), '**', '*.parquet')]);
+          return { out: { lastSeq: out.lastSeq, lastHash: out.lastHash, events: out.events }, rows };
+        };
+        const inOrder = await read('ordered', [3, 5, 8, 13]);
+        const shuffled = await read('shuffled', [8, 13, 3, 5]);
+        const repeated = await read('repeated', [3, 3, 5]);
+        assert.deepEqual(shuffled.rows.map((r) => r.uid), ['steward-3', 'steward-5', 'steward-8', 'steward-13']);
+        assert.deepEqual(shuffled.rows.map((r) => r.seq), [101, 102, 103, 104]);
+        assert.deepEqual(shuffled, inOrder);
+        // Each link is the digest before it, across the cut too.
+        assert.deepEqual(inOrder.rows.map((r) => r.prev), [GENESIS_HASH, ...inOrder.rows.slice(0, -1).map((r) => r.hash)]);
+        assert.deepEqual(repeated.rows.map((r) => r.uid), ['steward-3', 'steward-3', 'steward-5']);
+      } finally {
+        writer.close();
+        await fs.rm(root, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('a batch redone with fewer lanes leaves none of the first attempt\'s files', async () => {
+    // Threat: a flush killed after renaming its lanes' files, redone after a restart with another lane
+    // count (or a smaller cut), leaves the first attempt's extra file beside the new ones: its events
+    // would be read twice and verify would report a file no batch recorded.
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-redo-'));
+    const three = await createParquetWriter({ stagingDir: path.join(root, '.staging'), lanes: 3, minLaneBytes: 1 });
+    const one = await createParquetWriter({ stagingDir: path.join(root, '.staging'), lanes: 1 });
     try {
-      const row = (id: number): string => JSON.stringify({ id, at: '2025-03-04T05:06:07.000Z', actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.a.b', result: 'allow', reason: 'granted', details: null });
-      const read = async (source: string, ids: number[]) => {
-        const out = await writer.writeBatch(root, { kind: 'steward', source, batch: 1, ndjson: ids.map(row).join('\n'), firstSeq: 101, prevHash: GENESIS_HASH, region: 'local', accountId: 'steward' });
-        const rows = await writer.duckdb.all<{ seq: number; uid: string }>('SELECT seq, metadata.uid AS uid FROM read_parquet($1) ORDER BY seq', [path.join(sourceDir(root, source), '**', '*.parquet')]);
-        return { out: { lastSeq: out.lastSeq, lastHash: out.lastHash, sha256: out.files.map((f) => f.sha256) }, rows };
-      };
-      const inOrder = await read('ordered', [3, 5, 8, 13]);
-      const shuffled = await read('shuffled', [8, 3, 13, 5]);
-      const repeated = await read('repeated', [3, 3, 5]);
-      assert.deepEqual(shuffled.rows.map((r) => r.uid), ['steward-3', 'steward-5', 'steward-8', 'steward-13']);
-      assert.deepEqual(shuffled.rows.map((r) => r.seq), [101, 102, 103, 104]);
-      assert.deepEqual(shuffled, inOrder);
-      assert.deepEqual(repeated.rows.map((r) => r.uid), ['steward-3', 'steward-3', 'steward-5']);
+      const row = (id: number, day: number): string => JSON.stringify({ id, at: new Date(Date.UTC(2025, 2, 4 + day)).toISOString(), actor: 'user:alice', action: 'authorize.SELECT', resource: 'lake.a.b', result: 'allow', reason: 'granted', details: null });
+      const ndjson = [1, 2, 3, 4, 5, 6].map((id) => row(id, id > 3 ? 1 : 0)).join('\n');
+      const input = { kind: 'steward' as const, source: 'redo', batch: 7, ndjson, firstSeq: 1, prevHash: GENESIS_HASH, region: 'local', accountId: 'steward' };
+      const first = await three.writeBatch(root, input);
+      assert.ok(first.files.length > 2, 'the first attempt wrote several lanes\' files');
+      const again = await one.writeBatch(root, input);
+      const onDisk = (await fs.readdir(sourceDir(root, 'redo'), { recursive: true })).filter((f) => String(f).endsWith('.parquet')).map((f) => String(f).split(path.sep).join('/')).sort();
+      assert.deepEqual(onDisk, again.files.map((f) => f.file).sort());
+      const [n] = await one.duckdb.all<{ n: number }>('SELECT count(*) AS n FROM read_parquet($1)', [path.join(sourceDir(root, 'redo'), '**', '*.parquet')]);
+      assert.equal(Number(n?.n), 6);
+      assert.equal(again.lastHash, first.lastHash);
     } finally {
-      writer.close();
+      three.close();
+      one.close();
       await fs.rm(root, { recursive: true, force: true });
     }
   });

@@ -1,32 +1,36 @@
 /**
- * Writes one flush batch to Parquet with DuckDB, in bulk:
+ * Writes one flush batch to Parquet with DuckDB, in bulk, on a few lanes at once:
  *
- *   NDJSON staging file (made by the state store) → read_json (positions
- *   given on the narrow rows) → OCSF columns in SQL (lake-sql.ts), each
- *   event's digest and partition, in one pass into a temp table → previous
- *   digests (a window over the narrow digests) → one partitioned COPY … TO
- *   parquet into a staging folder → fsync → rename each file to
- *   `<partition>/b42.parquet` → sha256 of it.
+ *   NDJSON (made by the state store) cut at line ends into one part per lane →
+ *   each lane, on its own DuckDB connection and so its own core: read_json →
+ *   OCSF columns in SQL (lake-sql.ts), each event's digest and partition, in
+ *   one pass into a table → its links (a window over the narrow digests) →
+ *   COPY … TO parquet, one file per partition → fsync → rename each file to
+ *   `<partition>/b42.parquet` (`b42-1.parquet` for the second lane) → sha256.
  *
- * Mapping is most of the work (docs/security-lake.md, "How ingest works"), so
- * it runs once per batch; the wide mapped rows of one batch are what memory
- * holds, bounded by the flusher's batch size.
+ * Positions are the batch's: a lane's first event follows the previous lane's
+ * last one, and its link is that event's digest, so the chain is the one a
+ * single lane would have written (only the files differ). Lanes exist because
+ * mapping is most of the work (docs/security-lake.md, "How ingest works") and
+ * DuckDB would run one batch part, one row group, on one thread anyway. A
+ * small batch stays on one lane (`minLaneBytes`).
  *
  * Paths are bound parameters of constant SQL. The rename makes a file appear
- * whole or not at all, and the deterministic name (one per batch and
- * partition) makes a retried batch overwrite its own file instead of adding a
- * second copy (a file appears whole or not at all: it is renamed only once
- * complete). One batch at a time per writer (its DuckDB temp tables are
+ * whole or not at all, and the deterministic names (per batch, lane and
+ * partition) make a retried batch overwrite its own files; files of the same
+ * batch that a retry does not write (it was cut differently) are removed
+ * before it publishes. One batch at a time per writer (its tables are
  * shared).
  */
 import { createHash } from 'node:crypto';
+import type { DuckDBPreparedStatement } from '@duckdb/node-api';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fsyncPath, isPidAlive } from '../store/workspace.js';
-import { openDuckDb, type DuckDb } from '../lake/duckdb.js';
+import { openDuckDb, type DuckDb, type DuckDbInstance } from '../lake/duckdb.js';
 import { StewardError } from '../errors.js';
-import { CUSTOM_EVENTS_SQL, DECISION_COLUMNS, EVENT_COLUMNS, OCSF_COLUMN_NAMES, partitionSql, quoteIdent, ROW_HASH_SQL, STEWARD_EVENTS_SQL } from './lake-sql.js';
+import { customEventsSql, DECISION_COLUMNS, EVENT_COLUMNS, OCSF_COLUMN_NAMES, partitionSql, quoteIdent, ROW_HASH_SQL, stewardEventsSql } from './lake-sql.js';
 
 export interface PartitionKey {
   readonly region: string;
@@ -105,7 +109,8 @@ export interface BatchOutput {
 export interface ParquetWriter {
   /** Maps, chains and writes one batch under `<lake>/security/ext/<source>/`. */
   writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput>;
-  readonly duckdb: DuckDb;
+  /** The writer's DuckDB (its main connection), for reading the lake back: verify, compaction. */
+  readonly duckdb: DuckDbInstance;
   close(): void;
 }
 
@@ -163,124 +168,209 @@ export async function cleanStaging(stagingDir: string, nowMs = Date.now()): Prom
   return removed.sort();
 }
 
-/**
- * How a batch is mapped:
- * - `single-pass` (the default): the OCSF columns, each event's digest and
- *   partition are computed once into a temp table, which the write then reads;
- * - `two-pass`: the previous plan, which mapped once for the digests and again
- *   while writing (less memory, about twice the mapping work). Kept as the
- *   reference the property test and the benchmark compare the default with.
- */
-export type MapPlan = 'single-pass' | 'two-pass';
-
-/** A staged Parquet file: `rel` is `region=…/accountId=…/eventDay=…/part_0.parquet`. */
+/** What one lane staged: `rel` is `region=…/accountId=…/eventDay=…/part_0.parquet`. */
 interface StagedFile {
+  readonly lane: number;
   readonly rel: string;
   readonly from: string;
 }
 
-export async function createParquetWriter(options: { stagingDir: string; compression?: 'zstd' | 'snappy'; plan?: MapPlan }): Promise<ParquetWriter> {
+/** One lane's share of a batch once mapped and linked. */
+interface LaneResult {
+  readonly events: number;
+  readonly last?: { readonly seq: number; readonly hash: string };
+  readonly parts: readonly (PartitionKey & { readonly n: number })[];
+}
+
+export interface ParquetWriterOptions {
+  readonly stagingDir: string;
+  readonly compression?: 'zstd' | 'snappy';
+  /**
+   * How many parts of a batch are mapped and written at once, each on its own
+   * DuckDB connection (and CPU core), each into its own file per partition.
+   * Default: 2, or 1 on a one-core machine.
+   */
+  readonly lanes?: number;
+  /**
+   * A batch is cut only into parts of at least this many bytes of input (default 4 MiB, about
+   * 14,000 decisions). A server's usual flush (a few seconds of traffic) then stays on one core,
+   * beside the requests it serves; a backlog (after an outage, or traffic the writer cannot keep up
+   * with on one core) is written on all lanes.
+   */
+  readonly minLaneBytes?: number;
+}
+
+const DEFAULT_MIN_LANE_BYTES = 4 << 20;
+
+/**
+ * The NDJSON of a batch cut at line ends into at most `lanes` parts of at
+ * least `minBytes` each, in order; every part holds whole lines.
+ */
+export function splitLines(ndjson: string, lanes: number, minBytes: number): string[] {
+  const count = Math.max(1, Math.min(lanes, Math.floor(ndjson.length / Math.max(1, minBytes))));
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 1; i <= count && start < ndjson.length; i++) {
+    let end = i === count ? ndjson.length : ndjson.indexOf('\n', Math.max(start, Math.floor((ndjson.length * i) / count)));
+    if (end < 0) end = ndjson.length;
+    if (end > start) parts.push(ndjson.slice(start, end));
+    start = end + 1;
+  }
+  return parts.length === 0 ? [''] : parts;
+}
+
+/** `b000000000042.parquet` for the first lane, `b000000000042-1.parquet` for the second, … */
+export const laneFileName = (batch: number, lane: number): string => (lane === 0 ? batchFileName(batch) : batchFileName(batch).replace(/\.parquet$/, `-${lane}.parquet`));
+
+/** Any lane's file of one batch. */
+const batchFilePattern = (batch: number): RegExp => new RegExp(`^${batchFileName(batch).replace('.parquet', '')}(?:-\\d+)?\\.parquet$`);
+
+export async function createParquetWriter(options: ParquetWriterOptions): Promise<ParquetWriter> {
   const duckdb = await openDuckDb({ config: { threads: '1' } });
   const compression = options.compression ?? 'zstd';
-  const plan = options.plan ?? 'single-pass';
+  const laneCount = Math.max(1, Math.floor(options.lanes ?? Math.min(2, os.availableParallelism())));
+  const minLaneBytes = options.minLaneBytes ?? DEFAULT_MIN_LANE_BYTES;
+  // One connection per lane, so the lanes' queries run on separate threads (DuckDB itself stays at
+  // one thread per query: a batch part is one row group, which DuckDB would not split anyway).
+  const lanes: DuckDb[] = [];
+  try {
+    for (let i = 0; i < laneCount; i++) lanes.push(await duckdb.connect());
+  } catch (e) {
+    duckdb.close();
+    throw e;
+  }
+  const mapStatements = new Map<string, DuckDBPreparedStatement>();
   let counter = 0;
   let lock: Promise<unknown> = Promise.resolve();
+  const table = (kind: 'input' | 'events' | 'links', lane: number): string => `lane${lane}_${kind}`;
+  const laneDb = (i: number): DuckDb => lanes[i] as DuckDb;
 
-  /** The batch's input rows as a temp table (`decisions` or `outbox_events`) with their positions. */
-  async function load(input: BatchInput, staging: string): Promise<void> {
-    await fs.mkdir(options.stagingDir, { recursive: true });
-    await fs.writeFile(staging, input.ndjson);
+  /**
+   * Each part's rows into `lane<i>_input`, in arrival order. The state store hands rows over in
+   * key order, so a row's position is its lane's offset plus its rowid; a narrow check over all
+   * lanes proves the order, and a batch out of order (or with a repeated or missing key) is
+   * rearranged by key instead. Returns each lane's first position.
+   */
+  async function load(input: BatchInput, files: readonly string[]): Promise<number[]> {
     const columns = input.kind === 'steward' ? DECISION_COLUMNS : `{'ord': 'BIGINT', ${EVENT_COLUMNS.slice(1)}`;
-    const table = input.kind === 'steward' ? 'decisions' : 'outbox_events';
     const key = input.kind === 'steward' ? 'id' : 'ord';
-    // The state store hands rows over in key order, so they are numbered as they come (a window
-    // over the wide rows would sort and copy them all); a narrow check proves the order, and a
-    // batch out of order (or with a repeated key) is numbered by key instead, as it always was.
-    await duckdb.run(
-      `CREATE OR REPLACE TEMP TABLE ${table} AS
-       SELECT ($1::BIGINT + row_number() OVER () - 1)::BIGINT AS seq, * FROM read_json($2, format = 'newline_delimited', columns = ${columns})`,
-      [BigInt(input.firstSeq), staging],
+    await Promise.all(files.map((f, i) => laneDb(i).run(`CREATE OR REPLACE TABLE ${table('input', i)} AS SELECT * FROM read_json($1, format = 'newline_delimited', columns = ${columns})`, [f])));
+    const all = files.map((_, i) => `SELECT ${i} AS lane, rowid AS r, ${key} AS k FROM ${table('input', i)}`).join(' UNION ALL ');
+    const [check] = await duckdb.all<{ bad: number }>(
+      `SELECT count(*) FILTER (WHERE pos > 1 AND (k <= prev OR k IS NULL OR prev IS NULL)) AS bad FROM (SELECT k, lag(k) OVER w AS prev, row_number() OVER w AS pos FROM (${all}) WINDOW w AS (ORDER BY lane, r))`,
     );
-    const [check] = await duckdb.all<{ n: number }>(
-      `SELECT count(*) AS n FROM (SELECT seq, ${key} AS k, lag(${key}) OVER (ORDER BY seq) AS prev FROM ${table}) WHERE seq > $1 AND (k <= prev OR k IS NULL OR prev IS NULL)`,
-      [BigInt(input.firstSeq)],
-    );
-    if (Number(check?.n ?? 0) > 0) {
-      await duckdb.run(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT ($1::BIGINT + row_number() OVER (ORDER BY ${key}) - 1)::BIGINT AS seq, * EXCLUDE (seq) FROM ${table}`, [BigInt(input.firstSeq)]);
+    const counts = await duckdb.all<{ n: number }>(files.map((_, i) => `SELECT ${i} AS lane, count(*) AS n FROM ${table('input', i)}`).join(' UNION ALL ') + ' ORDER BY lane');
+    if (Number(check?.bad ?? 0) > 0) {
+      await duckdb.run(`CREATE OR REPLACE TABLE batch_sorted AS SELECT * FROM (${files.map((_, i) => `SELECT * FROM ${table('input', i)}`).join(' UNION ALL ')}) ORDER BY ${key}`);
+      let offset = 0;
+      for (const [i, c] of counts.entries()) {
+        await duckdb.run(`CREATE OR REPLACE TABLE ${table('input', i)} AS SELECT * FROM batch_sorted LIMIT ${Number(c.n)} OFFSET ${offset}`);
+        offset += Number(c.n);
+      }
+      await duckdb.run('DROP TABLE batch_sorted');
     }
+    const firsts: number[] = [];
+    let next = input.firstSeq;
+    for (const c of counts) {
+      firsts.push(next);
+      next += Number(c.n);
+    }
+    return firsts;
+  }
+
+  /** Lane `i`: its OCSF rows with each event's digest and partition, then its narrow links (the first row's link is filled at write time). */
+  async function mapLane(input: BatchInput, i: number, firstSeq: number): Promise<LaneResult> {
+    const db = laneDb(i);
+    const positioned = `(SELECT ($1::BIGINT + rowid)::BIGINT AS seq, * FROM ${table('input', i)})`;
+    // Steward's events name no cloud, so their partition is the source's own (the SQL
+    // partitionSql would give the same, row by row).
+    const region = input.kind === 'steward' ? '$2' : partitionSql('m.cloud.region', '$2');
+    const account = input.kind === 'steward' ? '$3' : partitionSql('m.cloud.account.uid', '$3');
+    const mapped = input.kind === 'steward' ? stewardEventsSql(positioned) : customEventsSql(positioned);
+    // Prepared once per lane and kind: parsing the mapping (36k characters of SQL) costs more than
+    // the rebinding DuckDB does when the lane's tables are new.
+    const key = `${input.kind}:${i}`;
+    let stmt = mapStatements.get(key);
+    if (stmt === undefined) {
+      stmt = await db.connection.prepare(
+        `CREATE OR REPLACE TABLE ${table('events', i)} AS SELECT ${ROW_HASH_SQL} AS hash, ${region} AS region, ${account} AS accountId, ${EVENT_DAY_SQL} AS eventDay, m.* FROM (${mapped}) m`,
+      );
+      mapStatements.set(key, stmt);
+    }
+    stmt.bind([BigInt(firstSeq), input.region, input.accountId]);
+    await stmt.run();
+    await db.run(`DROP TABLE ${table('input', i)}`);
+    await db.run(`CREATE OR REPLACE TABLE ${table('links', i)} AS SELECT seq, hash, lag(hash) OVER (ORDER BY seq) AS prev_hash, region, accountId, eventDay FROM ${table('events', i)}`);
+    const [last] = await db.all<{ seq: number; hash: string; n: number }>(`SELECT seq, hash, (SELECT count(*) FROM ${table('links', i)}) AS n FROM ${table('links', i)} ORDER BY seq DESC LIMIT 1`);
+    const parts = await db.all<{ region: string; accountId: string; eventDay: string; n: number }>(`SELECT region, accountId, eventDay, count(*) AS n FROM ${table('links', i)} GROUP BY ALL ORDER BY ALL`);
+    return { events: Number(last?.n ?? 0), ...(last === undefined ? {} : { last: { seq: Number(last.seq), hash: last.hash } }), parts: parts.map((p) => ({ ...p, n: Number(p.n) })) };
   }
 
   /**
-   * Maps the batch and links it: `batch_links` (seq, hash, prev_hash, partition) in seq order,
-   * and the SELECT that pairs each mapped event with its link for the write.
+   * COPY … TO parquet of lane `i` into its staging folder, one file per partition. The mapped
+   * rows and their links come out in the same (seq) order, so a positional join pairs them; the
+   * WHERE proves it row by row. `prevHash` is the link of the lane's first event.
    */
-  async function mapAndLink(input: BatchInput): Promise<string> {
-    const mapped = input.kind === 'steward' ? STEWARD_EVENTS_SQL : CUSTOM_EVENTS_SQL;
-    const digestAndPartition = `${ROW_HASH_SQL} AS hash, ${partitionSql('m.cloud.region', '$1')} AS region,
-                        ${partitionSql('m.cloud.account.uid', '$2')} AS accountId, ${EVENT_DAY_SQL} AS eventDay`;
-    const linked = (events: string, prevHashParam: string): string => `CREATE OR REPLACE TEMP TABLE batch_links AS
-           SELECT seq, hash, coalesce(lag(hash) OVER (ORDER BY seq), ${prevHashParam}) AS prev_hash, region, accountId, eventDay FROM ${events}`;
-    // The mapped rows and their links come out in the same (seq) order, so a positional join pairs
-    // them; the WHERE proves it row by row.
-    const pair = (events: string): string => `SELECT l.hash, l.prev_hash, ${['seq', ...OCSF_COLUMN_NAMES].map((c) => `m.${quoteIdent(c)}`).join(', ')}, l.region, l.accountId, l.eventDay
-                 FROM ${events} m POSITIONAL JOIN batch_links l
+  async function copyLane(i: number, result: LaneResult, prevHash: string, stagedDir: string): Promise<StagedFile[]> {
+    if (result.parts.length === 0) return [];
+    const db = laneDb(i);
+    const dir = path.join(stagedDir, `lane-${i}`);
+    await fs.mkdir(dir, { recursive: true });
+    const select = `SELECT l.hash, coalesce(l.prev_hash, $1) AS prev_hash, ${['seq', ...OCSF_COLUMN_NAMES].map((c) => `m.${quoteIdent(c)}`).join(', ')}, l.region, l.accountId, l.eventDay
+                 FROM ${table('events', i)} m POSITIONAL JOIN ${table('links', i)} l
                  WHERE CASE WHEN l.seq = m.seq THEN true ELSE error('security lake: mapped rows and chain links are out of step') END`;
-    if (plan === 'two-pass') {
-      await duckdb.run(linked(`(SELECT seq, ${digestAndPartition} FROM (${mapped}) m)`, '$3'), [input.region, input.accountId, input.prevHash]);
-      return pair(`(${mapped})`);
+    if (result.parts.length === 1) {
+      const p = result.parts[0] as PartitionKey;
+      const from = path.join(dir, 'one.parquet');
+      await db.run(`COPY (SELECT * EXCLUDE (region, accountId, eventDay) FROM (${select})) TO $2 (FORMAT parquet, COMPRESSION ${compression})`, [prevHash, from]);
+      return [{ lane: i, rel: `region=${p.region}/accountId=${p.accountId}/eventDay=${p.eventDay}/part_0.parquet`, from }];
     }
-    // Mapped once: the wide rows of one batch stay in memory until written (bounded by the batch size).
-    await duckdb.run(`CREATE OR REPLACE TEMP TABLE batch_events AS SELECT ${digestAndPartition}, m.* FROM (${mapped}) m`, [input.region, input.accountId]);
-    await duckdb.run(`DROP TABLE IF EXISTS ${input.kind === 'steward' ? 'decisions' : 'outbox_events'}`);
-    await duckdb.run(linked('batch_events', '$1'), [input.prevHash]);
-    return pair('batch_events');
+    await db.run(`COPY (${select}) TO $2 (FORMAT parquet, COMPRESSION ${compression}, PARTITION_BY (region, accountId, eventDay), FILENAME_PATTERN 'part_{i}', OVERWRITE)`, [prevHash, dir]);
+    return (await parquetFiles(dir)).map((rel) => ({ lane: i, rel, from: path.join(dir, ...rel.split('/')) }));
   }
 
-  /** COPY … TO parquet into the staging folder: one file per partition. */
-  async function copyToStaging(select: string, parts: readonly PartitionKey[], stagedDir: string): Promise<StagedFile[]> {
-    if (parts.length === 0) return [];
-    if (parts.length === 1) {
-      const p = parts[0] as PartitionKey;
-      const from = path.join(stagedDir, 'one.parquet');
-      await fs.mkdir(stagedDir, { recursive: true });
-      await duckdb.run(`COPY (SELECT * EXCLUDE (region, accountId, eventDay) FROM (${select})) TO $1 (FORMAT parquet, COMPRESSION ${compression})`, [from]);
-      return [{ rel: `region=${p.region}/accountId=${p.accountId}/eventDay=${p.eventDay}/part_0.parquet`, from }];
-    }
-    await duckdb.run(`COPY (${select}) TO $1 (FORMAT parquet, COMPRESSION ${compression}, PARTITION_BY (region, accountId, eventDay), FILENAME_PATTERN 'part_{i}', OVERWRITE)`, [stagedDir]);
-    return (await parquetFiles(stagedDir)).map((rel) => ({ rel, from: path.join(stagedDir, ...rel.split('/')) }));
-  }
-
-  /** fsync, rename to `<partition>/b….parquet`, sha256: a file counts only once it is durable and whole. */
+  /**
+   * fsync, rename to `<partition>/b….parquet` (`-<lane>` after the first lane), sha256: a file
+   * counts only once it is durable and whole. A retried batch may have been cut into other lanes
+   * the first time: that attempt's files of this batch that this one does not replace are removed.
+   */
   async function publish(lakeDir: string, input: BatchInput, staged: readonly StagedFile[], counts: ReadonlyMap<string, number>): Promise<WrittenFile[]> {
     const root = sourceDir(lakeDir, input.source);
-    const name = batchFileName(input.batch);
-    const files: WrittenFile[] = [];
-    for (const { rel, from } of staged) {
+    const targets = staged.map(({ lane, rel, from }) => {
       const m = /^region=([^/]+)\/accountId=([^/]+)\/eventDay=(\d{8})\/part_0\.parquet$/.exec(rel);
       // Defense in depth: the SQL already cleaned the values exactly like partitionValue().
       if (m === null || partitionValue(m[1], '_') !== m[1] || partitionValue(m[2], '_') !== m[2]) {
         throw new StewardError('STEWARD_E_INTERNAL', `refusing the staged file \`${rel}\``);
       }
-      const p = { region: m[1] as string, accountId: m[2] as string, eventDay: m[3] as string };
-      const dir = partitionDir(lakeDir, input.source, p);
-      const target = path.join(dir, name);
+      const dir = partitionDir(lakeDir, input.source, { region: m[1] as string, accountId: m[2] as string, eventDay: m[3] as string });
+      return { from, dir, target: path.join(dir, laneFileName(input.batch, lane)), events: counts.get(`${lane}/${path.posix.dirname(rel)}`) ?? 0 };
+    });
+    const mine = new Set(targets.map((t) => t.target));
+    const ofBatch = batchFilePattern(input.batch);
+    for (const dir of new Set(targets.map((t) => t.dir))) {
       try {
-        // Durable before it counts: the batch is marked written only after this returns.
-        await fsyncPath(from);
         await fs.mkdir(dir, { recursive: true });
-        await fs.rename(from, target);
+        for (const name of await fs.readdir(dir)) if (ofBatch.test(name) && !mine.has(path.join(dir, name))) await fs.rm(path.join(dir, name), { force: true });
       } catch (e) {
         throw lakeError(dir, e);
       }
-      files.push({ path: target, file: path.relative(root, target).split(path.sep).join('/'), sha256: await sha256File(target), events: counts.get(path.posix.dirname(rel)) ?? 0 });
     }
-    return files;
+    return Promise.all(
+      targets.map(async ({ from, dir, target, events }) => {
+        try {
+          // Durable before it counts: the batch is marked written only after this returns.
+          await fsyncPath(from);
+          await fs.rename(from, target);
+        } catch (e) {
+          throw lakeError(dir, e);
+        }
+        return { path: target, file: path.relative(root, target).split(path.sep).join('/'), sha256: await sha256File(target), events };
+      }),
+    );
   }
 
   async function writeBatch(lakeDir: string, input: BatchInput): Promise<BatchOutput> {
-    const id = `${STAGING_HOST}~${process.pid}~${++counter}`;
-    const staging = path.join(options.stagingDir, `${id}.ndjson`);
-    const stagedDir = path.join(options.stagingDir, `${id}.out`);
+    const stagedDir = path.join(options.stagingDir, `${STAGING_HOST}~${process.pid}~${++counter}.out`);
     let t = now();
     const timings = { loadSeconds: 0, mapSeconds: 0, chainSeconds: 0, writeSeconds: 0 };
     const lap = (k: keyof typeof timings): void => {
@@ -288,31 +378,40 @@ export async function createParquetWriter(options: { stagingDir: string; compres
       timings[k] += (n - t) / 1000;
       t = n;
     };
+    const parts = splitLines(input.ndjson, lanes.length, minLaneBytes);
     try {
       try {
-        await load(input, staging);
+        await fs.mkdir(stagedDir, { recursive: true });
+        const files = parts.map((_, i) => path.join(stagedDir, `in-${i}.ndjson`));
+        await Promise.all(parts.map((part, i) => fs.writeFile(files[i] as string, part)));
+        const firsts = await load(input, files);
+        await Promise.all(files.map((f) => fs.rm(f, { force: true })));
         lap('loadSeconds');
-        const select = await mapAndLink(input);
+        const results = await Promise.all(firsts.map((first, i) => mapLane(input, i, first)));
         lap('mapSeconds');
-        const [last] = await duckdb.all<{ seq: number; hash: string; n: number }>('SELECT seq, hash, (SELECT count(*) FROM batch_links) AS n FROM batch_links ORDER BY seq DESC LIMIT 1');
+        // Each lane's first link is the last digest before it: the batch's predecessor, or the previous lane's last event.
+        const prevOf: string[] = [];
+        let prev = input.prevHash;
+        for (const r of results) {
+          prevOf.push(prev);
+          prev = r.last?.hash ?? prev;
+        }
         lap('chainSeconds');
-        const parts = await duckdb.all<{ region: string; accountId: string; eventDay: string; n: number }>(
-          'SELECT region, accountId, eventDay, count(*) AS n FROM batch_links GROUP BY ALL ORDER BY ALL',
-        );
-        const staged = await copyToStaging(select, parts, stagedDir);
-        const counts = new Map(parts.map((c) => [`region=${c.region}/accountId=${c.accountId}/eventDay=${c.eventDay}`, Number(c.n)]));
-        const files = await publish(lakeDir, input, staged, counts);
+        const staged = (await Promise.all(results.map((r, i) => copyLane(i, r, prevOf[i] as string, stagedDir)))).flat();
+        const counts = new Map(results.flatMap((r, i) => r.parts.map((c) => [`${i}/region=${c.region}/accountId=${c.accountId}/eventDay=${c.eventDay}`, c.n] as const)));
+        const files2 = (await publish(lakeDir, input, staged, counts)).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
         lap('writeSeconds');
-        const out = last === undefined ? { seq: input.firstSeq - 1, hash: input.prevHash, n: 0 } : last;
-        return { events: Number(out.n), lastSeq: Number(out.seq), lastHash: out.hash, files, timings };
+        const last = results.reduce<LaneResult['last']>((acc, r) => r.last ?? acc, undefined);
+        const events = results.reduce((n, r) => n + r.events, 0);
+        return { events, lastSeq: last?.seq ?? input.firstSeq - 1, lastHash: last?.hash ?? input.prevHash, files: files2, timings };
       } catch (e) {
         if (e instanceof StewardError) throw e;
         throw lakeError(sourceDir(lakeDir, input.source), e);
       }
     } finally {
-      await fs.rm(staging, { force: true }).catch(() => {});
       await fs.rm(stagedDir, { recursive: true, force: true }).catch(() => {});
-      await duckdb.run('DROP TABLE IF EXISTS decisions; DROP TABLE IF EXISTS outbox_events; DROP TABLE IF EXISTS batch_events; DROP TABLE IF EXISTS batch_links').catch(() => {});
+      const drops = lanes.map((_, i) => (['input', 'events', 'links'] as const).map((k) => `DROP TABLE IF EXISTS ${table(k, i)}`).join('; ')).join('; ');
+      await duckdb.run(`${drops}; DROP TABLE IF EXISTS batch_sorted`).catch(() => {});
     }
   }
 
@@ -323,6 +422,9 @@ export async function createParquetWriter(options: { stagingDir: string; compres
       lock = next.catch(() => {});
       return next;
     },
-    close: () => duckdb.close(),
+    close: () => {
+      for (const stmt of mapStatements.values()) stmt.destroySync();
+      duckdb.close();
+    },
   };
 }

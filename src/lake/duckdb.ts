@@ -54,16 +54,49 @@ export interface DuckDb {
   close(): void;
 }
 
-export async function openDuckDb(options: DuckDbOptions = {}): Promise<DuckDb> {
+/** The main handle: also opens more connections to the same instance (closed with it). */
+export interface DuckDbInstance extends DuckDb {
+  /**
+   * Another connection to the same database. DuckDB runs each connection's
+   * query on the calling thread, so queries on two connections run at once
+   * even with `threads = 1` (the security lake's writer lanes use this).
+   */
+  connect(): Promise<DuckDb>;
+}
+
+export async function openDuckDb(options: DuckDbOptions = {}): Promise<DuckDbInstance> {
   const { DuckDBInstance } = await loadDuckApi();
   const instance = await DuckDBInstance.create(options.path ?? ':memory:', options.config ? { ...options.config } : undefined);
-  let connection: DuckDBConnection;
+  let main: DuckDb;
   try {
-    connection = await instance.connect();
+    main = wrapConnection(await instance.connect());
   } catch (e) {
     instance.closeSync();
     throw e;
   }
+  const extra: DuckDb[] = [];
+  let closed = false;
+  return {
+    connection: main.connection,
+    run: main.run,
+    all: main.all,
+    async connect() {
+      if (closed) throw new Error('DuckDB is closed');
+      const c = wrapConnection(await instance.connect());
+      extra.push(c);
+      return c;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const c of extra) c.close();
+      main.close();
+      instance.closeSync();
+    },
+  };
+}
+
+function wrapConnection(connection: DuckDBConnection): DuckDb {
   let closed = false;
   const bind = (params: readonly BindValue[] | undefined): DuckDBValue[] | undefined =>
     params === undefined || params.length === 0 ? undefined : [...params];
@@ -83,7 +116,6 @@ export async function openDuckDb(options: DuckDbOptions = {}): Promise<DuckDb> {
       if (closed) return;
       closed = true;
       connection.closeSync();
-      instance.closeSync();
     },
   };
 }
