@@ -111,3 +111,16 @@ test('the client secret comes from a file when STEWARD_OIDC_CLIENT_SECRET_FILE n
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('STEWARD_AUDIT_LANES sets the security lake writer\'s lanes; anything but 1 to 16 stops the start naming it', () => {
+  // Threat: a typo (`two`, `0`) that silently writes on no lane, or a huge number that opens a connection per lane.
+  assert.equal(loadConfig({ STEWARD_HOME: '/srv/steward' }).auditLanes, undefined);
+  assert.equal(loadConfig({ STEWARD_HOME: '/srv/steward', STEWARD_AUDIT_LANES: '4' }).auditLanes, 4);
+  for (const bad of ['0', 'two', '1.5', '17', '-1']) {
+    assert.throws(
+      () => loadConfig({ STEWARD_HOME: '/srv/steward', STEWARD_AUDIT_LANES: bad }),
+      (e: unknown) => isStewardError(e) && e.code === 'STEWARD_E_CONFIG' && /STEWARD_AUDIT_LANES: must be a whole number from 1 to 16/.test(e.message),
+      bad,
+    );
+  }
+});

@@ -66,6 +66,8 @@ const ConfigSchema = z
     /** Trino catalog → region (`STEWARD_TRINO_REGIONS`, `*` for every other catalog); default the workspace region. */
     trinoRegions: z.record(z.string().regex(/^(?:\*|[A-Za-z][A-Za-z0-9_-]{0,127})$/, 'must map Trino catalog names or `*` to regions'), Region),
     trinoPrincipals: z.array(z.string().refine((p) => PRINCIPAL_PATTERN.test(p) && p.startsWith('user:'), 'must list `user:NAME` principals separated by commas')).max(64),
+    /** Lanes of the security lake's writer (docs/security-lake.md, "How ingest works"); its default (2, or 1 on one core) when unset. */
+    auditLanes: z.coerce.number({ error: 'must be a whole number from 1 to 16' }).int('must be a whole number from 1 to 16').min(1, 'must be a whole number from 1 to 16').max(16, 'must be a whole number from 1 to 16').optional(),
   })
   .strict();
 
@@ -97,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trinoRegions: overrides.trinoRegions ?? lowercaseValues(pairsFrom(env['STEWARD_TRINO_REGIONS'], 'STEWARD_TRINO_REGIONS')),
     trinoPrincipals: overrides.trinoPrincipals ?? listFrom(env['STEWARD_TRINO_PRINCIPALS']),
     trinoCatalogs: overrides.trinoCatalogs ?? pairsFrom(env['STEWARD_TRINO_CATALOGS'], 'STEWARD_TRINO_CATALOGS'),
+    auditLanes: emptyToUndefined(env['STEWARD_AUDIT_LANES']),
   };
   const parsed = ConfigSchema.superRefine((c, ctx) => {
     const rel = path.relative(c.lakeDir, c.home);

@@ -16,7 +16,7 @@ import { ensureParents, makeTable } from '../catalog/catalog-service.js';
 import { findTable } from '../policy/model.js';
 import type { Change } from '../policy/changes.js';
 import { createFlusher, STEWARD_SOURCE, type FlushResult, type Flusher, type SourceRow } from './flusher.js';
-import { cleanStaging, createParquetWriter, sourceDir, type ParquetWriter } from './parquet-writer.js';
+import { cleanStaging, createParquetWriter, sourceDir, type ParquetWriter, type ParquetWriterOptions } from './parquet-writer.js';
 import { readChainRows, unchangedFiles, verifyBatches, verifyChain, type StoredBatch, type VerifyReport } from './verify.js';
 import { conform } from './lake-schema.js';
 import { MAPPINGS, mapperFor, type MappingName } from './mappings/index.js';
@@ -90,6 +90,8 @@ export interface AuditServiceOptions {
   readonly afterWrite?: (batch: number) => Promise<void> | void;
   readonly afterSlice?: (batch: number, stamped: number) => Promise<void> | void;
   readonly sliceRows?: number;
+  /** The Parquet writer's lanes (parquet-writer.ts); its defaults otherwise. */
+  readonly writer?: Pick<ParquetWriterOptions, 'lanes' | 'minLaneBytes'>;
 }
 
 export interface AuditService {
@@ -135,7 +137,7 @@ export async function createAuditService(options: AuditServiceOptions): Promise<
   const now = options.now ?? ((): Date => new Date());
   const stagingDir = path.join(lakeDir, 'security', '.staging');
   let writer: ParquetWriter | undefined;
-  const getWriter = async (): Promise<ParquetWriter> => (writer ??= await createParquetWriter({ stagingDir }));
+  const getWriter = async (): Promise<ParquetWriter> => (writer ??= await createParquetWriter({ ...options.writer, stagingDir }));
   const compiled = new Map<string, (r: unknown) => MapResult>();
   const mapperOf = (mapping: string): ((r: unknown) => MapResult) => {
     let f = compiled.get(mapping);

@@ -36,6 +36,7 @@ export async function startAuditRuntime(deps: {
     lake: deps.lake,
     flushIntervalMs: scheduled ? 5_000 : 0,
     retentionIntervalMs: scheduled ? 3_600_000 : 0,
+    ...(deps.config.auditLanes === undefined ? {} : { writer: { lanes: deps.config.auditLanes } }),
   });
   const monitors = createMonitorService({
     db: deps.db,
