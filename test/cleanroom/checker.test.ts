@@ -104,6 +104,12 @@ describe('attacks, each refused with the rule named', () => {
     await refused(`SELECT r.product, SUM(p.s3_upstream_purchased_good) ${JOIN} GROUP BY r.product UNION ALL SELECT r.product, SUM(p.s3_upstream_purchased_good) ${JOIN} GROUP BY r.product`, /UNION, INTERSECT and EXCEPT are not allowed/);
   });
 
+  it('refuses SEMI and ANTI joins, which test another member\'s keys without aggregating them', async () => {
+    // threat: an ANTI join lists the recipe lines whose ingredient the supplier does not have (membership inference)
+    await refused('SELECT r.product, COUNT(r.ingredient) FROM reporting r ANTI JOIN purchase p ON r.ingredient = p.item GROUP BY r.product', /`ANTI` joins are not allowed/);
+    await refused('SELECT r.product, COUNT(r.ingredient) FROM reporting r SEMI JOIN purchase p ON r.ingredient = p.item GROUP BY r.product', /`SEMI` joins are not allowed/);
+  });
+
   it('refuses a threshold bypass through a window function', async () => {
     // threat: a per-row running sum returns every row's value before any constraint applies
     await refused(`SELECT SUM(p.s3_upstream_purchased_good) OVER (PARTITION BY p.item), r.product ${JOIN}`, /window functions are not allowed/);
@@ -198,7 +204,7 @@ describe('columns equal on every joined row (what lets the planner merge output 
 
   it('lists none when any join is an outer join', async () => {
     // threat: merging r.ingredient with p.item under a LEFT JOIN, where unmatched recipe lines keep their ingredient but have no item, lets out a product with one supplier item
-    for (const join of ['LEFT JOIN', 'RIGHT JOIN']) {
+    for (const join of ['LEFT JOIN', 'RIGHT JOIN', 'FULL OUTER JOIN', 'FULL JOIN']) {
       const c = await check(`SELECT r.product, SUM(p.s3_upstream_purchased_good) FROM reporting r ${join} purchase p ON r.ingredient = p.item JOIN transportation t ON p.item = t.item GROUP BY r.product`);
       assert.deepEqual(c.equalColumns, [], join);
       assert.equal(c.constraints.length, 3, join);
