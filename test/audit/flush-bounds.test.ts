@@ -6,25 +6,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
-import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
-import { manualAudit } from './manual-audit.js';
-import { seedMigratedStore } from '../support/migrated-store.js';
+import type { Workspace } from '../../src/workspace/open.js';
+import { auditWorkspace, manualAudit } from './manual-audit.js';
 
-let home: string;
+let opened: Awaited<ReturnType<typeof auditWorkspace>> | undefined;
 let ws: Workspace;
 before(async () => {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-flush-bounds-'));
-  await seedMigratedStore(home);
-  ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'cli' });
+  opened = await auditWorkspace('steward-flush-bounds-');
+  ws = opened.ws;
 });
-after(async () => {
-  await ws?.close();
-  await fs.rm(home, { recursive: true, force: true });
-});
+after(async () => opened?.close());
 
 const entries = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => ({ actor: 'user:load', action: 'authorize.SELECT', resource: 'lake.claims.patient_claims', result: 'deny' as const, reason: `${tag} ${i}` }));

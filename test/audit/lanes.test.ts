@@ -7,27 +7,20 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
 import { sourceDir } from '../../src/audit/parquet-writer.js';
 import { openDuckDb } from '../../src/lake/duckdb.js';
 import { insertSpooled } from '../../src/store/decision-log.js';
-import { openWorkspace, type Workspace } from '../../src/workspace/open.js';
-import { manualAudit } from './manual-audit.js';
-import { seedMigratedStore } from '../support/migrated-store.js';
+import type { Workspace } from '../../src/workspace/open.js';
+import { auditWorkspace, manualAudit } from './manual-audit.js';
 
-let home: string;
+let opened: Awaited<ReturnType<typeof auditWorkspace>> | undefined;
 let ws: Workspace;
 before(async () => {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-lanes-'));
-  await seedMigratedStore(home);
-  ws = await openWorkspace(loadConfig({}, { home }), { purpose: 'cli' });
+  opened = await auditWorkspace('steward-lanes-');
+  ws = opened.ws;
 });
-after(async () => {
-  await ws?.close();
-  await fs.rm(home, { recursive: true, force: true });
-});
+after(async () => opened?.close());
 
 describe('security lake on lanes', () => {
   it('records every lane\'s files, verifies, reads back each decision once in order, and compacts', async () => {
