@@ -108,8 +108,9 @@ describe('background server (STEWARD_DAEMON)', { concurrency: true }, () => {
     const log = path.join(home, 'daemon.log');
     const st = await fs.stat(log);
     assert.equal(st.mode & 0o777, 0o600);
+    // The server may print its address just after it answered the command: wait for the line.
+    await until('the background server logged its address', async () => /listening on http:\/\/127\.0\.0\.1/.test(await fs.readFile(log, 'utf8')));
     const text = await fs.readFile(log, 'utf8');
-    assert.match(text, /listening on http:\/\/127\.0\.0\.1/);
     assert.doesNotMatch(text, /STEWARD_TOKEN|stw_|stwlocal_/);
     await stewardJson(['stop'], env);
   });
