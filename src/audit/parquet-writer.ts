@@ -206,7 +206,7 @@ const DEFAULT_MIN_LANE_BYTES = 4 << 20;
  * The NDJSON of a batch cut at line ends into at most `lanes` parts of at
  * least `minBytes` each, in order; every part holds whole lines.
  */
-export function splitLines(ndjson: string, lanes: number, minBytes: number): string[] {
+function splitLines(ndjson: string, lanes: number, minBytes: number): string[] {
   const count = Math.max(1, Math.min(lanes, Math.floor(ndjson.length / Math.max(1, minBytes))));
   const parts: string[] = [];
   let start = 0;
@@ -220,7 +220,7 @@ export function splitLines(ndjson: string, lanes: number, minBytes: number): str
 }
 
 /** `b000000000042.parquet` for the first lane, `b000000000042-1.parquet` for the second, … */
-export const laneFileName = (batch: number, lane: number): string => (lane === 0 ? batchFileName(batch) : batchFileName(batch).replace(/\.parquet$/, `-${lane}.parquet`));
+const laneFileName = (batch: number, lane: number): string => (lane === 0 ? batchFileName(batch) : batchFileName(batch).replace(/\.parquet$/, `-${lane}.parquet`));
 
 /** Any lane's file of one batch. */
 const batchFilePattern = (batch: number): RegExp => new RegExp(`^${batchFileName(batch).replace('.parquet', '')}(?:-\\d+)?\\.parquet$`);

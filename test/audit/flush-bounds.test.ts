@@ -4,24 +4,18 @@
  * dozen rows every ~100 ms and keeping the server's event loop and DuckDB busy
  * without end (what the load bench's authorize tail was).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Workspace } from '../../src/workspace/open.js';
 import { auditWorkspace, manualAudit } from './manual-audit.js';
 
-let opened: Awaited<ReturnType<typeof auditWorkspace>> | undefined;
-let ws: Workspace;
-before(async () => {
-  opened = await auditWorkspace('steward-flush-bounds-');
-  ws = opened.ws;
-});
-after(async () => opened?.close());
+const workspace = auditWorkspace('steward-flush-bounds-');
 
 const entries = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => ({ actor: 'user:load', action: 'authorize.SELECT', resource: 'lake.claims.patient_claims', result: 'deny' as const, reason: `${tag} ${i}` }));
 
 describe('flush bounds', () => {
   it('leaves rows that arrive while it writes to the next flush, and slices a large batch without changing it', async () => {
+    const ws = workspace();
     let arrivals = 0;
     const audit = await manualAudit(ws, {
       sliceRows: 7,

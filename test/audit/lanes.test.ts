@@ -4,26 +4,20 @@
  * holds, the events read back are the decision log's, once each and in
  * order, and compaction merges lane files like any other.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { sourceDir } from '../../src/audit/parquet-writer.js';
 import { openDuckDb } from '../../src/lake/duckdb.js';
 import { insertSpooled } from '../../src/store/decision-log.js';
-import type { Workspace } from '../../src/workspace/open.js';
 import { auditWorkspace, manualAudit } from './manual-audit.js';
 
-let opened: Awaited<ReturnType<typeof auditWorkspace>> | undefined;
-let ws: Workspace;
-before(async () => {
-  opened = await auditWorkspace('steward-lanes-');
-  ws = opened.ws;
-});
-after(async () => opened?.close());
+const workspace = auditWorkspace('steward-lanes-');
 
 describe('security lake on lanes', () => {
   it('records every lane\'s files, verifies, reads back each decision once in order, and compacts', async () => {
+    const ws = workspace();
     // Threat: a lane's file left out of the batch record (verify reports a file no batch wrote, and
     // compaction never merges it), or a cut that drops, doubles or reorders decisions.
     const audit = await manualAudit(ws, { writer: { lanes: 3, minLaneBytes: 1 } });

@@ -4,25 +4,15 @@
  * whatever crash falls between the insert and the files' deletion; and a file
  * somebody else planted never reaches it.
  */
-import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { ingestSpool, spoolDecision, SPOOL_DIR } from '../../src/store/decision-spool.js';
 import { createDecisionLog, type DecisionLogEntry } from '../../src/store/decision-log.js';
 import { forEachStore } from '../support/stores.js';
+import { tempDirs } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
-
-async function home(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-spool-'));
-  dirs.push(d);
-  return d;
-}
+const home = tempDirs('steward-spool-');
 
 const entry = (i: number): DecisionLogEntry => ({
   actor: 'user:local-admin (local)',

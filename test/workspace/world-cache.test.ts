@@ -4,10 +4,9 @@
  * the store's next timer, a world too big to cache; and the property that a
  * cached world decides exactly as the world it was written from.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { dropWorldCache, MAX_CACHED_ENTITIES, readWorldCache, WORLD_CACHE_FILE, writeWorldCache } from '../../src/workspace/world-cache.js';
@@ -15,16 +14,12 @@ import { evaluatorFor } from '../../src/experiments/experiment-evaluator.js';
 import { decisionToJson } from '../../src/governance/authorize.js';
 import { EMPTY_WORLD, type PolicyWorld } from '../../src/policy/model.js';
 import { arbWorld, createRng, randomRequests, randomWorld } from '../support/random-world.js';
+import { tempDirs } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('steward-world-cache-');
 
 async function home(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'steward-world-cache-'));
-  dirs.push(d);
-  const h = path.join(d, 'home');
+  const h = path.join(await tempDir(), 'home');
   await fs.mkdir(h, { mode: 0o700 });
   return h;
 }
